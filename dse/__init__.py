@@ -1,0 +1,1 @@
+"""Design-space exploration: sweeps, results store, Pareto fronts."""

@@ -1,0 +1,161 @@
+"""Systolic-array NPU: spec and cost of the ops it runs.
+
+GEMM timing is SCALE-Sim's stall-free closed form (Samajdar et al., "A Systematic Methodology for
+Characterizing Scalability of DNN Accelerators using SCALE-Sim", ISPASS 2020): an operand matrix
+pair is cut into folds that fit the R x C array; each fold costs
+
+    WS, IS:  2R + C + T - 2   (R cycles of stationary preload, R + C - 2 of skew, T streamed)
+    OS:       R + C + T - 2   (no preload; outputs drain under the next fold's fill)
+
+where, for out[M, N] = A[M, K] B[K, N]: WS maps K x N onto the array and streams T = M rows; OS
+maps M x N and streams T = K; IS maps K x M and streams T = N. SCALE-Sim reports one cycle fewer
+than this product (its issues #60 and #125); `scalesim_convention=True` subtracts that cycle.
+The ONNXim/NeuPIMs core uses the same per-tile form (H + W - 2 + max(T, 4) plus H of preload).
+Folds are spread over `cores` identical arrays.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from hwsim.hw.cost import OpCost
+from hwsim.hw.energy import MAC_PJ_45NM, sram_pj_per_byte
+from hwsim.hw.memory import MemorySpec
+from hwsim.workloads.ops import Attention, Op
+
+
+class NPUSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cores: int = Field(default=1, gt=0)
+    rows: int = Field(gt=0, description="systolic array rows (R)")
+    cols: int = Field(gt=0, description="systolic array columns (C)")
+    freq_ghz: float = Field(gt=0)
+    dataflow: Literal["ws", "os", "is"] = "ws"
+    sram_kib: float = Field(gt=0, description="scratchpad per core, double-buffered")
+    vector_units: int = Field(gt=0)
+    vector_lanes: int = Field(gt=0, description="lanes per vector unit, one op per lane per cycle")
+    mac_energy_pj: float | None = Field(default=None, gt=0,
+                                        description="pJ per MAC; default: Horowitz 45 nm for the dtype")
+    sram_energy_pj_per_byte: float | None = Field(default=None, gt=0,
+                                                  description="default: Horowitz 45 nm by SRAM size")
+    static_power_w: float = Field(default=0.0, ge=0)
+
+    @property
+    def peak_flops(self) -> float:
+        return 2.0 * self.rows * self.cols * self.cores * self.freq_ghz * 1e9
+
+    @property
+    def vector_flops(self) -> float:
+        return float(self.vector_units * self.vector_lanes) * self.freq_ghz * 1e9
+
+    @property
+    def sram_bytes(self) -> float:
+        return self.sram_kib * 1024.0 * self.cores
+
+    def mac_pj(self, dtype: str) -> float:
+        return self.mac_energy_pj or MAC_PJ_45NM[dtype]
+
+    def sram_pj_per_byte(self) -> float:
+        return self.sram_energy_pj_per_byte or sram_pj_per_byte(self.sram_kib * 1024.0)
+
+
+def gemm_folds_and_fold_cycles(rows: int, cols: int, dataflow: str, m, n, k):
+    """Number of folds and cycles per fold for out[m,n] = A[m,k] B[k,n] (numpy-broadcastable)."""
+    if dataflow == "ws":
+        spatial_r, spatial_c, t, preload = k, n, m, rows
+    elif dataflow == "os":
+        spatial_r, spatial_c, t, preload = m, n, k, 0
+    else:  # "is"
+        spatial_r, spatial_c, t, preload = k, m, n, rows
+    folds = -(-np.asarray(spatial_r) // rows) * -(-np.asarray(spatial_c) // cols)
+    per_fold = preload + rows + cols + np.asarray(t) - 2
+    return folds, per_fold
+
+
+def gemm_cycles(spec: NPUSpec, m: int, n: int, k: int, count: int = 1,
+                scalesim_convention: bool = False) -> int:
+    """Stall-free cycles of `count` GEMMs of one shape on the NPU (folds spread over cores)."""
+    folds, per_fold = gemm_folds_and_fold_cycles(spec.rows, spec.cols, spec.dataflow, m, n, k)
+    total_folds = int(folds) * count
+    cycles = math.ceil(total_folds / spec.cores) * int(per_fold)
+    return cycles - 1 if scalesim_convention else cycles
+
+
+def attention_cycles_systolic(spec: NPUSpec, attn: Attention, context: bool) -> float:
+    """Per-request attention GEMMs on the array: for each KV head, score is
+    [g*q, d] x [d, L]; context is [g*q, L] x [L, d] (g = query heads per KV head)."""
+    q = attn.query_array * attn.group
+    L = attn.context_array
+    d = attn.head_dim
+    m, n, k = (q, d, L) if context else (q, L, d)
+    folds, per_fold = gemm_folds_and_fold_cycles(spec.rows, spec.cols, spec.dataflow, m, n, k)
+    total = float(np.sum(folds * per_fold)) * attn.kv_heads
+    return total / spec.cores
+
+
+def vector_cycles(spec: NPUSpec, flops: float) -> float:
+    """Vector unit: one operation per lane per cycle across all units and cores."""
+    return flops / (spec.vector_units * spec.vector_lanes * spec.cores)
+
+
+def _activations_on_chip(spec: NPUSpec, op: Op) -> bool:
+    """Activations stay in the scratchpad when an op's inputs and outputs fit in half of it
+    (the other half holds the next tile: double buffering)."""
+    return op.act_in_bytes + op.act_out_bytes <= spec.sram_bytes / 2
+
+
+def _sram_bytes_gemm(spec: NPUSpec, op: Op) -> float:
+    """Scratchpad traffic of a GEMM: each operand is read once per fold of the other
+    dimension it is not stationary in, outputs written once (weight-stationary: inputs re-read
+    per column fold; output-stationary: both operands re-read; input-stationary: weights re-read)."""
+    mm = op.matmul
+    col_folds = -(-mm.n // spec.cols)
+    row_folds_m = -(-mm.m // spec.rows)
+    if spec.dataflow == "ws":
+        reads = op.weight_bytes + op.act_in_bytes * col_folds
+    elif spec.dataflow == "os":
+        reads = op.act_in_bytes * col_folds + op.weight_bytes * row_folds_m
+    else:
+        reads = op.weight_bytes * -(-mm.m // spec.cols) + op.act_in_bytes
+    return float(reads + op.act_out_bytes)
+
+
+def npu_op_cost(spec: NPUSpec, memory: MemorySpec, op: Op) -> OpCost:
+    """Time, traffic and energy of one op on the NPU, operands streamed from `memory`.
+
+    Matmuls run on the array (closed form above); attention runs per request on the array or on
+    the vector units, whichever the closed forms say is faster (a compiler would choose so);
+    norms, softmax and elementwise ops run on the vector units. Weights and KV always come from
+    memory; activations only when they do not fit the scratchpad."""
+    cycle_ns = 1.0 / spec.freq_ghz
+    on_chip = _activations_on_chip(spec, op)
+    act_bytes = 0 if on_chip else op.act_in_bytes + op.act_out_bytes
+    hbm = op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + act_bytes
+    macs = op.flops / 2.0
+    if op.matmul is not None:
+        mm = op.matmul
+        compute = gemm_cycles(spec, mm.m, mm.n, mm.k, mm.count) * cycle_ns
+        sram = _sram_bytes_gemm(spec, op)
+        engine = "systolic"
+        energy_pj = macs * spec.mac_pj(op.dtype)
+    elif op.attention is not None:
+        systolic = attention_cycles_systolic(spec, op.attention, op.kind.value == "attention_context")
+        vector = vector_cycles(spec, op.flops)
+        engine = "systolic" if systolic <= vector else "vector"
+        compute = min(systolic, vector) * cycle_ns
+        sram = float(op.kv_read_bytes + op.act_in_bytes + op.act_out_bytes)
+        energy_pj = macs * spec.mac_pj(op.dtype)
+    else:
+        compute = vector_cycles(spec, op.flops) * cycle_ns
+        sram = float(op.act_in_bytes + op.act_out_bytes + op.weight_bytes)
+        engine = "vector"
+        energy_pj = op.flops * spec.mac_pj(op.dtype) / 2.0   # one ALU op ~ half a MAC
+    energy_pj += sram * spec.sram_pj_per_byte() + hbm * 8 * memory.energy_pj_per_bit
+    peak = spec.peak_flops if engine == "systolic" else spec.vector_flops
+    roofline = max(op.flops / peak * 1e9, hbm / memory.peak_bw_gbps)
+    return OpCost(compute_ns=compute, bytes_by_level={"hbm": float(hbm), "sram": sram},
+                  energy_j=energy_pj * 1e-12, roofline_ns=roofline, engine=engine)

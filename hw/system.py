@@ -1,0 +1,23 @@
+"""The `hardware:` section: which components a machine has. Mappers say which they need."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from hwsim.hw.gpu import GPUSpec
+from hwsim.hw.link import LinkSpec
+from hwsim.hw.memory import MemorySpec
+from hwsim.hw.npu import NPUSpec
+
+
+class HardwareSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    npu: NPUSpec | None = None
+    gpu: GPUSpec | None = None
+    memory: MemorySpec | None = None
+    link: LinkSpec | None = None
+
+    def memory_capacity_bytes(self) -> float | None:
+        if self.gpu is not None and self.memory is None:
+            return self.gpu.hbm_gib * 2**30
+        return self.memory.capacity_bytes if self.memory else None

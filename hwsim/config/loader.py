@@ -1,0 +1,207 @@
+"""Turn a YAML file (plus `--set` overrides) into a validated ``RunConfig``.
+
+Resolution order: the file; named presets (`model: llama2-7b` from configs/models/,
+`gpu: a100-40gb` or `{preset: a100-40gb, ...}` from configs/presets/) with the file's inline keys
+on top; each baseline inherits the main workload, hardware and mapper, overriding what it names;
+then `--set key=value` overrides. Every value keeps the file and line it came from, so a
+validation error names them.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from hwsim.config.schema import RunConfig
+from hwsim.config.yamlio import SourceMap, parse_yaml, read_yaml
+from hwsim.configs import MODELS_DIR, PRESETS_DIR
+from hwsim.errors import ConfigError
+
+HARDWARE_COMPONENTS = ("npu", "gpu", "memory", "link")
+
+
+def available(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def _did_you_mean(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _load_preset(folder: Path, name: Any, key: str, sources: SourceMap, component: str | None):
+    file, line = sources.locate(key)
+    if not isinstance(name, str):
+        raise ConfigError(f"expected a preset name, got {name!r}", file=file, line=line, key=key)
+    path = folder / f"{name}.yaml"
+    if not path.exists():
+        names = available(folder)
+        raise ConfigError(f"unknown preset '{name}'{_did_you_mean(name, names)}; "
+                          f"available: {', '.join(names)}", file=file, line=line, key=key)
+    data, preset_sources = read_yaml(path, prefix=key)
+    if not isinstance(data, dict):
+        raise ConfigError("a preset file must hold a mapping", file=str(path))
+    declared = data.pop("component", None)
+    if component and declared and declared != component:
+        raise ConfigError(f"preset '{name}' describes a {declared}, not a {component}",
+                          file=file, line=line, key=key)
+    for k, v in preset_sources.items():
+        sources.setdefault(k, v)
+    return data
+
+
+def _resolve_named(value: Any, folder: Path, key: str, sources: SourceMap, component=None):
+    """`name` or `{preset: name, **overrides}` -> the preset's mapping with overrides applied."""
+    if isinstance(value, str):
+        return _load_preset(folder, value, key, sources, component)
+    if isinstance(value, dict) and "preset" in value:
+        value = dict(value)
+        base = _load_preset(folder, value.pop("preset"), f"{key}.preset", sources, component)
+        return _deep_merge(base, value)
+    return value
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _resolve_system(section: dict, prefix: str, sources: SourceMap) -> None:
+    wl = section.get("workload")
+    if isinstance(wl, dict) and "model" in wl:
+        wl["model"] = _resolve_named(wl["model"], MODELS_DIR, f"{prefix}workload.model", sources)
+    hw = section.get("hardware")
+    if isinstance(hw, dict):
+        for comp in HARDWARE_COMPONENTS:
+            if comp in hw:
+                hw[comp] = _resolve_named(hw[comp], PRESETS_DIR, f"{prefix}hardware.{comp}",
+                                          sources, component=comp)
+
+
+def _apply_override(data: dict, assignment: str, sources: SourceMap) -> None:
+    if "=" not in assignment:
+        raise ConfigError(f"expected KEY=VALUE, got '{assignment}'", file="--set")
+    key, _, raw = assignment.partition("=")
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part) if isinstance(node, dict) else None
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"'{'.'.join(parts[:i + 1])}' is not a section", file="--set", key=key)
+        node = nxt
+    node[parts[-1]] = value
+    sources[key] = ("--set", None)
+
+
+def resolve_config_dict(data: Any, sources: SourceMap, overrides: list[str] = (),
+                        file: str = "<config>") -> dict:
+    """Presets, baseline inheritance and overrides applied; not yet validated."""
+    if not isinstance(data, dict):
+        raise ConfigError("a config must be a mapping with name, workload, hardware, mapper", file=file)
+    data = copy.deepcopy(data)
+    baselines = data.get("baselines") or {}
+    if not isinstance(baselines, dict):
+        raise ConfigError("expected a mapping of baseline name -> {hardware, mapper, workload}",
+                          file=file, key="baselines", line=sources.locate("baselines")[1])
+    for name, spec in baselines.items():
+        if not isinstance(spec, dict):
+            raise ConfigError("expected a mapping with hardware/mapper/workload", file=file,
+                              key=f"baselines.{name}", line=sources.locate(f"baselines.{name}")[1])
+    for _ in range(2):   # presets, then --set, then presets named by --set
+        _resolve_system(data, "", sources)
+        for name, spec in baselines.items():
+            _resolve_system(spec, f"baselines.{name}.", sources)
+        if _ == 0:
+            for assignment in overrides:
+                _apply_override(data, assignment, sources)
+            baselines = data.get("baselines") or {}
+    for name, spec in baselines.items():
+        # A baseline inherits the main workload (merged key by key) and, unless it names its
+        # own, the main hardware and mapper (replaced whole: options of one do not fit another).
+        merged = dict(spec)
+        merged["workload"] = _deep_merge(data.get("workload") or {}, spec.get("workload") or {})
+        for key in ("hardware", "mapper"):
+            if key not in spec and key in data:
+                merged[key] = copy.deepcopy(data[key])
+        baselines[name] = merged
+    return data
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that owns the field at `loc` (for did-you-mean)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return current
+            current = field.annotation
+        else:
+            return None
+        for _ in range(4):   # unwrap Optional[...] / dict[str, X]
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            origin = typing.get_origin(current)
+            if origin is dict and args:
+                current = args[-1]
+            elif args and origin is not None and not (isinstance(current, type) and issubclass(current, BaseModel)):
+                models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+                current = models[0] if models else args[0]
+            else:
+                break
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _explain(err: dict) -> str:
+    kind = err["type"]
+    loc = tuple(err["loc"])
+    if kind == "extra_forbidden":
+        owner = _model_at(RunConfig, loc[:-1])
+        fields = list(owner.model_fields) if owner else []
+        hint = _did_you_mean(loc[-1], fields)
+        return f"unknown key '{loc[-1]}'{hint}" + (f"; expected one of: {', '.join(fields)}" if fields and not hint else "")
+    if kind == "missing":
+        return "missing required key"
+    msg = err["msg"].removeprefix("Value error, ")
+    if "input" in err and kind not in ("value_error", "assertion_error") and not isinstance(err["input"], dict):
+        msg += f" (got {err['input']!r})"
+    return msg
+
+
+def validate(data: dict, sources: SourceMap, file: str) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+        dotted = ".".join(loc)
+        where, line = sources.locate(dotted)
+        raise ConfigError(_explain(err), file=where or file, line=line, key=dotted or None) from None
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
+    """Read, resolve and validate a run config; raise ConfigError on bad input."""
+    data, sources = read_yaml(Path(path))
+    data = resolve_config_dict(data, sources, overrides, file=str(path))
+    return validate(data, sources, str(path))
+
+
+def load_config_text(text: str, overrides: list[str] = (), file: str = "<string>") -> RunConfig:
+    data, sources = parse_yaml(text, file)
+    return validate(resolve_config_dict(data, sources, overrides, file=file), sources, file)

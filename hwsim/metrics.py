@@ -1,0 +1,76 @@
+"""Figures of merit read off a trace: the numbers the report prints and `--json` returns."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from hwsim.sim.schedule import Schedule
+from hwsim.sim.trace import Trace
+from hwsim.workloads.ops import OpGraph
+
+
+@dataclass
+class Metrics:
+    throughput_tokens_per_s: float
+    iteration_latency_s: float
+    time_per_layer_s: float
+    energy_j: float                  # whole replica (tp * ep devices)
+    energy_per_token_j: float
+    roofline_bound_s: float
+    utilization: dict[str, float]    # per resource (FLOP utilization for compute)
+    busy: dict[str, float]           # per resource: share of time with work in progress
+    bytes: dict[str, int]            # per memory level, one device
+    tokens_per_iteration: int
+    devices: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def roofline_bound_ns(schedule: Schedule) -> float:
+    """A lower bound no schedule can beat: the longer of the critical path through per-task
+    rooflines and, for each resource, its total work at peak rate."""
+    finish = np.zeros(len(schedule.tasks))
+    for t in schedule.tasks:
+        finish[t.id] = t.roofline_ns + max((finish[d] for d in t.deps), default=0.0)
+    path = float(finish.max(initial=0.0))
+    per_resource = 0.0
+    for name, r in schedule.resources.items():
+        if r.kind == "compute" and r.peak_flops_per_ns > 0:
+            flops = sum(t.flops for t in schedule.tasks if t.demands.get(name, 0) > 0)
+            per_resource = max(per_resource, flops / r.peak_flops_per_ns)
+        elif r.kind != "compute":
+            per_resource = max(per_resource, sum(t.demands.get(name, 0.0) for t in schedule.tasks) / r.peak_per_ns)
+    return max(path, per_resource)
+
+
+def time_per_layer_ns(trace: Trace) -> float:
+    """Mean span of a decoder layer's tasks (first start to last end)."""
+    frame = trace.frame
+    layers = frame[frame["phase"].str.match(r"^L\d+$")]
+    if layers.empty:
+        return trace.makespan_ns
+    spans = layers.groupby("phase").agg(s=("start_ns", "min"), e=("end_ns", "max"))
+    return float((spans["e"] - spans["s"]).mean())
+
+
+def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace) -> Metrics:
+    info = graph.info
+    latency_s = trace.makespan_ns * 1e-9
+    devices = info.tp * info.ep
+    static_j = sum(schedule.static_power_w.values()) * latency_s
+    energy = (sum(t.energy_j for t in schedule.tasks) + static_j) * devices
+    return Metrics(
+        throughput_tokens_per_s=info.tokens / latency_s if latency_s > 0 else float("inf"),
+        iteration_latency_s=latency_s,
+        time_per_layer_s=time_per_layer_ns(trace) * 1e-9,
+        energy_j=energy,
+        energy_per_token_j=energy / info.tokens,
+        roofline_bound_s=roofline_bound_ns(schedule) * 1e-9,
+        utilization={r: trace.utilization(r) for r in schedule.resources},
+        busy={r: trace.busy_fraction(r) for r in schedule.resources},
+        bytes={lv: int(round(b)) for lv, b in sorted(trace.bytes_by_level().items())},
+        tokens_per_iteration=info.tokens,
+        devices=devices,
+    )

@@ -1,0 +1,75 @@
+"""The whole pipeline for one config: workload -> op graph -> mapper -> schedule -> engine ->
+trace -> metrics, for the main system and each baseline."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hwsim import __version__
+from hwsim.config.schema import RunConfig, SystemUnderTest
+from hwsim.errors import ConfigError
+from hwsim.mappers import MAPPERS
+from hwsim.metrics import Metrics, compute_metrics
+from hwsim.sim.engine import simulate
+from hwsim.sim.schedule import Schedule
+from hwsim.sim.trace import Trace
+from hwsim.workloads.ops import OpGraph
+from hwsim.workloads.transformer import build_transformer
+
+
+@dataclass
+class SystemResult:
+    system: SystemUnderTest
+    graph: OpGraph
+    schedule: Schedule
+    trace: Trace
+    metrics: Metrics
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    main: SystemResult
+    baselines: dict[str, SystemResult] = field(default_factory=dict)
+
+    def speedup(self) -> dict[str, float]:
+        mine = self.main.metrics.throughput_tokens_per_s
+        return {name: mine / b.metrics.throughput_tokens_per_s for name, b in self.baselines.items()}
+
+    def to_json(self) -> dict:
+        return {"name": self.config.name, "hwsim_version": __version__,
+                "metrics": self.main.metrics.to_json(),
+                "baselines": {n: {"metrics": b.metrics.to_json(), "mapper": b.system.mapper.name}
+                              for n, b in self.baselines.items()},
+                "speedup": self.speedup()}
+
+
+def check_fits(system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") -> None:
+    """Weights plus the KV cache of the batch must fit the device memory."""
+    w = system.workload
+    longest = w.requests.max_len() + (1 if w.phase == "decode" else 0)
+    if longest > w.model.max_seq_len:
+        raise ConfigError(f"a request holds {longest} tokens but {w.model.name} supports "
+                          f"max_seq_len={w.model.max_seq_len}", key=f"{key_prefix}workload.requests")
+    capacity = system.hardware.memory_capacity_bytes()
+    need = graph.info.weight_bytes_per_device + graph.info.kv_bytes_per_device
+    if capacity is not None and need > capacity:
+        raise ConfigError(
+            f"{w.model.name} does not fit one device: weights {graph.info.weight_bytes_per_device / 1e9:.2f} GB"
+            f" + KV cache {graph.info.kv_bytes_per_device / 1e9:.2f} GB > memory {capacity / 1e9:.2f} GB"
+            f" (raise tp, lower the batch or context, or add memory)", key=f"{key_prefix}workload.batch")
+
+
+def run_system(system: SystemUnderTest, key_prefix: str = "") -> SystemResult:
+    graph = build_transformer(system.workload)
+    check_fits(system, graph, key_prefix)
+    entry = MAPPERS[system.mapper.name]
+    schedule = entry.build(graph, system.hardware, system.mapper.options)
+    trace = simulate(schedule)
+    return SystemResult(system, graph, schedule, trace, compute_metrics(graph, schedule, trace))
+
+
+def evaluate(config: RunConfig) -> RunResult:
+    result = RunResult(config, run_system(config.main))
+    for name, system in config.baselines.items():
+        result.baselines[name] = run_system(system, key_prefix=f"baselines.{name}.")
+    return result

@@ -1,0 +1,38 @@
+"""Plots of a run: the roofline of the main system with each op placed on it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def roofline_plot(result, path: Path) -> Path:
+    """Achieved FLOP/s against arithmetic intensity (FLOPs per off-chip byte) for every task on
+    the main system's compute unit, under the unit's compute and bandwidth roofs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sched, trace = result.main.schedule, result.main.trace
+    compute = next(r for r in sched.resources.values() if r.kind == "compute")
+    memory = next((r for r in sched.resources.values() if r.kind == "memory"), None)
+    frame = trace.frame
+    off_chip = frame["bytes_hbm"] if "bytes_hbm" in frame else np.zeros(len(frame))
+    mask = (frame["flops"] > 0) & (off_chip > 0) & (frame["duration_ns"] > 0)
+    intensity = frame["flops"][mask] / off_chip[mask]
+    achieved = frame["flops"][mask] / frame["duration_ns"][mask]      # FLOP/ns = GFLOP/s
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    peak = compute.peak_flops_per_ns
+    x = np.logspace(-2, 4, 200)
+    if memory is not None:
+        ax.plot(x, np.minimum(peak, x * memory.peak_per_ns), "k-", lw=1.5,
+                label=f"roofline: {peak:,.0f} GFLOP/s, {memory.peak_per_ns:,.0f} GB/s")
+    ax.scatter(intensity, achieved, s=12, alpha=0.6, label="ops (achieved)")
+    ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOP / off-chip byte)",
+           ylabel="achieved GFLOP/s", title=f"{result.config.name}: {compute.unit}")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,49 @@
+"""Pieces every mapper needs: the cost of an op on a unit, resources, collectives on links."""
+from __future__ import annotations
+
+from hwsim.hw.cost import OpCost
+from hwsim.hw.link import LinkSpec, collective_bytes_sent, collective_steps
+from hwsim.sim.schedule import Resource, Schedule
+from hwsim.workloads.ops import Op, OpGraph
+
+LINK = "link"
+
+
+def link_resource(link: LinkSpec | None) -> Resource | None:
+    if link is None:
+        return None
+    rate = link.bw_gbps  # GB/s == bytes/ns
+    return Resource(LINK, "link", rate, rate, exclusive=False, unit="link")
+
+
+def collective_cost(op: Op, link: LinkSpec | None) -> OpCost:
+    if link is None:
+        raise ValueError(f"op {op.name} is a collective but the hardware has no `link`")
+    sent = collective_bytes_sent(op.kind, op.collective.group, op.collective.bytes)
+    latency = collective_steps(op.kind, op.collective.group) * link.latency_us * 1e3
+    return OpCost(compute_ns=0.0, bytes_by_level={"link": sent},
+                  energy_j=sent * 8 * link.energy_pj_per_bit * 1e-12,
+                  roofline_ns=sent / link.bw_gbps + latency, latency_ns=latency, engine="link")
+
+
+def one_task_per_op(graph: OpGraph, schedule: Schedule, cost, compute: str, memory: str,
+                    unit: str, link: LinkSpec | None) -> Schedule:
+    """Each op becomes one task on `compute` (or on the link for collectives), with its off-chip
+    bytes on `memory`, depending on the tasks of its predecessors."""
+    task_of: dict[str, int] = {}
+    for op in graph.ops:
+        if op.kind.is_collective:
+            c = collective_cost(op, link)
+            demands = {LINK: c.bytes_by_level["link"]}
+            where = "link"
+        else:
+            c = cost(op)
+            demands = {compute: c.compute_ns, memory: c.bytes_by_level.get("hbm", 0.0),
+                       **c.extra_demands}
+            where = unit
+        deps = sorted(task_of[p] for p in graph.predecessors(op.name))
+        task_of[op.name] = schedule.add(
+            op.name, op.name, where, demands, deps=deps, latency_ns=c.latency_ns, flops=op.flops,
+            bytes_by_level=c.bytes_by_level, energy_j=c.energy_j, roofline_ns=c.roofline_ns,
+            phase=f"L{op.layer}" if op.layer >= 0 else "")
+    return schedule

@@ -1,0 +1,34 @@
+"""Mapper registry: name -> (options model, required hardware, map function)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class MapperEntry:
+    name: str
+    summary: str
+    needs: tuple[str, ...]                     # hardware components it requires
+    options: type[BaseModel]
+    build: Callable                            # (OpGraph, HardwareSpec, options) -> Schedule
+
+
+MAPPERS: dict[str, MapperEntry] = {}
+
+
+def register(name: str, summary: str, needs: tuple[str, ...], options: type[BaseModel] = NoOptions):
+    def wrap(fn):
+        MAPPERS[name] = MapperEntry(name, summary, needs, options, fn)
+        return fn
+    return wrap
+
+
+def get_mapper(name: str) -> MapperEntry:
+    return MAPPERS[name]

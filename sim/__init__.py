@@ -1,0 +1,1 @@
+"""The event engine: a ``Schedule`` (tasks on resources) executed with SimPy into a ``Trace``."""

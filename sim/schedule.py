@@ -1,0 +1,69 @@
+"""What the engine runs: tasks with dependencies on resources. Mappers build it; the engine
+knows nothing of what a task means.
+
+A resource serves work at a rate: a compute unit serves 1 ns of its own work per ns; a memory or
+link serves bytes per ns (= GB/s). An *exclusive* resource (a compute unit, a PIM channel's
+command stream) admits one task at a time, in schedule order; a *shared* one (a memory bus, a
+link) is divided among the tasks using it at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    kind: str                    # "compute" | "memory" | "link"
+    capacity_per_ns: float       # sustainable rate used by the simulation (work units per ns)
+    peak_per_ns: float           # datasheet peak, for utilization and rooflines
+    exclusive: bool
+    unit: str = ""               # the component it belongs to, for reports ("npu", "hbm", ...)
+    peak_flops_per_ns: float = 0.0   # compute resources: datasheet FLOP/ns, for FLOP utilization
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of scheduled work.
+
+    `demands` maps resource name -> work on it (ns of compute, or bytes). The task progresses on
+    all its resources at once (the double-buffered steady state), so alone it takes
+    `latency_ns + max(work / capacity)`; `latency_ns` is the part nothing overlaps (pipeline
+    fill, kernel launch, link latency).
+    """
+    id: int
+    name: str
+    op: str                      # op name in the OpGraph ("" for mapper-made tasks)
+    unit: str                    # where it ran, for reports
+    demands: dict[str, float]
+    deps: tuple[int, ...] = ()
+    latency_ns: float = 0.0
+    flops: float = 0.0
+    bytes_by_level: dict[str, float] = field(default_factory=dict)
+    energy_j: float = 0.0
+    roofline_ns: float = 0.0     # max(FLOPs / peak, bytes / peak bandwidth) on its unit
+    phase: str = ""              # free label (layer, sub-batch, ...)
+
+
+@dataclass
+class Schedule:
+    resources: dict[str, Resource]
+    tasks: list[Task] = field(default_factory=list)
+    static_power_w: dict[str, float] = field(default_factory=dict)   # per unit, for energy
+
+    def add_resource(self, r: Resource) -> None:
+        self.resources[r.name] = r
+
+    def add(self, name: str, op: str, unit: str, demands: dict[str, float], deps=(), **kw) -> int:
+        for r in demands:
+            if r not in self.resources:
+                raise KeyError(f"task {name} uses unknown resource {r}")
+        tid = len(self.tasks)
+        self.tasks.append(Task(id=tid, name=name, op=op, unit=unit, demands=demands,
+                               deps=tuple(deps), **kw))
+        return tid
+
+    def standalone_ns(self, task: Task) -> float:
+        return task.latency_ns + max(
+            (w / self.resources[r].capacity_per_ns for r, w in task.demands.items() if w > 0),
+            default=0.0)

@@ -1,0 +1,110 @@
+"""Model descriptions (the `model:` key of a workload) and their closed-form sizes.
+
+A ``ModelSpec`` covers GPT-3 style decoders (MHA, LayerNorm, GELU FFN, learned positions) and
+LLaMA style ones (GQA, RMSNorm, SwiGLU, RoPE), dense or Mixture-of-Experts. Zoo entries live in
+``configs/models/*.yaml`` with their sources.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class MoESpec(BaseModel):
+    """Mixture-of-Experts FFN: `n_experts` routed experts (top-`top_k` per token) plus
+    `n_shared` always-on experts (DeepSeek-MoE), replacing the dense FFN from layer
+    `first_moe_layer` on."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_experts: int = Field(gt=0)
+    top_k: int = Field(gt=0)
+    d_ff_expert: int = Field(gt=0)
+    n_shared: int = Field(default=0, ge=0)
+    first_moe_layer: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _top_k_fits(self):
+        if self.top_k > self.n_experts:
+            raise ValueError(f"top_k ({self.top_k}) cannot exceed n_experts ({self.n_experts})")
+        return self
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    source: str = Field(description="where the architecture numbers come from")
+    n_layers: int = Field(gt=0)
+    d_model: int = Field(gt=0)
+    n_heads: int = Field(gt=0)
+    n_kv_heads: int | None = Field(default=None, gt=0, description="GQA; defaults to n_heads (MHA)")
+    head_dim: int | None = Field(default=None, gt=0, description="defaults to d_model / n_heads")
+    d_ff: int = Field(gt=0)
+    vocab: int = Field(gt=0)
+    max_seq_len: int = Field(gt=0)
+    norm: Literal["layernorm", "rmsnorm"]
+    ffn: Literal["gelu", "swiglu"]
+    positions: Literal["learned", "rope"]
+    bias: bool = Field(description="linear layers carry biases (GPT-3) or not (LLaMA)")
+    tied_embeddings: bool = False
+    moe: MoESpec | None = None
+
+    @model_validator(mode="after")
+    def _heads_divide(self):
+        if self.kv_heads and self.n_heads % self.kv_heads:
+            raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.kv_heads})")
+        if self.head_dim is None and self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) is not a multiple of n_heads ({self.n_heads}); set head_dim")
+        return self
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_heads or self.n_heads
+
+    @property
+    def hd(self) -> int:
+        return self.head_dim or self.d_model // self.n_heads
+
+    def is_moe_layer(self, layer: int) -> bool:
+        return self.moe is not None and layer >= self.moe.first_moe_layer
+
+    # ---- closed-form sizes (used by the builder's tests as the reference) ----
+    def attention_params(self) -> int:
+        d, q, kv = self.d_model, self.n_heads * self.hd, self.kv_heads * self.hd
+        weights = d * q + 2 * d * kv + q * d
+        return weights + ((q + 2 * kv + d) if self.bias else 0)
+
+    def ffn_params(self, d_ff: int) -> int:
+        d = self.d_model
+        if self.ffn == "swiglu":
+            return 3 * d * d_ff + ((2 * d_ff + d) if self.bias else 0)
+        return 2 * d * d_ff + ((d_ff + d) if self.bias else 0)
+
+    def norm_params(self) -> int:
+        return 2 * self.d_model if self.norm == "layernorm" else self.d_model
+
+    def layer_params(self, layer: int, active: bool = False) -> int:
+        """Parameters of one decoder layer; `active` counts only the experts a token uses."""
+        p = self.attention_params() + 2 * self.norm_params()
+        if not self.is_moe_layer(layer):
+            return p + self.ffn_params(self.d_ff)
+        m = self.moe
+        experts = (m.top_k if active else m.n_experts) + m.n_shared
+        return p + experts * self.ffn_params(m.d_ff_expert) + self.d_model * m.n_experts
+
+    def embedding_params(self) -> int:
+        pos = self.max_seq_len * self.d_model if self.positions == "learned" else 0
+        head = 0 if self.tied_embeddings else self.vocab * self.d_model
+        return self.vocab * self.d_model + pos + head + self.norm_params()
+
+    def param_count(self, active: bool = False) -> int:
+        return self.embedding_params() + sum(self.layer_params(i, active) for i in range(self.n_layers))
+
+    def flops_per_token(self, context_len: int) -> float:
+        """Forward FLOPs for one token attending over `context_len` tokens: 2 per active weight
+        (LM head included, embeddings excluded) plus 4 * heads * head_dim * L for QK^T and PV
+        (Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Table 1)."""
+        non_embedding = sum(self.layer_params(i, active=True) for i in range(self.n_layers))
+        return 2.0 * (non_embedding + self.vocab * self.d_model) + \
+            4.0 * self.n_layers * self.n_heads * self.hd * context_len

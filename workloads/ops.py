@@ -1,0 +1,164 @@
+"""The op graph: what a workload asks of the hardware, with no hardware in it.
+
+An ``Op`` carries its shape and its cost in hardware-neutral terms: FLOPs and bytes split into
+weights, activations in/out and KV cache read/written. An ``OpGraph`` is a networkx DiGraph of ops
+(edge = data dependency) plus what the graph stands for (model, phase, tokens it produces).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+import networkx as nx
+import numpy as np
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
+
+
+class OpKind(StrEnum):
+    MATMUL = "matmul"                        # out[m, n] = x[m, k] @ W[k, n], `count` times
+    ATTENTION_SCORE = "attention_score"      # per request: Q K^T over its own context
+    ATTENTION_CONTEXT = "attention_context"  # per request: P V over its own context
+    SOFTMAX = "softmax"
+    NORM = "norm"                            # LayerNorm or RMSNorm
+    ELEMENTWISE = "elementwise"              # activation functions, residual adds, gating
+    EMBEDDING = "embedding"                  # table lookup
+    ROUTER = "router"                        # MoE gate: a small matmul plus top-k
+    ALL_REDUCE = "all_reduce"
+    ALL_TO_ALL = "all_to_all"
+
+    @property
+    def is_collective(self) -> bool:
+        return self in (OpKind.ALL_REDUCE, OpKind.ALL_TO_ALL)
+
+    @property
+    def is_attention(self) -> bool:
+        return self in (OpKind.ATTENTION_SCORE, OpKind.ATTENTION_CONTEXT)
+
+
+@dataclass(frozen=True)
+class MatMul:
+    """x[m, k] @ W[k, n], repeated `count` times with different operands."""
+    m: int
+    n: int
+    k: int
+    count: int = 1
+
+    @property
+    def macs(self) -> int:
+        return self.m * self.n * self.k * self.count
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Per-request attention over a KV cache on one device.
+
+    Request r brings `query_tokens[r]` new tokens and attends over `context_lens[r]` cached plus
+    new tokens. Each of the `kv_heads` KV heads serves `heads // kv_heads` query heads (GQA), so a
+    request's score op is, per KV head, a [group * q, head_dim] x [head_dim, L] product — a GEMV
+    in decode (q = 1, group = 1 for MHA).
+    """
+    query_tokens: tuple[int, ...]
+    context_lens: tuple[int, ...]
+    heads: int
+    kv_heads: int
+    head_dim: int
+
+    @property
+    def group(self) -> int:
+        return self.heads // self.kv_heads
+
+    @cached_property
+    def query_array(self) -> np.ndarray:
+        return np.asarray(self.query_tokens, dtype=np.int64)
+
+    @cached_property
+    def context_array(self) -> np.ndarray:
+        return np.asarray(self.context_lens, dtype=np.int64)
+
+    @property
+    def macs(self) -> int:
+        return int(self.heads * self.head_dim * np.sum(self.query_array * self.context_array))
+
+
+@dataclass(frozen=True)
+class Collective:
+    """A collective over `group` devices; `bytes` is the per-device buffer size."""
+    group: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    kind: OpKind
+    layer: int                      # decoder layer index, -1 outside the layers
+    dtype: str
+    flops: float
+    weight_bytes: int = 0
+    act_in_bytes: int = 0
+    act_out_bytes: int = 0
+    kv_read_bytes: int = 0
+    kv_write_bytes: int = 0
+    matmul: MatMul | None = None
+    attention: Attention | None = None
+    collective: Collective | None = None
+    elements: int = 0               # vector ops: elements processed
+    expert: int | None = None       # MoE: which expert's FFN this op belongs to
+
+    @property
+    def dtype_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes the op touches in the memory that holds weights and KV (before any reuse)."""
+        return (self.weight_bytes + self.act_in_bytes + self.act_out_bytes
+                + self.kv_read_bytes + self.kv_write_bytes)
+
+
+@dataclass(frozen=True)
+class WorkloadInfo:
+    """What a graph stands for, so a report can turn time into tokens/s."""
+    model: str
+    phase: str                      # "prefill" or "decode"
+    batch: int                      # requests in the iteration
+    tokens: int                     # tokens produced by one pass of the graph (all requests)
+    n_layers: int                   # decoder layers in the graph
+    tp: int = 1
+    ep: int = 1
+    weight_bytes_per_device: int = 0
+    kv_bytes_per_device: int = 0    # KV cache resident on one device at the end of the pass
+
+
+@dataclass
+class OpGraph:
+    """A DAG of ops. Node key = op name; node attribute ``op`` holds the ``Op``."""
+    info: WorkloadInfo
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+
+    def add(self, op: Op, after: list[str] | tuple[str, ...] = ()) -> str:
+        if op.name in self.graph:
+            raise ValueError(f"duplicate op name {op.name}")
+        self.graph.add_node(op.name, op=op)
+        for pred in after:
+            self.graph.add_edge(pred, op.name)
+        self.__dict__.pop("ops", None)
+        return op.name
+
+    @cached_property
+    def ops(self) -> list[Op]:
+        """Ops in a deterministic topological order (insertion order breaks ties)."""
+        order = {name: i for i, name in enumerate(self.graph.nodes)}
+        names = nx.lexicographical_topological_sort(self.graph, key=order.__getitem__)
+        return [self.graph.nodes[n]["op"] for n in names]
+
+    def predecessors(self, name: str) -> list[str]:
+        return list(self.graph.predecessors(name))
+
+    def total(self, attr: str) -> float:
+        return float(sum(getattr(op, attr) for op in self.ops))
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()

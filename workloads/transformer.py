@@ -1,0 +1,244 @@
+"""Lower a Transformer decoder (dense or MoE) to the per-device ``OpGraph`` of one pass.
+
+One pass is a prefill of every request's prompt, or one decode step (one new token per
+request). Parallelism, per replica:
+- ``tp`` devices shard attention, the dense FFN, the LM head and each expert (Megatron-LM style:
+  column-parallel QKV/up, row-parallel out/down, one all-reduce after each; Shoeybi et al. 2019).
+- ``ep`` groups of ``tp`` devices each take ``batch / ep`` requests for attention (data parallel)
+  and hold ``n_experts / ep`` experts; tokens travel to their experts' group and back by all-to-all
+  (GShard, Lepikhin et al. 2020). The graph describes the device whose experts receive the most
+  tokens, because that straggler sets the pace of the all-to-all.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hwsim.workloads.models import ModelSpec
+from hwsim.workloads.ops import (DTYPE_BYTES, Attention, Collective, MatMul, Op, OpGraph, OpKind,
+                                 WorkloadInfo)
+from hwsim.workloads.requests import RequestSpec
+from hwsim.workloads.routing import RoutingSpec, expert_token_counts
+
+# FLOPs per element of the vector ops. Counted as the arithmetic a straightforward kernel does:
+# LayerNorm = mean (1 add) + variance (sub, mul, add) + normalise (sub, div... folded to mul)
+# ≈ 5; RMSNorm = square, add, scale ≈ 3 (+1 for the gain); softmax = max, sub, exp, add, div = 5;
+# GELU (tanh form) ≈ 8; SiLU(x) * y ≈ 5; RoPE = 2 muls + 1 add per element; residual add = 1.
+VECTOR_FLOPS_PER_ELEMENT = {"layernorm": 5, "rmsnorm": 4, "softmax": 5, "gelu": 8, "swiglu": 5,
+                            "rope": 3, "add": 1, "topk": 1}
+
+
+class TransformerWorkload(BaseModel):
+    """The `workload:` section of a run config for decoder LLMs."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["transformer"] = "transformer"
+    model: ModelSpec
+    phase: Literal["prefill", "decode"]
+    batch: int = Field(gt=0, description="requests in the pass")
+    requests: RequestSpec = Field(default_factory=RequestSpec,
+                                  description="context lengths of the requests")
+    dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8"] = "fp16"
+    tp: int = Field(default=1, gt=0, description="tensor-parallel devices per replica")
+    ep: int = Field(default=1, gt=0, description="expert-parallel groups (MoE only)")
+    lm_head: bool = True
+    routing: RoutingSpec = Field(default_factory=RoutingSpec)
+
+    @model_validator(mode="after")
+    def _parallelism_fits(self):
+        m = self.model
+        if m.n_heads % self.tp:
+            raise ValueError(f"tp={self.tp} must divide n_heads={m.n_heads}")
+        if m.kv_heads % self.tp and self.tp % m.kv_heads:
+            raise ValueError(f"tp={self.tp} and n_kv_heads={m.kv_heads} must divide one another")
+        if self.ep > 1:
+            if m.moe is None:
+                raise ValueError("ep > 1 needs a Mixture-of-Experts model")
+            if m.moe.n_experts % self.ep:
+                raise ValueError(f"ep={self.ep} must divide n_experts={m.moe.n_experts}")
+            if self.batch % self.ep:
+                raise ValueError(f"ep={self.ep} must divide batch={self.batch}")
+        return self
+
+    def context_lens(self) -> np.ndarray:
+        return self.requests.context_lens(self.batch)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+class _Builder:
+    def __init__(self, w: TransformerWorkload):
+        self.w, self.m = w, w.model
+        self.b = DTYPE_BYTES[w.dtype]
+        self.heads = self.m.n_heads // w.tp
+        self.kv_heads = max(1, self.m.kv_heads // w.tp)
+        ctx = w.context_lens()[: w.batch // w.ep]
+        if w.phase == "decode":
+            self.query = np.ones_like(ctx)
+            self.attend = ctx + 1               # cached tokens plus the new one
+        else:
+            self.query = ctx
+            self.attend = ctx                    # the prompt attends to itself (causal, unmasked count)
+        self.tokens = int(self.query.sum())      # tokens on this device's attention group
+        self.graph: OpGraph | None = None
+        self.last: str | None = None
+
+    # -- helpers that append an op after the previous one --
+    def add(self, op: Op, after: list[str] | None = None) -> str:
+        self.graph.add(op, after if after is not None else ([self.last] if self.last else []))
+        self.last = op.name
+        return op.name
+
+    def matmul(self, name, layer, m, k, n, kind=OpKind.MATMUL, bias=None, expert=None, **extra):
+        b = self.b
+        bias = self.m.bias if bias is None else bias
+        return Op(name=name, kind=kind, layer=layer, dtype=self.w.dtype, flops=2.0 * m * n * k,
+                  weight_bytes=(k * n + (n if bias else 0)) * b, act_in_bytes=m * k * b,
+                  act_out_bytes=m * n * b, matmul=MatMul(m, n, k), expert=expert, **extra)
+
+    def vector(self, name, layer, elements, what, expert=None, in_elements=None):
+        b = self.b
+        return Op(name=name, kind=_VECTOR_KIND[what], layer=layer, dtype=self.w.dtype,
+                  flops=float(VECTOR_FLOPS_PER_ELEMENT[what] * elements), elements=elements,
+                  act_in_bytes=(in_elements or elements) * b, act_out_bytes=elements * b,
+                  expert=expert)
+
+    def collective(self, name, layer, kind, group, nbytes):
+        return Op(name=name, kind=kind, layer=layer, dtype=self.w.dtype, flops=0.0,
+                  act_in_bytes=nbytes, act_out_bytes=nbytes,
+                  collective=Collective(group=group, bytes=nbytes))
+
+    # -- the graph --
+    def build(self) -> OpGraph:
+        w, m, b, T = self.w, self.m, self.b, self.tokens
+        weights = self._weight_bytes_per_device()
+        kv = int(self.attend.sum()) * 2 * self.kv_heads * m.hd * b * m.n_layers
+        self.graph = OpGraph(WorkloadInfo(
+            model=m.name, phase=w.phase, batch=w.batch, tokens=w.batch if w.phase == "decode"
+            else int(w.context_lens().sum()), n_layers=m.n_layers, tp=w.tp, ep=w.ep,
+            weight_bytes_per_device=weights, kv_bytes_per_device=kv))
+        d = m.d_model
+        self.add(Op(name="embed", kind=OpKind.EMBEDDING, layer=-1, dtype=w.dtype, flops=0.0,
+                    weight_bytes=T * d * b, act_out_bytes=T * d * b, elements=T * d))
+        for layer in range(m.n_layers):
+            self._attention_block(layer)
+            if m.is_moe_layer(layer):
+                self._moe_block(layer)
+            else:
+                self._dense_ffn(layer)
+        self.add(self.vector("final_norm", -1, T * d, m.norm))
+        if w.lm_head:
+            rows = len(self.query)               # logits for each request's last token
+            self.add(self.matmul("lm_head", -1, rows, d, _ceil_div(m.vocab, w.tp), bias=False))
+        return self.graph
+
+    def _attention_block(self, i: int):
+        w, m, b, T = self.w, self.m, self.b, self.tokens
+        d, hd, H, KV = m.d_model, m.hd, self.heads, self.kv_heads
+        x_in = self.last
+        self.add(self.vector(f"L{i}.norm1", i, T * d, m.norm))
+        qkv = self.matmul(f"L{i}.qkv", i, T, d, (H + 2 * KV) * hd,
+                          kv_write_bytes=T * 2 * KV * hd * b)
+        self.add(qkv)
+        if m.positions == "rope":
+            self.add(self.vector(f"L{i}.rope", i, T * (H + KV) * hd, "rope"))
+        attn = Attention(query_tokens=tuple(int(q) for q in self.query),
+                         context_lens=tuple(int(L) for L in self.attend),
+                         heads=H, kv_heads=KV, head_dim=hd)
+        pairs = int(np.sum(self.query * self.attend))       # (query token, key) pairs
+        kv_read = int(self.attend.sum()) * KV * hd * b         # one of K or V
+        self.add(Op(name=f"L{i}.attn_score", kind=OpKind.ATTENTION_SCORE, layer=i, dtype=w.dtype,
+                    flops=2.0 * H * hd * pairs, act_in_bytes=T * H * hd * b,
+                    act_out_bytes=H * pairs * b, kv_read_bytes=kv_read, attention=attn))
+        self.add(self.vector(f"L{i}.softmax", i, H * pairs, "softmax"))
+        self.add(Op(name=f"L{i}.attn_context", kind=OpKind.ATTENTION_CONTEXT, layer=i,
+                    dtype=w.dtype, flops=2.0 * H * hd * pairs, act_in_bytes=H * pairs * b,
+                    act_out_bytes=T * H * hd * b, kv_read_bytes=kv_read, attention=attn))
+        self.add(self.matmul(f"L{i}.out_proj", i, T, H * hd, d))
+        if w.tp > 1:
+            self.add(self.collective(f"L{i}.allreduce_attn", i, OpKind.ALL_REDUCE, w.tp, T * d * b))
+        self.add(self.vector(f"L{i}.residual1", i, T * d, "add", in_elements=2 * T * d),
+                 after=[self.last, x_in] if x_in else [self.last])
+
+    def _dense_ffn(self, i: int):
+        w, m, T = self.w, self.m, self.tokens
+        x_in = self.last
+        self.add(self.vector(f"L{i}.norm2", i, T * m.d_model, m.norm))
+        self._ffn(f"L{i}.ffn", i, T, _ceil_div(m.d_ff, w.tp))
+        if w.tp > 1:
+            self.add(self.collective(f"L{i}.allreduce_ffn", i, OpKind.ALL_REDUCE, w.tp,
+                                     T * m.d_model * self.b))
+        self.add(self.vector(f"L{i}.residual2", i, T * m.d_model, "add", in_elements=2 * T * m.d_model),
+                 after=[self.last, x_in])
+
+    def _ffn(self, prefix: str, i: int, tokens: int, d_ff: int, expert=None):
+        d = self.m.d_model
+        swiglu = self.m.ffn == "swiglu"
+        self.add(self.matmul(f"{prefix}.up", i, tokens, d, (2 if swiglu else 1) * d_ff, expert=expert))
+        self.add(self.vector(f"{prefix}.act", i, tokens * d_ff, self.m.ffn, expert=expert,
+                             in_elements=(2 if swiglu else 1) * tokens * d_ff))
+        return self.add(self.matmul(f"{prefix}.down", i, tokens, d_ff, d, expert=expert))
+
+    def _moe_block(self, i: int):
+        w, m, b, T = self.w, self.m, self.b, self.tokens
+        moe, d = m.moe, m.d_model
+        x_in = self.last
+        self.add(self.vector(f"L{i}.norm2", i, T * d, m.norm))
+        self.add(self.matmul(f"L{i}.router", i, T, d, moe.n_experts, kind=OpKind.ROUTER, bias=False))
+        counts = expert_token_counts(w.routing, T * w.ep, moe.n_experts, moe.top_k, i)
+        local = moe.n_experts // w.ep
+        group = int(np.argmax(counts.reshape(w.ep, local).sum(axis=1)))
+        if w.ep > 1:
+            sent = T * moe.top_k * (w.ep - 1) // w.ep * d * b // w.tp
+            self.add(self.collective(f"L{i}.dispatch", i, OpKind.ALL_TO_ALL, w.ep, sent))
+        fork = self.last
+        ends = []
+        d_ff_shard = _ceil_div(moe.d_ff_expert, w.tp)
+        for s in range(moe.n_shared):
+            self.last = fork
+            ends.append(self._ffn(f"L{i}.shared{s}", i, T, d_ff_shard, expert=-1 - s))
+        for e in range(group * local, (group + 1) * local):
+            tokens_e = int(counts[e])
+            if tokens_e:
+                self.last = fork
+                ends.append(self._ffn(f"L{i}.expert{e}", i, tokens_e, d_ff_shard, expert=e))
+        self.last = None
+        if w.ep > 1:
+            self.add(self.collective(f"L{i}.combine", i, OpKind.ALL_TO_ALL, w.ep, sent),
+                     after=ends or [fork])
+            ends = [self.last]
+        if w.tp > 1:
+            self.add(self.collective(f"L{i}.allreduce_ffn", i, OpKind.ALL_REDUCE, w.tp, T * d * b),
+                     after=ends or [fork])
+            ends = [self.last]
+        self.add(self.vector(f"L{i}.residual2", i, T * d, "add", in_elements=2 * T * d),
+                 after=(ends or [fork]) + [x_in])
+
+    def _weight_bytes_per_device(self) -> int:
+        """Weights resident on one device: dense parts / tp, local experts / tp, embeddings / tp."""
+        w, m = self.w, self.m
+        total = m.embedding_params()
+        for i in range(m.n_layers):
+            if m.is_moe_layer(i):
+                moe = m.moe
+                experts = moe.n_experts // w.ep + moe.n_shared
+                total += (m.attention_params() + 2 * m.norm_params() + m.d_model * moe.n_experts
+                          + experts * m.ffn_params(moe.d_ff_expert))
+            else:
+                total += m.layer_params(i)
+        return math.ceil(total / w.tp) * self.b
+
+
+_VECTOR_KIND = {"layernorm": OpKind.NORM, "rmsnorm": OpKind.NORM, "softmax": OpKind.SOFTMAX,
+                "gelu": OpKind.ELEMENTWISE, "swiglu": OpKind.ELEMENTWISE, "rope": OpKind.ELEMENTWISE,
+                "add": OpKind.ELEMENTWISE, "topk": OpKind.ELEMENTWISE}
+
+
+def build_transformer(workload: TransformerWorkload) -> OpGraph:
+    """The per-device op graph of one prefill or decode pass."""
+    return _Builder(workload).build()

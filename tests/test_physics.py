@@ -1,0 +1,55 @@
+"""Physics that must hold for every shipped config, main system and every baseline."""
+import pytest
+
+from hwsim.config.loader import load_config
+from hwsim.hw.link import collective_bytes_sent
+from hwsim.pipeline import evaluate
+from conftest import shipped_run_configs
+
+CONFIGS = shipped_run_configs()
+
+
+@pytest.fixture(scope="module", params=CONFIGS, ids=[p.stem for p in CONFIGS])
+def result(request):
+    return evaluate(load_config(request.param))
+
+
+def systems(result):
+    return [("main", result.main), *result.baselines.items()]
+
+
+def test_no_task_beats_its_roofline(result):
+    for name, r in systems(result):
+        durations = r.trace.end_ns - r.trace.start_ns
+        for task in r.schedule.tasks:
+            assert durations[task.id] >= task.roofline_ns * (1 - 1e-9), (name, task.name)
+        assert r.metrics.iteration_latency_s >= r.metrics.roofline_bound_s * (1 - 1e-9)
+
+
+def test_utilization_within_unit_interval(result):
+    for name, r in systems(result):
+        for res, u in {**r.metrics.utilization, **r.metrics.busy}.items():
+            assert 0.0 <= u <= 1.0 + 1e-9, (name, res, u)
+
+
+def test_bytes_conserved(result):
+    """Off-chip bytes = weights + KV + activations that spilled; link bytes = what the
+    collectives must send."""
+    for name, r in systems(result):
+        ops = {op.name: op for op in r.graph.ops}
+        hbm = sum(t.bytes_by_level.get("hbm", 0.0) for t in r.schedule.tasks)
+        floor = sum(op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes for op in ops.values()
+                    if not op.kind.is_collective)
+        ceiling = sum(op.memory_bytes for op in ops.values() if not op.kind.is_collective)
+        assert floor <= hbm <= ceiling, name
+        link = sum(t.bytes_by_level.get("link", 0.0) for t in r.schedule.tasks)
+        expected = sum(collective_bytes_sent(op.kind, op.collective.group, op.collective.bytes)
+                       for op in ops.values() if op.kind.is_collective)
+        assert link == pytest.approx(expected), name
+
+
+def test_energy_positive_and_throughput_consistent(result):
+    for name, r in systems(result):
+        m = r.metrics
+        assert m.energy_j > 0 and m.energy_per_token_j > 0, name
+        assert m.throughput_tokens_per_s == pytest.approx(m.tokens_per_iteration / m.iteration_latency_s)

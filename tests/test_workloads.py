@@ -1,0 +1,141 @@
+"""The op graphs carry the FLOPs and bytes the published model sizes imply."""
+import numpy as np
+import pytest
+import yaml
+
+from hwsim.configs import MODELS_DIR
+from hwsim.workloads.models import ModelSpec
+from hwsim.workloads.ops import OpKind
+from hwsim.workloads.requests import RequestSpec
+from hwsim.workloads.routing import RoutingSpec, expert_token_counts
+from hwsim.workloads.transformer import TransformerWorkload, build_transformer
+
+
+def model(name, **over):
+    data = yaml.safe_load((MODELS_DIR / f"{name}.yaml").read_text())
+    data.update(over)
+    return ModelSpec(**data)
+
+
+# Published totals (billions): GPT-3 paper Table 2.1 (6.7B, 13B, 175B); NeuPIMs' 30B;
+# Llama 2 paper Table 1 and HF model cards (6.74B, 13.0B, 69.0B); Llama 3 (8.03B, 70.6B);
+# Mixtral paper (46.7B total, 12.9B active); DeepSeekMoE paper (16.4B total, 2.8B active).
+PUBLISHED = {
+    "gpt3-7b": (6.7, None), "gpt3-13b": (13.0, None), "gpt3-30b": (30.0, None),
+    "gpt3-175b": (175.0, None), "llama2-7b": (6.74, None), "llama2-13b": (13.0, None),
+    "llama2-70b": (69.0, None), "llama3-8b": (8.03, None), "llama3-70b": (70.6, None),
+    "mixtral-8x7b": (46.7, 12.9), "deepseek-moe-16b": (16.4, 2.8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_parameter_count_matches_published(name):
+    total, active = PUBLISHED[name]
+    m = model(name)
+    assert m.param_count() / 1e9 == pytest.approx(total, rel=0.02)
+    if active:
+        assert m.param_count(active=True) / 1e9 == pytest.approx(active, rel=0.02)
+
+
+def workload(name="llama2-7b", **kw):
+    kw.setdefault("phase", "decode")
+    kw.setdefault("batch", 4)
+    kw.setdefault("requests", RequestSpec(context_len=512))
+    return TransformerWorkload(model=model(name), **kw)
+
+
+@pytest.mark.parametrize("name", ["gpt3-7b", "llama2-7b", "llama2-70b", "mixtral-8x7b"])
+def test_decode_flops_match_kaplan_closed_form(name):
+    """Per-token forward FLOPs = 2 * active non-embedding params + 4 * layers * heads * d * L
+    (Kaplan et al. 2020), within 1% (the rest is norms and softmax)."""
+    w = workload(name, batch=8, requests=RequestSpec(context_len=511))
+    g = build_transformer(w)
+    per_token = g.total("flops") / w.batch
+    assert per_token == pytest.approx(w.model.flops_per_token(512), rel=0.01)
+
+
+def test_matmul_flops_are_exactly_two_per_weight_per_token():
+    w = workload("llama2-7b", batch=3)
+    g = build_transformer(w)
+    m = w.model
+    mm = sum(op.flops for op in g.ops if op.matmul is not None)
+    weights = sum(m.layer_params(i) - 2 * m.norm_params() for i in range(m.n_layers)) + m.vocab * m.d_model
+    assert mm == 2 * weights * w.batch
+
+
+def test_weight_bytes_in_graph_equal_parameters():
+    w = workload("gpt3-7b", batch=2)
+    g = build_transformer(w)
+    m = w.model
+    read = sum(op.weight_bytes for op in g.ops if op.kind in (OpKind.MATMUL,))
+    layer_matmul_params = m.n_layers * (m.attention_params() + m.ffn_params(m.d_ff))
+    assert read == (layer_matmul_params + m.vocab * m.d_model) * 2
+
+
+def test_kv_cache_read_once_per_layer_in_decode():
+    """Decode reads each request's whole K and V cache once per layer (plus the new token)."""
+    lens = (100, 300, 7, 2000)
+    w = workload("llama2-70b", batch=4, requests=RequestSpec(distribution="list", lens=lens), tp=8)
+    g = build_transformer(w)
+    kv_heads_per_device = 1
+    expected = sum(L + 1 for L in lens) * 2 * kv_heads_per_device * 128 * 2 * 80
+    assert sum(op.kv_read_bytes for op in g.ops) == expected
+    attn = next(op for op in g.ops if op.kind == OpKind.ATTENTION_SCORE)
+    assert attn.attention.context_lens == tuple(L + 1 for L in lens)
+    assert attn.attention.group == 8 // 1  # 64 query heads / 8 devices over 1 KV head
+
+
+def test_tensor_parallel_shards_weights_and_adds_allreduces():
+    one = build_transformer(workload("gpt3-7b"))
+    four = build_transformer(workload("gpt3-7b", tp=4))
+    assert four.info.weight_bytes_per_device == pytest.approx(one.info.weight_bytes_per_device / 4, rel=1e-6)
+    reduces = [op for op in four.ops if op.kind == OpKind.ALL_REDUCE]
+    assert len(reduces) == 2 * 32
+    assert not any(op.kind == OpKind.ALL_REDUCE for op in one.ops)
+
+
+def test_prefill_attention_is_quadratic_in_prompt():
+    g1 = build_transformer(workload("llama2-7b", phase="prefill", batch=1, requests=RequestSpec(context_len=256)))
+    g2 = build_transformer(workload("llama2-7b", phase="prefill", batch=1, requests=RequestSpec(context_len=512)))
+    f = lambda g: sum(op.flops for op in g.ops if op.kind == OpKind.ATTENTION_SCORE)  # noqa: E731
+    assert f(g2) == 4 * f(g1)
+    assert g2.info.tokens == 512
+
+
+def test_routing_conserves_tokens_and_is_seeded():
+    spec = RoutingSpec(distribution="zipf", skew=1.2, seed=7)
+    a = expert_token_counts(spec, 1000, 8, 2, layer=3)
+    b = expert_token_counts(spec, 1000, 8, 2, layer=3)
+    assert a.sum() == 2000 and (a == b).all()
+    uniform = expert_token_counts(RoutingSpec(seed=7), 1000, 8, 2, layer=3)
+    assert a.max() > uniform.max()     # skew concentrates tokens
+    assert uniform.max() <= 1000       # top-k picks distinct experts
+
+
+def test_moe_graph_has_router_experts_and_all_to_all():
+    w = workload("mixtral-8x7b", batch=8, tp=1, ep=2)
+    g = build_transformer(w)
+    kinds = {op.kind for op in g.ops}
+    assert OpKind.ROUTER in kinds and OpKind.ALL_TO_ALL in kinds
+    layer0_experts = {op.expert for op in g.ops if op.layer == 0 and op.expert is not None}
+    assert len(layer0_experts) <= 4          # this device holds 8 / ep experts
+    # tokens processed by local experts never exceed the tokens routed to them
+    ups = [op for op in g.ops if op.layer == 0 and op.name.endswith(".up") and op.expert is not None]
+    assert sum(op.matmul.m for op in ups) <= 8 * 2
+
+
+def test_moe_active_flops_closed_form():
+    w = workload("mixtral-8x7b", batch=16, requests=RequestSpec(context_len=63))
+    g = build_transformer(w)
+    expert_mm = sum(op.flops for op in g.ops if op.expert is not None and op.matmul is not None)
+    m = w.model
+    assert expert_mm == 2 * 16 * m.moe.top_k * 3 * m.d_model * m.moe.d_ff_expert * m.n_layers
+
+
+def test_graph_is_a_dag_in_topological_order():
+    g = build_transformer(workload("deepseek-moe-16b", batch=4))
+    seen = set()
+    for op in g.ops:
+        assert all(p in seen for p in g.predecessors(op.name))
+        seen.add(op.name)
+    assert len(seen) == len(g)

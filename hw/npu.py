@@ -36,7 +36,7 @@ class NPUSpec(BaseModel):
     freq_ghz: float = Field(gt=0)
     dataflow: Literal["ws", "os", "is"] = "ws"
     sram_kib: float = Field(gt=0, description="scratchpad per core, double-buffered")
-    vector_units: int = Field(gt=0)
+    vector_units: int = Field(gt=0, description="per core")
     vector_lanes: int = Field(gt=0, description="lanes per vector unit, one op per lane per cycle")
     mac_energy_pj: float | None = Field(default=None, gt=0,
                                         description="pJ per MAC; default: Horowitz 45 nm for the dtype")
@@ -50,7 +50,7 @@ class NPUSpec(BaseModel):
 
     @property
     def vector_flops(self) -> float:
-        return float(self.vector_units * self.vector_lanes) * self.freq_ghz * 1e9
+        return float(self.vector_units * self.vector_lanes * self.cores) * self.freq_ghz * 1e9
 
     @property
     def sram_bytes(self) -> float:

@@ -7,6 +7,7 @@ from hwsim.hw.gpu import GPUSpec
 from hwsim.hw.link import LinkSpec
 from hwsim.hw.memory import MemorySpec
 from hwsim.hw.npu import NPUSpec
+from hwsim.hw.pim import PIMSpec
 
 
 class HardwareSpec(BaseModel):
@@ -16,6 +17,7 @@ class HardwareSpec(BaseModel):
     gpu: GPUSpec | None = None
     memory: MemorySpec | None = None
     link: LinkSpec | None = None
+    pim: PIMSpec | None = None
 
     def memory_capacity_bytes(self) -> float | None:
         if self.gpu is not None and self.memory is None:

@@ -58,7 +58,11 @@ def run(config, overrides, out_dir, as_json):
     from hwsim.report import format_table, write_results
 
     cfg = load_config(config, list(overrides))
-    result = evaluate(cfg)
+    try:
+        result = evaluate(cfg)
+    except ConfigError as exc:   # e.g. does not fit memory: raised without the file's name
+        exc.file = exc.file or str(config)
+        raise
     out_dir = out_dir or Path(cfg.output.dir or Path("results") / cfg.name)
     write_results(result, out_dir)
     if as_json:

@@ -18,8 +18,8 @@ class Metrics:
     energy_j: float                  # whole replica (tp * ep devices)
     energy_per_token_j: float
     roofline_bound_s: float
-    utilization: dict[str, float]    # per resource (FLOP utilization for compute)
-    busy: dict[str, float]           # per resource: share of time with work in progress
+    utilization: dict[str, float]    # per unit (FLOP utilization for compute, bandwidth for memory)
+    busy: dict[str, float]           # per unit: share of time with work in progress
     bytes: dict[str, int]            # per memory level, one device
     tokens_per_iteration: int
     devices: int
@@ -55,6 +55,15 @@ def time_per_layer_ns(trace: Trace) -> float:
     return float((spans["e"] - spans["s"]).mean())
 
 
+def _per_unit(schedule: Schedule, measure) -> dict[str, float]:
+    """A measure per unit ("npu", "hbm", "pim", ...), averaged over the unit's resources
+    (e.g. the 32 PIM channels)."""
+    groups: dict[str, list[float]] = {}
+    for name, r in schedule.resources.items():
+        groups.setdefault(r.unit or name, []).append(measure(name))
+    return {unit: float(np.mean(v)) for unit, v in groups.items()}
+
+
 def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace) -> Metrics:
     info = graph.info
     latency_s = trace.makespan_ns * 1e-9
@@ -68,8 +77,8 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace) -> Metrics
         energy_j=energy,
         energy_per_token_j=energy / info.tokens,
         roofline_bound_s=roofline_bound_ns(schedule) * 1e-9,
-        utilization={r: trace.utilization(r) for r in schedule.resources},
-        busy={r: trace.busy_fraction(r) for r in schedule.resources},
+        utilization=_per_unit(schedule, trace.utilization),
+        busy=_per_unit(schedule, trace.busy_fraction),
         bytes={lv: int(round(b)) for lv, b in sorted(trace.bytes_by_level().items())},
         tokens_per_iteration=info.tokens,
         devices=devices,

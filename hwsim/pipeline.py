@@ -46,7 +46,7 @@ class RunResult:
 def check_fits(system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") -> None:
     """Weights plus the KV cache of the batch must fit the device memory."""
     w = system.workload
-    longest = w.requests.max_len() + (1 if w.phase == "decode" else 0)
+    longest = w.requests.longest(w.batch) + (1 if w.phase == "decode" else 0)
     if longest > w.model.max_seq_len:
         raise ConfigError(f"a request holds {longest} tokens but {w.model.name} supports "
                           f"max_seq_len={w.model.max_seq_len}", key=f"{key_prefix}workload.requests")

@@ -35,9 +35,9 @@ def format_table(result: RunResult) -> str:
     units = []
     for name, r in [("main", result.main), *result.baselines.items()]:
         m = r.metrics
-        for res in r.schedule.resources:
-            units.append([name, res, f"{m.utilization[res]:.3f}", f"{m.busy[res]:.3f}"])
-    util = _table(["system", "resource", "utilization", "busy"], units)
+        for unit in m.utilization:
+            units.append([name, unit, f"{m.utilization[unit]:.3f}", f"{m.busy[unit]:.3f}"])
+    util = _table(["system", "unit", "utilization", "busy"], units)
     traffic = _table(["system", "level", "GB/device"],
                      [[n, lv, f"{b / 1e9:,.3f}"] for n, r in [("main", result.main), *result.baselines.items()]
                       for lv, b in r.metrics.bytes.items()])

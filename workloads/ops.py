@@ -162,3 +162,42 @@ class OpGraph:
 
     def __len__(self) -> int:
         return self.graph.number_of_nodes()
+
+
+def op_for_requests(op: Op, idx: np.ndarray, all_query: np.ndarray, all_context: np.ndarray) -> Op:
+    """The part of `op` that serves requests `idx` of its batch (for sub-batching mappers).
+
+    Token-proportional quantities (matmul rows, activations, vector elements, collective
+    buffers, new KV) scale with the share of query tokens; attention keeps the chosen
+    requests; weights are read in full by every part."""
+    from dataclasses import replace
+    q_share = all_query[idx].sum() / all_query.sum()
+    if op.attention is not None:
+        a = op.attention
+        sub = Attention(tuple(int(x) for x in a.query_array[idx]), tuple(int(x) for x in a.context_array[idx]),
+                        a.heads, a.kv_heads, a.head_dim)
+        pairs_share = float(np.sum(sub.query_array * sub.context_array)) / \
+            float(np.sum(a.query_array * a.context_array))
+        kv_share = float(sub.context_array.sum()) / float(a.context_array.sum())
+        return replace(op, attention=sub, flops=op.flops * pairs_share,
+                       kv_read_bytes=int(round(op.kv_read_bytes * kv_share)),
+                       act_in_bytes=int(round(op.act_in_bytes * (pairs_share if op.kind == OpKind.ATTENTION_CONTEXT else q_share))),
+                       act_out_bytes=int(round(op.act_out_bytes * (pairs_share if op.kind == OpKind.ATTENTION_SCORE else q_share))))
+    share = q_share
+    if op.kind == OpKind.SOFTMAX:
+        pairs = all_query * all_context
+        share = pairs[idx].sum() / pairs.sum()
+    scaled = dict(flops=op.flops * share, act_in_bytes=int(round(op.act_in_bytes * share)),
+                  act_out_bytes=int(round(op.act_out_bytes * share)),
+                  kv_write_bytes=int(round(op.kv_write_bytes * share)),
+                  elements=int(round(op.elements * share)))
+    if op.matmul is not None:
+        m = max(1, int(round(op.matmul.m * share)))
+        scaled["matmul"] = MatMul(m, op.matmul.n, op.matmul.k, op.matmul.count)
+        scaled["flops"] = 2.0 * m * op.matmul.n * op.matmul.k * op.matmul.count
+    if op.collective is not None:
+        nbytes = int(round(op.collective.bytes * share))
+        scaled["collective"] = Collective(op.collective.group, nbytes)
+    if op.kind == OpKind.EMBEDDING:
+        scaled["weight_bytes"] = int(round(op.weight_bytes * share))
+    return replace(op, **scaled)

@@ -21,8 +21,9 @@ from hwsim.config.schema import RunConfig
 from hwsim.config.yamlio import SourceMap, parse_yaml, read_yaml
 from hwsim.configs import MODELS_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
+from hwsim.mappers import MAPPERS
 
-HARDWARE_COMPONENTS = ("npu", "gpu", "memory", "link")
+HARDWARE_COMPONENTS = ("npu", "gpu", "memory", "link", "pim")
 
 
 def available(folder: Path) -> list[str]:
@@ -103,6 +104,7 @@ def _apply_override(data: dict, assignment: str, sources: SourceMap) -> None:
         nxt = node.get(part) if isinstance(node, dict) else None
         if nxt is None:
             nxt = node[part] = {}
+            sources[".".join(parts[:i + 1])] = ("--set", None)   # a section --set created
         if not isinstance(nxt, dict):
             raise ConfigError(f"'{'.'.join(parts[:i + 1])}' is not a section", file="--set", key=key)
         node = nxt
@@ -147,7 +149,11 @@ def resolve_config_dict(data: Any, sources: SourceMap, overrides: list[str] = ()
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class that owns the field at `loc` (for did-you-mean)."""
     current: Any = model
+    container_key = False
     for part in loc:
+        if container_key:    # a dict key or list index: stay on the item type
+            container_key = False
+            continue
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
             if field is None:
@@ -155,11 +161,12 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
             current = field.annotation
         else:
             return None
-        for _ in range(4):   # unwrap Optional[...] / dict[str, X]
+        for _ in range(4):   # unwrap Optional[...] / dict[str, X] / list[X]
             args = [a for a in typing.get_args(current) if a is not type(None)]
             origin = typing.get_origin(current)
-            if origin is dict and args:
-                current = args[-1]
+            if origin in (dict, list, tuple) and args:
+                current = args[-1] if origin is dict else args[0]
+                container_key = True
             elif args and origin is not None and not (isinstance(current, type) and issubclass(current, BaseModel)):
                 models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
                 current = models[0] if models else args[0]
@@ -184,11 +191,67 @@ def _explain(err: dict) -> str:
     return msg
 
 
+def _first_error(errors: list[dict]) -> dict:
+    """An unknown key usually explains the 'missing' error next to it (`bach:` for `batch:`)."""
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+
+
+def _check_systems(data: dict, sources: SourceMap, file: str) -> None:
+    """Mapper name, mapper options and the hardware a mapper needs, each named by its key.
+
+    The schema checks these on a whole system, where pydantic's error has no key to name."""
+    systems = [("", data)]
+    baselines = data.get("baselines")
+    if isinstance(baselines, dict):
+        systems += [(f"baselines.{n}.", s) for n, s in baselines.items() if isinstance(s, dict)]
+
+    def fail(message: str, key: str):
+        where, line = sources.locate(key)
+        raise ConfigError(message, file=where or file, line=line, key=key)
+
+    for prefix, system in systems:
+        mapper = system.get("mapper")
+        if not isinstance(mapper, dict) or not isinstance(mapper.get("name"), str):
+            continue   # the schema reports a missing or mistyped mapper
+        name = mapper["name"]
+        if name not in MAPPERS:
+            names = sorted(MAPPERS)
+            fail(f"unknown mapper '{name}'{_did_you_mean(name, names)}; available: {', '.join(names)}",
+                 f"{prefix}mapper.name")
+        entry = MAPPERS[name]
+        try:
+            entry.options.model_validate({k: v for k, v in mapper.items() if k != "name"})
+        except ValidationError as exc:
+            err = _first_error(exc.errors())
+            loc = [str(p) for p in err["loc"]]
+            if err["type"] == "extra_forbidden":
+                fields = list(entry.options.model_fields)
+                hint = _did_you_mean(loc[-1], fields)
+                msg = (f"unknown option '{loc[-1]}' of mapper '{name}'{hint}"
+                       + ("" if hint else f"; its options: {', '.join(fields) or 'none'}"))
+            else:
+                msg = _explain(err)
+            fail(msg, f"{prefix}mapper." + ".".join(loc))
+        hardware = system.get("hardware")
+        if isinstance(hardware, dict):
+            missing = [c for c in entry.needs if hardware.get(c) is None]
+            if missing:
+                fail(f"missing: mapper '{name}' needs hardware.{', hardware.'.join(missing)}",
+                     f"{prefix}hardware.{missing[0]}")
+            workload = system.get("workload")
+            if isinstance(workload, dict) and hardware.get("link") is None:
+                tp, ep = workload.get("tp", 1), workload.get("ep", 1)
+                if isinstance(tp, int) and isinstance(ep, int) and tp * ep > 1:
+                    fail(f"missing: tp={tp}, ep={ep} needs a link for the collectives",
+                         f"{prefix}hardware.link")
+
+
 def validate(data: dict, sources: SourceMap, file: str) -> RunConfig:
+    _check_systems(data, sources, file)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        err = _first_error(exc.errors())
         loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
         dotted = ".".join(loc)
         where, line = sources.locate(dotted)

@@ -1,0 +1,162 @@
+"""NPU + bank-level PIM: `neupims` (dual row buffers + sub-batch interleaving) and
+`npu_pim_naive` (blocked mode, one batch).
+
+Heo et al., "NeuPIMs: NPU-PIM Heterogeneous Acceleration for Batched LLM Inferencing",
+ASPLOS'24, as its released simulator does it (casys-kaist/NeuPIMs src/scheduler/Scheduler.cc,
+src/StageProgram.cc; pim_anchors.md section 1.2):
+- a request's KV cache lives in one PIM channel; requests are bound to channels by greedy
+  least-loaded bin packing on the estimated attention time (`clb`) or round robin (`rr`);
+- GEMMs and vector ops run on the NPU; the attention GEMVs (q.K^T, P.V) run on the PIM channels
+  holding each request's KV; softmax runs on the NPU vector units;
+- sub-batch interleaving splits each channel's requests into two halves (ceil/floor alternating)
+  so that one sub-batch's attention on PIM overlaps the other's QKV/projection/FFN on the NPU
+  (the A-F stage table) — here the overlap comes from the engine, given the data dependencies;
+- with dual row buffers, PIM and normal reads share only the channel bus (the GWRITE/READRES
+  bytes); without them ("blocked"), a PIM command stream holds its channel's bandwidth for its
+  whole duration, so NPU traffic and PIM serialize.
+Weights are read once per sub-batch (each sub-batch is a separate GEMM pass).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from hwsim.hw.npu import npu_op_cost
+from hwsim.hw.pim import attention_cycles_per_request, attention_energy_j, internal_bw_gbps_per_channel
+from hwsim.hw.system import HardwareSpec
+from hwsim.mappers.common import LINK, collective_cost
+from hwsim.mappers.npu_only import npu_resources
+from hwsim.mappers.registry import NoOptions, register
+from hwsim.sim.schedule import Resource, Schedule
+from hwsim.workloads.ops import OpGraph, OpKind, op_for_requests
+
+
+class NeuPIMsOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sub_batch_interleaving: bool = True
+    dual_row_buffer: bool | None = None     # None: as hardware.pim says
+    channel_assignment: Literal["clb", "rr"] = "clb"
+
+
+def assign_channels(load: np.ndarray, channels: int, policy: str) -> np.ndarray:
+    """Channel of each request: `rr` round robin; `clb` longest-first onto the least-loaded
+    channel (NeuPIMs trace-generator get_distributions.py)."""
+    if policy == "rr":
+        return np.arange(len(load)) % channels
+    out = np.empty(len(load), dtype=np.int64)
+    totals = np.zeros(channels)
+    for r in np.argsort(-load, kind="stable"):
+        c = int(np.argmin(totals))
+        out[r] = c
+        totals[c] += load[r]
+    return out
+
+
+def split_sub_batches(channel_of: np.ndarray, channels: int, interleave: bool) -> list[np.ndarray]:
+    """Each channel's requests are split in half, odd counts alternating ceil and floor."""
+    if not interleave:
+        return [np.arange(len(channel_of))]
+    halves: list[list[int]] = [[], []]
+    flip = 0
+    for c in range(channels):
+        reqs = np.flatnonzero(channel_of == c)
+        cut = (len(reqs) + 1 - flip) // 2 if len(reqs) % 2 else len(reqs) // 2
+        if len(reqs) % 2:
+            flip ^= 1
+        halves[0] += reqs[:cut].tolist()
+        halves[1] += reqs[cut:].tolist()
+    return [np.array(sorted(h), dtype=np.int64) for h in halves if h]
+
+
+def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool,
+                  policy: str) -> Schedule:
+    npu, mem, pim = hw.npu, hw.memory, hw.pim
+    dram = pim.dram
+    channels = mem.channels
+    schedule = npu_resources(hw)
+    per_channel_bw = mem.peak_bw_gbps * mem.sustained_fraction / channels
+    first_attn = next((op for op in graph.ops if op.attention is not None), None)
+    if first_attn is None:
+        raise ValueError("the NPU+PIM mappers need a graph with attention ops")
+    peak = 2.0 * internal_bw_gbps_per_channel(pim, first_attn.dtype_bytes) / first_attn.dtype_bytes
+    for c in range(channels):
+        schedule.add_resource(Resource(f"pim.ch{c}", "compute", 1.0, 1.0, exclusive=True, unit="pim",
+                                       peak_flops_per_ns=peak))
+    query, context = first_attn.attention.query_array, first_attn.attention.context_array
+    b = first_attn.dtype_bytes
+    est = (attention_cycles_per_request(pim, first_attn.attention, False, b)
+           + attention_cycles_per_request(pim, first_attn.attention, True, b))
+    channel_of = assign_channels(est.astype(float), channels, policy)
+    sub_batches = split_sub_batches(channel_of, channels, interleave)
+    cycle_ns = dram.tck_ns
+    tasks_of: dict[tuple[str, int], list[int]] = {}
+
+    for op in graph.ops:
+        for s, idx in enumerate(sub_batches):
+            part = op_for_requests(op, idx, query, context) if len(sub_batches) > 1 else op
+            deps = sorted(t for p in graph.predecessors(op.name) for t in tasks_of[(p, s)])
+            label = f"{op.name}#{s}" if len(sub_batches) > 1 else op.name
+            phase = f"L{op.layer}" if op.layer >= 0 else ""
+            if part.kind.is_collective:
+                c = collective_cost(part, hw.link)
+                tasks_of[(op.name, s)] = [schedule.add(
+                    label, op.name, "link", {LINK: c.bytes_by_level["link"]}, deps=deps,
+                    latency_ns=c.latency_ns, bytes_by_level=c.bytes_by_level, energy_j=c.energy_j,
+                    roofline_ns=c.roofline_ns, phase=phase)]
+            elif part.attention is not None:
+                tasks_of[(op.name, s)] = _pim_tasks(schedule, part, idx, channel_of, channels, pim, mem,
+                                                    dual, per_channel_bw, cycle_ns, deps, label, phase)
+            else:
+                c = npu_op_cost(npu, mem, part)
+                tasks_of[(op.name, s)] = [schedule.add(
+                    label, op.name, "npu", {"npu": c.compute_ns, "hbm": c.bytes_by_level["hbm"]},
+                    deps=deps, flops=part.flops, bytes_by_level=c.bytes_by_level,
+                    energy_j=c.energy_j, roofline_ns=c.roofline_ns, phase=phase)]
+    return schedule
+
+
+def _pim_tasks(schedule, op, idx, channel_of, channels, pim, mem, dual, per_channel_bw, cycle_ns,
+               deps, label, phase):
+    """One task per PIM channel: the GEMVs of the sub-batch's requests whose KV it holds."""
+    context = op.kind == OpKind.ATTENTION_CONTEXT
+    attn = op.attention
+    b = op.dtype_bytes
+    cycles = attention_cycles_per_request(pim, attn, context, b)
+    chans = channel_of[idx]
+    vector_bytes = attn.query_array * attn.heads * (attn.context_array if context else attn.head_dim) * b
+    ids = []
+    total_pairs = float(np.sum(attn.query_array * attn.context_array))
+    internal_bw = internal_bw_gbps_per_channel(pim, b)
+    for c in range(channels):
+        mine = np.flatnonzero(chans == c)
+        if len(mine) == 0:
+            continue
+        pim_ns = float(cycles[mine].sum()) * cycle_ns
+        bus_bytes = float(vector_bytes[mine].sum())          # GWRITE in; results out ~ same order
+        demands = {f"pim.ch{c}": pim_ns, "hbm": bus_bytes if dual else max(bus_bytes, pim_ns * per_channel_bw)}
+        share = float(np.sum(attn.query_array[mine] * attn.context_array[mine])) / total_pairs
+        kv = op.kv_read_bytes * share
+        sub = type(attn)(tuple(attn.query_tokens[i] for i in mine), tuple(attn.context_lens[i] for i in mine),
+                         attn.heads, attn.kv_heads, attn.head_dim)
+        ids.append(schedule.add(
+            f"{label}@ch{c}", op.name, "pim", demands, deps=deps, flops=op.flops * share,
+            bytes_by_level={"pim_internal": kv, "hbm": bus_bytes},
+            energy_j=attention_energy_j(pim, sub, context, b) + mem.energy_j(bus_bytes),
+            roofline_ns=max(op.flops * share / (2 * internal_bw / b), kv / internal_bw), phase=phase))
+    return ids
+
+
+@register("neupims", "NPU for GEMMs + bank-level PIM for attention, dual row buffers and "
+          "sub-batch interleaving (ablatable)", needs=("npu", "memory", "pim"), options=NeuPIMsOptions)
+def map_neupims(graph: OpGraph, hw: HardwareSpec, options: NeuPIMsOptions) -> Schedule:
+    dual = hw.pim.dual_row_buffer if options.dual_row_buffer is None else options.dual_row_buffer
+    return build_npu_pim(graph, hw, options.sub_batch_interleaving, dual, options.channel_assignment)
+
+
+@register("npu_pim_naive", "NPU + PIM in blocked mode: attention on PIM, never overlapping the "
+          "NPU", needs=("npu", "memory", "pim"), options=NoOptions)
+def map_npu_pim_naive(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
+    return build_npu_pim(graph, hw, interleave=False, dual=False, policy="clb")

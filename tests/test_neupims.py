@@ -1,0 +1,124 @@
+"""NeuPIMs: the PIM cost model against NeuPIMs' own numbers, the mechanisms' ablations, and the
+paper's headline ratios as validation targets (never inputs)."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hwsim.cli import main
+from hwsim.configs import CONFIG_DIR
+from hwsim.config.loader import load_config
+from hwsim.hw.pim import (PIMSpec, attention_cycles_per_request, gwrite_cycles,
+                          internal_bw_gbps_per_channel)
+from hwsim.mappers.neupims import assign_channels, split_sub_batches
+from hwsim.pipeline import evaluate, run_system
+from hwsim.workloads.ops import Attention
+
+CONFIG = str(CONFIG_DIR / "neupims.yaml")
+
+
+def test_internal_gemv_bandwidth_is_16x_external():
+    """16 FP16 MACs per bank x 32 banks per COMP slot of 2 ns = 512 GB/s per channel against
+    32 GB/s on the pins (pim_anchors.md section 1.3)."""
+    pim = PIMSpec()
+    assert internal_bw_gbps_per_channel(pim) / pim.dram.peak_bw_gbps_per_channel == 16
+
+
+def test_gwrite_costs_newtonsim_96_cycles():
+    assert gwrite_cycles(PIMSpec()) == 96
+
+
+def test_attention_within_2x_of_neupims_estimate():
+    """GPT3-7B at TP 4 (8 heads, d 128), one request, context 1024, one channel: NeuPIMs'
+    scheduler estimates 25,352 cycles (100-cycle GWRITEs, 184-cycle tiles)."""
+    attn = Attention((1,), (1024,), heads=8, kv_heads=8, head_dim=128)
+    pim = PIMSpec()
+    cycles = attention_cycles_per_request(pim, attn, False) + attention_cycles_per_request(pim, attn, True)
+    assert 25_352 / 2 <= cycles[0] <= 25_352 * 2
+
+
+def test_clb_balances_channels_better_than_round_robin():
+    rng = np.random.default_rng(0)
+    load = rng.lognormal(5, 1, 512)
+    imbalance = {}
+    for policy in ("clb", "rr"):
+        ch = assign_channels(load, 32, policy)
+        per = np.bincount(ch, weights=load, minlength=32)
+        imbalance[policy] = per.max() / per.mean()
+    assert imbalance["clb"] < imbalance["rr"]
+    assert imbalance["clb"] < 1.05
+
+
+def test_sub_batches_split_every_channel_in_half():
+    ch = np.repeat(np.arange(4), [3, 4, 5, 1])
+    a, b = split_sub_batches(ch, 4, interleave=True)
+    assert sorted(np.concatenate([a, b]).tolist()) == list(range(13))
+    for c in range(4):
+        assert abs(np.sum(ch[a] == c) - np.sum(ch[b] == c)) <= 1
+
+
+def throughput(*overrides, layers=4):
+    cfg = load_config(CONFIG, [f"workload.model.n_layers={layers}", *overrides])
+    return run_system(cfg.main).metrics.throughput_tokens_per_s
+
+
+def test_dual_row_buffer_never_hurts_and_helps_under_interleaving():
+    dual = throughput("mapper.dual_row_buffer=true")
+    blocked = throughput("mapper.dual_row_buffer=false")
+    assert dual > blocked
+
+
+def test_blocked_mode_without_overlap_equals_dual_without_overlap():
+    """With one batch, NPU and PIM never run at once, so the row-buffer design cannot matter."""
+    a = throughput("mapper.sub_batch_interleaving=false", "mapper.dual_row_buffer=true")
+    b = throughput("mapper.sub_batch_interleaving=false", "mapper.dual_row_buffer=false")
+    assert a == pytest.approx(b)
+
+
+def test_sub_batch_gain_shrinks_at_small_batch():
+    def gain(batch):
+        return throughput(f"workload.batch={batch}") / \
+            throughput(f"workload.batch={batch}", "mapper.sub_batch_interleaving=false")
+    assert gain(32) < gain(512)
+
+
+@pytest.fixture(scope="module")
+def full():
+    return evaluate(load_config(CONFIG))
+
+
+def test_neupims_beats_npu_only_and_gpu(full):
+    s = full.speedup()
+    assert s["npu_only"] > 1.0 and s["gpu"] > 1.0
+
+
+# The paper's headline ratios (ASPLOS'24 abstract): 1.6x over naive NPU+PIM, 2.4x over
+# NPU-only, 3x over an A100 (a measurement; we accept 2-4x). Our model disagrees on the first
+# two; the reason is in the issue note: with a weight-stationary array whose weight preload is
+# not hidden, halving the batch for sub-batch interleaving costs the NPU more (per-fold overhead
+# 2R + C - 2 = 382 cycles against M = 256 streamed rows, and weights streamed twice) than the
+# PIM attention it hides (PIM busy ~18%). These are strict xfails: if the model changes so that
+# a target is met, the test turns red and must be promoted to a plain assertion.
+@pytest.mark.xfail(strict=True, reason="sub-batch interleaving gains ~1.0x, not 1.6x (see note)")
+def test_paper_speedup_over_naive(full):
+    assert full.speedup()["npu_pim_naive"] == pytest.approx(1.6, rel=0.25)
+
+
+@pytest.mark.xfail(strict=True, reason="1.5x over NPU-only, not 2.4x (see note)")
+def test_paper_speedup_over_npu_only(full):
+    assert full.speedup()["npu_only"] == pytest.approx(2.4, rel=0.25)
+
+
+@pytest.mark.xfail(strict=True, reason="1.9x over the A100 model, just under the 2x band (see note)")
+def test_paper_speedup_over_gpu(full):
+    assert 2.0 <= full.speedup()["gpu"] <= 4.0
+
+
+def test_json_carries_the_three_speedups(tmp_path):
+    res = CliRunner().invoke(main, ["run", CONFIG, "--json", "--out", str(tmp_path),
+                                    "--set", "workload.model.n_layers=2"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert set(data["speedup"]) == {"npu_only", "npu_pim_naive", "gpu"}
+    assert "pim" in data["metrics"]["utilization"]

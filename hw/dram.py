@@ -160,7 +160,7 @@ PRESETS: dict[str, DramTiming] = {
                        trp=17, tras=40, tccd_s=2, tccd_l=4, twtr_s=8, twtr_l=10, twr=19,
                        trtp=6,               # nRTPL
                        trrd_s=5, trrd_l=5,   # resolve_secondary: max(4, ceil(4 ns / tCK))
-                       tfaw=18,              # max(8, ceil(15 ns / tCK))
+                       tfaw=19,              # max(8, ceil(15 ns / tCK)) = ceil(18.007)
                        trtrs=2),             # Ramulator RD->WR = nCL + nBL + 2 - nCWL
         trefi_ns=3900.0, trfc_ns=350.0,      # tREFI 3.9 us; tRFC 350 ns for <= 8 Gb/pseudo-channel
         read_pj_per_bit=_FGDRAM_RDWR_PJ_PER_BIT, write_pj_per_bit=_FGDRAM_RDWR_PJ_PER_BIT,
@@ -231,15 +231,15 @@ def default_row_hit_rate(t: DramTiming, pattern: str) -> float:
     return 1.0 - t.burst_bytes / t.row_bytes if pattern == "sequential" else 0.0
 
 
-def column_gap_ns(t: DramTiming, pattern: str, mapping: str = MAPPINGS[0]) -> float:
+def column_gap_ns(t: DramTiming, pattern: str) -> float:
     """Mean data-bus slot per burst on one (pseudo-)channel (DRAMsim3 read_to_read_{s,l,o}).
 
-    Sequential/strided walk bank groups in order: max(BL/2, tCCD_S), or max(BL/2, tCCD_L) when
-    the mapping keeps a row's bursts in one group. Random: the next burst is in another rank with
-    p = 1 - 1/ranks (BL/2 + tRTRS), else in the same group with p = 1/groups (tCCD_L) or not (tCCD_S).
+    Sequential/strided walk bank groups in order (default mapping): max(BL/2, tCCD_S). Random: the
+    next burst is in another rank with p = 1 - 1/ranks (BL/2 + tRTRS), else in the same group with
+    p = 1/groups (max(BL/2, tCCD_L)) or not (max(BL/2, tCCD_S)).
     """
     bc, s, l = t.burst_cycles, max(t.burst_cycles, t.cycles(t.tccd_s_ns)), max(t.burst_cycles, t.cycles(t.tccd_l_ns))
-    if t.bank_groups == 1 or (pattern == "sequential" and mapping == MAPPINGS[1]):
+    if t.bank_groups == 1:
         s = l
     if pattern != "random":
         return s * t.tck_ns
@@ -256,9 +256,9 @@ def write_drain_watermarks(window: int = SCHEDULER_WINDOW) -> tuple[int, int]:
 def turnaround_ns_per_request(t: DramTiming, read_fraction: float, window: int = SCHEDULER_WINDOW) -> float:
     """Read/write bus turnaround per request on one (pseudo-)channel.
 
-    Write drain with watermarks (high H, low 0): each read phase lets writes pile up to H, i.e.
-    H/(1-f) requests; each drain serves H/f. That is 2 f (1-f) / H direction switches per request,
-    and the queue's pseudo-channels all switch together. A RD->WR switch costs
+    Write drain with watermarks H > L: a read phase lets writes pile up from L to H, i.e.
+    (H-L)/(1-f) requests; a drain serves (H-L)/f. That is 2 f (1-f) / (H-L) direction switches per
+    request, and all pseudo-channels of the queue switch together. A RD->WR switch costs
     CL + BL/2 - CWL + tRTRS, a WR->RD one CWL + BL/2 + tWTR_S, each minus the burst slot.
     """
     f = read_fraction
@@ -293,7 +293,7 @@ def miss_latency_bound_ns(t: DramTiming, concurrency: float) -> float:
 
 def stream_cost(timing: DramTiming, bytes: float, pattern: str, read_fraction: float = 1.0,
                 row_hit_rate: float | None = None, channels: int | None = None,
-                mapping: str = MAPPINGS[0], window: int = SCHEDULER_WINDOW) -> StreamCost:
+                window: int = SCHEDULER_WINDOW) -> StreamCost:
     """Closed-form time and energy of a stream of burst-sized accesses spread evenly over
     ``channels`` (default: all) x pseudo-channels.
 
@@ -303,17 +303,16 @@ def stream_cost(timing: DramTiming, bytes: float, pattern: str, read_fraction: f
     access's tRCD + CL + BL/2, then stretch by 1 / (1 - refresh_fraction).
     Patterns: sequential (each row read out, hit rate 1 - burst/row), strided (stride >= a row:
     every access a miss, banks walked in order) and random (uniform burst-sized accesses).
+    Assumes the default bank-group-interleaved mapping and a ``window``-request queue per channel.
     """
     if pattern not in PATTERNS:
         raise ValueError(f"pattern must be one of {PATTERNS}")
-    if mapping not in MAPPINGS:
-        raise ValueError(f"mapping must be one of {MAPPINGS}")
     t = timing
     units = (channels or t.channels) * t.pseudo_channels_per_channel
     hit = default_row_hit_rate(t, pattern) if row_hit_rate is None else row_hit_rate
     miss = 1.0 - hit
     requests = math.ceil(bytes / t.burst_bytes)
-    throughput = max(column_gap_ns(t, pattern, mapping), miss * activate_interval_ns(t))
+    throughput = max(column_gap_ns(t, pattern), miss * activate_interval_ns(t))
     latency = miss * miss_latency_bound_ns(t, queue_concurrency(t, read_fraction, window))
     per_request = math.hypot(throughput, latency) + turnaround_ns_per_request(t, read_fraction, window)
     first = (t.cycles(t.trcd_ns) + t.cycles(t.cl_ns) + t.burst_cycles) * t.tck_ns if requests else 0.0
@@ -327,26 +326,28 @@ def stream_cost(timing: DramTiming, bytes: float, pattern: str, read_fraction: f
 
 # ---- command-level reference for one channel -------------------------------------------------
 
-_P = ("bc", "cl", "cwl", "rcd", "rp", "ras", "ccds", "ccdl", "rrds", "rrdl", "faw", "wtrs", "wtrl",
-      "wr", "rtp", "refi", "rfc", "rtrs")
+# cycle parameters of the kernel, in this order
+_BC, _CL, _CWL, _RCD, _RP, _RAS, _CCDS, _CCDL, _RRDS, _RRDL, _FAW, _WTRS, _WTRL, _WRREC, _RTP, \
+    _REFI, _RFC, _RTRS = range(18)
+# state columns: bank (open row, ACT, RD, WR, ready-for-ACT); group (-, ACT, RD, WR);
+# rank (-, ACT, RD, WR, FAW ring position, last four ACTs)
+_ROW, _ACT, _RD, _WR, _READY, _FAWI, _FAW0 = 0, 1, 2, 3, 4, 4, 5
 
 
 def _timing_cycles(t: DramTiming) -> np.ndarray:
-    ns = dict(cl=t.cl_ns, cwl=t.cwl_ns, rcd=t.trcd_ns, rp=t.trp_ns, ras=t.tras_ns, ccds=t.tccd_s_ns,
-              ccdl=t.tccd_l_ns, rrds=t.trrd_s_ns, rrdl=t.trrd_l_ns, faw=t.tfaw_ns, wtrs=t.twtr_s_ns,
-              wtrl=t.twtr_l_ns, wr=t.twr_ns, rtp=t.trtp_ns, refi=t.trefi_ns, rfc=t.trfc_ns, rtrs=t.trtrs_ns)
-    return np.array([t.burst_cycles] + [t.cycles(ns[k]) for k in _P[1:]], dtype=np.int64)
+    ns = (t.cl_ns, t.cwl_ns, t.trcd_ns, t.trp_ns, t.tras_ns, t.tccd_s_ns, t.tccd_l_ns, t.trrd_s_ns,
+          t.trrd_l_ns, t.tfaw_ns, t.twtr_s_ns, t.twtr_l_ns, t.twr_ns, t.trtp_ns, t.trefi_ns, t.trfc_ns,
+          t.trtrs_ns)
+    return np.array([t.burst_cycles] + [t.cycles(x) for x in ns], dtype=np.int64)
 
 
 def decode_addresses(t: DramTiming, addresses: np.ndarray, mapping: str = MAPPINGS[0]):
-    """Byte addresses -> (pseudo-channel, rank, bank group, bank, row) per the module mapping."""
+    """Channel-local byte addresses -> (pseudo-channel, rank, bank group, bank, row) per mapping."""
     blk = np.asarray(addresses, dtype=np.int64) // t.burst_bytes
-    pc = blk % t.pseudo_channels_per_channel
-    blk = blk // t.pseudo_channels_per_channel
+    pc, blk = blk % t.pseudo_channels_per_channel, blk // t.pseudo_channels_per_channel
     cols = t.row_bytes // t.burst_bytes
     if mapping == MAPPINGS[0]:
-        bg, blk = blk % t.bank_groups, blk // t.bank_groups
-        blk = blk // cols
+        bg, blk = blk % t.bank_groups, blk // t.bank_groups // cols
     elif mapping == MAPPINGS[1]:
         blk = blk // cols
         bg, blk = blk % t.bank_groups, blk // t.bank_groups
@@ -357,57 +358,49 @@ def decode_addresses(t: DramTiming, addresses: np.ndarray, mapping: str = MAPPIN
     return pc, rank, bg, bank, blk % t.rows
 
 
-# state columns: bank (open row, ACT, RD, WR, ready-for-ACT); group (-, ACT, RD, WR);
-# rank (-, ACT, RD, WR, FAW ring position, last four ACTs)
-_ROW, _ACT, _RD, _WR, _READY, _FAWI, _FAW0 = 0, 1, 2, 3, 4, 4, 5
-
-
 @numba.njit(cache=True)
 def _precharge_ready(p, bk, b):
-    """Earliest PRE: tRAS after ACT, tRTP after RD, CWL + BL/2 + tWR after WR."""
-    return max(bk[b, _ACT] + p[5], bk[b, _RD] + p[14], bk[b, _WR] + p[2] + p[0] + p[13])
+    """Earliest PRE of bank b: tRAS after ACT, tRTP after RD, CWL + BL/2 + tWR after WR."""
+    return max(bk[b, _ACT] + p[_RAS], bk[b, _RD] + p[_RTP], bk[b, _WR] + p[_CWL] + p[_BC] + p[_WRREC])
 
 
 @numba.njit(cache=True)
-def _issue_times(p, bk, grp, rk, b, g, r, r_first, n_rank, row, write, enq):
-    """(row hit, ACT time or -1, column command time) of one request given the current state."""
-    bc, cl, cwl, rcd, rp, ccds, ccdl, rrds, rrdl, faw, wtrs, wtrl, rtrs = (
-        p[0], p[1], p[2], p[3], p[4], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[17])
+def _issue_times(p, bk, grp, rk, b, g, r, ranks_of_pc, row, write, enq):
+    """(row hit, ACT cycle or -1, column command cycle) of one request in the current state."""
+    bc, cl, cwl, rtrs = p[_BC], p[_CL], p[_CWL], p[_RTRS]
     hit = bk[b, _ROW] == row
     ta = -1
     if hit:
-        t = bk[b, _ACT] + rcd
+        t = bk[b, _ACT] + p[_RCD]
     else:
-        ta = max(enq, _precharge_ready(p, bk, b)) + rp if bk[b, _ROW] >= 0 else max(enq, bk[b, _READY])
-        ta = max(ta, rk[r, _ACT] + rrds, grp[g, _ACT] + rrdl, rk[r, _FAW0 + rk[r, _FAWI]] + faw)
-        t = ta + rcd
+        ta = max(enq, _precharge_ready(p, bk, b)) + p[_RP] if bk[b, _ROW] >= 0 else max(enq, bk[b, _READY])
+        ta = max(ta, rk[r, _ACT] + p[_RRDS], grp[g, _ACT] + p[_RRDL], rk[r, _FAW0 + rk[r, _FAWI]] + p[_FAW])
+        t = ta + p[_RCD]
     t = max(t, enq)
     if write:
-        t = max(t, grp[g, _WR] + max(bc, ccdl), rk[r, _WR] + max(bc, ccds), rk[r, _RD] + cl + bc - cwl + rtrs)
+        t = max(t, grp[g, _WR] + max(bc, p[_CCDL]), rk[r, _WR] + max(bc, p[_CCDS]))
     else:
-        t = max(t, grp[g, _RD] + max(bc, ccdl), rk[r, _RD] + max(bc, ccds),
-                grp[g, _WR] + cwl + bc + wtrl, rk[r, _WR] + cwl + bc + wtrs)
-    for r2 in range(r_first, r_first + n_rank):
-        if r2 != r:
-            if write:
-                t = max(t, rk[r2, _WR] + bc, rk[r2, _RD] + cl + bc - cwl + rtrs)
-            else:
-                t = max(t, rk[r2, _RD] + bc + rtrs, rk[r2, _WR] + cwl + bc + rtrs - cl)
+        t = max(t, grp[g, _RD] + max(bc, p[_CCDL]), rk[r, _RD] + max(bc, p[_CCDS]),
+                grp[g, _WR] + cwl + bc + p[_WTRL], rk[r, _WR] + cwl + bc + p[_WTRS])
+    for r2 in ranks_of_pc:
+        if write:
+            t = max(t, rk[r2, _WR] + bc, rk[r2, _RD] + cl + bc - cwl + rtrs)
+        elif r2 != r:
+            t = max(t, rk[r2, _RD] + bc + rtrs, rk[r2, _WR] + cwl + bc + rtrs - cl)
     return hit, ta, t
 
 
 @numba.njit(cache=True)
-def _simulate(p, n_pc, n_rank, n_bg, n_ba, pc, rank, bg, bank, row, is_write, window, write_high, write_low):
+def _simulate(p, n_pc, ranks_per_pc, groups_per_pc, banks_per_pc, pc, rank_id, group_id, bank_id, row,
+              is_write, window, write_high, write_low):
     never = -(1 << 40)
     n = row.shape[0]
-    nr, ng = n_pc * n_rank, n_pc * n_rank * n_bg
-    nb, per_pc = ng * n_ba, n_rank * n_bg * n_ba
-    bk = np.full((nb, 5), never)
+    bk = np.full((n_pc * banks_per_pc, 5), never)
     bk[:, _ROW], bk[:, _READY] = -1, 0
-    grp, rk = np.full((ng, 4), never), np.full((nr, 9), never)
+    grp, rk = np.full((n_pc * groups_per_pc, 4), never), np.full((n_pc * ranks_per_pc, 9), never)
     rk[:, _FAWI] = 0
-    next_ref = np.full(n_pc, p[15], np.int64)
-    enq, hits_on_bank = np.zeros(n, np.int64), np.zeros(nb, np.int64)
+    next_ref = np.full(n_pc, p[_REFI], np.int64)
+    enq, hits_on_bank = np.zeros(n, np.int64), np.zeros(bk.shape[0], np.int64)
     slot = np.full(window, -1, np.int64)
     writes = 0
     for s in range(min(window, n)):
@@ -416,15 +409,14 @@ def _simulate(p, n_pc, n_rank, n_bg, n_ba, pc, rank, bg, bank, row, is_write, wi
     nxt, done, draining, bypass, oldest_seen = min(window, n), 0, False, 0, -1
     end, activates, row_hits = 0, 0, 0
     while done < n:
-        if draining and (writes <= write_low and writes < n - done):
+        if draining and writes <= write_low and writes < n - done:
             draining = False
         elif not draining and (writes >= write_high or writes == min(window, n - done)):
             draining = True
         for s in range(window):
             q = slot[s]
             if q >= 0 and is_write[q] == draining:
-                b = ((pc[q] * n_rank + rank[q]) * n_bg + bg[q]) * n_ba + bank[q]
-                hits_on_bank[b] += bk[b, _ROW] == row[q]
+                hits_on_bank[bank_id[q]] += bk[bank_id[q], _ROW] == row[q]
         oldest, best, best_t, best_hit = -1, -1, 0, False
         for s in range(window):
             q = slot[s]
@@ -432,13 +424,12 @@ def _simulate(p, n_pc, n_rank, n_bg, n_ba, pc, rank, bg, bank, row, is_write, wi
                 continue
             if oldest < 0 or q < slot[oldest]:
                 oldest = s
-            r = pc[q] * n_rank + rank[q]
-            g = r * n_bg + bg[q]
-            b = g * n_ba + bank[q]
+            b = bank_id[q]
             if bk[b, _ROW] != row[q] and hits_on_bank[b] > 0:
                 continue  # a miss may not close a row the window still hits
-            hit, ta, t = _issue_times(p, bk, grp, rk, b, g, r, pc[q] * n_rank, n_rank, row[q], is_write[q], enq[q])
-            if best < 0 or t < best_t or (t == best_t and ((hit and not best_hit) or (hit == best_hit and q < slot[best]))):
+            hit, ta, t = _issue_times(p, bk, grp, rk, b, group_id[q], rank_id[q],
+                                      range(pc[q] * ranks_per_pc, (pc[q] + 1) * ranks_per_pc), row[q], is_write[q], enq[q])
+            if best < 0 or t < best_t or (t == best_t and (hit > best_hit or (hit == best_hit and q < slot[best]))):
                 best, best_t, best_hit = s, t, hit
         hits_on_bank[:] = 0
         if slot[oldest] != oldest_seen:
@@ -448,18 +439,17 @@ def _simulate(p, n_pc, n_rank, n_bg, n_ba, pc, rank, bg, bank, row, is_write, wi
         if bypass > 4 * window:
             best = oldest  # age cap: the oldest request of this direction cannot starve
         q = slot[best]
-        u, r = pc[q], pc[q] * n_rank + rank[q]
-        g = r * n_bg + bg[q]
-        b = g * n_ba + bank[q]
-        hit, ta, t = _issue_times(p, bk, grp, rk, b, g, r, u * n_rank, n_rank, row[q], is_write[q], enq[q])
+        u, r, g, b = pc[q], rank_id[q], group_id[q], bank_id[q]
+        hit, ta, t = _issue_times(p, bk, grp, rk, b, g, r, range(u * ranks_per_pc, (u + 1) * ranks_per_pc),
+                                  row[q], is_write[q], enq[q])
         if t >= next_ref[u]:
-            ref = next_ref[u]  # all-bank refresh: precharge open banks, then tRFC
-            for b2 in range(u * per_pc, (u + 1) * per_pc):
+            ref, banks = next_ref[u], range(u * banks_per_pc, (u + 1) * banks_per_pc)
+            for b2 in banks:  # all-bank refresh: precharge what is open, then tRFC
                 if bk[b2, _ROW] >= 0:
-                    ref = max(ref, _precharge_ready(p, bk, b2) + p[4])
-            bk[u * per_pc:(u + 1) * per_pc, _ROW] = -1
-            bk[u * per_pc:(u + 1) * per_pc, _READY] = ref + p[16]
-            next_ref[u] += p[15]
+                    ref = max(ref, _precharge_ready(p, bk, b2) + p[_RP])
+            for b2 in banks:
+                bk[b2, _ROW], bk[b2, _READY] = -1, ref + p[_RFC]
+            next_ref[u] += p[_REFI]
             continue
         if hit:
             row_hits += 1
@@ -470,7 +460,7 @@ def _simulate(p, n_pc, n_rank, n_bg, n_ba, pc, rank, bg, bank, row, is_write, wi
             rk[r, _FAWI] = (rk[r, _FAWI] + 1) % 4
         col = _WR if is_write[q] else _RD
         bk[b, col], grp[g, col], rk[r, col] = t, t, t
-        end = max(end, t + (p[2] if is_write[q] else p[1]) + p[0])
+        end = max(end, t + (p[_CWL] if is_write[q] else p[_CL]) + p[_BC])
         done += 1
         writes -= is_write[q]
         slot[best] = -1
@@ -485,16 +475,23 @@ def simulate_stream(timing: DramTiming, addresses: np.ndarray, is_write: np.ndar
                     mapping: str = MAPPINGS[0], window: int = SCHEDULER_WINDOW) -> tuple[float, int, int]:
     """Command-level timing of burst-sized requests on ONE channel (addresses are channel-local).
 
-    Open page; FR-FCFS-lite over a ``window``-request queue: the eligible request whose column
-    command can issue first wins, row hits on ties, then the oldest; a miss never closes a row the
-    window still hits; the oldest is forced after 4 x window bypasses. Per bank: open row, last
-    ACT/RD/WR. tRRD_S/L and tFAW per rank, tCCD_S/L per bank group, rank switches BL/2 + tRTRS,
-    tWTR/tRTP/tWR turnarounds, all-bank refresh every tREFI for tRP + tRFC per pseudo-channel.
+    Open page. One ``window``-request queue for the channel; reads are served until the queue holds
+    the high watermark of writes, then writes drain down to the low one (``write_drain_watermarks``).
+    FR-FCFS-lite within the served direction: the request whose column command can issue first
+    wins, row hits on ties, then the oldest; a miss never closes a row the queue still hits; the
+    oldest is forced after 4 x window bypasses. PRE/ACT never precede a request's arrival in the
+    queue. Per bank: open row, last ACT/RD/WR; tRRD_S/L and tFAW per rank; tCCD_S/L per bank
+    group; rank switches BL/2 + tRTRS; tWTR/tRTP/tWR turnarounds; all-bank refresh per
+    pseudo-channel every tREFI for tRP + tRFC.
     Returns (time of the last data beat in ns, activates, row hits).
     """
     pc, rank, bg, bank, row = decode_addresses(timing, addresses, mapping)
+    rank_id = pc * timing.ranks + rank
+    group_id = rank_id * timing.bank_groups + bg
+    bank_id = group_id * timing.banks_per_group + bank
+    t = timing
     end, activates, row_hits = _simulate(
-        _timing_cycles(timing), timing.pseudo_channels_per_channel, timing.ranks, timing.bank_groups,
-        timing.banks_per_group, pc, rank, bg, bank, row, np.asarray(is_write, dtype=np.bool_), window,
-        *write_drain_watermarks(window))
+        _timing_cycles(t), t.pseudo_channels_per_channel, t.ranks, t.ranks * t.bank_groups,
+        t.banks_per_channel // t.pseudo_channels_per_channel, pc, rank_id, group_id, bank_id, row,
+        np.asarray(is_write, dtype=np.bool_), window, *write_drain_watermarks(window))
     return end * timing.tck_ns, int(activates), int(row_hits)

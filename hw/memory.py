@@ -19,7 +19,21 @@ class MemorySpec(BaseModel):
     capacity_gib: float = Field(gt=0)
     energy_pj_per_bit: float = Field(default=HBM2_PJ_PER_BIT, gt=0)
     sustained_fraction: float = Field(default=1.0, gt=0, le=1,
-                                      description="share of peak a long sequential stream sustains")
+                                      description="share of peak a long sequential stream sustains "
+                                      "(used when no `timing` preset is named)")
+    timing: str | None = Field(default=None, description="DRAM timing preset (hwsim.hw.dram.PRESETS); "
+                               "when set, the sustained bandwidth comes from its closed form")
+
+    @property
+    def sustained_bw_gbps(self) -> float:
+        """What a long sequential read stream sustains: the DRAM timing closed form (bursts,
+        refresh, first-access latency) when a timing preset is named, else peak x fraction."""
+        if self.timing is None:
+            return self.peak_bw_gbps * self.sustained_fraction
+        from hwsim.hw.dram import PRESETS, stream_cost
+        t = PRESETS[self.timing]
+        per_channel = stream_cost(t, 2**26, "sequential", channels=1).achieved_bw_gbps
+        return min(self.peak_bw_gbps, per_channel / t.peak_bw_gbps_per_channel * self.peak_bw_gbps)
 
     @property
     def peak_bw_gbps(self) -> float:

@@ -99,10 +99,8 @@ def attention_cycles_per_request(pim: PIMSpec, attn: Attention, context: bool,
     return gwrites * gwrite_cycles(pim, dtype_bytes) + tiles * tile_cycles(pim, dtype_bytes)
 
 
-def attention_energy_j(pim: PIMSpec, attn: Attention, context: bool, dtype_bytes: int = 2) -> float:
-    """Rows read by the tiles at the internal energy per bit, plus one ACT per bank per tile."""
+def tile_energy_j(pim: PIMSpec) -> float:
+    """One tile reads a row in every bank at the internal energy per bit, plus one ACT per bank."""
     t = pim.dram
-    _, tiles = attention_commands(pim, attn, context, dtype_bytes)
-    n_tiles = float(np.sum(tiles))
-    bits = n_tiles * t.banks_per_channel * t.row_bytes * 8
-    return (bits * pim.internal_pj_per_bit + n_tiles * t.banks_per_channel * t.act_pj) * 1e-12
+    bits = t.banks_per_channel * t.row_bytes * 8
+    return (bits * pim.internal_pj_per_bit + t.banks_per_channel * t.act_pj) * 1e-12

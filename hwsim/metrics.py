@@ -47,12 +47,15 @@ def roofline_bound_ns(schedule: Schedule) -> float:
 
 def time_per_layer_ns(trace: Trace) -> float:
     """Mean span of a decoder layer's tasks (first start to last end)."""
-    frame = trace.frame
-    layers = frame[frame["phase"].str.match(r"^L\d+$")]
-    if layers.empty:
+    spans: dict[str, list[float]] = {}
+    for t in trace.schedule.tasks:
+        if t.phase.startswith("L"):
+            s, e = trace.start_ns[t.id], trace.end_ns[t.id]
+            span = spans.setdefault(t.phase, [s, e])
+            span[0], span[1] = min(span[0], s), max(span[1], e)
+    if not spans:
         return trace.makespan_ns
-    spans = layers.groupby("phase").agg(s=("start_ns", "min"), e=("end_ns", "max"))
-    return float((spans["e"] - spans["s"]).mean())
+    return float(np.mean([e - s for s, e in spans.values()]))
 
 
 def _per_unit(schedule: Schedule, measure) -> dict[str, float]:

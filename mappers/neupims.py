@@ -24,7 +24,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from hwsim.hw.npu import npu_op_cost
-from hwsim.hw.pim import attention_cycles_per_request, attention_energy_j, internal_bw_gbps_per_channel
+from hwsim.hw.pim import (attention_commands, attention_cycles_per_request, internal_bw_gbps_per_channel,
+                          tile_energy_j)
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers.common import LINK, collective_cost
 from hwsim.mappers.npu_only import npu_resources
@@ -77,7 +78,7 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
     dram = pim.dram
     channels = mem.channels
     schedule = npu_resources(hw)
-    per_channel_bw = mem.peak_bw_gbps * mem.sustained_fraction / channels
+    per_channel_bw = mem.sustained_bw_gbps / channels
     first_attn = next((op for op in graph.ops if op.attention is not None), None)
     if first_attn is None:
         raise ValueError("the NPU+PIM mappers need a graph with attention ops")
@@ -125,6 +126,9 @@ def _pim_tasks(schedule, op, idx, channel_of, channels, pim, mem, dual, per_chan
     attn = op.attention
     b = op.dtype_bytes
     cycles = attention_cycles_per_request(pim, attn, context, b)
+    tiles = attention_commands(pim, attn, context, b)[1]
+    per_tile_j = tile_energy_j(pim)
+    pairs = attn.query_array * attn.context_array
     chans = channel_of[idx]
     vector_bytes = attn.query_array * attn.heads * (attn.context_array if context else attn.head_dim) * b
     ids = []
@@ -137,14 +141,12 @@ def _pim_tasks(schedule, op, idx, channel_of, channels, pim, mem, dual, per_chan
         pim_ns = float(cycles[mine].sum()) * cycle_ns
         bus_bytes = float(vector_bytes[mine].sum())          # GWRITE in; results out ~ same order
         demands = {f"pim.ch{c}": pim_ns, "hbm": bus_bytes if dual else max(bus_bytes, pim_ns * per_channel_bw)}
-        share = float(np.sum(attn.query_array[mine] * attn.context_array[mine])) / total_pairs
+        share = float(pairs[mine].sum()) / total_pairs
         kv = op.kv_read_bytes * share
-        sub = type(attn)(tuple(attn.query_tokens[i] for i in mine), tuple(attn.context_lens[i] for i in mine),
-                         attn.heads, attn.kv_heads, attn.head_dim)
         ids.append(schedule.add(
             f"{label}@ch{c}", op.name, "pim", demands, deps=deps, flops=op.flops * share,
             bytes_by_level={"pim_internal": kv, "hbm": bus_bytes},
-            energy_j=attention_energy_j(pim, sub, context, b) + mem.energy_j(bus_bytes),
+            energy_j=float(tiles[mine].sum()) * per_tile_j + mem.energy_j(bus_bytes),
             roofline_ns=max(op.flops * share / (2 * internal_bw / b), kv / internal_bw), phase=phase))
     return ids
 

@@ -18,7 +18,7 @@ def npu_resources(hw: HardwareSpec) -> Schedule:
     schedule = Schedule(resources={}, static_power_w={"npu": npu.static_power_w})
     schedule.add_resource(Resource("npu", "compute", 1.0, 1.0, exclusive=True, unit="npu",
                                    peak_flops_per_ns=npu.peak_flops / 1e9))
-    schedule.add_resource(Resource("hbm", "memory", mem.peak_bw_gbps * mem.sustained_fraction,
+    schedule.add_resource(Resource("hbm", "memory", mem.sustained_bw_gbps,
                                    mem.peak_bw_gbps, exclusive=False, unit="hbm"))
     link = link_resource(hw.link)
     if link:

@@ -59,6 +59,14 @@ class _FluidPool:
         self.last = self.env.now
 
     def _allocate(self) -> None:
+        load: dict[str, float] = {}
+        for f in self.flows.values():
+            for r, u in f.usage.items():
+                load[r] = load.get(r, 0.0) + u
+        if all(u <= self.capacity[r] * (1 + _EPS) for r, u in load.items()):
+            for f in self.flows.values():       # nothing oversubscribed: all run at full speed
+                f.speed = 1.0
+            return
         residual = dict(self.capacity)
         active = set(self.flows)
         for f in self.flows.values():

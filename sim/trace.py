@@ -7,7 +7,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from hwsim.sim.schedule import Schedule
 
@@ -58,8 +57,9 @@ class Trace:
         return out
 
     @cached_property
-    def frame(self) -> pd.DataFrame:
-        """One row per task: where and when it ran and what it did."""
+    def frame(self):
+        """One row per task (a pandas DataFrame): where and when it ran and what it did."""
+        import pandas as pd
         tasks = self.schedule.tasks
         levels = sorted({lv for t in tasks for lv in t.bytes_by_level})
         data = {

@@ -207,6 +207,20 @@ def test_unknown_mapper_option(tmp_path):
     assert str(path) in line and "mapper.tiles" in line
 
 
+@pytest.mark.parametrize("assignment, expected", [
+    ("mapper.channel_asignment=rr", "did you mean 'channel_assignment'"),
+    ("mapper.channel_assignment=xx", "'clb' or 'rr'"),
+    ("baselines.npu_pim_naive.mapper.channel_assignment=rr",
+     "unknown option 'channel_assignment' of mapper 'npu_pim_naive'"),
+])
+def test_bad_mapper_option_value(assignment, expected):
+    config = CONFIG_DIR / "neupims.yaml"
+    if not config.exists():
+        pytest.skip("needs the shipped neupims config (a mapper with options)")
+    line = run_error("show", config, "--set", assignment)
+    assert "--set" in line and assignment.split("=")[0] in line and expected in line
+
+
 def test_mapper_missing_its_hardware(tmp_path):
     path, line = bad_config(tmp_path, ("  npu: neupims-npu\n", ""))
     assert str(path) in line and "hardware.npu" in line and "npu_only" in line

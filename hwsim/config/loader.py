@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from hwsim.config.schema import RunConfig
+from hwsim.config.schema import RunConfig, missing_hardware
 from hwsim.config.yamlio import SourceMap, parse_yaml, read_yaml
 from hwsim.configs import MODELS_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
@@ -234,16 +234,13 @@ def _check_systems(data: dict, sources: SourceMap, file: str) -> None:
             fail(msg, f"{prefix}mapper." + ".".join(loc))
         hardware = system.get("hardware")
         if isinstance(hardware, dict):
-            missing = [c for c in entry.needs if hardware.get(c) is None]
-            if missing:
-                fail(f"missing: mapper '{name}' needs hardware.{', hardware.'.join(missing)}",
-                     f"{prefix}hardware.{missing[0]}")
-            workload = system.get("workload")
-            if isinstance(workload, dict) and hardware.get("link") is None:
-                tp, ep = workload.get("tp", 1), workload.get("ep", 1)
-                if isinstance(tp, int) and isinstance(ep, int) and tp * ep > 1:
-                    fail(f"missing: tp={tp}, ep={ep} needs a link for the collectives",
-                         f"{prefix}hardware.link")
+            workload = system.get("workload") if isinstance(system.get("workload"), dict) else {}
+            tp, ep = workload.get("tp", 1), workload.get("ep", 1)
+            present = {c for c, v in hardware.items() if v is not None}
+            problem = missing_hardware(name, present, tp if isinstance(tp, int) else 1,
+                                       ep if isinstance(ep, int) else 1)
+            if problem:
+                fail(f"missing: {problem[1]}", f"{prefix}hardware.{problem[0]}")
 
 
 def validate(data: dict, sources: SourceMap, file: str) -> RunConfig:

@@ -26,12 +26,22 @@ class MapperChoice(BaseModel):
         return MAPPERS[self.name].options(**(self.model_extra or {}))
 
 
-def check_system(workload: TransformerWorkload, hardware: HardwareSpec, mapper: MapperChoice):
-    missing = [c for c in MAPPERS[mapper.name].needs if getattr(hardware, c) is None]
+def missing_hardware(mapper: str, present: set[str], tp: int, ep: int) -> tuple[str, str] | None:
+    """(component, message) for the first component the system lacks, or None. One rule for
+    the schema (Python API) and the loader (which names the key in the file)."""
+    missing = [c for c in MAPPERS[mapper].needs if c not in present]
     if missing:
-        raise ValueError(f"mapper '{mapper.name}' needs hardware.{', hardware.'.join(missing)}")
-    if workload.tp * workload.ep > 1 and hardware.link is None:
-        raise ValueError("tp or ep > 1 needs hardware.link for the collectives")
+        return missing[0], f"mapper '{mapper}' needs hardware.{', hardware.'.join(missing)}"
+    if tp * ep > 1 and "link" not in present:
+        return "link", f"tp={tp}, ep={ep} needs a link for the collectives"
+    return None
+
+
+def check_system(workload: TransformerWorkload, hardware: HardwareSpec, mapper: MapperChoice):
+    present = {name for name in HardwareSpec.model_fields if getattr(hardware, name) is not None}
+    problem = missing_hardware(mapper.name, present, workload.tp, workload.ep)
+    if problem:
+        raise ValueError(problem[1])
 
 
 class SystemUnderTest(BaseModel):

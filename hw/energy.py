@@ -13,6 +13,10 @@ from __future__ import annotations
 MAC_PJ_45NM = {"fp32": 3.7 + 0.9, "fp16": 1.1 + 0.4, "bf16": 1.1 + 0.4, "int8": 0.2 + 0.03,
                "fp8": 0.2 + 0.03}
 
+# pJ per add (the energy we charge one vector-unit operation: norms, softmax, activations) at
+# 45 nm [Horowitz 2014].
+ADD_PJ_45NM = {"fp32": 0.9, "fp16": 0.4, "bf16": 0.4, "int8": 0.03, "fp8": 0.03}
+
 # pJ per byte read from an SRAM of the given size (64-bit access / 8 bytes) [Horowitz 2014].
 SRAM_PJ_PER_BYTE_45NM = {8 * 1024: 10 / 8, 32 * 1024: 20 / 8, 1024 * 1024: 100 / 8}
 

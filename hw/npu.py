@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from hwsim.hw.cost import OpCost
-from hwsim.hw.energy import MAC_PJ_45NM, sram_pj_per_byte
+from hwsim.hw.energy import ADD_PJ_45NM, MAC_PJ_45NM, sram_pj_per_byte
 from hwsim.hw.memory import MemorySpec
 from hwsim.workloads.ops import Attention, Op
 
@@ -153,7 +153,7 @@ def npu_op_cost(spec: NPUSpec, memory: MemorySpec, op: Op) -> OpCost:
         compute = vector_cycles(spec, op.flops) * cycle_ns
         sram = float(op.act_in_bytes + op.act_out_bytes + op.weight_bytes)
         engine = "vector"
-        energy_pj = op.flops * spec.mac_pj(op.dtype) / 2.0   # one ALU op ~ half a MAC
+        energy_pj = op.flops * ADD_PJ_45NM[op.dtype]
     energy_pj += sram * spec.sram_pj_per_byte() + hbm * 8 * memory.energy_pj_per_bit
     peak = spec.peak_flops if engine == "systolic" else spec.vector_flops
     roofline = max(op.flops / peak * 1e9, hbm / memory.peak_bw_gbps)

@@ -26,24 +26,35 @@ def collective_cost(op: Op, link: LinkSpec | None) -> OpCost:
                   roofline_ns=sent / link.bw_gbps + latency, latency_ns=latency, engine="link")
 
 
+def phase_of(op: Op) -> str:
+    return f"L{op.layer}" if op.layer >= 0 else ""
+
+
+def add_task(schedule: Schedule, label: str, op: Op, c: OpCost, where: str,
+             demands: dict[str, float], deps) -> int:
+    """Append the task that runs `op` (or part of it) at cost `c` on `where`."""
+    return schedule.add(label, op.name, where, demands, deps=deps, latency_ns=c.latency_ns,
+                        flops=op.flops, bytes_by_level=c.bytes_by_level, energy_j=c.energy_j,
+                        roofline_ns=c.roofline_ns, phase=phase_of(op))
+
+
+def add_collective_task(schedule: Schedule, label: str, op: Op, link: LinkSpec | None, deps) -> int:
+    c = collective_cost(op, link)
+    return add_task(schedule, label, op, c, "link", {LINK: c.bytes_by_level["link"]}, deps)
+
+
 def one_task_per_op(graph: OpGraph, schedule: Schedule, cost, compute: str, memory: str,
                     unit: str, link: LinkSpec | None) -> Schedule:
     """Each op becomes one task on `compute` (or on the link for collectives), with its off-chip
     bytes on `memory`, depending on the tasks of its predecessors."""
     task_of: dict[str, int] = {}
     for op in graph.ops:
+        deps = sorted(task_of[p] for p in graph.predecessors(op.name))
         if op.kind.is_collective:
-            c = collective_cost(op, link)
-            demands = {LINK: c.bytes_by_level["link"]}
-            where = "link"
+            task_of[op.name] = add_collective_task(schedule, op.name, op, link, deps)
         else:
             c = cost(op)
             demands = {compute: c.compute_ns, memory: c.bytes_by_level.get("hbm", 0.0),
                        **c.extra_demands}
-            where = unit
-        deps = sorted(task_of[p] for p in graph.predecessors(op.name))
-        task_of[op.name] = schedule.add(
-            op.name, op.name, where, demands, deps=deps, latency_ns=c.latency_ns, flops=op.flops,
-            bytes_by_level=c.bytes_by_level, energy_j=c.energy_j, roofline_ns=c.roofline_ns,
-            phase=f"L{op.layer}" if op.layer >= 0 else "")
+            task_of[op.name] = add_task(schedule, op.name, op, c, unit, demands, deps)
     return schedule

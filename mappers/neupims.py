@@ -27,7 +27,7 @@ from hwsim.hw.npu import npu_op_cost
 from hwsim.hw.pim import (attention_commands, attention_cycles_per_request, internal_bw_gbps_per_channel,
                           tile_energy_j)
 from hwsim.hw.system import HardwareSpec
-from hwsim.mappers.common import LINK, collective_cost
+from hwsim.mappers.common import add_collective_task, add_task, phase_of
 from hwsim.mappers.npu_only import npu_resources
 from hwsim.mappers.registry import NoOptions, register
 from hwsim.sim.schedule import Resource, Schedule
@@ -100,22 +100,16 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
             part = op_for_requests(op, idx, query, context) if len(sub_batches) > 1 else op
             deps = sorted(t for p in graph.predecessors(op.name) for t in tasks_of[(p, s)])
             label = f"{op.name}#{s}" if len(sub_batches) > 1 else op.name
-            phase = f"L{op.layer}" if op.layer >= 0 else ""
             if part.kind.is_collective:
-                c = collective_cost(part, hw.link)
-                tasks_of[(op.name, s)] = [schedule.add(
-                    label, op.name, "link", {LINK: c.bytes_by_level["link"]}, deps=deps,
-                    latency_ns=c.latency_ns, bytes_by_level=c.bytes_by_level, energy_j=c.energy_j,
-                    roofline_ns=c.roofline_ns, phase=phase)]
+                tasks_of[(op.name, s)] = [add_collective_task(schedule, label, part, hw.link, deps)]
             elif part.attention is not None:
                 tasks_of[(op.name, s)] = _pim_tasks(schedule, part, idx, channel_of, channels, pim, mem,
-                                                    dual, per_channel_bw, cycle_ns, deps, label, phase)
+                                                    dual, per_channel_bw, cycle_ns, deps, label,
+                                                    phase_of(part))
             else:
                 c = npu_op_cost(npu, mem, part)
-                tasks_of[(op.name, s)] = [schedule.add(
-                    label, op.name, "npu", {"npu": c.compute_ns, "hbm": c.bytes_by_level["hbm"]},
-                    deps=deps, flops=part.flops, bytes_by_level=c.bytes_by_level,
-                    energy_j=c.energy_j, roofline_ns=c.roofline_ns, phase=phase)]
+                tasks_of[(op.name, s)] = [add_task(schedule, label, part, c, "npu",
+                                                   {"npu": c.compute_ns, "hbm": c.bytes_by_level["hbm"]}, deps)]
     return schedule
 
 

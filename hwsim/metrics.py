@@ -70,7 +70,7 @@ def _per_unit(schedule: Schedule, measure) -> dict[str, float]:
 def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace) -> Metrics:
     info = graph.info
     latency_s = trace.makespan_ns * 1e-9
-    devices = info.tp * info.ep
+    devices = info.tp * info.ep * info.pp   # every stage assumed as busy as the one simulated
     static_j = sum(schedule.static_power_w.values()) * latency_s
     energy = (sum(t.energy_j for t in schedule.tasks) + static_j) * devices
     return Metrics(

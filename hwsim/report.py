@@ -26,7 +26,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def format_table(result: RunResult) -> str:
     info = result.main.graph.info
     head = (f"{result.config.name}: {info.model} {info.phase}, batch {info.batch}, "
-            f"{info.n_layers} layers, tp {info.tp}, ep {info.ep} ({len(result.main.graph)} ops/device)")
+            f"{info.n_layers} layers, tp {info.tp}, ep {info.ep}, pp {info.pp} ({len(result.main.graph)} ops/device)")
     speedups = result.speedup()
     rows = [_row("main", result.main, "1.00x")]
     rows += [_row(n, b, f"{speedups[n]:.2f}x") for n, b in result.baselines.items()]

@@ -27,7 +27,10 @@ def collective_cost(op: Op, link: LinkSpec | None) -> OpCost:
 
 
 def phase_of(op: Op) -> str:
-    return f"L{op.layer}" if op.layer >= 0 else ""
+    """The trace's phase of an op: its layer, and its micro-batch under pipeline parallelism."""
+    if op.layer < 0:
+        return ""
+    return f"L{op.layer}" + (f".m{op.micro_batch}" if op.micro_batch else "")
 
 
 def add_task(schedule: Schedule, label: str, op: Op, c: OpCost, where: str,

@@ -79,26 +79,35 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
     channels = mem.channels
     schedule = npu_resources(hw)
     per_channel_bw = mem.sustained_bw_gbps / channels
-    first_attn = next((op for op in graph.ops if op.attention is not None), None)
-    if first_attn is None:
+    first_attn = {}                               # micro-batch -> its first attention op
+    for op in graph.ops:
+        if op.attention is not None:
+            first_attn.setdefault(op.micro_batch, op)
+    if not first_attn:
         raise ValueError("the NPU+PIM mappers need a graph with attention ops")
-    peak = 2.0 * internal_bw_gbps_per_channel(pim, first_attn.dtype_bytes) / first_attn.dtype_bytes
+    b = next(iter(first_attn.values())).dtype_bytes
+    peak = 2.0 * internal_bw_gbps_per_channel(pim, b) / b
     for c in range(channels):
         schedule.add_resource(Resource(f"pim.ch{c}", "compute", 1.0, 1.0, exclusive=True, unit="pim",
                                        peak_flops_per_ns=peak))
-    query, context = first_attn.attention.query_array, first_attn.attention.context_array
-    b = first_attn.dtype_bytes
-    est = (attention_cycles_per_request(pim, first_attn.attention, False, b)
-           + attention_cycles_per_request(pim, first_attn.attention, True, b))
-    channel_of = assign_channels(est.astype(float), channels, policy)
-    sub_batches = split_sub_batches(channel_of, channels, interleave)
+    # Each micro-batch's requests are bound to channels and split into sub-batches on their own:
+    # under pipeline parallelism a device serves its micro-batches one after another.
+    plan = {}
+    for mb, attn_op in first_attn.items():
+        attn = attn_op.attention
+        est = (attention_cycles_per_request(pim, attn, False, b)
+               + attention_cycles_per_request(pim, attn, True, b))
+        channel_of = assign_channels(est.astype(float), channels, policy)
+        plan[mb] = (attn.query_array, attn.context_array, channel_of,
+                    split_sub_batches(channel_of, channels, interleave))
     cycle_ns = dram.tck_ns
     tasks_of: dict[tuple[str, int], list[int]] = {}
 
     for op in graph.ops:
+        query, context, channel_of, sub_batches = plan[op.micro_batch]
         for s, idx in enumerate(sub_batches):
             part = op_for_requests(op, idx, query, context) if len(sub_batches) > 1 else op
-            deps = sorted(t for p in graph.predecessors(op.name) for t in tasks_of[(p, s)])
+            deps = sorted({t for p in graph.predecessors(op.name) for t in _tasks_of(tasks_of, p, s)})
             label = f"{op.name}#{s}" if len(sub_batches) > 1 else op.name
             if part.kind.is_collective:
                 tasks_of[(op.name, s)] = [add_collective_task(schedule, label, part, hw.link, deps)]
@@ -111,6 +120,15 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
                 tasks_of[(op.name, s)] = [add_task(schedule, label, part, c, "npu",
                                                    {"npu": c.compute_ns, "hbm": c.bytes_by_level["hbm"]}, deps)]
     return schedule
+
+
+def _tasks_of(tasks_of: dict, op_name: str, sub_batch: int) -> list[int]:
+    """The tasks of `op_name` that sub-batch `sub_batch` waits for: its own part, or every part
+    when the producer belongs to a micro-batch split differently (or not at all)."""
+    mine = tasks_of.get((op_name, sub_batch))
+    if mine is not None:
+        return mine
+    return [t for (name, _), ids in tasks_of.items() if name == op_name for t in ids]
 
 
 def _pim_tasks(schedule, op, idx, channel_of, channels, pim, mem, dual, per_channel_bw, cycle_ns,

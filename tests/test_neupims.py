@@ -122,3 +122,14 @@ def test_json_carries_the_three_speedups(tmp_path):
     data = json.loads(res.output)
     assert set(data["speedup"]) == {"npu_only", "npu_pim_naive", "gpu"}
     assert "pim" in data["metrics"]["utilization"]
+
+
+def test_pipeline_micro_batches_each_get_their_own_channel_plan():
+    """Under pp every micro-batch's attention runs on PIM exactly once: the PIM tasks' FLOPs add
+    up to the graph's attention FLOPs, and no request is left on the NPU."""
+    cfg = load_config(CONFIG, ["workload.model.n_layers=4", "workload.pp=2", "workload.batch=64"])
+    result = run_system(cfg.main)
+    attention = sum(op.flops for op in result.graph.ops if op.attention is not None)
+    on_pim = sum(t.flops for t in result.schedule.tasks if t.unit == "pim")
+    assert on_pim == pytest.approx(attention, rel=1e-9)
+    assert result.metrics.devices == 8

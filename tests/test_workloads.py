@@ -139,3 +139,44 @@ def test_graph_is_a_dag_in_topological_order():
         assert all(p in seen for p in g.predecessors(op.name))
         seen.add(op.name)
     assert len(seen) == len(g)
+
+
+def test_pipeline_stage_holds_its_share_of_layers_and_every_micro_batch():
+    """pp stages split the layers evenly; the graph is the last stage running all pp
+    micro-batches, so the requests, tokens and KV bytes per layer are those of the whole batch."""
+    flat = build_transformer(workload("gpt3-7b", batch=8))
+    piped = build_transformer(workload("gpt3-7b", batch=8, pp=2))
+    m = flat.info
+    assert piped.info.n_layers == m.n_layers // 2 and piped.info.pp == 2
+    assert piped.info.tokens == m.tokens
+    assert piped.info.kv_bytes_per_device * 2 == m.kv_bytes_per_device
+    layer_flops = lambda g, i: sum(op.flops for op in g.ops if op.layer == i)
+    last = m.n_layers - 1
+    assert layer_flops(piped, last) == pytest.approx(layer_flops(flat, last))
+    assert {op.micro_batch for op in piped.ops} == {0, 1}
+    assert sum(op.attention.context_array.size for op in piped.ops
+               if op.kind == OpKind.ATTENTION_SCORE and op.layer == last) == 8
+
+
+def test_pipeline_receives_each_micro_batch_once_over_the_link():
+    g = build_transformer(workload("gpt3-7b", batch=8, pp=4))
+    recv = [op for op in g.ops if op.kind == OpKind.P2P]
+    assert len(recv) == 4
+    assert sum(op.collective.bytes for op in recv) == 8 * model("gpt3-7b").d_model * 2
+
+
+def test_pipeline_weights_are_a_stage_share_plus_the_lm_head():
+    m = model("gpt3-7b")
+    piped = build_transformer(workload("gpt3-7b", batch=8, pp=4))
+    expected = (sum(m.layer_params(i) for i in range(m.n_layers) if i >= 3 * m.n_layers // 4)
+                + m.vocab * m.d_model + m.norm_params()) * 2
+    assert piped.info.weight_bytes_per_device == expected
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(pp=5), "must divide n_layers"),
+    (dict(pp=2, batch=3), "must divide batch"),
+])
+def test_pipeline_split_must_be_even(kw, message):
+    with pytest.raises(ValueError, match=message):
+        workload("gpt3-7b", **kw)

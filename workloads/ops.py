@@ -27,10 +27,12 @@ class OpKind(StrEnum):
     ROUTER = "router"                        # MoE gate: a small matmul plus top-k
     ALL_REDUCE = "all_reduce"
     ALL_TO_ALL = "all_to_all"
+    P2P = "p2p"                              # pipeline parallelism: activations from the previous stage
 
     @property
     def is_collective(self) -> bool:
-        return self in (OpKind.ALL_REDUCE, OpKind.ALL_TO_ALL)
+        """Ops that run on a link rather than a compute unit."""
+        return self in (OpKind.ALL_REDUCE, OpKind.ALL_TO_ALL, OpKind.P2P)
 
     @property
     def is_attention(self) -> bool:
@@ -106,6 +108,7 @@ class Op:
     collective: Collective | None = None
     elements: int = 0               # vector ops: elements processed
     expert: int | None = None       # MoE: which expert's FFN this op belongs to
+    micro_batch: int = 0            # pipeline parallelism: which micro-batch the op serves
 
     @property
     def dtype_bytes(self) -> int:
@@ -125,9 +128,10 @@ class WorkloadInfo:
     phase: str                      # "prefill" or "decode"
     batch: int                      # requests in the iteration
     tokens: int                     # tokens produced by one pass of the graph (all requests)
-    n_layers: int                   # decoder layers in the graph
+    n_layers: int                   # decoder layers in the graph (one stage's under pipeline parallelism)
     tp: int = 1
     ep: int = 1
+    pp: int = 1                     # pipeline stages; the graph is one stage (the last one)
     weight_bytes_per_device: int = 0
     kv_bytes_per_device: int = 0    # KV cache resident on one device at the end of the pass
 

@@ -8,10 +8,18 @@ request). Parallelism, per replica:
   and hold ``n_experts / ep`` experts; tokens travel to their experts' group and back by all-to-all
   (GShard, Lepikhin et al. 2020). The graph describes the device whose experts receive the most
   tokens, because that straggler sets the pace of the all-to-all.
+- ``pp`` pipeline stages split the layers evenly; the requests are cut into ``pp`` micro-batches
+  that flow through the stages one after another, so in steady state every stage works on some
+  micro-batch all the time (GPipe, Huang et al. 2019; Megatron-LM's inference pipeline,
+  Narayanan et al. SC'21). The graph is the last stage — its layers plus the final norm and the
+  LM head, the heaviest stage — running every micro-batch in turn, each after receiving its
+  activations from the previous stage (a p2p transfer that overlaps the micro-batch before it).
+  One pass of this graph is one iteration of the whole pipeline: every request gains a token.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -44,6 +52,7 @@ class TransformerWorkload(BaseModel):
     dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8"] = "fp16"
     tp: int = Field(default=1, gt=0, description="tensor-parallel devices per replica")
     ep: int = Field(default=1, gt=0, description="expert-parallel groups (MoE only)")
+    pp: int = Field(default=1, gt=0, description="pipeline stages per replica, each with n_layers / pp layers")
     lm_head: bool = True
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
 
@@ -61,6 +70,11 @@ class TransformerWorkload(BaseModel):
                 raise ValueError(f"ep={self.ep} must divide n_experts={m.moe.n_experts}")
             if self.batch % self.ep:
                 raise ValueError(f"ep={self.ep} must divide batch={self.batch}")
+        if self.pp > 1:
+            if m.n_layers % self.pp:
+                raise ValueError(f"pp={self.pp} must divide n_layers={m.n_layers}")
+            if self.batch % (self.pp * self.ep):
+                raise ValueError(f"pp={self.pp} micro-batches (x ep={self.ep}) must divide batch={self.batch}")
         return self
 
     def context_lens(self) -> np.ndarray:
@@ -79,18 +93,32 @@ class _Builder:
         self.kv_heads = max(1, self.m.kv_heads // w.tp)
         ctx = w.context_lens()[: w.batch // w.ep]
         if w.phase == "decode":
-            self.query = np.ones_like(ctx)
-            self.attend = ctx + 1               # cached tokens plus the new one
+            self.all_query = np.ones_like(ctx)
+            self.all_attend = ctx + 1           # cached tokens plus the new one
         else:
-            self.query = ctx
-            self.attend = ctx                    # the prompt attends to itself (causal, unmasked count)
-        self.tokens = int(self.query.sum())      # tokens on this device's attention group
+            self.all_query = ctx
+            self.all_attend = ctx               # the prompt attends to itself (causal, unmasked count)
+        self.stage_layers = range(self.m.n_layers - self.m.n_layers // w.pp, self.m.n_layers)
         self.graph: OpGraph | None = None
         self.last: str | None = None
+        self.pending: list[str] = []             # extra predecessors of the next op added
+        self.micro_batch(0)
+
+    def micro_batch(self, j: int):
+        """Make micro-batch j (a contiguous 1/pp of this device's requests) the current one."""
+        size = len(self.all_query) // self.w.pp
+        self.mb, self.prefix = j, (f"M{j}." if self.w.pp > 1 else "")
+        self.query = self.all_query[j * size:(j + 1) * size]
+        self.attend = self.all_attend[j * size:(j + 1) * size]
+        self.tokens = int(self.query.sum())      # tokens of the micro-batch on this device
 
     # -- helpers that append an op after the previous one --
     def add(self, op: Op, after: list[str] | None = None) -> str:
-        self.graph.add(op, after if after is not None else ([self.last] if self.last else []))
+        if self.prefix:
+            op = replace(op, name=self.prefix + op.name, micro_batch=self.mb)
+        after = after if after is not None else ([self.last] if self.last else [])
+        self.graph.add(op, list(after) + self.pending)
+        self.pending = []
         self.last = op.name
         return op.name
 
@@ -117,15 +145,33 @@ class _Builder:
     def build(self) -> OpGraph:
         w, m, b, T = self.w, self.m, self.b, self.tokens
         weights = self._weight_bytes_per_device()
-        kv = int(self.attend.sum()) * 2 * self.kv_heads * m.hd * b * m.n_layers
+        layers = len(self.stage_layers)
+        kv = int(self.all_attend.sum()) * 2 * self.kv_heads * m.hd * b * layers
         self.graph = OpGraph(WorkloadInfo(
             model=m.name, phase=w.phase, batch=w.batch, tokens=w.batch if w.phase == "decode"
-            else int(w.context_lens().sum()), n_layers=m.n_layers, tp=w.tp, ep=w.ep,
+            else int(w.context_lens().sum()), n_layers=layers, tp=w.tp, ep=w.ep, pp=w.pp,
             weight_bytes_per_device=weights, kv_bytes_per_device=kv))
+        previous_end = None
+        for j in range(w.pp):
+            self.micro_batch(j)
+            self._stage_pass(previous_end)
+            previous_end = self.last
+        return self.graph
+
+    def _stage_pass(self, previous_end: str | None):
+        """One micro-batch through this device's layers (the whole model when pp = 1)."""
+        w, m, b, T = self.w, self.m, self.b, self.tokens
         d = m.d_model
-        self.add(Op(name="embed", kind=OpKind.EMBEDDING, layer=-1, dtype=w.dtype, flops=0.0,
-                    weight_bytes=T * d * b, act_out_bytes=T * d * b, elements=T * d))
-        for layer in range(m.n_layers):
+        if w.pp == 1:
+            self.add(Op(name="embed", kind=OpKind.EMBEDDING, layer=-1, dtype=w.dtype, flops=0.0,
+                        weight_bytes=T * d * b, act_out_bytes=T * d * b, elements=T * d))
+        else:
+            # Received while the previous micro-batch computes: after its receive, not its end.
+            self.add(self.collective("recv", -1, OpKind.P2P, 2, T * d * b),
+                     after=[f"M{self.mb - 1}.recv"] if self.mb else [])
+            if previous_end:                     # the stage runs one micro-batch at a time
+                self.pending = [previous_end]
+        for layer in self.stage_layers:
             self._attention_block(layer)
             if m.is_moe_layer(layer):
                 self._moe_block(layer)
@@ -135,7 +181,6 @@ class _Builder:
         if w.lm_head:
             rows = len(self.query)               # logits for each request's last token
             self.add(self.matmul("lm_head", -1, rows, d, _ceil_div(m.vocab, w.tp), bias=False))
-        return self.graph
 
     def _attention_block(self, i: int):
         w, m, b, T = self.w, self.m, self.b, self.tokens
@@ -220,10 +265,14 @@ class _Builder:
                  after=(ends or [fork]) + [x_in])
 
     def _weight_bytes_per_device(self) -> int:
-        """Weights resident on one device: dense parts / tp, local experts / tp, embeddings / tp."""
+        """Weights resident on one device: its stage's dense parts / tp, local experts / tp,
+        embeddings / tp (the LM head only, on the last of several stages)."""
         w, m = self.w, self.m
-        total = m.embedding_params()
-        for i in range(m.n_layers):
+        if w.pp == 1:
+            total = m.embedding_params()
+        else:                                    # the last stage: LM head and final norm
+            total = m.vocab * m.d_model + m.norm_params()
+        for i in self.stage_layers:
             if m.is_moe_layer(i):
                 moe = m.moe
                 experts = moe.n_experts // w.ep + moe.n_shared

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from hwsim.hw.cost import OpCost
+from hwsim.hw.energy import energy_components_j
 from hwsim.workloads.ops import Attention, Op, OpKind
 
 
@@ -43,6 +44,11 @@ class GPUSpec(BaseModel):
     tdp_w: float = Field(gt=0)
     idle_power_w: float = Field(ge=0)
     hbm_pj_per_bit: float = Field(gt=0)
+    die_area_mm2: float = Field(gt=0, description="GPU die area from the datasheet/whitepaper "
+                                "(the device's area metric; HBM stacks not counted)")
+    tech_node_nm: int | None = Field(default=None, gt=0, description="process node of the datasheet "
+                                     "figures; informational only: GPU energy and area come from the "
+                                     "datasheet and are never node-scaled")
 
     def peak(self, dtype: str) -> float:
         if dtype not in self.peak_tflops:
@@ -87,8 +93,9 @@ def gpu_op_cost(gpu: GPUSpec, op: Op) -> OpCost:
     """Time, HBM traffic and energy of one op as one kernel on the GPU.
 
     Weights and KV always come from HBM; activations stay in L2 when inputs plus outputs fit in
-    half of it. Dynamic energy = FLOPs x pj_per_flop + HBM bytes x pJ/bit (static power is
-    charged per unit of makespan by the report)."""
+    half of it. Dynamic energy = FLOPs x pj_per_flop ("compute": everything on the die, from the
+    TDP) + HBM bytes x pJ/bit ("dram"); static power is charged per unit of makespan by the
+    metrics."""
     l2_resident = op.act_in_bytes + op.act_out_bytes <= gpu.l2_mib * 2**20 / 2
     act = 0 if l2_resident else op.act_in_bytes + op.act_out_bytes
     hbm = float(op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + act)
@@ -102,7 +109,9 @@ def gpu_op_cost(gpu: GPUSpec, op: Op) -> OpCost:
     else:
         compute = vector_compute_ns(gpu, op.flops)
         peak, engine = gpu.vector_tflops * 1e12, "vector"
-    energy_pj = op.flops * gpu.pj_per_flop(op.dtype) + hbm * 8 * gpu.hbm_pj_per_bit
+    parts = energy_components_j(compute=op.flops * gpu.pj_per_flop(op.dtype),
+                                dram=hbm * 8 * gpu.hbm_pj_per_bit)
     roofline = max(op.flops / peak * 1e9, hbm / gpu.hbm_bw_gbps)
-    return OpCost(compute_ns=compute, bytes_by_level={"hbm": hbm}, energy_j=energy_pj * 1e-12,
-                  roofline_ns=roofline, latency_ns=gpu.overhead_ns(op.kind), engine=engine)
+    return OpCost(compute_ns=compute, bytes_by_level={"hbm": hbm}, energy_j=sum(parts.values()),
+                  roofline_ns=roofline, latency_ns=gpu.overhead_ns(op.kind), engine=engine,
+                  energy_by_component_j=parts)

@@ -12,6 +12,17 @@ maps M x N and streams T = K; IS maps K x M and streams T = N. SCALE-Sim reports
 than this product (its issues #60 and #125); `scalesim_convention=True` subtracts that cycle.
 The ONNXim/NeuPIMs core uses the same per-tile form (H + W - 2 + max(T, 4) plus H of preload).
 Folds are spread over `cores` identical arrays.
+
+`pipelined_folds=True` models an array whose next fold's stationary operand shifts in while the
+current fold streams (double-buffered PE registers) and whose wavefronts follow one another
+without draining in between. A fold then occupies the array for max(T, R) cycles — T rows to
+stream in, R cycles to shift the next stationary tile in (or, for OS, the finished outputs out) —
+so F folds on one array take  preload + (F - 1) max(T, R) + T + R + C - 2  cycles, the first
+preload (R for WS/IS, 0 for OS) and the last fold's fill/drain paid once per GEMM.
+Sources: TPUv1 "holds one 64 KiB tile of weights plus one for double-buffering (to hide the 256
+cycles it takes to shift a tile in)" (Jouppi et al., ISCA 2017, section 2); the NeuPIMs/ONNXim
+core issues each GEMM tile at the previous tile's start + max(size, 4) cycles, or + H for a
+weight preload ("Preload can be hided", NeuPIMSystolicWS::issue_ex_inst).
 """
 from __future__ import annotations
 
@@ -19,11 +30,12 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hwsim.hw.cost import OpCost
-from hwsim.hw.energy import ADD_PJ_45NM, MAC_PJ_45NM, sram_pj_per_byte
+from hwsim.hw.energy import add_pj, energy_components_j, mac_pj, sram_pj_per_byte
 from hwsim.hw.memory import MemorySpec
+from hwsim.hw.technology import node_error
 from hwsim.workloads.ops import Attention, Op
 
 
@@ -35,14 +47,27 @@ class NPUSpec(BaseModel):
     cols: int = Field(gt=0, description="systolic array columns (C)")
     freq_ghz: float = Field(gt=0)
     dataflow: Literal["ws", "os", "is"] = "ws"
+    pipelined_folds: bool = Field(default=False, description="double-buffered stationary operand, "
+                                  "folds issued back to back (see module docstring)")
     sram_kib: float = Field(gt=0, description="scratchpad per core, double-buffered")
     vector_units: int = Field(gt=0, description="per core")
     vector_lanes: int = Field(gt=0, description="lanes per vector unit, one op per lane per cycle")
     mac_energy_pj: float | None = Field(default=None, gt=0,
-                                        description="pJ per MAC; default: Horowitz 45 nm for the dtype")
+                                        description="pJ per MAC at this node; default: Horowitz 45 nm "
+                                        "for the dtype, scaled to tech_node_nm")
     sram_energy_pj_per_byte: float | None = Field(default=None, gt=0,
-                                                  description="default: Horowitz 45 nm by SRAM size")
+                                                  description="default: Horowitz 45 nm by SRAM size, "
+                                                  "scaled to tech_node_nm")
     static_power_w: float = Field(default=0.0, ge=0)
+    tech_node_nm: int = Field(default=45, description="process node; energy and area scale from the "
+                              "45 nm tables by Stillmaker & Baas (hwsim.hw.technology), table nodes only")
+
+    @field_validator("tech_node_nm")
+    @classmethod
+    def _table_node(cls, v):
+        if node_error(v):
+            raise ValueError(node_error(v))
+        return v
 
     @property
     def peak_flops(self) -> float:
@@ -57,10 +82,14 @@ class NPUSpec(BaseModel):
         return self.sram_kib * 1024.0 * self.cores
 
     def mac_pj(self, dtype: str) -> float:
-        return self.mac_energy_pj or MAC_PJ_45NM[dtype]
+        return self.mac_energy_pj or mac_pj(dtype, self.tech_node_nm)
+
+    def add_pj(self, dtype: str) -> float:
+        """Energy of one vector-unit op (an add) at this node."""
+        return add_pj(dtype, self.tech_node_nm)
 
     def sram_pj_per_byte(self) -> float:
-        return self.sram_energy_pj_per_byte or sram_pj_per_byte(self.sram_kib * 1024.0)
+        return self.sram_energy_pj_per_byte or sram_pj_per_byte(self.sram_kib * 1024.0, self.tech_node_nm)
 
 
 def gemm_folds_and_fold_cycles(rows: int, cols: int, dataflow: str, m, n, k):
@@ -76,9 +105,21 @@ def gemm_folds_and_fold_cycles(rows: int, cols: int, dataflow: str, m, n, k):
     return folds, per_fold
 
 
+def pipelined_fold_cycles(rows: int, cols: int, dataflow: str, m, n, k):
+    """Folds, cycles per fold and the once-per-GEMM cycles when folds are pipelined."""
+    folds, _ = gemm_folds_and_fold_cycles(rows, cols, dataflow, m, n, k)
+    t = np.asarray({"ws": m, "os": k, "is": n}[dataflow])
+    per_fold = np.maximum(t, rows)
+    once = (0 if dataflow == "os" else rows) + rows + cols - 2 - (per_fold - t)
+    return folds, per_fold, once
+
+
 def gemm_cycles(spec: NPUSpec, m: int, n: int, k: int, count: int = 1,
                 scalesim_convention: bool = False) -> int:
     """Stall-free cycles of `count` GEMMs of one shape on the NPU (folds spread over cores)."""
+    if spec.pipelined_folds:
+        folds, per_fold, once = pipelined_fold_cycles(spec.rows, spec.cols, spec.dataflow, m, n, k)
+        return math.ceil(int(folds) * count / spec.cores) * int(per_fold) + once
     folds, per_fold = gemm_folds_and_fold_cycles(spec.rows, spec.cols, spec.dataflow, m, n, k)
     total_folds = int(folds) * count
     cycles = math.ceil(total_folds / spec.cores) * int(per_fold)
@@ -92,6 +133,9 @@ def attention_cycles_systolic(spec: NPUSpec, attn: Attention, context: bool) -> 
     L = attn.context_array
     d = attn.head_dim
     m, n, k = (q, d, L) if context else (q, L, d)
+    if spec.pipelined_folds:    # the per-request GEMMs follow one another through the array
+        folds, per_fold, once = pipelined_fold_cycles(spec.rows, spec.cols, spec.dataflow, m, n, k)
+        return float(np.sum(folds * per_fold)) * attn.kv_heads / spec.cores + float(np.max(once))
     folds, per_fold = gemm_folds_and_fold_cycles(spec.rows, spec.cols, spec.dataflow, m, n, k)
     total = float(np.sum(folds * per_fold)) * attn.kv_heads
     return total / spec.cores
@@ -129,7 +173,8 @@ def npu_op_cost(spec: NPUSpec, memory: MemorySpec, op: Op) -> OpCost:
 
     Matmuls run on the array (closed form above); attention runs per request on the array or on
     the vector units, whichever the closed forms say is faster (a compiler would choose so);
-    norms, softmax and elementwise ops run on the vector units. Weights and KV always come from
+    norms, softmax, pooling and elementwise ops run on the vector units; convolutions run on the
+    array as SCALE-Sim's im2col GEMMs (``hwsim.hw.systolic``). Weights and KV always come from
     memory; activations only when they do not fit the scratchpad."""
     cycle_ns = 1.0 / spec.freq_ghz
     on_chip = _activations_on_chip(spec, op)
@@ -149,13 +194,21 @@ def npu_op_cost(spec: NPUSpec, memory: MemorySpec, op: Op) -> OpCost:
         compute = min(systolic, vector) * cycle_ns
         sram = float(op.kv_read_bytes + op.act_in_bytes + op.act_out_bytes)
         energy_pj = macs * spec.mac_pj(op.dtype)
+    elif op.conv is not None:   # conv / depthwise conv: SCALE-Sim's im2col GEMMs (hw/systolic.py)
+        from hwsim.hw.systolic import conv_compute_cycles, conv_sram_bytes
+        compute = conv_compute_cycles(spec, op.conv) * cycle_ns
+        sram = conv_sram_bytes(spec, op)
+        engine = "systolic"
+        energy_pj = macs * spec.mac_pj(op.dtype)
     else:
         compute = vector_cycles(spec, op.flops) * cycle_ns
         sram = float(op.act_in_bytes + op.act_out_bytes + op.weight_bytes)
         engine = "vector"
-        energy_pj = op.flops * ADD_PJ_45NM[op.dtype]
-    energy_pj += sram * spec.sram_pj_per_byte() + hbm * 8 * memory.energy_pj_per_bit
+        energy_pj = op.flops * spec.add_pj(op.dtype)
+    parts = energy_components_j(compute=energy_pj, sram=sram * spec.sram_pj_per_byte(),
+                                dram=hbm * 8 * memory.energy_pj_per_bit)
     peak = spec.peak_flops if engine == "systolic" else spec.vector_flops
     roofline = max(op.flops / peak * 1e9, hbm / memory.peak_bw_gbps)
     return OpCost(compute_ns=compute, bytes_by_level={"hbm": float(hbm), "sram": sram},
-                  energy_j=energy_pj * 1e-12, roofline_ns=roofline, engine=engine)
+                  energy_j=sum(parts.values()), roofline_ns=roofline, engine=engine,
+                  energy_by_component_j=parts)

@@ -25,9 +25,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hwsim.hw.dram import PRESETS, DramTiming
+from hwsim.hw.energy import mac_pj
+from hwsim.hw.technology import node_error
 from hwsim.workloads.ops import Attention
 
 # Energy inside a bank-PIM device per bit read from the cells: cell read 0.44 + ACT/PRE share
@@ -44,6 +46,22 @@ class PIMSpec(BaseModel):
     dual_row_buffer: bool = Field(default=True, description="False: PIM and normal accesses "
                                   "to a bank serialize (blocked mode)")
     internal_pj_per_bit: float = Field(default=PIM_INTERNAL_PJ_PER_BIT, gt=0)
+    # 20 nm: the DRAM process of Samsung's HBM-PIM (Lee et al., ISCA 2021 abstract, "20 nm DRAM";
+    # pim_anchors.md section 3.2). Logic in a DRAM process is less dense and slower than in a
+    # logic process of the same node; that penalty is not modelled [no verified figure].
+    tech_node_nm: int = Field(default=20, description="process node of the PIM logic (MACs, "
+                              "buffers); scales their energy and area from the 45 nm tables")
+
+    @field_validator("tech_node_nm")
+    @classmethod
+    def _table_node(cls, v):
+        if node_error(v):
+            raise ValueError(node_error(v))
+        return v
+
+    def mac_pj(self, dtype: str) -> float:
+        """Energy of one PIM multiply-accumulate: Horowitz 45 nm, scaled to tech_node_nm."""
+        return mac_pj(dtype, self.tech_node_nm)
 
     @property
     def dram(self) -> DramTiming:

@@ -50,8 +50,11 @@ def main():
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Results folder (default: the config's output.dir, else results/<name>/).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout, nothing else.")
+@click.option("--check", "check", is_flag=True,
+              help="Also run the numba models of the kernels on random data against float64 and "
+              "report the errors; exit 1 if one exceeds its tolerance (HWSIM_CHECK_SEED replays).")
 @_guarded
-def run(config, overrides, out_dir, as_json):
+def run(config, overrides, out_dir, as_json, check):
     """Simulate CONFIG and its baselines; print a table and write a results folder."""
     from hwsim.config.loader import load_config
     from hwsim.pipeline import evaluate
@@ -63,6 +66,11 @@ def run(config, overrides, out_dir, as_json):
     except ConfigError as exc:   # e.g. does not fit memory: raised without the file's name
         exc.file = exc.file or str(config)
         raise
+    report = None
+    if check:                    # imports numba: only when asked
+        from hwsim.check import check_run
+        report = check_run(result)
+        result.check, result.check_detail = report.errors(), report.detail()
     out_dir = out_dir or Path(cfg.output.dir or Path("results") / cfg.name)
     write_results(result, out_dir)
     if as_json:
@@ -70,6 +78,8 @@ def run(config, overrides, out_dir, as_json):
     else:
         click.echo(format_table(result))
         click.echo(f"\nresults: {out_dir}/")
+    if report is not None and not report.passed:
+        sys.exit(1)
 
 
 @main.command()
@@ -101,6 +111,11 @@ def list_(what):
     for name in available(folder):
         click.echo(name)
 
+
+from hwsim.cli_dse import pareto, results, sweep  # noqa: E402  (design-space exploration; lazy inside)
+main.add_command(sweep); main.add_command(results); main.add_command(pareto)  # noqa: E702
+from hwsim.scalesim import scalesim_command  # noqa: E402  (SCALE-Sim compatible per-layer report)
+main.add_command(scalesim_command)
 
 if __name__ == "__main__":
     main()

@@ -1,9 +1,12 @@
 """Figures of merit read off a trace: the numbers the report prints and `--json` returns."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from hwsim.hw.energy import COMPONENTS
 
 from hwsim.sim.schedule import Schedule
 from hwsim.sim.trace import Trace
@@ -15,7 +18,7 @@ class Metrics:
     throughput_tokens_per_s: float
     iteration_latency_s: float
     time_per_layer_s: float
-    energy_j: float                  # whole replica (tp * ep devices)
+    energy_j: float                  # whole replica (tp * ep * pp devices)
     energy_per_token_j: float
     roofline_bound_s: float
     utilization: dict[str, float]    # per unit (FLOP utilization for compute, bandwidth for memory)
@@ -23,6 +26,11 @@ class Metrics:
     bytes: dict[str, int]            # per memory level, one device
     tokens_per_iteration: int
     devices: int
+    # Per component (hwsim.hw.energy.COMPONENTS, plus "other" for costs that give no split),
+    # whole replica like energy_j; energy_j is their exact sum.
+    energy_breakdown_j: dict[str, float] = field(default_factory=dict)
+    area_mm2: float = 0.0            # one device (hwsim.hw.area: what is and is not counted)
+    area_breakdown_mm2: dict[str, float] = field(default_factory=dict)   # sums to area_mm2
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -31,17 +39,22 @@ class Metrics:
 def roofline_bound_ns(schedule: Schedule) -> float:
     """A lower bound no schedule can beat: the longer of the critical path through per-task
     rooflines and, for each resource, its total work at peak rate."""
-    finish = np.zeros(len(schedule.tasks))
+    finish = [0.0] * len(schedule.tasks)
+    flops_on: dict[str, float] = {}
+    work_on: dict[str, float] = {}
     for t in schedule.tasks:
         finish[t.id] = t.roofline_ns + max((finish[d] for d in t.deps), default=0.0)
-    path = float(finish.max(initial=0.0))
+        for r, w in t.demands.items():
+            if w > 0:
+                flops_on[r] = flops_on.get(r, 0.0) + t.flops
+                work_on[r] = work_on.get(r, 0.0) + w
+    path = max(finish, default=0.0)
     per_resource = 0.0
     for name, r in schedule.resources.items():
         if r.kind == "compute" and r.peak_flops_per_ns > 0:
-            flops = sum(t.flops for t in schedule.tasks if t.demands.get(name, 0) > 0)
-            per_resource = max(per_resource, flops / r.peak_flops_per_ns)
+            per_resource = max(per_resource, flops_on.get(name, 0.0) / r.peak_flops_per_ns)
         elif r.kind != "compute":
-            per_resource = max(per_resource, sum(t.demands.get(name, 0.0) for t in schedule.tasks) / r.peak_per_ns)
+            per_resource = max(per_resource, work_on.get(name, 0.0) / r.peak_per_ns)
     return max(path, per_resource)
 
 
@@ -67,12 +80,29 @@ def _per_unit(schedule: Schedule, measure) -> dict[str, float]:
     return {unit: float(np.mean(v)) for unit, v in groups.items()}
 
 
-def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace) -> Metrics:
+def energy_breakdown_j(schedule: Schedule, latency_s: float, devices: int) -> dict[str, float]:
+    """Energy per component over the whole replica: each task's split (or "other" when a cost
+    gave none), plus static power x makespan. Every component of COMPONENTS is present."""
+    per_device = {c: 0.0 for c in COMPONENTS}
+    for t in schedule.tasks:
+        for comp, e in (t.energy_by_component_j or {"other": t.energy_j}).items():
+            per_device[comp] = per_device.get(comp, 0.0) + e
+    per_device["static"] += sum(schedule.static_power_w.values()) * latency_s
+    if not per_device.get("other", 1.0):
+        del per_device["other"]
+    return {c: e * devices for c, e in per_device.items()}
+
+
+def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
+                    area_breakdown_mm2: dict[str, float] | None = None) -> Metrics:
+    """`area_breakdown_mm2`: one device's area per component (hwsim.hw.area), from the caller,
+    which knows the hardware."""
     info = graph.info
     latency_s = trace.makespan_ns * 1e-9
     devices = info.tp * info.ep * info.pp   # every stage assumed as busy as the one simulated
-    static_j = sum(schedule.static_power_w.values()) * latency_s
-    energy = (sum(t.energy_j for t in schedule.tasks) + static_j) * devices
+    breakdown = energy_breakdown_j(schedule, latency_s, devices)
+    energy = math.fsum(breakdown.values())
+    area = dict(area_breakdown_mm2 or {})
     return Metrics(
         throughput_tokens_per_s=info.tokens / latency_s if latency_s > 0 else float("inf"),
         iteration_latency_s=latency_s,
@@ -85,4 +115,7 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace) -> Metrics
         bytes={lv: int(round(b)) for lv, b in sorted(trace.bytes_by_level().items())},
         tokens_per_iteration=info.tokens,
         devices=devices,
+        energy_breakdown_j=breakdown,
+        area_mm2=math.fsum(area.values()),
+        area_breakdown_mm2=area,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from hwsim import __version__
 from hwsim.config.schema import RunConfig, SystemUnderTest
 from hwsim.errors import ConfigError
+from hwsim.hw.area import device_area_breakdown_mm2
 from hwsim.mappers import MAPPERS
 from hwsim.metrics import Metrics, compute_metrics
 from hwsim.sim.engine import simulate
@@ -30,6 +31,8 @@ class RunResult:
     config: RunConfig
     main: SystemResult
     baselines: dict[str, SystemResult] = field(default_factory=dict)
+    check: dict[str, float] | None = None         # `--check`: {op kind: max rel error} (hwsim.check)
+    check_detail: dict | None = None              # `--check`: seed, per-kernel rows, tolerances
 
     def speedup(self) -> dict[str, float]:
         mine = self.main.metrics.throughput_tokens_per_s
@@ -40,7 +43,16 @@ class RunResult:
                 "metrics": self.main.metrics.to_json(),
                 "baselines": {n: {"metrics": b.metrics.to_json(), "mapper": b.system.mapper.name}
                               for n, b in self.baselines.items()},
-                "speedup": self.speedup()}
+                "speedup": self.speedup(),
+                "throughput_unit": throughput_unit(self.main.graph),
+                **({"check": self.check, "check_detail": self.check_detail}
+                   if self.check is not None else {})}
+
+
+def throughput_unit(graph: OpGraph) -> str:
+    """What `throughput_tokens_per_s` counts: tokens, or images for a CNN pass (phase
+    "inference", tokens = batch)."""
+    return "inferences/s" if graph.info.phase == "inference" else "tokens/s"
 
 
 def check_fits(system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") -> None:
@@ -59,13 +71,46 @@ def check_fits(system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") ->
             f" (raise tp, lower the batch or context, or add memory)", key=f"{key_prefix}workload.batch")
 
 
+def device_area_mm2(system: SystemUnderTest, graph: OpGraph) -> dict[str, float]:
+    """Area per component of one device: the hardware the system's mapper uses, with datapaths
+    sized for the workload's dtype (hwsim.hw.area)."""
+    dtype = graph.ops[0].dtype if len(graph) else "fp16"
+    return device_area_breakdown_mm2(system.hardware, MAPPERS[system.mapper.name].needs, dtype)
+
+
+# Mappers whose cost models know conv ops (hw/npu.py via hw/systolic.py).
+CNN_MAPPERS = ("npu_only",)
+
+
+def check_fits_cnn(system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") -> None:
+    """A CNN's weights plus its largest layer's input and output activations must fit the
+    device memory, and its mapper must know conv ops."""
+    if system.mapper.name not in CNN_MAPPERS:
+        raise ConfigError(f"mapper '{system.mapper.name}' cannot run CNN workloads; use one of: "
+                          f"{', '.join(CNN_MAPPERS)}", key=f"{key_prefix}mapper.name")
+    capacity = system.hardware.memory_capacity_bytes()
+    acts = max((op.act_in_bytes + op.act_out_bytes for op in graph.ops), default=0)
+    need = graph.info.weight_bytes_per_device + acts
+    if capacity is not None and need > capacity:
+        raise ConfigError(
+            f"{graph.info.model} does not fit one device: weights {graph.info.weight_bytes_per_device / 1e9:.3f} GB"
+            f" + activations {acts / 1e9:.3f} GB > memory {capacity / 1e9:.3f} GB"
+            " (lower the batch or add memory)", key=f"{key_prefix}workload.batch")
+
+
 def run_system(system: SystemUnderTest, key_prefix: str = "") -> SystemResult:
-    graph = build_transformer(system.workload)
-    check_fits(system, graph, key_prefix)
+    if system.workload.kind == "cnn":
+        from hwsim.workloads.cnn import build_cnn
+        graph = build_cnn(system.workload)
+        check_fits_cnn(system, graph, key_prefix)
+    else:
+        graph = build_transformer(system.workload)
+        check_fits(system, graph, key_prefix)
     entry = MAPPERS[system.mapper.name]
     schedule = entry.build(graph, system.hardware, system.mapper.options)
     trace = simulate(schedule)
-    return SystemResult(system, graph, schedule, trace, compute_metrics(graph, schedule, trace))
+    return SystemResult(system, graph, schedule, trace,
+                        compute_metrics(graph, schedule, trace, device_area_mm2(system, graph)))
 
 
 def evaluate(config: RunConfig) -> RunResult:

@@ -30,8 +30,9 @@ def format_table(result: RunResult) -> str:
     speedups = result.speedup()
     rows = [_row("main", result.main, "1.00x")]
     rows += [_row(n, b, f"{speedups[n]:.2f}x") for n, b in result.baselines.items()]
-    systems = _table(["system", "mapper", "tokens/s", "iter ms", "layer ms", "roofline ms",
-                      "mJ/token", "speed-up"], rows)
+    per = "inference" if info.phase == "inference" else "token"     # what a pass produces
+    systems = _table(["system", "mapper", f"{per}s/s", "iter ms", "layer ms", "roofline ms",
+                      f"mJ/{per}", "speed-up"], rows)
     units = []
     for name, r in [("main", result.main), *result.baselines.items()]:
         m = r.metrics
@@ -41,7 +42,49 @@ def format_table(result: RunResult) -> str:
     traffic = _table(["system", "level", "GB/device"],
                      [[n, lv, f"{b / 1e9:,.3f}"] for n, r in [("main", result.main), *result.baselines.items()]
                       for lv, b in r.metrics.bytes.items()])
-    return "\n\n".join([head, systems, util, traffic])
+    sections = [head, systems, util, traffic, _energy_area(result)]
+    if result.check_detail is not None:
+        sections.append(_check(result.check_detail))
+    return "\n\n".join(sections)
+
+
+def _check(detail: dict) -> str:
+    """`--check`: one row per system, op kind and kernel (hwsim.check)."""
+    rows = [[",".join(r["systems"]), r["op_kind"], r["unit"], r["kernel"], r["precision"], r["shape"],
+             f"{r['max_rel_error']:.2e}", f"{r['tolerance']:.0e}", "pass" if r["passed"] else "FAIL"]
+            for r in detail["rows"]]
+    table = _table(["systems", "op kind", "unit", "kernel", "precision", "shape checked",
+                    "max rel err", "tolerance", "result"], rows)
+    skipped = "".join(f"\nnot computed: {k} ({why})" for k, why in detail["not_computed"].items())
+    verdict = "all within tolerance" if detail["passed"] else "ERRORS ABOVE TOLERANCE"
+    return (f"check: functional kernels vs float64, error = {detail['metric']}; seed {detail['seed']} "
+            f"(replay: {detail['replay']}): {verdict}\n{table}{skipped}")
+
+
+def _energy_area(result: RunResult) -> str:
+    """Area of one device and energy per token split by component (components that are zero in
+    every system are left out)."""
+    named = [("main", result.main), *result.baselines.items()]
+    comps = [c for c in dict.fromkeys(c for _, r in named for c in r.metrics.energy_breakdown_j)
+             if any(r.metrics.energy_breakdown_j.get(c, 0.0) for _, r in named)]
+    rows = []
+    for name, r in named:
+        m = r.metrics
+        per_token = [m.energy_breakdown_j.get(c, 0.0) / m.tokens_per_iteration * 1e3 for c in comps]
+        rows.append([name, f"{m.area_mm2:,.1f}"] + [f"{e:,.3f}" for e in per_token]
+                    + [f"{m.energy_per_token_j * 1e3:,.3f}"])
+    return _table(["system", "area mm2/device"] + [f"{c} mJ/tok" for c in comps] + ["total mJ/tok"], rows)
+
+
+def _csv_text(rows: list[dict]) -> str:
+    import csv
+    import io
+    header = list(dict.fromkeys(k for row in rows for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def write_results(result: RunResult, out_dir: Path) -> list[Path]:
@@ -58,11 +101,13 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
 
     put("config.yaml", yaml.safe_dump(result.config.model_dump(mode="json"), sort_keys=False))
     put("metrics.json", json.dumps(result.to_json(), indent=2))
-    flat = [{"system": n, **{k: v for k, v in r.metrics.to_json().items() if not isinstance(v, dict)}}
+    flat = [{"system": n, **{k: v for k, v in r.metrics.to_json().items() if not isinstance(v, dict)},
+             **{f"energy_{c}_j": e for c, e in r.metrics.energy_breakdown_j.items()},
+             **{f"area_{c}_mm2": a for c, a in r.metrics.area_breakdown_mm2.items()}}
             for n, r in [("main", result.main), *result.baselines.items()]]
-    import pandas as pd
-    put("metrics.csv", pd.DataFrame(flat).to_csv(index=False))
-    put("timeline.csv", result.main.trace.frame.to_csv(index=False))
+    put("metrics.csv", _csv_text(flat))
+    result.main.trace.write_csv(out_dir / "timeline.csv")
+    written.append(out_dir / "timeline.csv")
     result.main.trace.write_chrome_trace(out_dir / "trace.json")
     written.append(out_dir / "trace.json")
     from hwsim.plots import roofline_plot

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from hwsim.hw.cost import OpCost
+from hwsim.hw.energy import energy_components_j
 from hwsim.hw.link import LinkSpec, collective_bytes_sent, collective_steps
 from hwsim.sim.schedule import Resource, Schedule
 from hwsim.workloads.ops import Op, OpGraph
@@ -21,9 +22,10 @@ def collective_cost(op: Op, link: LinkSpec | None) -> OpCost:
         raise ValueError(f"op {op.name} is a collective but the hardware has no `link`")
     sent = collective_bytes_sent(op.kind, op.collective.group, op.collective.bytes)
     latency = collective_steps(op.kind, op.collective.group) * link.latency_us * 1e3
-    return OpCost(compute_ns=0.0, bytes_by_level={"link": sent},
-                  energy_j=sent * 8 * link.energy_pj_per_bit * 1e-12,
-                  roofline_ns=sent / link.bw_gbps + latency, latency_ns=latency, engine="link")
+    parts = energy_components_j(link=sent * 8 * link.energy_pj_per_bit)
+    return OpCost(compute_ns=0.0, bytes_by_level={"link": sent}, energy_j=sum(parts.values()),
+                  roofline_ns=sent / link.bw_gbps + latency, latency_ns=latency, engine="link",
+                  energy_by_component_j=parts)
 
 
 def phase_of(op: Op) -> str:
@@ -38,7 +40,8 @@ def add_task(schedule: Schedule, label: str, op: Op, c: OpCost, where: str,
     """Append the task that runs `op` (or part of it) at cost `c` on `where`."""
     return schedule.add(label, op.name, where, demands, deps=deps, latency_ns=c.latency_ns,
                         flops=op.flops, bytes_by_level=c.bytes_by_level, energy_j=c.energy_j,
-                        roofline_ns=c.roofline_ns, phase=phase_of(op))
+                        roofline_ns=c.roofline_ns, phase=phase_of(op),
+                        energy_by_component_j=c.energy_by_component_j)
 
 
 def add_collective_task(schedule: Schedule, label: str, op: Op, link: LinkSpec | None, deps) -> int:

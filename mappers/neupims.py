@@ -10,7 +10,10 @@ src/StageProgram.cc; pim_anchors.md section 1.2):
   holding each request's KV; softmax runs on the NPU vector units;
 - sub-batch interleaving splits each channel's requests into two halves (ceil/floor alternating)
   so that one sub-batch's attention on PIM overlaps the other's QKV/projection/FFN on the NPU
-  (the A-F stage table) — here the overlap comes from the engine, given the data dependencies;
+  (the A-F stage table) — here the overlap comes from the engine, given the data dependencies.
+  Under pipeline parallelism a stage already holds pp >= 2 independent micro-batches; they are
+  the interleaved sub-batches, not split again (each split re-streams the weights). Without
+  interleaving the micro-batches run strictly one after another;
 - with dual row buffers, PIM and normal reads share only the channel bus (the GWRITE/READRES
   bytes); without them ("blocked"), a PIM command stream holds its channel's bandwidth for its
   whole duration, so NPU traffic and PIM serialize.
@@ -99,7 +102,8 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
                + attention_cycles_per_request(pim, attn, True, b))
         channel_of = assign_channels(est.astype(float), channels, policy)
         plan[mb] = (attn.query_array, attn.context_array, channel_of,
-                    split_sub_batches(channel_of, channels, interleave))
+                    split_sub_batches(channel_of, channels, interleave and len(first_attn) == 1))
+    last_op_of = {op.micro_batch: op.name for op in graph.ops}
     cycle_ns = dram.tck_ns
     tasks_of: dict[tuple[str, int], list[int]] = {}
 
@@ -107,7 +111,11 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
         query, context, channel_of, sub_batches = plan[op.micro_batch]
         for s, idx in enumerate(sub_batches):
             part = op_for_requests(op, idx, query, context) if len(sub_batches) > 1 else op
-            deps = sorted({t for p in graph.predecessors(op.name) for t in _tasks_of(tasks_of, p, s)})
+            preds = graph.predecessors(op.name)
+            if not interleave and op.micro_batch and not op.kind.is_collective and \
+                    all(graph.graph.nodes[p]["op"].kind.is_collective for p in preds):
+                preds = preds + [last_op_of[op.micro_batch - 1]]   # micro-batches never overlap
+            deps = sorted({t for p in preds for t in _tasks_of(tasks_of, p, s)})
             label = f"{op.name}#{s}" if len(sub_batches) > 1 else op.name
             if part.kind.is_collective:
                 tasks_of[(op.name, s)] = [add_collective_task(schedule, label, part, hw.link, deps)]
@@ -140,25 +148,30 @@ def _pim_tasks(schedule, op, idx, channel_of, channels, pim, mem, dual, per_chan
     cycles = attention_cycles_per_request(pim, attn, context, b)
     tiles = attention_commands(pim, attn, context, b)[1]
     per_tile_j = tile_energy_j(pim)
+    mac_pj = pim.mac_pj(op.dtype)
     pairs = attn.query_array * attn.context_array
     chans = channel_of[idx]
     vector_bytes = attn.query_array * attn.heads * (attn.context_array if context else attn.head_dim) * b
     ids = []
-    total_pairs = float(np.sum(attn.query_array * attn.context_array))
+    total_pairs = float(np.sum(pairs))
     internal_bw = internal_bw_gbps_per_channel(pim, b)
-    for c in range(channels):
-        mine = np.flatnonzero(chans == c)
-        if len(mine) == 0:
-            continue
-        pim_ns = float(cycles[mine].sum()) * cycle_ns
-        bus_bytes = float(vector_bytes[mine].sum())          # GWRITE in; results out ~ same order
+    per_channel = lambda values: np.bincount(chans, weights=values, minlength=channels)
+    requests_on = np.bincount(chans, minlength=channels)
+    pim_ns_on, bus_bytes_on = per_channel(cycles) * cycle_ns, per_channel(vector_bytes)
+    pairs_on, tiles_on = per_channel(pairs), per_channel(tiles)
+    for c in np.flatnonzero(requests_on):
+        pim_ns, bus_bytes = float(pim_ns_on[c]), float(bus_bytes_on[c])   # GWRITE in; results out ~ same order
         demands = {f"pim.ch{c}": pim_ns, "hbm": bus_bytes if dual else max(bus_bytes, pim_ns * per_channel_bw)}
-        share = float(pairs[mine].sum()) / total_pairs
+        share = float(pairs_on[c]) / total_pairs
         kv = op.kv_read_bytes * share
+        # "pim": row reads + activates in the banks and the PIM MACs; "dram": GWRITE/READRES bytes
+        # on the channel bus.
+        energy = {"pim": float(tiles_on[c]) * per_tile_j + op.flops * share / 2 * mac_pj * 1e-12,
+                  "dram": mem.energy_j(bus_bytes)}
         ids.append(schedule.add(
             f"{label}@ch{c}", op.name, "pim", demands, deps=deps, flops=op.flops * share,
             bytes_by_level={"pim_internal": kv, "hbm": bus_bytes},
-            energy_j=float(tiles[mine].sum()) * per_tile_j + mem.energy_j(bus_bytes),
+            energy_j=sum(energy.values()), energy_by_component_j=energy,
             roofline_ns=max(op.flops * share / (2 * internal_bw / b), kv / internal_bw), phase=phase))
     return ids
 

@@ -10,6 +10,7 @@ cycle loop.
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ class _FluidPool:
         self.flows: dict[int, _Flow] = {}
         self.last = 0.0
         self.version = 0
+        self.pending = False         # a reallocation is due at the current instant
 
     def run(self, tid: int, demands: dict[str, float]) -> simpy.Event:
         ev = self.env.event()
@@ -48,8 +50,21 @@ class _FluidPool:
         self._advance()
         self.flows[tid] = _Flow(usage={r: w / standalone for r, w in work.items()},
                                 standalone_ns=standalone, done=ev)
-        self._reschedule()
+        self._reschedule_soon()
         return ev
+
+    def _reschedule_soon(self) -> None:
+        """Reallocate once per instant, after every flow starting or ending now has done so
+        (rates over a zero-length interval move no work, so this changes no result)."""
+        self.version += 1
+        if not self.pending:
+            self.pending = True
+            self.env.timeout(0).callbacks.append(self._reschedule_now)
+
+    def _reschedule_now(self, _ev) -> None:
+        self.pending = False
+        self._advance()
+        self._reschedule()
 
     def _advance(self) -> None:
         dt = self.env.now - self.last
@@ -105,44 +120,82 @@ class _FluidPool:
             finished = [min(self.flows, key=lambda i: self.flows[i].remaining * self.flows[i].standalone_ns)]
         for i in finished:
             self.flows.pop(i).done.succeed()
-        self._reschedule()
+        self._reschedule_soon()
 
 
 def simulate(schedule: Schedule) -> Trace:
-    """Execute the schedule; return the timeline."""
+    """Execute the schedule; return the timeline.
+
+    Tasks are driven by callbacks on SimPy events rather than one process each (a process costs
+    several generator resumptions per task): a task becomes ready when its last dependency ends,
+    takes its exclusive resources in name order — each granted to the lowest waiting task id when
+    released — then spends its latency and its fluid-pool work. `sim.reference_engine` does the
+    same with processes and must agree (tests/test_engine.py)."""
     env = simpy.Environment()
     tasks = schedule.tasks
-    done = [env.event() for _ in tasks]
-    units = {n: simpy.PriorityResource(env, capacity=1)
-             for n, r in schedule.resources.items() if r.exclusive}
-    pool = _FluidPool(env, schedule)
-    start = np.zeros(len(tasks))
-    end = np.zeros(len(tasks))
-
-    def process(task):
-        if task.deps:
-            yield simpy.AllOf(env, [done[d] for d in task.deps])
-        held = []
-        for name in sorted(r for r in task.demands if r in units):
-            req = units[name].request(priority=task.id)
-            yield req
-            held.append((units[name], req))
-        start[task.id] = env.now
-        if task.latency_ns > 0:
-            yield env.timeout(task.latency_ns)
-        yield pool.run(task.id, task.demands)
-        end[task.id] = env.now
-        for res, req in held:
-            res.release(req)
-        done[task.id].succeed()
-
+    n = len(tasks)
     for task in tasks:
         for d in task.deps:
             if d >= task.id:
                 raise ValueError(f"task {task.name} depends on a later task {d}")
-        env.process(process(task))
+    exclusive = {name for name, r in schedule.resources.items() if r.exclusive}
+    needs = [sorted(r for r in t.demands if r in exclusive) for t in tasks]
+    holder: dict[str, int | None] = {name: None for name in exclusive}
+    waiting: dict[str, list[int]] = {name: [] for name in exclusive}
+    granted = [0] * n                              # how many of needs[tid] are held
+    missing_deps = [len(set(t.deps)) for t in tasks]
+    successors: list[list[int]] = [[] for _ in tasks]
+    for t in tasks:
+        for d in set(t.deps):
+            successors[d].append(t.id)
+    pool = _FluidPool(env, schedule)
+    start = np.zeros(n)
+    end = np.zeros(n)
+    finished = [False] * n
+
+    def acquire(tid: int) -> None:
+        wanted = needs[tid]
+        while granted[tid] < len(wanted):
+            name = wanted[granted[tid]]
+            if holder[name] is not None:
+                heapq.heappush(waiting[name], tid)
+                return
+            holder[name] = tid
+            granted[tid] += 1
+        start[tid] = env.now
+        latency = tasks[tid].latency_ns
+        if latency > 0:
+            env.timeout(latency).callbacks.append(lambda _ev: work(tid))
+        else:
+            work(tid)
+
+    def work(tid: int) -> None:
+        pool.run(tid, tasks[tid].demands).callbacks.append(lambda _ev: finish(tid))
+
+    def finish(tid: int) -> None:
+        end[tid] = env.now
+        finished[tid] = True
+        handed_over = []
+        for name in needs[tid]:
+            if waiting[name]:
+                nxt = heapq.heappop(waiting[name])
+                holder[name] = nxt
+                granted[nxt] += 1
+                handed_over.append(nxt)
+            else:
+                holder[name] = None
+        for nxt in handed_over:
+            acquire(nxt)
+        for s in successors[tid]:
+            missing_deps[s] -= 1
+            if missing_deps[s] == 0:
+                acquire(s)
+
+    for tid in range(n):
+        if missing_deps[tid] == 0:
+            acquire(tid)
     env.run()
-    unfinished = [t.name for t, ev in zip(tasks, done) if not ev.triggered]
+    unfinished = [t.name for t, ok in zip(tasks, finished) if not ok]
     if unfinished:
         raise RuntimeError(f"schedule deadlocked; unfinished tasks: {unfinished[:5]}")
     return Trace(schedule=schedule, start_ns=start, end_ns=end)

@@ -43,6 +43,7 @@ class Task:
     energy_j: float = 0.0
     roofline_ns: float = 0.0     # max(FLOPs / peak, bytes / peak bandwidth) on its unit
     phase: str = ""              # free label (layer, sub-batch, ...)
+    energy_by_component_j: dict[str, float] = field(default_factory=dict)   # sums to energy_j
 
 
 @dataclass

@@ -21,23 +21,36 @@ class Trace:
     def makespan_ns(self) -> float:
         return float(self.end_ns.max(initial=0.0))
 
+    @cached_property
+    def tasks_on(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per resource: the ids of the tasks with work on it and that work, in one pass."""
+        ids: dict[str, list[int]] = {name: [] for name in self.schedule.resources}
+        work: dict[str, list[float]] = {name: [] for name in self.schedule.resources}
+        for t in self.schedule.tasks:
+            for r, w in t.demands.items():
+                if w > 0:
+                    ids[r].append(t.id)
+                    work[r].append(w)
+        return {r: (np.asarray(ids[r], dtype=np.int64), np.asarray(work[r], dtype=float)) for r in ids}
+
+    @cached_property
+    def flops(self) -> np.ndarray:
+        return np.array([t.flops for t in self.schedule.tasks], dtype=float)
+
     def work(self, resource: str) -> float:
-        return float(sum(t.demands.get(resource, 0.0) for t in self.schedule.tasks))
+        return float(self.tasks_on[resource][1].sum())
 
     def busy_fraction(self, resource: str) -> float:
-        """Share of the makespan some work was in progress on the resource."""
-        idx = [t.id for t in self.schedule.tasks if t.demands.get(resource, 0) > 0]
-        if not idx or self.makespan_ns == 0:
+        """Share of the makespan some work was in progress on the resource (union of the
+        intervals of its tasks)."""
+        idx = self.tasks_on[resource][0]
+        if not len(idx) or self.makespan_ns == 0:
             return 0.0
-        spans = sorted(zip(self.start_ns[idx], self.end_ns[idx]))
-        busy, cur_s, cur_e = 0.0, *spans[0]
-        for s, e in spans[1:]:
-            if s > cur_e:
-                busy += cur_e - cur_s
-                cur_s, cur_e = s, e
-            else:
-                cur_e = max(cur_e, e)
-        return (busy + cur_e - cur_s) / self.makespan_ns
+        order = np.argsort(self.start_ns[idx], kind="stable")
+        starts, ends = self.start_ns[idx][order], self.end_ns[idx][order]
+        reach = np.maximum.accumulate(ends)             # furthest end among intervals so far
+        gap = np.maximum(starts[1:] - reach[:-1], 0.0)  # idle time before each next interval
+        return float(reach[-1] - starts[0] - gap.sum()) / self.makespan_ns
 
     def utilization(self, resource: str) -> float:
         """Compute: FLOPs done / (peak FLOP/s * makespan). Memory and links: work / (peak * makespan)."""
@@ -45,7 +58,7 @@ class Trace:
         if self.makespan_ns == 0:
             return 0.0
         if r.kind == "compute" and r.peak_flops_per_ns > 0:
-            flops = sum(t.flops for t in self.schedule.tasks if t.demands.get(resource, 0) > 0)
+            flops = float(self.flops[self.tasks_on[resource][0]].sum())
             return flops / (r.peak_flops_per_ns * self.makespan_ns)
         return self.work(resource) / (r.peak_per_ns * self.makespan_ns)
 
@@ -57,9 +70,8 @@ class Trace:
         return out
 
     @cached_property
-    def frame(self):
-        """One row per task (a pandas DataFrame): where and when it ran and what it did."""
-        import pandas as pd
+    def columns(self) -> dict[str, list | np.ndarray]:
+        """One entry per task, column by column: where and when it ran and what it did."""
         tasks = self.schedule.tasks
         levels = sorted({lv for t in tasks for lv in t.bytes_by_level})
         data = {
@@ -67,12 +79,27 @@ class Trace:
             "unit": [t.unit for t in tasks], "phase": [t.phase for t in tasks],
             "start_ns": self.start_ns, "end_ns": self.end_ns,
             "duration_ns": self.end_ns - self.start_ns,
-            "roofline_ns": [t.roofline_ns for t in tasks],
-            "flops": [t.flops for t in tasks], "energy_j": [t.energy_j for t in tasks],
+            "roofline_ns": np.array([t.roofline_ns for t in tasks]),
+            "flops": self.flops, "energy_j": np.array([t.energy_j for t in tasks]),
         }
         for lv in levels:
-            data[f"bytes_{lv}"] = [t.bytes_by_level.get(lv, 0.0) for t in tasks]
-        return pd.DataFrame(data)
+            data[f"bytes_{lv}"] = np.array([t.bytes_by_level.get(lv, 0.0) for t in tasks])
+        return data
+
+    @property
+    def frame(self):
+        """The columns as a pandas DataFrame, one row per task."""
+        import pandas as pd
+        return pd.DataFrame(self.columns)
+
+    def write_csv(self, path: Path) -> None:
+        """The columns as CSV (stdlib csv: no pandas import on the `hwsim run` path)."""
+        import csv
+        cols = self.columns
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(cols)
+            writer.writerows(zip(*(c.tolist() if isinstance(c, np.ndarray) else c for c in cols.values())))
 
     def write_chrome_trace(self, path: Path) -> None:
         """Chrome trace-event JSON (opens in ui.perfetto.dev): one row per unit, times in us."""

@@ -27,6 +27,9 @@ class OpKind(StrEnum):
     ROUTER = "router"                        # MoE gate: a small matmul plus top-k
     ALL_REDUCE = "all_reduce"
     ALL_TO_ALL = "all_to_all"
+    CONV = "conv"                            # 2-D convolution (groups < channels), shape in `conv`
+    DEPTHWISE_CONV = "depthwise_conv"        # groups == input channels, shape in `conv`
+    POOL = "pool"                            # max/average pooling, on the vector units
     P2P = "p2p"                              # pipeline parallelism: activations from the previous stage
 
     @property
@@ -85,6 +88,85 @@ class Attention:
 
 
 @dataclass(frozen=True)
+class Conv:
+    """A 2-D convolution, NCHW: `batch` images of in_h x in_w x in_c, `out_c` filters of
+    kernel_h x kernel_w x (in_c / groups), the same `stride` and symmetric zero `padding` on
+    both axes. Depthwise: groups == in_c (out_c = in_c x depth multiplier).
+
+    Output size is PyTorch's floor((in + 2 padding - kernel) / stride) + 1. `ceil_mode` uses
+    ceil instead, which is what SCALE-Sim computes from a topology row (E = ceil((H - R + s) / s)
+    on an input that already includes its padding; scalesim/topology_utils.py).
+
+    As a GEMM (im2col, the view a systolic array and SCALE-Sim take): each of the `groups`
+    groups is out[npix, n] = ifmap[npix, k] @ filter[k, n] with npix = batch * out_h * out_w,
+    k = kernel_h * kernel_w * in_c / groups and n = out_c / groups.
+    """
+    in_h: int
+    in_w: int
+    in_c: int
+    out_c: int
+    kernel_h: int
+    kernel_w: int
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    batch: int = 1
+    ceil_mode: bool = False
+
+    def __post_init__(self):
+        for name in ("in_h", "in_w", "in_c", "out_c", "kernel_h", "kernel_w", "stride", "groups", "batch"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.padding < 0:
+            raise ValueError(f"padding must be >= 0, got {self.padding}")
+        if self.in_c % self.groups or self.out_c % self.groups:
+            raise ValueError(f"groups={self.groups} must divide in_c={self.in_c} and out_c={self.out_c}")
+        if self.kernel_h > self.in_h + 2 * self.padding or self.kernel_w > self.in_w + 2 * self.padding:
+            raise ValueError(f"kernel {self.kernel_h}x{self.kernel_w} is larger than the padded input "
+                             f"{self.in_h + 2 * self.padding}x{self.in_w + 2 * self.padding}")
+
+    def _out(self, size: int, kernel: int) -> int:
+        span = size + 2 * self.padding - kernel
+        return (-(-span // self.stride) if self.ceil_mode else span // self.stride) + 1
+
+    @property
+    def out_h(self) -> int:
+        return self._out(self.in_h, self.kernel_h)
+
+    @property
+    def out_w(self) -> int:
+        return self._out(self.in_w, self.kernel_w)
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.in_c
+
+    @property
+    def npix(self) -> int:
+        """GEMM rows: output pixels of the whole batch."""
+        return self.batch * self.out_h * self.out_w
+
+    @property
+    def gemm_k(self) -> int:
+        """GEMM reduction length of one group (the filter window)."""
+        return self.kernel_h * self.kernel_w * (self.in_c // self.groups)
+
+    @property
+    def gemm_n(self) -> int:
+        """GEMM columns of one group (its filters)."""
+        return self.out_c // self.groups
+
+    @property
+    def weight_count(self) -> int:
+        return self.gemm_k * self.out_c
+
+    @property
+    def macs(self) -> int:
+        return self.npix * self.gemm_k * self.out_c
+
+
+@dataclass(frozen=True)
 class Collective:
     """A collective over `group` devices; `bytes` is the per-device buffer size."""
     group: int
@@ -108,6 +190,7 @@ class Op:
     collective: Collective | None = None
     elements: int = 0               # vector ops: elements processed
     expert: int | None = None       # MoE: which expert's FFN this op belongs to
+    conv: Conv | None = None        # conv / depthwise_conv ops: the convolution's shape
     micro_batch: int = 0            # pipeline parallelism: which micro-batch the op serves
 
     @property

@@ -12,9 +12,10 @@ request). Parallelism, per replica:
   that flow through the stages one after another, so in steady state every stage works on some
   micro-batch all the time (GPipe, Huang et al. 2019; Megatron-LM's inference pipeline,
   Narayanan et al. SC'21). The graph is the last stage — its layers plus the final norm and the
-  LM head, the heaviest stage — running every micro-batch in turn, each after receiving its
-  activations from the previous stage (a p2p transfer that overlaps the micro-batch before it).
-  One pass of this graph is one iteration of the whole pipeline: every request gains a token.
+  LM head, the heaviest stage — running every micro-batch, each after receiving its activations
+  from the previous stage (a p2p transfer). The micro-batches are independent of one another on
+  the stage: a mapper may run them one after another or interleave them. One pass of this graph
+  is one iteration of the whole pipeline: every request gains a token.
 """
 from __future__ import annotations
 
@@ -101,7 +102,6 @@ class _Builder:
         self.stage_layers = range(self.m.n_layers - self.m.n_layers // w.pp, self.m.n_layers)
         self.graph: OpGraph | None = None
         self.last: str | None = None
-        self.pending: list[str] = []             # extra predecessors of the next op added
         self.micro_batch(0)
 
     def micro_batch(self, j: int):
@@ -116,9 +116,7 @@ class _Builder:
     def add(self, op: Op, after: list[str] | None = None) -> str:
         if self.prefix:
             op = replace(op, name=self.prefix + op.name, micro_batch=self.mb)
-        after = after if after is not None else ([self.last] if self.last else [])
-        self.graph.add(op, list(after) + self.pending)
-        self.pending = []
+        self.graph.add(op, after if after is not None else ([self.last] if self.last else []))
         self.last = op.name
         return op.name
 
@@ -151,14 +149,12 @@ class _Builder:
             model=m.name, phase=w.phase, batch=w.batch, tokens=w.batch if w.phase == "decode"
             else int(w.context_lens().sum()), n_layers=layers, tp=w.tp, ep=w.ep, pp=w.pp,
             weight_bytes_per_device=weights, kv_bytes_per_device=kv))
-        previous_end = None
         for j in range(w.pp):
             self.micro_batch(j)
-            self._stage_pass(previous_end)
-            previous_end = self.last
+            self._stage_pass()
         return self.graph
 
-    def _stage_pass(self, previous_end: str | None):
+    def _stage_pass(self):
         """One micro-batch through this device's layers (the whole model when pp = 1)."""
         w, m, b, T = self.w, self.m, self.b, self.tokens
         d = m.d_model
@@ -166,11 +162,9 @@ class _Builder:
             self.add(Op(name="embed", kind=OpKind.EMBEDDING, layer=-1, dtype=w.dtype, flops=0.0,
                         weight_bytes=T * d * b, act_out_bytes=T * d * b, elements=T * d))
         else:
-            # Received while the previous micro-batch computes: after its receive, not its end.
+            # The previous stage sends the micro-batches in order.
             self.add(self.collective("recv", -1, OpKind.P2P, 2, T * d * b),
                      after=[f"M{self.mb - 1}.recv"] if self.mb else [])
-            if previous_end:                     # the stage runs one micro-batch at a time
-                self.pending = [previous_end]
         for layer in self.stage_layers:
             self._attention_block(layer)
             if m.is_moe_layer(layer):

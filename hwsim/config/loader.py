@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from hwsim.config.schema import RunConfig, missing_hardware
+from hwsim.config.schema import WORKLOAD_KINDS, RunConfig, missing_hardware
 from hwsim.config.yamlio import SourceMap, parse_yaml, read_yaml
 from hwsim.configs import MODELS_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
@@ -77,9 +77,25 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
-def _resolve_system(section: dict, prefix: str, sources: SourceMap) -> None:
+def _resolve_path(value: str, key: str, sources: SourceMap) -> str:
+    """A file a config names (CNN topology, ONNX), relative to the folder of the file that
+    names it (`--set` values: to the working directory)."""
+    file, line = sources.locate(key)
+    path = Path(value).expanduser()
+    if not path.is_absolute() and file and file != "--set":
+        path = Path(file).parent / path
+    if not path.is_file():
+        raise ConfigError(f"file not found: {path}", file=file, line=line, key=key)
+    return str(path.resolve())
+
+
+def _resolve_system(section: dict, prefix: str, sources: SourceMap, kind: str = "transformer") -> None:
     wl = section.get("workload")
-    if isinstance(wl, dict) and "model" in wl:
+    if isinstance(wl, dict) and wl.get("kind", kind) == "cnn":   # `model:` names a built-in CNN
+        for key in ("topology", "onnx"):
+            if isinstance(wl.get(key), str):
+                wl[key] = _resolve_path(wl[key], f"{prefix}workload.{key}", sources)
+    elif isinstance(wl, dict) and "model" in wl:
         wl["model"] = _resolve_named(wl["model"], MODELS_DIR, f"{prefix}workload.model", sources)
     hw = section.get("hardware")
     if isinstance(hw, dict):
@@ -128,8 +144,10 @@ def resolve_config_dict(data: Any, sources: SourceMap, overrides: list[str] = ()
                               key=f"baselines.{name}", line=sources.locate(f"baselines.{name}")[1])
     for _ in range(2):   # presets, then --set, then presets named by --set
         _resolve_system(data, "", sources)
+        main_kind = (data.get("workload") or {}).get("kind", "transformer") \
+            if isinstance(data.get("workload"), dict) else "transformer"
         for name, spec in baselines.items():
-            _resolve_system(spec, f"baselines.{name}.", sources)
+            _resolve_system(spec, f"baselines.{name}.", sources, kind=main_kind)
         if _ == 0:
             for assignment in overrides:
                 _apply_override(data, assignment, sources)
@@ -175,11 +193,19 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+def _untag(loc: tuple) -> tuple:
+    """Drop the workload kind pydantic puts after `workload` in an error's location (the tag
+    of the discriminated union), so keys read as written: `workload.batch`."""
+    return tuple(p for i, p in enumerate(loc)
+                 if not (i and loc[i - 1] == "workload" and p in WORKLOAD_KINDS))
+
+
 def _explain(err: dict) -> str:
     kind = err["type"]
     loc = tuple(err["loc"])
     if kind == "extra_forbidden":
-        owner = _model_at(RunConfig, loc[:-1])
+        tagged = len(loc) >= 3 and loc[-3] == "workload" and loc[-2] in WORKLOAD_KINDS
+        owner = WORKLOAD_KINDS[loc[-2]] if tagged else _model_at(RunConfig, _untag(loc[:-1]))
         fields = list(owner.model_fields) if owner else []
         hint = _did_you_mean(loc[-1], fields)
         return f"unknown key '{loc[-1]}'{hint}" + (f"; expected one of: {', '.join(fields)}" if fields and not hint else "")
@@ -210,6 +236,11 @@ def _check_systems(data: dict, sources: SourceMap, file: str) -> None:
         raise ConfigError(message, file=where or file, line=line, key=key)
 
     for prefix, system in systems:
+        workload = system.get("workload")
+        if isinstance(workload, dict) and str(workload.get("kind", "transformer")) not in WORKLOAD_KINDS:
+            kinds = list(WORKLOAD_KINDS)
+            fail(f"unknown workload kind {workload['kind']!r}{_did_you_mean(workload['kind'], kinds)}; "
+                 f"expected one of: {', '.join(kinds)}", f"{prefix}workload.kind")
         mapper = system.get("mapper")
         if not isinstance(mapper, dict) or not isinstance(mapper.get("name"), str):
             continue   # the schema reports a missing or mistyped mapper
@@ -249,7 +280,7 @@ def validate(data: dict, sources: SourceMap, file: str) -> RunConfig:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
         err = _first_error(exc.errors())
-        loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+        loc = [str(p) for p in _untag(tuple(err["loc"])) if not str(p).startswith("function-")]
         dotted = ".".join(loc)
         where, line = sources.locate(dotted)
         raise ConfigError(_explain(err), file=where or file, line=line, key=dotted or None) from None

@@ -1,11 +1,26 @@
 """The typed run config: what `hwsim run CONFIG` reads once presets and overrides are resolved."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers import MAPPERS
+from hwsim.workloads.cnn import CNNWorkload
 from hwsim.workloads.transformer import TransformerWorkload
+
+# `workload.kind` picks the workload model; a workload without `kind:` is a Transformer.
+WORKLOAD_KINDS: dict[str, type[BaseModel]] = {"transformer": TransformerWorkload, "cnn": CNNWorkload}
+
+
+def _workload_kind(value: Any) -> str:
+    kind = value.get("kind", "transformer") if isinstance(value, dict) else getattr(value, "kind", "transformer")
+    return str(kind)
+
+
+Workload = Annotated[Union[Annotated[TransformerWorkload, Tag("transformer")],
+                           Annotated[CNNWorkload, Tag("cnn")]], Discriminator(_workload_kind)]
 
 
 class MapperChoice(BaseModel):
@@ -37,7 +52,7 @@ def missing_hardware(mapper: str, present: set[str], tp: int, ep: int) -> tuple[
     return None
 
 
-def check_system(workload: TransformerWorkload, hardware: HardwareSpec, mapper: MapperChoice):
+def check_system(workload: Workload, hardware: HardwareSpec, mapper: MapperChoice):
     present = {name for name in HardwareSpec.model_fields if getattr(hardware, name) is not None}
     problem = missing_hardware(mapper.name, present, workload.tp, workload.ep)
     if problem:
@@ -48,7 +63,7 @@ class SystemUnderTest(BaseModel):
     """A workload on a machine placed by a mapper: what one column of the report shows."""
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    workload: TransformerWorkload
+    workload: Workload
     hardware: HardwareSpec
     mapper: MapperChoice
 
@@ -68,7 +83,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    workload: TransformerWorkload
+    workload: Workload
     hardware: HardwareSpec
     mapper: MapperChoice
     baselines: dict[str, SystemUnderTest] = Field(default_factory=dict)

@@ -1,0 +1,188 @@
+"""The crash-safe results store of a sweep: ``DIR/results.sqlite`` (stdlib sqlite3, WAL mode).
+
+Tables:
+- ``points``: one row per evaluated design point. ``point_id`` (primary key: a hash of the base
+  config's identity and the point's axis values, see ``Sweep.point_id``), ``status`` ('ok',
+  'infeasible': evaluation raised a ConfigError such as "does not fit memory", or a constraint
+  is violated; 'failed': evaluation raised anything else), ``error`` (the message), ``violations``
+  (JSON list of broken constraints), ``hwsim_version``, ``elapsed_s``, ``created_at`` (UTC), one
+  column per axis key (named by the dotted key) and one per metric (dotted names for nested
+  metrics, ``utilization.npu``). Metric columns are added with ALTER TABLE as new names appear.
+- ``meta``: key/value text: the spec (YAML), its fingerprint (axes and base identity),
+  constraints, objectives, axis keys.
+
+Only the parent process writes. Each point is committed on its own as it arrives; in WAL mode
+with ``synchronous=NORMAL`` a committed transaction survives the process being killed (only a
+power loss can drop the last commits). So killing a sweep loses no finished point, and
+re-running skips every stored point.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hwsim.errors import ConfigError
+
+STORE_FILE = "results.sqlite"
+FIXED_COLUMNS = ("point_id", "status", "error", "violations", "hwsim_version", "elapsed_s", "created_at")
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def cell(value: Any) -> Any:
+    """A value as sqlite stores it: scalars as themselves (NaN as NULL), the rest as JSON."""
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if hasattr(value, "item") and not isinstance(value, (list, dict)):   # numpy scalar
+        return cell(value.item())
+    return json.dumps(value, sort_keys=True)
+
+
+class ResultsStore:
+    """Open (and, with ``create=True``, create) the store of a results folder."""
+
+    def __init__(self, out_dir: str | Path, create: bool = True):
+        self.dir = Path(out_dir)
+        self.path = self.dir / STORE_FILE
+        if not self.path.exists():
+            if not create:
+                raise ConfigError(f"no results store here (expected {self.path}); "
+                                  f"run `hwsim sweep SPEC --out {self.dir}` first", file=str(self.dir))
+            self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS points (point_id TEXT PRIMARY KEY, status TEXT NOT NULL, "
+                "error TEXT, violations TEXT, hwsim_version TEXT, elapsed_s REAL, created_at TEXT)")
+            self.conn.commit()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"not a results store: {exc}", file=str(self.path)) from None
+        self._columns = self._read_columns()
+
+    def _read_columns(self) -> list[str]:
+        return [row[1] for row in self.conn.execute("PRAGMA table_info(points)")]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ----- meta
+
+    def meta(self) -> dict[str, Any]:
+        """Meta values, JSON-decoded where they are JSON."""
+        out = {}
+        for key, value in self.conn.execute("SELECT key, value FROM meta"):
+            try:
+                out[key] = json.loads(value)
+            except (TypeError, json.JSONDecodeError):
+                out[key] = value
+        return out
+
+    def set_meta(self, **values: Any) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                              [(k, json.dumps(v)) for k, v in values.items()])
+        self.conn.commit()
+
+    def bind(self, sweep) -> bool:
+        """Tie this folder to `sweep`: record its spec on first use; on resume refuse a different
+        design space (axes or base differ) with a ConfigError. A changed constraint list is
+        allowed: the status of every evaluated point is recomputed. Returns whether the folder
+        already held this sweep."""
+        meta = self.meta()
+        fingerprint = sweep.fingerprint()
+        if "fingerprint" in meta:
+            old = meta["fingerprint"]
+            if old["axes"] != fingerprint["axes"]:
+                raise ConfigError(
+                    f"{self.dir} holds results of a different design space (its axes differ: stored "
+                    f"{_axes_text(old['axes'])}); use another --out folder, or delete {self.dir} to start over",
+                    file=sweep.spec_file, key="axes", line=sweep.spec_sources.locate("axes")[1])
+            if old["base_hash"] != fingerprint["base_hash"]:
+                raise ConfigError(
+                    f"{self.dir} holds results of a different base config (the resolved base, with "
+                    "presets and fixed overrides, has changed since they were stored); use another "
+                    f"--out folder, or delete {self.dir} to start over",
+                    file=sweep.spec_file, key="base", line=sweep.spec_sources.locate("base")[1])
+        constraints = [c.text for c in sweep.constraints]
+        recheck = "fingerprint" in meta and meta.get("constraints") != constraints
+        self.set_meta(fingerprint=fingerprint, spec_yaml=sweep.spec_text, spec_file=sweep.spec_file,
+                      name=sweep.spec.name, axis_keys=sweep.axis_keys, constraints=constraints,
+                      objectives=[list(o) for o in sweep.objectives], strategy=sweep.spec.strategy)
+        if "created_at" not in meta:
+            self.set_meta(created_at=_now())
+        self.ensure_columns(sweep.axis_keys)
+        if recheck:
+            self.recheck(sweep)
+        return "fingerprint" in meta
+
+    # ----- points
+
+    def stored_ids(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT point_id FROM points")}
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+
+    def ensure_columns(self, names) -> None:
+        for name in names:
+            if name not in self._columns:
+                self.conn.execute(f"ALTER TABLE points ADD COLUMN {quote(name)}")
+                self._columns.append(name)
+
+    def add(self, point_id: str, point: dict[str, Any], outcome: dict[str, Any], status: str,
+            broken: list[str] | None) -> bool:
+        """Insert one point and commit. A point already stored is left as it is (False)."""
+        metrics = {k: v for k, v in outcome.get("metrics", {}).items() if k not in FIXED_COLUMNS}
+        row = {"point_id": point_id, "status": status, "error": outcome.get("error"),
+               "violations": json.dumps(broken) if broken else None,
+               "hwsim_version": outcome.get("hwsim_version"), "elapsed_s": outcome.get("elapsed_s"),
+               "created_at": _now(), **point, **metrics}
+        self.ensure_columns(row)
+        names = list(row)
+        cur = self.conn.execute(
+            f"INSERT INTO points ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))}) "
+            "ON CONFLICT(point_id) DO NOTHING", [cell(row[n]) for n in names])
+        self.conn.commit()
+        return cur.rowcount == 1
+
+    def rows(self, where: str = "", params=()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(f"SELECT * FROM points {where}", params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def recheck(self, sweep) -> None:
+        """Recompute 'ok'/'infeasible' of evaluated points under the sweep's constraints."""
+        from hwsim.dse.runner import judge
+        for row in self.rows("WHERE error IS NULL AND status != 'failed'"):
+            status, broken = judge(sweep, row)
+            self.conn.execute("UPDATE points SET status = ?, violations = ? WHERE point_id = ?",
+                              (status, json.dumps(broken) if broken else None, row["point_id"]))
+        self.conn.commit()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _axes_text(axes: list[dict]) -> str:
+    return "; ".join(f"{','.join(a['keys'])}: {len(a['values'])} values" for a in axes)

@@ -2,6 +2,7 @@
 trace -> metrics, for the main system and each baseline."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from hwsim import __version__
@@ -24,6 +25,7 @@ class SystemResult:
     schedule: Schedule
     trace: Trace
     metrics: Metrics
+    extrapolated: bool = False    # metrics extended from a 3-layer run (hwsim.extrapolate)
 
 
 @dataclass
@@ -98,7 +100,20 @@ def check_fits_cnn(system: SystemUnderTest, graph: OpGraph, key_prefix: str = ""
             " (lower the batch or add memory)", key=f"{key_prefix}workload.batch")
 
 
-def run_system(system: SystemUnderTest, key_prefix: str = "") -> SystemResult:
+def run_system(system: SystemUnderTest, key_prefix: str = "",
+               extrapolate_layers: bool = False) -> SystemResult:
+    """Simulate one system. `extrapolate_layers`: for sweeps, simulate a dense decoder's stage
+    with 2 and 3 layers and extend linearly to all of them (hwsim.extrapolate); the result's
+    graph, schedule and trace are then those of the 3-layer run."""
+    if extrapolate_layers:
+        from hwsim.extrapolate import SHORT_LAYERS, can_extrapolate, extrapolate_metrics, with_stage_layers
+        if can_extrapolate(system):
+            check_fits(system, build_transformer(system.workload), key_prefix)
+            short, longer = (run_system(with_stage_layers(system, k), key_prefix)
+                             for k in (SHORT_LAYERS, SHORT_LAYERS + 1))
+            extra = system.workload.model.n_layers // system.workload.pp - SHORT_LAYERS - 1
+            return dataclasses.replace(longer, system=system, extrapolated=True,
+                                       metrics=extrapolate_metrics(short.metrics, longer.metrics, extra))
     if system.workload.kind == "cnn":
         from hwsim.workloads.cnn import build_cnn
         graph = build_cnn(system.workload)
@@ -113,8 +128,10 @@ def run_system(system: SystemUnderTest, key_prefix: str = "") -> SystemResult:
                         compute_metrics(graph, schedule, trace, device_area_mm2(system, graph)))
 
 
-def evaluate(config: RunConfig) -> RunResult:
-    result = RunResult(config, run_system(config.main))
+def evaluate(config: RunConfig, extrapolate_layers: bool = False) -> RunResult:
+    """The main system and every baseline (see run_system for `extrapolate_layers`)."""
+    result = RunResult(config, run_system(config.main, extrapolate_layers=extrapolate_layers))
     for name, system in config.baselines.items():
-        result.baselines[name] = run_system(system, key_prefix=f"baselines.{name}.")
+        result.baselines[name] = run_system(system, key_prefix=f"baselines.{name}.",
+                                            extrapolate_layers=extrapolate_layers)
     return result

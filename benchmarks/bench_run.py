@@ -3,7 +3,7 @@
 
     python benchmarks/bench_run.py                 # everything, ~1-2 minutes
     python benchmarks/bench_run.py --repeat 1      # quicker
-    python benchmarks/bench_run.py --only cli      # one section: cli | models | layers | batch
+    python benchmarks/bench_run.py --only cli      # one section: cli | models | layers | batch | neupims
 
 Sections:
   cli     `hwsim run <config> --json` as a subprocess for every run config in configs/*.yaml,
@@ -12,6 +12,8 @@ Sections:
           each at the smallest power-of-two tensor parallelism that fits one device's memory.
   layers  the same model (the base config's) with n_layers overridden to 8/16/32/64/96.
   batch   the base config with batch 16/64/256/1024.
+  neupims the NeuPIMs configs: GPT3 7B/13B/30B/175B as shipped (TP/PP of the paper), and
+          configs/neupims.yaml with batch 64/128/256/512/1024 (tp raised when it does not fit).
 
 In-process rows report the main system's ops and the tasks of all systems simulated (main plus
 baselines), the median evaluate time and tasks/s. Loading the config and finding a tp that
@@ -139,6 +141,21 @@ def bench_inprocess(title: str, base: Path, cases: list[tuple[str, list[str]]], 
           ["case", "tp", "ops", "tasks", "load+fit s", "eval s", "tasks/s", "main tok/s"], rows)
 
 
+def bench_shipped(title: str, configs: list[Path], repeat: int) -> None:
+    rows = []
+    for path in configs:
+        cfg = load_config(path)
+        seconds, result = median_time(lambda: evaluate(cfg), repeat)
+        systems = [result.main, *result.baselines.values()]
+        tasks = sum(len(s.schedule.tasks) for s in systems)
+        info = result.main.graph.info
+        speedups = " ".join(f"{n} {v:.2f}x" for n, v in result.speedup().items())
+        rows.append([path.name, f"tp{info.tp} pp{info.pp}", tasks, f"{seconds:.3f}",
+                     f"{tasks / seconds:,.0f}", f"{result.main.metrics.throughput_tokens_per_s:,.0f}", speedups])
+    table(f"{title}: hwsim.pipeline.evaluate in-process, median of {repeat}",
+          ["config", "parallel", "tasks", "eval s", "tasks/s", "main tok/s", "speed-up"], rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=CONFIG_DIR / "gpt3-7b-npu.yaml",
@@ -147,10 +164,10 @@ def main(argv=None) -> int:
     ap.add_argument("--inproc-repeat", type=int, default=None,
                     help="runs per in-process row (default: --repeat)")
     ap.add_argument("--max-tp", type=int, default=64, help="largest tp tried to fit memory")
-    ap.add_argument("--only", choices=["cli", "models", "layers", "batch"], action="append",
+    ap.add_argument("--only", choices=["cli", "models", "layers", "batch", "neupims"], action="append",
                     help="run only these sections (repeatable)")
     args = ap.parse_args(argv)
-    sections = args.only or ["cli", "models", "layers", "batch"]
+    sections = args.only or ["cli", "models", "layers", "batch", "neupims"]
     inproc_repeat = args.inproc_repeat or args.repeat
     os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -169,6 +186,13 @@ def main(argv=None) -> int:
     if "batch" in sections:
         bench_inprocess("batch", args.config,
                         [(f"batch={b}", [f"workload.batch={b}"]) for b in (16, 64, 256, 1024)],
+                        inproc_repeat, args.max_tp)
+    if "neupims" in sections:
+        bench_shipped("NeuPIMs configs as shipped",
+                      [CONFIG_DIR / f"neupims{s}.yaml" for s in ("", "-gpt3-13b", "-gpt3-30b", "-gpt3-175b")],
+                      inproc_repeat)
+        bench_inprocess("NeuPIMs batch", CONFIG_DIR / "neupims.yaml",
+                        [(f"batch={b}", [f"workload.batch={b}"]) for b in (64, 128, 256, 512, 1024)],
                         inproc_repeat, args.max_tp)
     print(f"\ntotal {time.perf_counter() - t_start:.1f} s")
     return 0

@@ -57,8 +57,10 @@ own interface at the configured bandwidth, so its stall counts are not comparabl
 they are only a regression of its buffer model). Per fold, in SCALE-Sim's loop order:
 
   * an operand slice that changes with every fold (WS filter, OS ofmap, IS ifmap) moves once;
-  * a slice indexed by the row fold only (WS/OS ifmap, IS filter) is re-read for every column
-    fold unless the whole operand fits the active half of its scratchpad, then it is read once;
+  * a slice indexed by the row fold only (WS/OS ifmap, IS filter) comes round once per column
+    fold: the slices that fit the active half of the scratchpad on their own are read once if
+    together they fit it too, otherwise every slice is re-read every time (what an LRU buffer
+    does with a cyclic sweep larger than itself);
   * a slice indexed by the column fold only (OS filter; WS/IS ofmap partial sums) stays across
     the row folds if it fits the active half; otherwise it is re-read every fold (partial sums:
     written every fold and read back before each later row fold).
@@ -68,10 +70,14 @@ at the same time (double buffering), so the stall before fold i is
 ``max(0, ceil((in_i + out_{i-2}) / bw) - fold_cycles)``. The first fold's inputs are loaded
 before cycle 0 (``prefetch_cycles``, SCALE-Sim v3's "Total Cycles (incl. prefetch)" adds these)
 and the last outputs after the last compute cycle (``drain_cycles``). With `cores` arrays the
-folds are dealt out in waves of `cores` (fold i on core i mod cores); a wave's traffic is the sum
-of its folds' and operands are fetched from DRAM once per wave (multicast to the cores); each
-core has its own scratchpads of the given sizes. Word size is 1 byte in SCALE-Sim (hard-coded in
-single_layer_sim.py); here it is `word_bytes`.
+folds are dealt out in waves of `cores` (fold i on core i mod cores) and a wave's traffic is the
+sum of its folds'; the reuse rules above are applied in the one-array fold order, as if the
+cores shared one set of scratchpads of the given sizes (a simplification: SCALE-Sim v2 has one
+array; v3's multi-core partitioning lives in a separate repository). Word size is 1 byte in
+SCALE-Sim (hard-coded in single_layer_sim.py); here it is `word_bytes`.
+
+``hwsim run`` (the npu_only mapper) uses the stall-free cycles of this model for conv ops
+(``conv_compute_cycles``); off-chip bandwidth there is the engine's business, as for matmuls.
 """
 from __future__ import annotations
 
@@ -98,8 +104,8 @@ _DEPENDS = {"ws": {"ifmap": "r", "filter": "rc", "ofmap": "c"},
 class SystolicArray:
     """One or more identical R x C arrays with SCALE-Sim's three scratchpads (sizes per core).
 
-    Defaults follow SCALE-Sim's configs/scale.cfg (32x32, 64 kB each scratchpad) except the
-    DRAM bandwidth: None means unlimited (stall-free), SCALE-Sim's compute-only numbers."""
+    Scratchpad defaults follow SCALE-Sim's configs/scale.cfg (64 kB each); the
+    DRAM bandwidth default, None, is unlimited (stall-free): SCALE-Sim's compute-only numbers."""
     rows: int
     cols: int
     dataflow: str = "ws"
@@ -210,9 +216,12 @@ def fold_traffic(array: SystolicArray, sr: int, sc: int, t: int):
             reads += size
             resident[operand] = False
         elif dep == "r":
-            fits = sr * t <= half
-            reads += size * (c == 0) if fits else size
-            resident[operand] = bool(fits)
+            # The row slices come round once per column fold: an LRU buffer keeps the ones that
+            # fit it alone if together they fit, and thrashes (misses them all) otherwise.
+            fits = size <= half
+            kept = fits & (int(size[(c == 0) & fits].sum()) <= half)
+            reads += np.where(kept, size * (c == 0), size)
+            resident[operand] = bool(kept.all())
         else:
             fits = size <= half
             reads += np.where(fits, size * (r == 0), size)

@@ -95,7 +95,7 @@ def _resolve_system(section: dict, prefix: str, sources: SourceMap, kind: str = 
         for key in ("topology", "onnx"):
             if isinstance(wl.get(key), str):
                 wl[key] = _resolve_path(wl[key], f"{prefix}workload.{key}", sources)
-    elif isinstance(wl, dict) and "model" in wl:
+    elif isinstance(wl, dict) and "model" in wl and wl.get("kind", kind) == "transformer":
         wl["model"] = _resolve_named(wl["model"], MODELS_DIR, f"{prefix}workload.model", sources)
     hw = section.get("hardware")
     if isinstance(hw, dict):

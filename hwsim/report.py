@@ -73,7 +73,8 @@ def _energy_area(result: RunResult) -> str:
         per_token = [m.energy_breakdown_j.get(c, 0.0) / m.tokens_per_iteration * 1e3 for c in comps]
         rows.append([name, f"{m.area_mm2:,.1f}"] + [f"{e:,.3f}" for e in per_token]
                     + [f"{m.energy_per_token_j * 1e3:,.3f}"])
-    return _table(["system", "area mm2/device"] + [f"{c} mJ/tok" for c in comps] + ["total mJ/tok"], rows)
+    per = "inf" if result.main.graph.info.phase == "inference" else "tok"
+    return _table(["system", "area mm2/device"] + [f"{c} mJ/{per}" for c in comps] + [f"total mJ/{per}"], rows)
 
 
 def _csv_text(rows: list[dict]) -> str:

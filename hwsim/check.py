@@ -22,6 +22,7 @@ Which kernel models which op:
 - conv: im2col GEMM in the unit's order (systolic / tensor core / one chain per output on vector
   units); depthwise_conv: direct. They read `op.conv` (in_h, in_w, in_c, out_c, kernel_h,
   kernel_w, stride, padding, groups, batch).
+- pool: max (exact) or average pooling over the window on the vector units.
 - all_reduce: the ring all-reduce over the op's group, sums in the buffer format.
 - Not computed, and listed as such: embedding (a row gather, no arithmetic), all_to_all (a
   permutation of buffers, no arithmetic), and any op on a unit without a functional model.
@@ -41,7 +42,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -117,10 +118,12 @@ class _Case:
     accumulate: str
     shape: str
     run: Callable = field(compare=False, hash=False)
+    fused: bool = False     # one computation serving several op kinds (flash attention)
 
     @property
     def key(self):
-        return (self.unit, self.kernel, self.precision, self.shape)
+        """Cases with equal keys compute the same thing: run once."""
+        return ("fused" if self.fused else self.kind, self.unit, self.kernel, self.precision, self.shape)
 
 
 def _cap(dim: int, cap: int, quantum: int = 1) -> int:
@@ -163,7 +166,7 @@ def placements(sys_result) -> dict[str, str]:
         elif "npu" in where:
             out[op.name] = f"npu/{_npu_engine(hw, op)}"
         elif where:
-            out[op.name] = sorted(where)[0]
+            out[op.name] = min(where)
         else:
             out[op.name] = "none"
     return out
@@ -171,10 +174,7 @@ def placements(sys_result) -> dict[str, str]:
 
 def _npu_engine(hw, op) -> str:
     from hwsim.hw.npu import npu_op_cost
-    try:
-        engine = npu_op_cost(hw.npu, hw.memory, op).engine
-    except Exception:           # a kind the NPU cost model does not know: its default datapath
-        engine = ""
+    engine = npu_op_cost(hw.npu, hw.memory, op).engine     # the datapath the timing assumed
     return engine or ("systolic" if op.matmul is not None else "vector")
 
 
@@ -187,15 +187,15 @@ def _gemm_case(kind, unit, hw, m, n, k, dtype, label_extra="") -> _Case | None:
         rows, df = hw.npu.rows, hw.npu.dataflow
         k = _cap(k, GEMM_K_CAP, rows)
         kernel = f"systolic GEMM {df} {rows}x{hw.npu.cols}"
-        fn = lambda a, b: systolic.systolic_gemm(a, b, rows, df)  # noqa: E731
+        fn = lambda a, b: systolic.systolic_gemm(a, b, rows, df)
     elif unit == "gpu":
         k = _cap(k, GEMM_K_CAP, systolic.TENSOR_CORE_K)
         kernel = "tensor-core GEMM (k16 MMA steps)"
-        fn = lambda a, b: systolic.tensor_core_gemm(a, b)  # noqa: E731
+        fn = lambda a, b: systolic.tensor_core_gemm(a, b)
     elif unit == "npu/vector":
         k = _cap(k, GEMM_K_CAP)
         kernel = "vector-unit GEMM (one fp32 chain per output)"
-        fn = lambda a, b: systolic.blocked_gemm(a, b, max(1, a.shape[1]))  # noqa: E731
+        fn = lambda a, b: systolic.blocked_gemm(a, b, max(1, a.shape[1]))
     elif unit == "pim":
         if dtype == "int8":
             return None
@@ -205,7 +205,7 @@ def _gemm_case(kind, unit, hw, m, n, k, dtype, label_extra="") -> _Case | None:
         epr = pim_spec.dram.row_bytes // 2
         k = _cap(k, GEMM_K_CAP * 2, epr)
         kernel = f"PIM GEMV ({banks} banks x {macs} MACs)"
-        fn = lambda a, b: pim.pim_gemv(np.broadcast_to(b.T, (a.shape[0], *b.T.shape)), a, banks, macs, epr)  # noqa: E731
+        fn = lambda a, b: pim.pim_gemv(np.broadcast_to(b.T, (a.shape[0], *b.T.shape)), a, banks, macs, epr)
     else:
         return None
     m, n = _cap(m, GEMM_M_CAP), _cap(n, GEMM_N_CAP)
@@ -263,7 +263,7 @@ def _attention_case(kind, unit, hw, op) -> _Case | None:
                 refs.append(attn_k.attention_reference(qq, kk, vv, causal=True).ravel())
             return np.concatenate(ys), np.concatenate(refs)
         return _Case(kind, unit, f"flash attention (tile {tile}, online softmax)",
-                     f"{dtype} -> fp32", "fp32", shape, run)
+                     f"{dtype} -> fp32", "fp32", shape, run, fused=True)
     if unit == "npu/systolic":
         rows, df = hw.npu.rows, hw.npu.dataflow
         kernel = f"systolic GEMM {df} {rows}x{hw.npu.cols} per KV head"
@@ -361,7 +361,7 @@ def _elementwise_function(op, system) -> str:
     for fn in ("rope", "gelu", "swiglu", "silu", "relu"):
         if fn in name:
             return "swiglu" if fn == "silu" else fn
-    if name.endswith(".act") or ".act" in name:
+    if ".act" in name:
         return _model_attr(system, "ffn", "gelu")
     return "add"      # residual adds, and any unnamed elementwise op
 
@@ -394,6 +394,24 @@ def _elementwise_case(unit, op, system, context_len: int) -> _Case | None:
                 return vector.relu(x), np.maximum(x.astype(np.float64), 0.0)
             return vector.add(x, y), x.astype(np.float64) + y
     return _Case("elementwise", unit, f"vector {fn}", f"{dtype} -> fp32", "fp32", shape, run)
+
+
+def _pool_case(unit, op) -> _Case | None:
+    """Pooling: the window is FLOPs per output (workloads/cnn.py counts kernel_h x kernel_w);
+    average pooling when the op's name says so (avgpool), else max."""
+    if not (unit.startswith("npu") or unit == "gpu") or not op.elements:
+        return None
+    window = max(1, round(op.flops / op.elements))
+    average = "avg" in op.name.lower()
+    n = _cap(op.elements, ELEMENTS_CAP // window)
+    dtype = _float_dtype(op.dtype)
+
+    def run(rng):
+        x = random_operand(rng, (n, window), dtype)
+        ref = x.astype(np.float64).mean(axis=1) if average else x.astype(np.float64).max(axis=1)
+        return vector.pool(x, average), ref
+    return _Case("pool", unit, f"vector {'average' if average else 'max'} pool", f"{dtype} -> fp32",
+                 "fp32", f"[{n} outputs x {window}]", run)
 
 
 def _all_reduce_case(op) -> _Case:
@@ -443,9 +461,9 @@ def _conv_case(kind, unit, hw, op) -> _Case | None:
         return None
     if kind == "depthwise_conv" and unit == "npu/vector" and dtype != "int8":
         kernel = "direct depthwise (fp32 chain over the window)"
-        fn = lambda x, w: conv.depthwise_conv2d(x, w, stride, pad)  # noqa: E731
+        fn = lambda x, w: conv.depthwise_conv2d(x, w, stride, pad)
     else:
-        fn = lambda x, w: conv.conv2d_im2col(x, w, stride, pad, groups, chunk)  # noqa: E731
+        fn = lambda x, w: conv.conv2d_im2col(x, w, stride, pad, groups, chunk)
     wshape = (kh, kw, cg, out_c)
 
     def run(rng):
@@ -487,6 +505,8 @@ def cases_for(sys_result) -> tuple[list[tuple[_Case, str]], dict[str, str]]:
             case = _norm_case(unit, hw, op, system)
         elif kind == "elementwise":
             case = _elementwise_case(unit, op, system, context_len)
+        elif kind == "pool":
+            case = _pool_case(unit, op)
         elif kind == "all_reduce" and op.collective is not None:
             case = _all_reduce_case(op)
         elif kind in ("conv", "depthwise_conv"):
@@ -495,8 +515,7 @@ def cases_for(sys_result) -> tuple[list[tuple[_Case, str]], dict[str, str]]:
             skipped[kind] = f"no functional model for {kind} on {unit}"
         else:
             out.append((case, op.name))
-    computed = {c.kind for c, _ in out}
-    return out, {k: v for k, v in skipped.items() if k not in computed or k in NOT_COMPUTED}
+    return out, skipped
 
 
 def seed_from_env() -> int:

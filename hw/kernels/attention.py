@@ -65,7 +65,7 @@ def _flash_attention(q, k, v, tile, causal):
 def flash_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, tile: int = 64,
                     causal: bool = True) -> np.ndarray:
     """softmax(q k^T / sqrt(d)) v, tiled over the keys with online softmax, fp32."""
-    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)   # noqa: E731
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32) 
     return _flash_attention(f32(q), f32(k), f32(v), int(tile), bool(causal))
 
 

@@ -104,7 +104,7 @@ def conv2d_reference(x: np.ndarray, w: np.ndarray, stride: int, padding: int, gr
     """float64 grouped convolution straight from the definition (no im2col), for the check."""
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
-    b, h, wd, c = x.shape
+    b, h, wd, _ = x.shape
     kh, kw, cg, out_c = w.shape
     og = out_c // groups
     xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))

@@ -12,7 +12,8 @@ per element. Functions and constants:
   (Hendrycks & Gimpel 2016); swiglu: silu(a) * b of the up projection's two halves (Shazeer 2020).
 - rope: rotate feature pairs (2i, 2i+1) by pos * 10000**(-2i/d) (Su et al. 2021), angles and their
   cos/sin tables in fp32 as the reference implementations build them.
-- add: residual add; relu: max(x, 0) (CNNs).
+- add: residual add; relu: max(x, 0); pool: max, or average (an fp32 chain over the window
+  times 1/window) (CNNs).
 """
 from __future__ import annotations
 
@@ -116,6 +117,25 @@ def _rope(x, cos, sin):
                 out[t, h, 2 * i] = a * cos[t, i] - b * sin[t, i]
                 out[t, h, 2 * i + 1] = a * sin[t, i] + b * cos[t, i]
     return out
+
+
+@numba.njit(cache=True)
+def _pool(windows, average):
+    """windows[outputs, window] -> max, or fp32 chain sum times 1/window."""
+    outputs, size = windows.shape
+    out = np.empty(outputs, dtype=np.float32)
+    inv = np.float32(1.0 / size)
+    for o in range(outputs):
+        acc = windows[o, 0]
+        for i in range(1, size):
+            acc = acc + windows[o, i] if average else max(acc, windows[o, i])
+        out[o] = acc * inv if average else acc
+    return out
+
+
+def pool(windows, average: bool):
+    """Max or average pooling over each row of windows[outputs, kernel_h * kernel_w]."""
+    return _pool(_f32(windows), bool(average))
 
 
 def _f32(a):

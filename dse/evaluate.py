@@ -53,15 +53,21 @@ def metrics_of(doc: dict) -> dict[str, Any]:
     return metrics
 
 
-def evaluate_point(config) -> dict[str, Any]:
-    """Evaluate one RunConfig; return an outcome dict (status, metrics, error, elapsed_s,
-    hwsim_version). Never raises for a bad point."""
+def evaluate_point(config, extrapolate_layers: bool = False) -> dict[str, Any]:
+    """Evaluate one RunConfig; return an outcome dict (status, metrics, error, extrapolated,
+    elapsed_s, hwsim_version). Never raises for a bad point. `extrapolate_layers`: see
+    ``hwsim.pipeline.run_system``."""
     from hwsim import __version__
     from hwsim.pipeline import evaluate
     t0 = time.perf_counter()
     try:
-        doc = evaluate(config).to_json()
-        outcome = {"status": "ok", "metrics": metrics_of(doc), "error": None}
+        if extrapolate_layers:
+            result = evaluate(config, extrapolate_layers=True)
+        else:
+            result = evaluate(config)
+        doc = result.to_json()
+        outcome = {"status": "ok", "metrics": metrics_of(doc), "error": None,
+                   "extrapolated": bool(getattr(result.main, "extrapolated", False))}
     except ConfigError as exc:
         outcome = {"status": "infeasible", "metrics": {}, "error": str(exc)}
     except Exception as exc:   # recorded, not raised: one bad point must not stop a sweep
@@ -71,9 +77,9 @@ def evaluate_point(config) -> dict[str, Any]:
     return outcome
 
 
-def evaluate_chunk(items: list[Item]) -> list[tuple[str, dict]]:
+def evaluate_chunk(items: list[Item], extrapolate_layers: bool = False) -> list[tuple[str, dict]]:
     """Evaluate a chunk of points in one task (what dask workers run)."""
-    return [(pid, evaluate_point(cfg)) for pid, cfg in items]
+    return [(pid, evaluate_point(cfg, extrapolate_layers)) for pid, cfg in items]
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -89,9 +95,12 @@ class SerialEvaluator:
     """Evaluate in this process, one point after another."""
     description = "serial"
 
+    def __init__(self, extrapolate_layers: bool = False):
+        self.extrapolate_layers = extrapolate_layers
+
     def run(self, items: list[Item]) -> Iterator[tuple[str, dict]]:
         for pid, cfg in items:
-            yield pid, evaluate_point(cfg)
+            yield pid, evaluate_point(cfg, self.extrapolate_layers)
 
     def close(self, abort: bool = False) -> None:
         pass
@@ -116,18 +125,19 @@ def _init_worker(results_queue, parent_pid: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
-def _stream_chunk(items: list[Item]) -> int:
+def _stream_chunk(items: list[Item], extrapolate_layers: bool) -> int:
     """Evaluate a chunk, sending each outcome to the parent as soon as it is known."""
     for pid, cfg in items:
-        _RESULTS_QUEUE.put((pid, evaluate_point(cfg)))
+        _RESULTS_QUEUE.put((pid, evaluate_point(cfg, extrapolate_layers)))
     return len(items)
 
 
 class LocalPoolEvaluator:
     """Worker processes on this machine (fork where available: no re-import per worker)."""
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, extrapolate_layers: bool = False):
         self.jobs = jobs
+        self.extrapolate_layers = extrapolate_layers
         self.description = f"{jobs} local worker processes"
         self._executor = None
         self._queue = None
@@ -148,7 +158,8 @@ class LocalPoolEvaluator:
         if self._executor is None:
             self._start()
         size = chunk_size(len(items), self.jobs)
-        pending = {self._executor.submit(_stream_chunk, chunk) for chunk in _chunks(items, size)}
+        pending = {self._executor.submit(_stream_chunk, chunk, self.extrapolate_layers)
+                   for chunk in _chunks(items, size)}
         expected, received = len(items), 0
         idle_since = None
         while received < expected:
@@ -188,7 +199,8 @@ class LocalPoolEvaluator:
 class DaskEvaluator:
     """A dask.distributed cluster: ``Client(address)``, ``client.submit`` per chunk."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, extrapolate_layers: bool = False):
+        self.extrapolate_layers = extrapolate_layers
         try:
             from distributed import Client
         except ImportError as exc:   # pragma: no cover - a dependency of hwsim
@@ -198,16 +210,17 @@ class DaskEvaluator:
         except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(f"cannot connect to the dask scheduler at {address!r}: {exc}",
                               file="--cluster") from None
-        workers = self.client.scheduler_info().get("workers", {})
-        self.threads = max(1, sum(w.get("nthreads", 1) for w in workers.values()))
-        self.description = f"dask cluster {address} ({len(workers)} workers, {self.threads} threads)"
+        nthreads = self.client.nthreads()     # worker address -> threads
+        self.threads = max(1, sum(nthreads.values()))
+        self.description = f"dask cluster {address} ({len(nthreads)} workers, {self.threads} threads)"
 
     def run(self, items: list[Item]) -> Iterator[tuple[str, dict]]:
         from distributed import as_completed
         if not items:
             return
         chunks = _chunks(items, chunk_size(len(items), self.threads, cap=8))
-        futures = {self.client.submit(evaluate_chunk, chunk, pure=False): chunk for chunk in chunks}
+        futures = {self.client.submit(evaluate_chunk, chunk, self.extrapolate_layers, pure=False): chunk
+                   for chunk in chunks}
         for fut in as_completed(list(futures)):
             try:
                 results = fut.result()
@@ -222,11 +235,12 @@ class DaskEvaluator:
         self.client.close()
 
 
-def make_evaluator(jobs: int | None = None, cluster: str | None = None):
+def make_evaluator(jobs: int | None = None, cluster: str | None = None,
+                   extrapolate_layers: bool = False):
     """``cluster`` -> dask; ``jobs == 1`` -> serial; else local processes (default: all CPUs)."""
     if cluster:
-        return DaskEvaluator(cluster)
+        return DaskEvaluator(cluster, extrapolate_layers)
     if jobs is not None and jobs < 1:
         raise ConfigError(f"must be >= 1, got {jobs}", key="--jobs")
     jobs = jobs or os.cpu_count() or 1
-    return SerialEvaluator() if jobs == 1 else LocalPoolEvaluator(jobs)
+    return SerialEvaluator(extrapolate_layers) if jobs == 1 else LocalPoolEvaluator(jobs, extrapolate_layers)

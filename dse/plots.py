@@ -54,6 +54,12 @@ def plot_front(df, objectives: Sequence[tuple[str, str]], out: str | Path | None
     nrows = -(-len(pairs) // ncols)
     fig = Figure(figsize=(6.4 * ncols if ncols > 1 else 8, 5.2 * nrows), layout="constrained")
     FigureCanvasAgg(fig)
+    n_front = int(mask.sum())
+    legend_rows = min(n_front, MAX_LABELS) if len(pairs) == 1 and axes_keys else 0
+    grid = fig.add_gridspec(nrows + (1 if legend_rows else 0), ncols,
+                            height_ratios=[5.2] * nrows + ([0.25 + 0.16 * legend_rows] if legend_rows else []))
+    if legend_rows:
+        fig.set_size_inches(8, 5.2 + 0.25 + 0.16 * legend_rows)
 
     colors = None
     if color is not None and len(ok):
@@ -66,7 +72,7 @@ def plot_front(df, objectives: Sequence[tuple[str, str]], out: str | Path | None
             colors = np.array([categories.index(v) for v in raw.astype(str)], dtype=float)
 
     for p, (i, j) in enumerate(pairs):
-        ax = fig.add_subplot(nrows, ncols, p + 1)
+        ax = fig.add_subplot(grid[p // ncols, p % ncols])
         (xm, xs), (ym, ys) = objectives[i], objectives[j]
         x = pd.to_numeric(ok[xm], errors="coerce").to_numpy(dtype=float)
         y = pd.to_numeric(ok[ym], errors="coerce").to_numpy(dtype=float)
@@ -82,11 +88,20 @@ def plot_front(df, objectives: Sequence[tuple[str, str]], out: str | Path | None
         if len(pairs) == 1 and mask.any():
             order = np.argsort(x[mask], kind="stable")
             ax.plot(x[mask][order], y[mask][order], color="C0", linewidth=1, zorder=3)
-            front_rows = ok[mask]
-            if len(front_rows) <= MAX_LABELS and axes_keys:
-                for (_, row), xv, yv in zip(front_rows.iterrows(), x[mask], y[mask]):
-                    ax.annotate(_label(row, axes_keys), (xv, yv), textcoords="offset points",
-                                xytext=(4, 4), fontsize=7)
+            if legend_rows:   # number the front points along x; list their axis values below
+                front_rows = ok[mask].iloc[order]
+                lines = []
+                for n, ((_, row), xv, yv) in enumerate(zip(front_rows.iterrows(), x[mask][order],
+                                                           y[mask][order]), start=1):
+                    if n > MAX_LABELS:
+                        lines.append(f"... {n_front - MAX_LABELS} more on the front")
+                        break
+                    ax.annotate(str(n), (xv, yv), textcoords="offset points", xytext=(4, 5), fontsize=8)
+                    lines.append(f"{n:>2}: {_label(row, axes_keys)}")
+                table_ax = fig.add_subplot(grid[nrows, :])
+                table_ax.axis("off")
+                table_ax.text(0, 1, "\n".join(lines), va="top", ha="left", family="monospace",
+                              fontsize=7, transform=table_ax.transAxes)
         if knee is not None:
             ax.scatter([x[knee]], [y[knee]], marker="*", s=260, color="red", edgecolor="black",
                        zorder=5, label="knee")

@@ -23,6 +23,10 @@ Strategies:
   continue differently from an uninterrupted one.) ``--limit`` stops after that many new
   evaluations; the next run continues from there.
 
+``extrapolate_layers: true`` (the default in a spec): dense decoders are simulated with 2 and 3
+layers and extended to all of them (see ``hwsim.dse.spec``); the ``extrapolated`` column says
+which points were.
+
 ``baselines: false`` (the default in a spec): only the main system is evaluated, the base's
 baselines are dropped (a sweep explores the main system's design space; baselines multiply the
 cost). ``baselines: true`` keeps them and adds ``speedup.<baseline>`` columns.
@@ -105,7 +109,7 @@ class _Run:
         if not todo:
             return {}
         if self.evaluator is None:
-            self.evaluator = make_evaluator(self.jobs, self.cluster)
+            self.evaluator = make_evaluator(self.jobs, self.cluster, self.sweep.spec.extrapolate_layers)
         points = {pid: point for pid, point, _ in todo}
         rows = {}
         for pid, outcome in self.evaluator.run([(pid, cfg) for pid, _, cfg in todo]):
@@ -150,13 +154,18 @@ def run_sweep(spec: str | Path | dict | Sweep, out_dir: str | Path, *, jobs: int
     sweep = spec if isinstance(spec, Sweep) else load_sweep(spec, overrides)
     if limit is not None and limit < 0:
         raise ConfigError(f"must be >= 0, got {limit}", key="--limit")
-    out_dir = Path(out_dir)
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"must be >= 1, got {jobs}", key="--jobs")
     t0 = time.perf_counter()
+    sweep.check_axes()     # a bad axis key or value fails here, before the folder is touched
+    out_dir = Path(out_dir)
     store = ResultsStore(out_dir)
     run = _Run(sweep, store, jobs, cluster, progress)
     aborted = True
     try:
-        store.bind(sweep)
+        if cluster:      # connect first: an unreachable scheduler is reported before any work
+            run.evaluator = make_evaluator(jobs, cluster, sweep.spec.extrapolate_layers)
+        store.check(sweep)
         strategy = {"grid": _grid, "random": _random, "nsga2": _nsga2}[sweep.spec.strategy]
         points, stored, remaining = strategy(run, limit)
         aborted = False
@@ -181,8 +190,6 @@ def _listed(run: _Run, points: list[dict], limit, strict: bool):
             seen.add(pid)
             unique.append((pid, p))
     todo_points = unique if limit is None else unique[:limit]
-    if not todo_points:
-        sweep.check_axes()     # nothing to evaluate, but a bad key must still be reported
     todo, invalid = [], []
     for pid, p in todo_points:
         try:
@@ -191,6 +198,7 @@ def _listed(run: _Run, points: list[dict], limit, strict: bool):
             if strict:
                 raise
             invalid.append((pid, p, str(exc)))
+    run.store.bind(sweep)
     run.start_bar(total=len(todo_points))
     for pid, p, message in invalid:
         run.record(pid, p, {"status": "infeasible", "metrics": {}, "error": message,
@@ -204,7 +212,6 @@ def _grid(run: _Run, limit):
 
 
 def _random(run: _Run, limit):
-    run.sweep.check_axes()
     spec = run.sweep.spec
     return _listed(run, run.sweep.random_points(spec.samples, spec.seed), limit, strict=False)
 
@@ -216,7 +223,7 @@ def _nsga2(run: _Run, limit):
     from optuna.distributions import IntDistribution
 
     sweep, spec = run.sweep, run.sweep.spec
-    sweep.check_axes()
+    run.store.bind(sweep)
     population = spec.population or NSGA2_POPULATION
     generations = spec.generations or NSGA2_GENERATIONS
     optuna.logging.set_verbosity(optuna.logging.WARNING)

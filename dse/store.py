@@ -5,7 +5,8 @@ Tables:
   config's identity and the point's axis values, see ``Sweep.point_id``), ``status`` ('ok',
   'infeasible': evaluation raised a ConfigError such as "does not fit memory", or a constraint
   is violated; 'failed': evaluation raised anything else), ``error`` (the message), ``violations``
-  (JSON list of broken constraints), ``hwsim_version``, ``elapsed_s``, ``created_at`` (UTC), one
+  (JSON list of broken constraints), ``extrapolated`` (1 when the metrics were extended from 2-
+  and 3-layer runs, see ``hwsim.dse.spec``), ``hwsim_version``, ``elapsed_s``, ``created_at`` (UTC), one
   column per axis key (named by the dotted key) and one per metric (dotted names for nested
   metrics, ``utilization.npu``). Metric columns are added with ALTER TABLE as new names appear.
 - ``meta``: key/value text: the spec (YAML), its fingerprint (axes and base identity),
@@ -28,7 +29,8 @@ from typing import Any
 from hwsim.errors import ConfigError
 
 STORE_FILE = "results.sqlite"
-FIXED_COLUMNS = ("point_id", "status", "error", "violations", "hwsim_version", "elapsed_s", "created_at")
+FIXED_COLUMNS = ("point_id", "status", "error", "violations", "extrapolated", "hwsim_version",
+                 "elapsed_s", "created_at")
 
 
 def quote(name: str) -> str:
@@ -64,7 +66,8 @@ class ResultsStore:
             self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS points (point_id TEXT PRIMARY KEY, status TEXT NOT NULL, "
-                "error TEXT, violations TEXT, hwsim_version TEXT, elapsed_s REAL, created_at TEXT)")
+                "error TEXT, violations TEXT, extrapolated INTEGER, hwsim_version TEXT, elapsed_s REAL, "
+                "created_at TEXT)")
             self.conn.commit()
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"not a results store: {exc}", file=str(self.path)) from None
@@ -103,11 +106,8 @@ class ResultsStore:
                               [(k, json.dumps(v)) for k, v in values.items()])
         self.conn.commit()
 
-    def bind(self, sweep) -> bool:
-        """Tie this folder to `sweep`: record its spec on first use; on resume refuse a different
-        design space (axes or base differ) with a ConfigError. A changed constraint list is
-        allowed: the status of every evaluated point is recomputed. Returns whether the folder
-        already held this sweep."""
+    def check(self, sweep) -> None:
+        """Refuse (ConfigError) a folder that holds another design space (axes or base differ)."""
         meta = self.meta()
         fingerprint = sweep.fingerprint()
         if "fingerprint" in meta:
@@ -123,6 +123,14 @@ class ResultsStore:
                     "presets and fixed overrides, has changed since they were stored); use another "
                     f"--out folder, or delete {self.dir} to start over",
                     file=sweep.spec_file, key="base", line=sweep.spec_sources.locate("base")[1])
+
+    def bind(self, sweep) -> bool:
+        """Tie this folder to `sweep` before the first point is stored: check it (see
+        ``check``), record the spec. A changed constraint list is allowed: the status of every
+        evaluated point is recomputed. Returns whether the folder already held this sweep."""
+        self.check(sweep)
+        meta = self.meta()
+        fingerprint = sweep.fingerprint()
         constraints = [c.text for c in sweep.constraints]
         recheck = "fingerprint" in meta and meta.get("constraints") != constraints
         self.set_meta(fingerprint=fingerprint, spec_yaml=sweep.spec_text, spec_file=sweep.spec_file,
@@ -155,6 +163,7 @@ class ResultsStore:
         metrics = {k: v for k, v in outcome.get("metrics", {}).items() if k not in FIXED_COLUMNS}
         row = {"point_id": point_id, "status": status, "error": outcome.get("error"),
                "violations": json.dumps(broken) if broken else None,
+               "extrapolated": outcome.get("extrapolated"),
                "hwsim_version": outcome.get("hwsim_version"), "elapsed_s": outcome.get("elapsed_s"),
                "created_at": _now(), **point, **metrics}
         self.ensure_columns(row)

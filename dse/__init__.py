@@ -13,8 +13,20 @@ from hwsim.dse.results import export, front, load_results, summary
 from hwsim.dse.runner import SweepReport, run_sweep
 from hwsim.dse.spec import Sweep, SweepSpec, load_sweep
 
-__all__ = ["run_sweep", "SweepReport", "load_results", "summary", "export", "front",
-           "pareto_mask", "knee_index", "load_sweep", "Sweep", "SweepSpec", "plot_front"]
+__all__ = [
+    "Sweep",
+    "SweepReport",
+    "SweepSpec",
+    "export",
+    "front",
+    "knee_index",
+    "load_results",
+    "load_sweep",
+    "pareto_mask",
+    "plot_front",
+    "run_sweep",
+    "summary",
+]
 
 
 def plot_front(*args, **kwargs):

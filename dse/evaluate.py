@@ -24,7 +24,8 @@ import os
 import queue as queue_module
 import threading
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from hwsim.errors import ConfigError
 

@@ -24,7 +24,7 @@ Ties go to the lowest index.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -9,8 +9,8 @@ points are not connected or labelled).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from hwsim.dse.results import front, require_columns
 

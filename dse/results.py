@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+from hwsim.dse.store import FIXED_COLUMNS, ResultsStore
 
 from hwsim.errors import ConfigError
-from hwsim.dse.store import FIXED_COLUMNS, ResultsStore
 
 
 def load_results(out_dir: str | Path):
@@ -48,7 +49,6 @@ def front(df, objectives: Sequence[tuple[str, str]]):
     """(ok rows, Pareto mask over them, knee position or None) for the given objectives. Only
     points with status 'ok' (evaluated and meeting every constraint) compete."""
     import numpy as np
-
     from hwsim.dse.pareto import knee_index, pareto_mask
     require_columns(df, [m for m, _ in objectives])
     ok = df[df["status"] == "ok"].reset_index(drop=True)
@@ -94,10 +94,11 @@ def summary(df, max_errors: int = 3) -> str:
             lines.append(f"  Pareto front over {', '.join(m for m, _ in present)}: {int(mask.sum())} points"
                          " (hwsim pareto DIR to plot)")
     errors = df[df["error"].notna()]
-    for _, row in errors.head(max_errors).iterrows():
-        lines.append(f"  {row['status']}: {row['error']}")
-    if len(errors) > max_errors:
-        lines.append(f"  ... {len(errors) - max_errors} more with errors")
+    groups = errors.groupby(["status", "error"], sort=False).size().sort_values(ascending=False, kind="stable")
+    for (status, error), n in list(groups.items())[:max_errors]:
+        lines.append(f"  {n} {status}: {error}")
+    if len(groups) > max_errors:
+        lines.append(f"  ... {len(groups) - max_errors} more distinct errors")
     return "\n".join(lines)
 
 

@@ -34,6 +34,7 @@ cost). ``baselines: true`` keeps them and adds ``speedup.<baseline>`` columns.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections import Counter
@@ -41,10 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hwsim.errors import ConfigError
 from hwsim.dse.evaluate import make_evaluator
 from hwsim.dse.spec import FITS_MEMORY, Sweep, load_sweep, violations
 from hwsim.dse.store import ResultsStore
+
+from hwsim.errors import ConfigError
 
 NSGA2_POPULATION = 16
 NSGA2_GENERATIONS = 8
@@ -163,6 +165,7 @@ def run_sweep(spec: str | Path | dict | Sweep, out_dir: str | Path, *, jobs: int
     run = _Run(sweep, store, jobs, cluster, progress)
     aborted = True
     try:
+        store.lock()
         if cluster:      # connect first: an unreachable scheduler is reported before any work
             run.evaluator = make_evaluator(jobs, cluster, sweep.spec.extrapolate_layers)
         store.check(sweep)
@@ -295,7 +298,7 @@ def _tell_values(row: dict, objectives, n_constraints: int, worst: list[float]):
     """Objective values and constraint violation (broken constraints) of a stored row."""
     values = [row.get(metric) for metric, _ in objectives]
     usable = row.get("error") is None and row.get("status") != "failed" and all(
-        isinstance(v, (int, float)) and v == v for v in values)
+        isinstance(v, (int, float)) and not math.isnan(v) for v in values)
     if not usable:
         return worst, float(n_constraints + 1)
     broken = row.get("violations")

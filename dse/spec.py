@@ -52,11 +52,19 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hwsim.config.yamlio import SourceMap, parse_yaml, read_yaml
 from hwsim.errors import ConfigError
@@ -116,7 +124,7 @@ class AxisSpec(BaseModel):
     linspace: list[Any] | None = Field(default=None, description="[start, stop, num]")
     range: list[Any] | None = Field(default=None, description="[start, stop, step], stop included")
     logspace: list[Any] | None = Field(default=None, description="[start, stop, num], geometric")
-    zip: list["AxisSpec"] | None = Field(default=None, description="coupled axes of equal length")
+    zip: list[AxisSpec] | None = Field(default=None, description="coupled axes of equal length")
 
     @field_validator("key")
     @classmethod
@@ -307,7 +315,7 @@ class Constraint:
     names: frozenset
 
     @classmethod
-    def parse(cls, text: str) -> "Constraint":
+    def parse(cls, text: str) -> Constraint:
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
@@ -402,7 +410,7 @@ def check_metric_name(name: str, baselines: bool) -> str | None:
     """None if `name` can be a metric column; else why not (with a did-you-mean)."""
     known = metric_names()
     head = name.split(".")[0]
-    if name in known or (head in known and known[head]) or (baselines and head == "speedup"):
+    if name in known or (known.get(head)) or (baselines and head == "speedup"):
         return None
     options = sorted(known) + (["speedup.<baseline>"] if baselines else [])
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)

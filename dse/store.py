@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +80,28 @@ class ResultsStore:
     def columns(self) -> list[str]:
         return list(self._columns)
 
+    def lock(self) -> None:
+        """Hold an exclusive lock on the folder until ``close``: a second sweep writing into the
+        same folder at the same time is refused (ConfigError). The OS releases the lock when the
+        process dies, even by SIGKILL, so a killed sweep never leaves the folder locked."""
+        try:
+            import fcntl
+        except ImportError:    # not POSIX: no lock
+            return
+        self._lock_file = open(self.dir / (STORE_FILE + ".lock"), "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise ConfigError("another `hwsim sweep` is writing into this folder right now; wait "
+                              "for it (or stop it) and re-run", file=str(self.dir)) from None
+
     def close(self) -> None:
         self.conn.close()
+        if getattr(self, "_lock_file", None) is not None:
+            self._lock_file.close()      # releases the lock
+            self._lock_file = None
 
     def __enter__(self):
         return self
@@ -190,7 +210,7 @@ class ResultsStore:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _axes_text(axes: list[dict]) -> str:

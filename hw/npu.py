@@ -30,12 +30,12 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from hwsim.hw.cost import OpCost
 from hwsim.hw.energy import add_pj, energy_components_j, mac_pj, sram_pj_per_byte
 from hwsim.hw.memory import MemorySpec
-from hwsim.hw.technology import node_error
+from hwsim.hw.technology import TechNodeNm
 from hwsim.workloads.ops import Attention, Op
 
 
@@ -59,15 +59,8 @@ class NPUSpec(BaseModel):
                                                   description="default: Horowitz 45 nm by SRAM size, "
                                                   "scaled to tech_node_nm")
     static_power_w: float = Field(default=0.0, ge=0)
-    tech_node_nm: int = Field(default=45, description="process node; energy and area scale from the "
+    tech_node_nm: TechNodeNm = Field(default=45, description="process node; energy and area scale from the "
                               "45 nm tables by Stillmaker & Baas (hwsim.hw.technology), table nodes only")
-
-    @field_validator("tech_node_nm")
-    @classmethod
-    def _table_node(cls, v):
-        if node_error(v):
-            raise ValueError(node_error(v))
-        return v
 
     @property
     def peak_flops(self) -> float:

@@ -25,11 +25,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from hwsim.hw.dram import PRESETS, DramTiming
 from hwsim.hw.energy import mac_pj
-from hwsim.hw.technology import node_error
+from hwsim.hw.technology import TechNodeNm
 from hwsim.workloads.ops import Attention
 
 # Energy inside a bank-PIM device per bit read from the cells: cell read 0.44 + ACT/PRE share
@@ -49,15 +49,8 @@ class PIMSpec(BaseModel):
     # 20 nm: the DRAM process of Samsung's HBM-PIM (Lee et al., ISCA 2021 abstract, "20 nm DRAM";
     # pim_anchors.md section 3.2). Logic in a DRAM process is less dense and slower than in a
     # logic process of the same node; that penalty is not modelled [no verified figure].
-    tech_node_nm: int = Field(default=20, description="process node of the PIM logic (MACs, "
+    tech_node_nm: TechNodeNm = Field(default=20, description="process node of the PIM logic (MACs, "
                               "buffers); scales their energy and area from the 45 nm tables")
-
-    @field_validator("tech_node_nm")
-    @classmethod
-    def _table_node(cls, v):
-        if node_error(v):
-            raise ValueError(node_error(v))
-        return v
 
     def mac_pj(self, dtype: str) -> float:
         """Energy of one PIM multiply-accumulate: Horowitz 45 nm, scaled to tech_node_nm."""

@@ -33,6 +33,10 @@ Where the coefficients come from (the paper PDF itself was not readable here):
 """
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 from hwsim.errors import ConfigError
 
 REFERENCE_NODE_NM = 45   # node of the Horowitz energy table and of our 45 nm area data
@@ -106,3 +110,14 @@ def energy_factor(node_nm, key: str = "tech_node_nm") -> float:
 def area_factor(node_nm, key: str = "tech_node_nm") -> float:
     """Multiply a 45 nm area by this to get it at `node_nm`."""
     return AREA_FACTOR_VS_45NM[check_node(node_nm, key)]
+
+
+def _table_node(node_nm: int) -> int:
+    msg = node_error(node_nm)
+    if msg:
+        raise ValueError(msg)
+    return node_nm
+
+
+# A spec field holding a process node: an int that must be a node of the scaling table.
+TechNodeNm = Annotated[int, AfterValidator(_table_node)]

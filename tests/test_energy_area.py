@@ -21,9 +21,8 @@ from hwsim.hw.system import HardwareSpec
 from hwsim.hw.technology import (AREA_FACTOR_VS_45NM, ENERGY_FACTOR_VS_45NM, SUPPORTED_NODES_NM,
                                  area_factor, energy_factor)
 from hwsim.mappers import MAPPERS
-from hwsim.pipeline import evaluate
 from hwsim.workloads.ops import MatMul, Op, OpKind
-from conftest import shipped_run_configs
+from conftest import systems
 
 NODES_DESCENDING = (180, 130, 90, 65, 45, 32, 20, 16, 14, 10, 7)
 
@@ -146,16 +145,9 @@ def test_eyeriss_relative_cost_closed_form_on_a_tiny_layer():
         eyeriss_relative_energy({"l2": 1})
 
 
-CONFIGS = shipped_run_configs()
-
-
-@pytest.fixture(scope="module", params=CONFIGS, ids=[p.stem for p in CONFIGS])
-def result(request):
-    return evaluate(load_config(request.param))
-
-
-def systems(result):
-    return [("main", result.main), *result.baselines.items()]
+@pytest.fixture
+def result(shipped_result):
+    return shipped_result
 
 
 def test_energy_breakdown_sums_to_energy_j(result):

@@ -1,7 +1,6 @@
 """The systolic closed form against SCALE-Sim's reports and a fold-by-fold reference."""
 import itertools
 
-import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 

@@ -1,21 +1,12 @@
 """Physics that must hold for every shipped config, main system and every baseline."""
 import pytest
 
-from hwsim.config.loader import load_config
 from hwsim.hw.link import collective_bytes_sent
-from hwsim.pipeline import evaluate
-from conftest import shipped_run_configs
+from conftest import systems
 
-CONFIGS = shipped_run_configs()
-
-
-@pytest.fixture(scope="module", params=CONFIGS, ids=[p.stem for p in CONFIGS])
-def result(request):
-    return evaluate(load_config(request.param))
-
-
-def systems(result):
-    return [("main", result.main), *result.baselines.items()]
+@pytest.fixture
+def result(shipped_result):
+    return shipped_result
 
 
 def test_no_task_beats_its_roofline(result):

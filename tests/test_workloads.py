@@ -1,5 +1,4 @@
 """The op graphs carry the FLOPs and bytes the published model sizes imply."""
-import numpy as np
 import pytest
 import yaml
 

@@ -141,7 +141,7 @@ class _Builder:
 
     # -- the graph --
     def build(self) -> OpGraph:
-        w, m, b, T = self.w, self.m, self.b, self.tokens
+        w, m, b = self.w, self.m, self.b
         weights = self._weight_bytes_per_device()
         layers = len(self.stage_layers)
         kv = int(self.all_attend.sum()) * 2 * self.kv_heads * m.hd * b * layers

@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.dse.evaluate import make_evaluator
-from hwsim.dse.spec import FITS_MEMORY, Sweep, load_sweep, violations
+from hwsim.dse.constraints import FITS_MEMORY, violations
+from hwsim.dse.spec import Sweep, load_sweep
 from hwsim.dse.store import ResultsStore
 
 from hwsim.errors import ConfigError

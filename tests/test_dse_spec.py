@@ -188,7 +188,7 @@ def test_shipped_sweep_specs_load():
 
 
 def test_constraint_expressions():
-    from hwsim.dse.spec import Constraint, violations
+    from hwsim.dse.constraints import Constraint, violations
     c = Constraint.parse("utilization.npu > 0.5 and energy_j / 2 <= 1 or not fits_memory")
     assert c.names == {"utilization.npu", "energy_j", "fits_memory"}
     assert c.holds({"utilization.npu": 0.6, "energy_j": 2, "fits_memory": True})

@@ -96,18 +96,19 @@ def show(config, overrides):
 
 
 @main.command(name="list")
-@click.argument("what", type=click.Choice(["models", "presets", "mappers", "configs"]))
+@click.argument("what", type=click.Choice(["models", "presets", "mappers", "configs", "sweeps"]))
 @_guarded
 def list_(what):
-    """List the shipped models, hardware presets, mappers or run configs."""
+    """List the shipped models, hardware presets, mappers, run configs or sweep specs."""
     from hwsim.config.loader import available
-    from hwsim.configs import CONFIG_DIR, MODELS_DIR, PRESETS_DIR
+    from hwsim.configs import CONFIG_DIR, MODELS_DIR, PRESETS_DIR, SWEEPS_DIR
     if what == "mappers":
         from hwsim.mappers import MAPPERS
         for name, entry in sorted(MAPPERS.items()):
             click.echo(f"{name:16s} {entry.summary} (needs: {', '.join(entry.needs)})")
         return
-    folder = {"models": MODELS_DIR, "presets": PRESETS_DIR, "configs": CONFIG_DIR}[what]
+    folder = {"models": MODELS_DIR, "presets": PRESETS_DIR, "configs": CONFIG_DIR,
+              "sweeps": SWEEPS_DIR}[what]
     for name in available(folder):
         click.echo(name)
 

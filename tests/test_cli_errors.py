@@ -369,7 +369,8 @@ def test_show_prints_the_override():
     ("models", {"gpt3-7b", "gpt3-175b"}),
     ("presets", {"neupims-npu", "a100-40gb", "hbm2-32ch", "nvlink3"}),
     ("mappers", {"npu_only", "gpu"}),
-    ("configs", {"gpt3-7b-npu"}),
+    ("configs", {"gpt3-7b-npu", "neupims-gpt3-175b", "tpu-like"}),
+    ("sweeps", {"neupims-space"}),
 ])
 def test_list(what, expected):
     result = cli("list", what)

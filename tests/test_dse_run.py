@@ -153,11 +153,11 @@ def test_kill_and_resume_loses_nothing_and_matches_a_serial_run(tmp_path):
     spec = write_spec(tmp_path, """axes:
   - {key: hardware.pim.macs_per_bank, values: [4, 8, 16, 32, 64]}
   - {key: hardware.npu.cores, values: [1, 2, 4, 8]}
-  - {key: workload.batch, values: [64, 256]}
+  - {key: workload.batch, values: [64, 128, 256, 512]}
 """, layers=4)
     out = tmp_path / "killed"
     db = out / "results.sqlite"
-    total = 40
+    total = 80      # enough that a busy CI machine cannot finish them all between two polls
     env = {**os.environ, "MPLBACKEND": "Agg"}
     cmd = [sys.executable, "-m", "hwsim.cli", "sweep", str(spec), "--out", str(out), "--jobs", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,

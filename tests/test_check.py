@@ -116,7 +116,7 @@ def test_plain_run_does_not_import_the_kernels(tmp_path):
                                                       (11008, 512, 128, 512), (11000, 512, 128, 504),
                                                       (40, 64, 1, 40)])
 def test_scaling_keeps_the_partial_last_fold(dim, cap, quantum, expected):
-    from hwsim.check import _cap
+    from hwsim.check_cases import _cap
     got = _cap(dim, cap, quantum)
     assert got == expected and got <= cap and (got % quantum == dim % quantum or dim <= cap)
     assert np.isscalar(got)
@@ -125,7 +125,7 @@ def test_scaling_keeps_the_partial_last_fold(dim, cap, quantum, expected):
 def test_score_and_context_on_the_array_are_separate_runs_and_fused_flash_is_one():
     """Prefill attention runs on the systolic array (score, context: two GEMMs, two runs); the
     GPU baseline runs score -> softmax -> context as one flash kernel (one run, three kinds)."""
-    from hwsim.check import cases_for
+    from hwsim.check_cases import cases_for
     from hwsim.config.loader import load_config
     from hwsim.pipeline import evaluate
     result = evaluate(load_config(CONFIG_DIR / "llama2-7b-prefill.yaml", ["workload.model.n_layers=1"]))

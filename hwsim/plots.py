@@ -37,3 +37,33 @@ def roofline_plot(result, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def timeline_plot(result, path: Path) -> Path:
+    """Gantt chart of the main system: one row per unit (NPU, PIM, GPU, link, ...), a bar for each
+    task while it ran; the first two layers are shaded so a layer's pattern can be read."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trace = result.main.trace
+    cols = trace.columns
+    units = sorted(set(cols["unit"]))
+    unit_of = np.array(cols["unit"])
+    start_ms, dur_ms = trace.start_ns / 1e6, (trace.end_ns - trace.start_ns) / 1e6
+    height_in = 1.2 + 0.5 * len(units)
+    fig, ax = plt.subplots(figsize=(9, height_in))
+    for row, unit in enumerate(units):
+        mine = unit_of == unit
+        ax.broken_barh(list(zip(start_ms[mine], dur_ms[mine])), (row - 0.4, 0.8), lw=0)
+    phases = np.array(cols["phase"])
+    for layer, shade in (("L0", 0.12), ("L1", 0.06)):
+        sel = phases == layer
+        if sel.any():
+            ax.axvspan(start_ms[sel].min(), (start_ms + dur_ms)[sel].max(), color="k", alpha=shade, lw=0)
+    ax.set(yticks=range(len(units)), yticklabels=units, xlabel="time (ms)",
+           xlim=(0, trace.makespan_ns / 1e6), title=f"{result.config.name}: timeline (layers 0 and 1 shaded)")
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.5 / height_in, top=1 - 0.35 / height_in)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -89,7 +89,7 @@ def _csv_text(rows: list[dict]) -> str:
 
 
 def write_results(result: RunResult, out_dir: Path) -> list[Path]:
-    """Resolved config, metrics (JSON + CSV), op timeline, Chrome trace and roofline plot."""
+    """Resolved config, metrics (JSON + CSV), op timeline (CSV and plot), Chrome trace and roofline plot."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
 
@@ -111,6 +111,7 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
     written.append(out_dir / "timeline.csv")
     result.main.trace.write_chrome_trace(out_dir / "trace.json")
     written.append(out_dir / "trace.json")
-    from hwsim.plots import roofline_plot
+    from hwsim.plots import roofline_plot, timeline_plot
     written.append(roofline_plot(result, out_dir / "roofline.png"))
+    written.append(timeline_plot(result, out_dir / "timeline.png"))
     return written

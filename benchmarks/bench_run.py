@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,30 +33,10 @@ import time
 from pathlib import Path
 
 from hwsim.config.loader import load_config
+from timing import median_time, table
 from hwsim.configs import CONFIG_DIR
 from hwsim.errors import ConfigError
 from hwsim.pipeline import evaluate
-
-
-def median_time(fn, repeat: int):
-    times, value = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), value
-
-
-def table(title: str, header: list[str], rows: list[list]) -> None:
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(header)]
-    print(f"\n## {title}")
-    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-    print("  ".join("-" * w for w in widths))
-    for r in cells:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------- CLI subprocess

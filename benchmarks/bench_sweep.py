@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from hwsim.configs import CONFIG_DIR
+from timing import table
 from hwsim.dse import load_results, run_sweep
 
 BASE = CONFIG_DIR / "neupims.yaml"
@@ -56,17 +57,6 @@ def space_spec(samples: int, tiny: bool = False, extrapolate: bool = True) -> di
         "strategy": "random", "samples": samples, "seed": 0,
         "extrapolate_layers": extrapolate,
     }
-
-
-def table(title: str, header: list[str], rows: list[list]) -> None:
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
-    print(f"\n## {title}")
-    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-    print("  ".join("-" * w for w in widths))
-    for r in cells:
-        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
-    sys.stdout.flush()
 
 
 def bench_space(sizes: list[int], jobs: int, tiny: bool, title: str, extrapolate: bool = True) -> None:

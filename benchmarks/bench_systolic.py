@@ -18,33 +18,14 @@ Sections:
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 from hwsim.hw.systolic import SystolicArray, array_layers, network_cost
+from timing import median_time, table
 from hwsim.workloads.cnn import build_model
 
 SIZES = (32, 64, 128)
 DATAFLOWS = ("os", "ws", "is")
-
-
-def median_time(fn, repeat: int):
-    times, value = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), value
-
-
-def table(title, header, rows):
-    cells = [[str(c) for c in r] for r in rows]
-    widths = [max(len(x) for x in col) for col in zip(header, *cells)]
-    print(f"\n{title}")
-    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-    print("  ".join("-" * w for w in widths))
-    for r in cells:
-        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
 
 
 def array(size: int, dataflow: str) -> SystolicArray:

@@ -93,9 +93,9 @@ def load_fitting(config: Path, overrides: list[str], max_tp: int):
 def evaluate_check(cfg) -> None:
     """Just the memory check, without simulating (cheap)."""
     from hwsim.pipeline import check_fits
-    from hwsim.workloads.transformer import build_transformer
+    from hwsim.workloads.transformer import transformer_info
     for key, system in [("", cfg.main)] + [(f"baselines.{n}.", s) for n, s in cfg.baselines.items()]:
-        check_fits(system, build_transformer(system.workload), key)
+        check_fits(system, transformer_info(system.workload), key)
 
 
 def bench_inprocess(title: str, base: Path, cases: list[tuple[str, list[str]]], repeat: int,

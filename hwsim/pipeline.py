@@ -14,8 +14,8 @@ from hwsim.metrics import Metrics, compute_metrics
 from hwsim.sim.engine import simulate
 from hwsim.sim.schedule import Schedule
 from hwsim.sim.trace import Trace
-from hwsim.workloads.ops import OpGraph
-from hwsim.workloads.transformer import build_transformer
+from hwsim.workloads.ops import OpGraph, WorkloadInfo
+from hwsim.workloads.transformer import build_transformer, transformer_info
 
 
 @dataclass
@@ -57,7 +57,7 @@ def throughput_unit(graph: OpGraph) -> str:
     return "inferences/s" if graph.info.phase == "inference" else "tokens/s"
 
 
-def check_fits(system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") -> None:
+def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = "") -> None:
     """Weights plus the KV cache of the batch must fit the device memory."""
     w = system.workload
     longest = w.requests.longest(w.batch) + (1 if w.phase == "decode" else 0)
@@ -65,11 +65,11 @@ def check_fits(system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") ->
         raise ConfigError(f"a request holds {longest} tokens but {w.model.name} supports "
                           f"max_seq_len={w.model.max_seq_len}", key=f"{key_prefix}workload.requests")
     capacity = system.hardware.memory_capacity_bytes()
-    need = graph.info.weight_bytes_per_device + graph.info.kv_bytes_per_device
+    need = info.weight_bytes_per_device + info.kv_bytes_per_device
     if capacity is not None and need > capacity:
         raise ConfigError(
-            f"{w.model.name} does not fit one device: weights {graph.info.weight_bytes_per_device / 1e9:.2f} GB"
-            f" + KV cache {graph.info.kv_bytes_per_device / 1e9:.2f} GB > memory {capacity / 1e9:.2f} GB"
+            f"{w.model.name} does not fit one device: weights {info.weight_bytes_per_device / 1e9:.2f} GB"
+            f" + KV cache {info.kv_bytes_per_device / 1e9:.2f} GB > memory {capacity / 1e9:.2f} GB"
             f" (raise tp, lower the batch or context, or add memory)", key=f"{key_prefix}workload.batch")
 
 
@@ -108,7 +108,7 @@ def run_system(system: SystemUnderTest, key_prefix: str = "",
     if extrapolate_layers:
         from hwsim.extrapolate import SHORT_LAYERS, can_extrapolate, extrapolate_metrics, with_stage_layers
         if can_extrapolate(system):
-            check_fits(system, build_transformer(system.workload), key_prefix)
+            check_fits(system, transformer_info(system.workload), key_prefix)
             short, longer = (run_system(with_stage_layers(system, k), key_prefix)
                              for k in (SHORT_LAYERS, SHORT_LAYERS + 1))
             extra = system.workload.model.n_layers // system.workload.pp - SHORT_LAYERS - 1
@@ -120,7 +120,7 @@ def run_system(system: SystemUnderTest, key_prefix: str = "",
         check_fits_cnn(system, graph, key_prefix)
     else:
         graph = build_transformer(system.workload)
-        check_fits(system, graph, key_prefix)
+        check_fits(system, graph.info, key_prefix)
     entry = MAPPERS[system.mapper.name]
     schedule = entry.build(graph, system.hardware, system.mapper.options)
     trace = simulate(schedule)

@@ -179,3 +179,12 @@ def test_pipeline_weights_are_a_stage_share_plus_the_lm_head():
 def test_pipeline_split_must_be_even(kw, message):
     with pytest.raises(ValueError, match=message):
         workload("gpt3-7b", **kw)
+
+
+@pytest.mark.parametrize("name, kw", [("gpt3-7b", dict(pp=2, batch=8)), ("llama2-70b", dict(tp=8)),
+                                      ("mixtral-8x7b", dict(ep=2, batch=8))])
+def test_info_without_the_ops_equals_the_graphs(name, kw):
+    """The memory check reads `transformer_info` so sweeps need not build the whole graph."""
+    from hwsim.workloads.transformer import transformer_info
+    w = workload(name, **kw)
+    assert transformer_info(w) == build_transformer(w).info

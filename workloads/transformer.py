@@ -140,15 +140,18 @@ class _Builder:
                   collective=Collective(group=group, bytes=nbytes))
 
     # -- the graph --
-    def build(self) -> OpGraph:
+    def info(self) -> WorkloadInfo:
         w, m, b = self.w, self.m, self.b
-        weights = self._weight_bytes_per_device()
         layers = len(self.stage_layers)
         kv = int(self.all_attend.sum()) * 2 * self.kv_heads * m.hd * b * layers
-        self.graph = OpGraph(WorkloadInfo(
+        return WorkloadInfo(
             model=m.name, phase=w.phase, batch=w.batch, tokens=w.batch if w.phase == "decode"
             else int(w.context_lens().sum()), n_layers=layers, tp=w.tp, ep=w.ep, pp=w.pp,
-            weight_bytes_per_device=weights, kv_bytes_per_device=kv))
+            weight_bytes_per_device=self._weight_bytes_per_device(), kv_bytes_per_device=kv)
+
+    def build(self) -> OpGraph:
+        w = self.w
+        self.graph = OpGraph(self.info())
         for j in range(w.pp):
             self.micro_batch(j)
             self._stage_pass()
@@ -285,3 +288,9 @@ _VECTOR_KIND = {"layernorm": OpKind.NORM, "rmsnorm": OpKind.NORM, "softmax": OpK
 def build_transformer(workload: TransformerWorkload) -> OpGraph:
     """The per-device op graph of one prefill or decode pass."""
     return _Builder(workload).build()
+
+
+def transformer_info(workload: TransformerWorkload) -> WorkloadInfo:
+    """What `build_transformer(workload).info` holds (bytes resident per device, tokens), without
+    building the ops."""
+    return _Builder(workload).info()

@@ -34,7 +34,7 @@ def with_stage_layers(system: SystemUnderTest, stage_layers: int) -> SystemUnder
 
 def can_extrapolate(system: SystemUnderTest) -> bool:
     w = system.workload
-    return (getattr(w, "kind", "transformer") == "transformer" and w.model.moe is None
+    return (w.kind == "transformer" and w.model.moe is None
             and w.model.n_layers // w.pp > SHORT_LAYERS + 1)
 
 

@@ -115,7 +115,7 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
             if not interleave and op.micro_batch and not op.kind.is_collective and \
                     all(graph.graph.nodes[p]["op"].kind.is_collective for p in preds):
                 preds = preds + [last_op_of[op.micro_batch - 1]]   # micro-batches never overlap
-            deps = sorted({t for p in preds for t in _tasks_of(tasks_of, p, s)})
+            deps = sorted({t for p in preds for t in tasks_of[(p, s)]})
             label = f"{op.name}#{s}" if len(sub_batches) > 1 else op.name
             if part.kind.is_collective:
                 tasks_of[(op.name, s)] = [add_collective_task(schedule, label, part, hw.link, deps)]
@@ -128,15 +128,6 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
                 tasks_of[(op.name, s)] = [add_task(schedule, label, part, c, "npu",
                                                    {"npu": c.compute_ns, "hbm": c.bytes_by_level["hbm"]}, deps)]
     return schedule
-
-
-def _tasks_of(tasks_of: dict, op_name: str, sub_batch: int) -> list[int]:
-    """The tasks of `op_name` that sub-batch `sub_batch` waits for: its own part, or every part
-    when the producer belongs to a micro-batch split differently (or not at all)."""
-    mine = tasks_of.get((op_name, sub_batch))
-    if mine is not None:
-        return mine
-    return [t for (name, _), ids in tasks_of.items() if name == op_name for t in ids]
 
 
 def _pim_tasks(schedule, op, idx, channel_of, channels, pim, mem, dual, per_channel_bw, cycle_ns,

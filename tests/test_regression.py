@@ -1,0 +1,68 @@
+"""Migration without drift (issue 10, item 8): every shipped run config gives the numbers it gave
+before the machine-model rebuild, pinned in tests/pinned/ by tests/pin_metrics.py.
+
+A pinned number may differ only where DELIBERATE says why (a model change made on purpose, e.g.
+energy and area gaining static power and HBM stacks). A key may be renamed (RENAMED), never lost.
+"""
+import fnmatch
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+PINNED = Path(__file__).parent / "pinned"
+
+# old dotted path (glob) -> new dotted path template ("{rest}" = what the glob's "*" matched).
+RENAMED: dict[str, str] = {}
+
+# (config glob, dotted-path glob) -> why the number moved on purpose.
+DELIBERATE: dict[tuple[str, str], str] = {}
+
+
+def flatten(doc, prefix=""):
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from flatten(v, f"{prefix}{k}.")
+    else:
+        yield prefix[:-1], doc
+
+
+def lookup(flat: dict, path: str):
+    if path in flat:
+        return flat[path]
+    for old, new in RENAMED.items():
+        if fnmatch.fnmatchcase(path, old):
+            star = old.index("*") if "*" in old else len(old)
+            rest = path[star:len(path) - (len(old) - star - 1)] if "*" in old else ""
+            return flat.get(new.format(rest=rest), KeyError)
+    return KeyError
+
+
+def deliberate(config: str, path: str) -> str | None:
+    for (cglob, pglob), why in DELIBERATE.items():
+        if fnmatch.fnmatchcase(config, cglob) and fnmatch.fnmatchcase(path, pglob):
+            return why
+    return None
+
+
+@pytest.mark.parametrize("pinned", sorted(PINNED.glob("*.json")), ids=lambda p: p.stem)
+def test_shipped_config_gives_its_pinned_numbers(pinned, config_dir):
+    from hwsim.config.loader import load_config
+    from hwsim.pipeline import evaluate
+    config = config_dir / f"{pinned.stem}.yaml"
+    assert config.exists(), f"shipped config {config.name} was removed; keep it running"
+    now = dict(flatten(evaluate(load_config(config)).to_json()))
+    drift = []
+    for path, before in flatten(json.loads(pinned.read_text())):
+        after = lookup(now, path)
+        if after is KeyError:
+            drift.append(f"{path}: lost (was {before!r})")
+            continue
+        same = (math.isclose(after, before, rel_tol=1e-9, abs_tol=1e-12)
+                if isinstance(before, (int, float)) and isinstance(after, (int, float))
+                and not isinstance(before, bool) else after == before)
+        if not same and deliberate(config.stem, path) is None:
+            drift.append(f"{path}: {before!r} -> {after!r}")
+    assert not drift, "\n".join(drift)
+

@@ -204,8 +204,9 @@ class DaskEvaluator:
         self.extrapolate_layers = extrapolate_layers
         try:
             from distributed import Client
-        except ImportError as exc:   # pragma: no cover - a dependency of hwsim
-            raise ConfigError(f"--cluster needs dask.distributed ({exc})", key="--cluster") from None
+        except ImportError:          # the [dse] extra
+            from hwsim.extras import install_hint
+            raise ConfigError(f"needs dask.distributed: {install_hint('dse')}", key="--cluster") from None
         try:
             self.client = Client(address, timeout="15s")
         except (OSError, TimeoutError, ValueError) as exc:

@@ -116,6 +116,7 @@ def export(df, csv: str | Path | None = None, parquet: str | Path | None = None)
                 kinds = {type(v) for v in table[col].dropna()}
                 if len(kinds) > 1:
                     table[col] = table[col].map(lambda v: None if v is None else str(v))
+        import pyarrow  # noqa: F401  (pandas' parquet engine; missing: the CLI names the extra)
         table.to_parquet(parquet, index=False)
         written.append(Path(parquet))
     return written

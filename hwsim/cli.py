@@ -13,7 +13,9 @@ from pathlib import Path
 
 import click
 
+from hwsim.configs import find
 from hwsim.errors import ConfigError
+from hwsim.extras import missing_extra_message, require
 
 
 def _guarded(fn):
@@ -29,6 +31,9 @@ def _guarded(fn):
         except Exception as exc:  # an internal error, not the user's
             if os.environ.get("HWSIM_DEBUG"):
                 raise
+            if missing := missing_extra_message(exc):      # an optional dependency not installed
+                click.echo(f"error: {missing}", err=True)
+                sys.exit(2)
             click.echo(f"internal error: {type(exc).__name__}: {exc} "
                        "(set HWSIM_DEBUG=1 for a traceback)", err=True)
             sys.exit(1)
@@ -38,7 +43,25 @@ def _guarded(fn):
 SET_HELP = "Override a config key, e.g. --set hardware.npu.freq_ghz=1.5 (repeatable)."
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """Commands defined in other modules (``LAZY``), imported only when one runs or is listed,
+    so `hwsim run` never loads the design-space or SCALE-Sim modules."""
+
+    LAZY = {"sweep": "hwsim.cli_dse:sweep", "results": "hwsim.cli_dse:results",
+            "pareto": "hwsim.cli_dse:pareto", "scalesim": "hwsim.scalesim:scalesim_command"}
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx, name):
+        if name in self.LAZY:
+            import importlib
+            module, _, attr = self.LAZY[name].partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(package_name="hwsim")
 def main():
     """hwsim: simulate AI accelerators from YAML and explore their design space."""
@@ -55,11 +78,14 @@ def main():
               "report the errors; exit 1 if one exceeds its tolerance (HWSIM_CHECK_SEED replays).")
 @_guarded
 def run(config, overrides, out_dir, as_json, check):
-    """Simulate CONFIG and its baselines; print a table and write a results folder."""
+    """Simulate CONFIG and its baselines; print a table and write a results folder.
+
+    CONFIG is a YAML file or the name of a shipped config (`hwsim list configs`); a file wins."""
     from hwsim.config.loader import load_config
     from hwsim.pipeline import evaluate
     from hwsim.report import format_table, write_results
 
+    config = find(config, "configs")
     cfg = load_config(config, list(overrides))
     try:
         result = evaluate(cfg)
@@ -68,6 +94,7 @@ def run(config, overrides, out_dir, as_json, check):
         raise
     report = None
     if check:                    # imports numba: only when asked
+        require("check", "`hwsim run --check`")
         from hwsim.check import check_run
         report = check_run(result)
         result.check, result.check_detail = report.errors(), report.detail()
@@ -87,36 +114,31 @@ def run(config, overrides, out_dir, as_json, check):
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @_guarded
 def show(config, overrides):
-    """Print the fully resolved CONFIG (presets expanded, defaults filled in)."""
+    """Print the fully resolved CONFIG (presets expanded, defaults filled in); a file or the name
+    of a shipped config."""
     import yaml
 
     from hwsim.config.loader import load_config
-    cfg = load_config(config, list(overrides))
+    cfg = load_config(find(config, "configs"), list(overrides))
     click.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), nl=False)
 
 
 @main.command(name="list")
-@click.argument("what", type=click.Choice(["models", "presets", "mappers", "configs", "sweeps"]))
+@click.argument("what", type=click.Choice(["configs", "models", "presets", "sweeps", "topologies",
+                                           "mappers"]))
 @_guarded
 def list_(what):
-    """List the shipped models, hardware presets, mappers, run configs or sweep specs."""
-    from hwsim.config.loader import available
-    from hwsim.configs import CONFIG_DIR, MODELS_DIR, PRESETS_DIR, SWEEPS_DIR
+    """List the shipped run configs, models, hardware presets, sweep specs, SCALE-Sim topologies
+    or the mappers. Commands take these names in place of a file: `hwsim run neupims`."""
     if what == "mappers":
         from hwsim.mappers import MAPPERS
         for name, entry in sorted(MAPPERS.items()):
             click.echo(f"{name:16s} {entry.summary} (needs: {', '.join(entry.needs)})")
         return
-    folder = {"models": MODELS_DIR, "presets": PRESETS_DIR, "configs": CONFIG_DIR,
-              "sweeps": SWEEPS_DIR}[what]
-    for name in available(folder):
+    from hwsim.configs import names
+    for name in names(what):
         click.echo(name)
 
-
-from hwsim.cli_dse import pareto, results, sweep  # noqa: E402  (design-space exploration; lazy inside)
-main.add_command(sweep); main.add_command(results); main.add_command(pareto)  # noqa: E702
-from hwsim.scalesim import scalesim_command  # noqa: E402  (SCALE-Sim compatible per-layer report)
-main.add_command(scalesim_command)
 
 if __name__ == "__main__":
     main()

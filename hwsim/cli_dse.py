@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from hwsim.errors import ConfigError
+from hwsim.extras import require
 
 
 def _guarded(fn):
@@ -42,14 +43,18 @@ def _guarded(fn):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_guarded
 def sweep(spec, out_dir, jobs, cluster, limit, overrides, quiet):
-    """Evaluate the design points of SPEC that are not yet in the results folder.
+    """Evaluate the design points of SPEC (a file, or a shipped spec's name) that are not yet in
+    the results folder.
 
     Progress (done, failed, rate, ETA) goes to stderr; each point is committed to
     OUT/results.sqlite as it finishes, so an interrupted sweep resumes where it stopped.
     """
+    require("dse", "`hwsim sweep`")
+    from hwsim.configs import find
     from hwsim.dse.runner import run_sweep
     from hwsim.dse.spec import load_sweep
 
+    spec = find(spec, "sweeps")      # a file, or a shipped spec by name (`hwsim list sweeps`)
     loaded = load_sweep(spec, list(overrides))
     out_dir = out_dir or Path("results") / (loaded.spec.name or spec.stem)
     try:
@@ -71,6 +76,7 @@ def sweep(spec, out_dir, jobs, cluster, limit, overrides, quiet):
 @_guarded
 def results(results_dir, csv_path, parquet_path):
     """Summarize a sweep's results folder; export its points."""
+    require("dse", "`hwsim results`")
     from hwsim.dse.results import export, load_results, summary
 
     df = load_results(results_dir)
@@ -96,6 +102,7 @@ def pareto(results_dir, x_metric, y_metric, color, maximize, out_path):
     a grid of pairwise panels. A metric that is not an objective is minimized unless named by
     --maximize.
     """
+    require("dse", "`hwsim pareto`")
     from hwsim.dse.plots import plot_front
     from hwsim.dse.results import front, frontier_table, load_results, require_columns
 

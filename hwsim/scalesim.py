@@ -69,11 +69,9 @@ def _layers(topology: Path | None, model: str | None, batch: int):
             raise ConfigError(f"unknown model '{model}'; available: {', '.join(sorted(CNN_MODELS))}",
                               key="--model")
         return array_layers(build_model(model, batch=batch))
-    from hwsim.configs import CONFIG_DIR
+    from hwsim.configs import find
     from hwsim.workloads.topology import read_topology
-    shipped = CONFIG_DIR / "topologies" / f"{topology}.csv"
-    if not topology.exists() and shipped.exists():
-        topology = shipped                       # `--topology alexnet`: a shipped topology
+    topology = find(topology, "topologies", option="--topology")   # a file, or `--topology alexnet`
     return [(layer.name, layer.conv) for layer in read_topology(topology, batch=batch)]
 
 
@@ -119,7 +117,8 @@ def write_compute_report(costs, path: Path) -> None:
 
 @click.command("scalesim")
 @click.option("--topology", type=click.Path(dir_okay=False, path_type=Path),
-              help="SCALE-Sim topology CSV (conv or GEMM form), or the name of a shipped one.")
+              help="SCALE-Sim topology CSV (conv or GEMM form), or a shipped one's name "
+                   "(`hwsim list topologies`).")
 @click.option("--model", help="A built-in CNN instead of a CSV (resnet50, mobilenet_v1, ...).")
 @click.option("--array", "array_text", default="32x32", show_default=True, help="ROWSxCOLS.")
 @click.option("--dataflow", default="ws", show_default=True, help="ws | os | is")

@@ -21,11 +21,12 @@ def _shipped(path: Path) -> bool:
     return not any(part.startswith(".") or part.endswith(NOT_SHIPPED) for part in path.parts)
 
 
-def packages_and_data(here: Path = HERE) -> tuple[list[str], dict[str, list[str]]]:
+def packages_and_data(here: Path = HERE, roots: dict[str, str] = ROOTS
+                      ) -> tuple[list[str], dict[str, list[str]]]:
     """(every package name, {package: its data files relative to the package's folder})."""
-    packages: dict[Path, str] = {Path(root): name for name, root in ROOTS.items()}
+    packages: dict[Path, str] = {Path(root): name for name, root in roots.items()}
     files: list[tuple[str, Path]] = []          # (root package, file relative to the root folder)
-    for root_name, root in ROOTS.items():
+    for root_name, root in roots.items():
         for path in sorted((here / root).rglob("*")):
             rel = path.relative_to(here / root)
             if not path.is_file() or not _shipped(rel):
@@ -37,11 +38,11 @@ def packages_and_data(here: Path = HERE) -> tuple[list[str], dict[str, list[str]
                 files.append((root_name, rel))
     data: dict[str, list[str]] = {}
     for root_name, rel in files:
-        folder = Path(ROOTS[root_name]) / rel.parent
+        folder = Path(roots[root_name]) / rel.parent
         while folder not in packages:               # the nearest package above the file
             folder = folder.parent
         data.setdefault(packages[folder], []).append(
-            (Path(ROOTS[root_name]) / rel).relative_to(folder).as_posix())
+            (Path(roots[root_name]) / rel).relative_to(folder).as_posix())
     return sorted(packages.values()), data
 
 

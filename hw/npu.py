@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hwsim.hw.cost import OpCost
 from hwsim.hw.energy import add_pj, energy_components_j, mac_pj, sram_pj_per_byte
 from hwsim.hw.memory import MemorySpec
+from hwsim.hw.systolic import gemm_folds_and_fold_cycles
 from hwsim.hw.technology import TechNodeNm
 from hwsim.workloads.ops import Attention, Op
 
@@ -83,19 +84,6 @@ class NPUSpec(BaseModel):
 
     def sram_pj_per_byte(self) -> float:
         return self.sram_energy_pj_per_byte or sram_pj_per_byte(self.sram_kib * 1024.0, self.tech_node_nm)
-
-
-def gemm_folds_and_fold_cycles(rows: int, cols: int, dataflow: str, m, n, k):
-    """Number of folds and cycles per fold for out[m,n] = A[m,k] B[k,n] (numpy-broadcastable)."""
-    if dataflow == "ws":
-        spatial_r, spatial_c, t, preload = k, n, m, rows
-    elif dataflow == "os":
-        spatial_r, spatial_c, t, preload = m, n, k, 0
-    else:  # "is"
-        spatial_r, spatial_c, t, preload = k, m, n, rows
-    folds = -(-np.asarray(spatial_r) // rows) * -(-np.asarray(spatial_c) // cols)
-    per_fold = preload + rows + cols + np.asarray(t) - 2
-    return folds, per_fold
 
 
 def pipelined_fold_cycles(rows: int, cols: int, dataflow: str, m, n, k):

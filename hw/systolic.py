@@ -25,7 +25,7 @@ scalesim-project/scale-sim-v2):
 Spatial/temporal assignment (rows Sr, columns Sc, streamed T) per dataflow (SCALE-Sim
 ``calc_spatio_temporal_params``): WS (K, N, Npix), OS (Npix, N, K), IS (K, Npix, N). The array
 is cut into ceil(Sr/R) x ceil(Sc/C) folds, column folds outer, row folds inner, and each fold
-costs (``hwsim.hw.npu.gemm_folds_and_fold_cycles``, reused here)
+costs (``gemm_folds_and_fold_cycles``, which hwsim.hw.npu uses too)
 
     WS, IS:  2R + C + T - 2   (R cycles of stationary preload, R + C - 2 of skew, T streamed)
     OS:       R + C + T - 2
@@ -83,12 +83,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from hwsim.hw.npu import NPUSpec, gemm_cycles, gemm_folds_and_fold_cycles
 from hwsim.workloads.ops import Conv, Op
+
+if TYPE_CHECKING:
+    from hwsim.hw.npu import NPUSpec
 
 DATAFLOWS = ("ws", "os", "is")
 DEPTHWISE_MODES = ("split", "packed")
@@ -179,6 +181,19 @@ def gemm_view(conv: Conv, depthwise: str = "split") -> tuple[int, int, int, int]
     if depthwise == "packed" and conv.groups > 1:
         return conv.npix, conv.gemm_k, conv.out_c, 1
     return conv.npix, conv.gemm_k, conv.gemm_n, conv.groups
+
+
+def gemm_folds_and_fold_cycles(rows: int, cols: int, dataflow: str, m, n, k):
+    """Number of folds and cycles per fold for out[m,n] = A[m,k] B[k,n] (numpy-broadcastable)."""
+    if dataflow == "ws":
+        spatial_r, spatial_c, t, preload = k, n, m, rows
+    elif dataflow == "os":
+        spatial_r, spatial_c, t, preload = m, n, k, 0
+    else:  # "is"
+        spatial_r, spatial_c, t, preload = k, m, n, rows
+    folds = -(-np.asarray(spatial_r) // rows) * -(-np.asarray(spatial_c) // cols)
+    per_fold = preload + rows + cols + np.asarray(t) - 2
+    return folds, per_fold
 
 
 def spatial_temporal(dataflow: str, npix: int, n: int, k: int) -> tuple[int, int, int]:
@@ -325,6 +340,7 @@ def conv_compute_cycles(spec: NPUSpec, conv: Conv) -> int:
     """Stall-free cycles of a conv on an NPU: its groups' GEMMs (SCALE-Sim's split convention)
     through ``gemm_cycles``, which spreads the folds over the cores (and honours the NPU's
     fold pipelining option). Memory time is the engine's business, as for matmuls."""
+    from hwsim.hw.npu import gemm_cycles
     npix, k, n, groups = gemm_view(conv)
     return gemm_cycles(spec, npix, n, k, count=groups)
 

@@ -81,11 +81,13 @@ def run(config, overrides, out_dir, as_json, check):
     """Simulate CONFIG and its baselines; print a table and write a results folder.
 
     CONFIG is a YAML file or the name of a shipped config (`hwsim list configs`); a file wins."""
+    config = find(config, "configs")
+    if check:
+        require("check", "`hwsim run --check`")
     from hwsim.config.loader import load_config
     from hwsim.pipeline import evaluate
     from hwsim.report import format_table, write_results
 
-    config = find(config, "configs")
     cfg = load_config(config, list(overrides))
     try:
         result = evaluate(cfg)
@@ -94,7 +96,6 @@ def run(config, overrides, out_dir, as_json, check):
         raise
     report = None
     if check:                    # imports numba: only when asked
-        require("check", "`hwsim run --check`")
         from hwsim.check import check_run
         report = check_run(result)
         result.check, result.check_detail = report.errors(), report.detail()

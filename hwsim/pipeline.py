@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from hwsim import __version__
+import hwsim
 from hwsim.config.schema import RunConfig, SystemUnderTest
 from hwsim.errors import ConfigError
 from hwsim.hw.area import device_area_breakdown_mm2
@@ -41,7 +41,7 @@ class RunResult:
         return {name: mine / b.metrics.throughput_tokens_per_s for name, b in self.baselines.items()}
 
     def to_json(self) -> dict:
-        return {"name": self.config.name, "hwsim_version": __version__,
+        return {"name": self.config.name, "hwsim_version": hwsim.__version__,
                 "metrics": self.main.metrics.to_json(),
                 "baselines": {n: {"metrics": b.metrics.to_json(), "mapper": b.system.mapper.name}
                               for n, b in self.baselines.items()},

@@ -9,9 +9,7 @@ import numpy as np
 def roofline_plot(result, path: Path) -> Path:
     """Achieved FLOP/s against arithmetic intensity (FLOPs per off-chip byte) for every task on
     the main system's compute unit, under the unit's compute and bandwidth roofs."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure      # not pyplot: no GUI backend to load (~0.3 s)
 
     sched, trace = result.main.schedule, result.main.trace
     compute = next(r for r in sched.resources.values() if r.kind == "compute")
@@ -22,7 +20,8 @@ def roofline_plot(result, path: Path) -> Path:
     mask = on_unit & (frame["flops"] > 0) & (off_chip > 0) & (frame["duration_ns"] > 0)
     intensity = frame["flops"][mask] / off_chip[mask]
     achieved = frame["flops"][mask] / frame["duration_ns"][mask]      # FLOP/ns = GFLOP/s
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     peak = compute.peak_flops_per_ns
     x = np.logspace(-2, 4, 200)
     if memory is not None:
@@ -35,16 +34,13 @@ def roofline_plot(result, path: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.92)   # tight_layout costs ~1 s on log axes
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def timeline_plot(result, path: Path) -> Path:
     """Gantt chart of the main system: one row per unit (NPU, PIM, GPU, link, ...), a bar for each
     task while it ran; the first two layers are shaded so a layer's pattern can be read."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure      # not pyplot: no GUI backend to load (~0.3 s)
 
     trace = result.main.trace
     cols = trace.columns
@@ -52,7 +48,8 @@ def timeline_plot(result, path: Path) -> Path:
     unit_of = np.array(cols["unit"])
     start_ms, dur_ms = trace.start_ns / 1e6, (trace.end_ns - trace.start_ns) / 1e6
     height_in = 1.2 + 0.5 * len(units)
-    fig, ax = plt.subplots(figsize=(9, height_in))
+    fig = Figure(figsize=(9, height_in))
+    ax = fig.subplots()
     for row, unit in enumerate(units):
         mine = unit_of == unit
         ax.broken_barh(list(zip(start_ms[mine], dur_ms[mine])), (row - 0.4, 0.8), lw=0)
@@ -65,5 +62,4 @@ def timeline_plot(result, path: Path) -> Path:
            xlim=(0, trace.makespan_ns / 1e6), title=f"{result.config.name}: timeline (layers 0 and 1 shaded)")
     fig.subplots_adjust(left=0.1, right=0.98, bottom=0.5 / height_in, top=1 - 0.35 / height_in)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
 
@@ -219,11 +222,18 @@ class WorkloadInfo:
     kv_bytes_per_device: int = 0    # KV cache resident on one device at the end of the pass
 
 
+def _networkx():
+    """networkx, imported when the first graph is built (~0.2 s: `hwsim scalesim` reads
+    topologies into ``Conv`` ops and never builds one)."""
+    import networkx
+    return networkx
+
+
 @dataclass
 class OpGraph:
     """A DAG of ops. Node key = op name; node attribute ``op`` holds the ``Op``."""
     info: WorkloadInfo
-    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+    graph: nx.DiGraph = field(default_factory=lambda: _networkx().DiGraph())
 
     def add(self, op: Op, after: list[str] | tuple[str, ...] = ()) -> str:
         if op.name in self.graph:
@@ -238,7 +248,7 @@ class OpGraph:
     def ops(self) -> list[Op]:
         """Ops in a deterministic topological order (insertion order breaks ties)."""
         order = {name: i for i, name in enumerate(self.graph.nodes)}
-        names = nx.lexicographical_topological_sort(self.graph, key=order.__getitem__)
+        names = _networkx().lexicographical_topological_sort(self.graph, key=order.__getitem__)
         return [self.graph.nodes[n]["op"] for n in names]
 
     def predecessors(self, name: str) -> list[str]:

@@ -106,6 +106,14 @@ def test_shipped_resnet18_topology_equals_builtin():
     assert sum(l.conv.macs for l in layers) == macs(build_model("resnet18"))
 
 
+def test_shipped_resnet50_topology_equals_builtin():
+    layers = read_topology(TOPOLOGIES / "resnet50.csv")
+    built = [(op.conv.out_h, op.conv.gemm_k, op.conv.out_c, op.conv.stride)
+             for op in build_model("resnet50").ops if op.conv is not None]
+    assert [(l.conv.out_h, l.conv.gemm_k, l.conv.out_c, l.conv.stride) for l in layers[:-1]] == built
+    assert sum(l.conv.macs for l in layers) == macs(build_model("resnet50"))
+
+
 @pytest.mark.parametrize("row, column, message", [
     ("Conv1, 224, 224, 11, 11, 3, 96", "column 8 (Strides)", "missing value"),
     ("Conv1, 224, 224, 11, eleven, 3, 96, 4,", "column 5 (Filter Width)", "'eleven'"),

@@ -7,7 +7,6 @@ prints the names). Kept free of heavy imports: ``hwsim scalesim`` looks names up
 """
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -46,10 +45,12 @@ def find(arg: str | Path, kind: str, option: str | None = None) -> Path:
         return shipped
     if path.name != str(arg):                          # a path: the file is missing
         raise ConfigError("file not found", file=str(arg), key=option)
+    import difflib
     close = difflib.get_close_matches(str(arg), names(kind), n=4, cutoff=0.5)
     hint = f"close names: {', '.join(close)}; " if close else ""
     raise ConfigError(f"no such file, nor a shipped {SINGULAR[kind]} of that name ({hint}"
                       f"`hwsim list {kind}` lists them)", file=str(arg), key=option)
+
 
 def _is(path: Path, test) -> bool:
     """`path.is_file()` and the like, False for names the OS refuses (a NUL byte, too long)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -132,7 +133,7 @@ def test_the_main_job_imports_no_extra(tmp_path):
             "except SystemExit as e:\n    assert not e.code, e.code\n"
             "import json; print(json.dumps(sorted(sys.modules)))")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True,
-                          text=True, timeout=300, env={"MPLBACKEND": "Agg", "PATH": ""})
+                          text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
     modules = set(json.loads(proc.stdout.strip().splitlines()[-1]))
     imported = {m.partition(".")[0] for m in modules}

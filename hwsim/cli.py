@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from hwsim.configs import find
+from hwsim.configs import find, names
 from hwsim.errors import ConfigError
 from hwsim.extras import missing_extra_message, require
 
@@ -136,7 +136,6 @@ def list_(what):
         for name, entry in sorted(MAPPERS.items()):
             click.echo(f"{name:16s} {entry.summary} (needs: {', '.join(entry.needs)})")
         return
-    from hwsim.configs import names
     for name in names(what):
         click.echo(name)
 

@@ -57,17 +57,16 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from hwsim.config.yamlio import SourceMap, parse_yaml, read_yaml
+from hwsim.config.yamlio import Dumper, SourceMap, load_scalar, parse_yaml, read_text
 from hwsim.dse.constraints import FITS_MEMORY, Constraint
 from hwsim.errors import ConfigError
+from hwsim.spec import Spec
 
 # Columns of the results store that are not axes or metrics; an axis may not take these names.
 RESERVED_COLUMNS = ("point_id", "status", "error", "violations", "extrapolated", "hwsim_version",
@@ -114,9 +113,8 @@ def _integers_or_floats(raw: list[float], as_int: bool) -> list:
     return out
 
 
-class AxisSpec(BaseModel):
+class AxisSpec(Spec):
     """One axis: a key and its values, or ``zip:`` of axes that move together."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: str | None = Field(default=None, description="dotted config key, as for --set")
     values: list[Any] | None = None
@@ -227,9 +225,8 @@ class AxisSpec(BaseModel):
         raise AssertionError("zip axes expand through Axis")
 
 
-class Objective(BaseModel):
+class Objective(Spec):
     """``{maximize: metric}`` or ``{minimize: metric}``."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     maximize: str | None = None
     minimize: str | None = None
@@ -249,9 +246,8 @@ class Objective(BaseModel):
         return "max" if self.maximize else "min"
 
 
-class SweepSpec(BaseModel):
+class SweepSpec(Spec):
     """The whole sweep spec (see the module docstring)."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str | None = None
     base: str | dict[str, Any] = Field(description="run config path (relative to the spec) or mapping")
@@ -268,6 +264,15 @@ class SweepSpec(BaseModel):
     extrapolate_layers: bool = Field(
         default=True, description="dense decoders: simulate 2 and 3 layers and extend linearly to "
         "all (hwsim.extrapolate; within 0.1% of the full simulation); false: simulate every layer")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name):
+        from hwsim.outputs import plain_name_problem
+        problem = name is not None and plain_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
     @field_validator("constraints", mode="before")
     @classmethod
@@ -338,10 +343,8 @@ def _raise_validation(exc: ValidationError, sources: SourceMap, file: str):
     elif err["type"] == "missing":
         msg = "missing required key"
     else:
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] not in ("value_error", "assertion_error") and "input" in err \
-                and not isinstance(err["input"], dict):
-            msg += f" (got {err['input']!r})"
+        from hwsim.config.loader import value_message
+        msg = value_message(err)
     _where, line = sources.locate(dotted)
     raise ConfigError(msg, file=file, line=line, key=dotted or None) from None
 
@@ -367,10 +370,11 @@ class Axis:
 
 def _override_text(key: str, value: Any) -> str:
     """``KEY=VALUE`` that the loader's --set parser reads back as exactly `value`."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False).strip()
+    text = yaml.dump(value, Dumper=Dumper, default_flow_style=True, width=math.inf,
+                     sort_keys=False).strip()
     if text.endswith("\n..."):
         text = text[:-4].strip()
-    if yaml.safe_load(text) != value or "\n" in text:
+    if "\n" in text or load_scalar(text) != value:
         raise ConfigError(f"value {value!r} cannot be written as an override", key=key)
     return f"{key}={text}"
 
@@ -450,7 +454,7 @@ class Sweep:
                                   "spec file, or an inline mapping)", file=self.spec_file,
                                   line=self._line("base"), key="base")
             self.base_file = str(path)
-            data, sources = read_yaml(path)
+            data, sources = parse_yaml(read_text(path), str(path))
         else:
             self.base_file = self.spec_file
             data = copy.deepcopy(base)
@@ -619,12 +623,8 @@ def load_sweep(spec: str | Path | dict, overrides: list[str] = (), text: str | N
         data, sources = parse_yaml(spec_text, file)
     else:
         file = str(spec)
-        if text is None:
-            data, sources = read_yaml(Path(spec))
-            spec_text = Path(spec).read_text()
-        else:
-            spec_text = text
-            data, sources = parse_yaml(text, file)
+        spec_text = read_text(Path(spec)) if text is None else text
+        data, sources = parse_yaml(spec_text, file)
     if not isinstance(data, dict):
         raise ConfigError("a sweep spec must be a mapping with base, axes, objectives", file=file)
     try:

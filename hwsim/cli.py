@@ -57,10 +57,14 @@ def main():
 def run(config, overrides, out_dir, as_json, check):
     """Simulate CONFIG and its baselines; print a table and write a results folder."""
     from hwsim.config.loader import load_config
+    from hwsim.outputs import check_output_dir
     from hwsim.pipeline import evaluate
     from hwsim.report import format_table, write_results
 
     cfg = load_config(config, list(overrides))
+    out_key = "--out" if out_dir else "output.dir" if cfg.output.dir else "name"
+    out_dir = out_dir or Path(cfg.output.dir or Path("results") / cfg.name)
+    check_output_dir(out_dir, key=out_key)
     try:
         result = evaluate(cfg)
     except ConfigError as exc:   # e.g. does not fit memory: raised without the file's name
@@ -71,8 +75,11 @@ def run(config, overrides, out_dir, as_json, check):
         from hwsim.check import check_run
         report = check_run(result)
         result.check, result.check_detail = report.errors(), report.detail()
-    out_dir = out_dir or Path(cfg.output.dir or Path("results") / cfg.name)
-    write_results(result, out_dir)
+    try:
+        write_results(result, out_dir)
+    except OSError as exc:     # checked above; the disk may still fill up
+        raise ConfigError(f"cannot write results: {exc.strerror or exc}",
+                          file=str(exc.filename or out_dir), key=out_key) from None
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:

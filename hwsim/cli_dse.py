@@ -49,9 +49,12 @@ def sweep(spec, out_dir, jobs, cluster, limit, overrides, quiet):
     """
     from hwsim.dse.runner import run_sweep
     from hwsim.dse.spec import load_sweep
+    from hwsim.outputs import check_output_dir
 
     loaded = load_sweep(spec, list(overrides))
+    out_key = "--out" if out_dir else "name"
     out_dir = out_dir or Path("results") / (loaded.spec.name or spec.stem)
+    check_output_dir(out_dir, key=out_key)
     try:
         report = run_sweep(loaded, out_dir, jobs=jobs, cluster=cluster, limit=limit,
                            progress=not quiet)
@@ -72,7 +75,11 @@ def sweep(spec, out_dir, jobs, cluster, limit, overrides, quiet):
 def results(results_dir, csv_path, parquet_path):
     """Summarize a sweep's results folder; export its points."""
     from hwsim.dse.results import export, load_results, summary
+    from hwsim.outputs import check_output_file
 
+    for path, key in ((csv_path, "--csv"), (parquet_path, "--parquet")):
+        if path is not None:
+            check_output_file(path, key)
     df = load_results(results_dir)
     click.echo(summary(df))
     for path in export(df, csv=csv_path, parquet=parquet_path):
@@ -98,6 +105,7 @@ def pareto(results_dir, x_metric, y_metric, color, maximize, out_path):
     """
     from hwsim.dse.plots import plot_front
     from hwsim.dse.results import front, frontier_table, load_results, require_columns
+    from hwsim.outputs import check_output_file
 
     df = load_results(results_dir)
     senses = dict(df.attrs.get("objectives", []))
@@ -120,6 +128,7 @@ def pareto(results_dir, x_metric, y_metric, color, maximize, out_path):
     out_path = out_path or Path(results_dir) / "pareto.png"
     if out_path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"expected a .png, .svg or .pdf file, got '{out_path.name}'", key="--out")
+    check_output_file(out_path, "--out")
     ok, mask, knee = front(df, objectives)
     if not len(ok):
         raise ConfigError(f"no feasible points to plot ({len(df)} stored, none with status ok)",

@@ -14,11 +14,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from hwsim.config.schema import WORKLOAD_KINDS, RunConfig, missing_hardware
-from hwsim.config.yamlio import SourceMap, parse_yaml, read_yaml
+from hwsim.config.yamlio import SourceMap, load_scalar, parse_yaml, read_yaml
 from hwsim.configs import MODELS_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
 from hwsim.mappers import MAPPERS
@@ -78,8 +77,8 @@ def _deep_merge(base: dict, top: dict) -> dict:
 
 
 def _resolve_path(value: str, key: str, sources: SourceMap) -> str:
-    """A file a config names (CNN topology, ONNX), relative to the folder of the file that
-    names it (`--set` values: to the working directory)."""
+    """A file a config names (CNN topology, ONNX, request lengths CSV), relative to the folder
+    of the file that names it (`--set` values: to the working directory)."""
     file, line = sources.locate(key)
     path = Path(value).expanduser()
     if not path.is_absolute() and file and file != "--set":
@@ -95,8 +94,12 @@ def _resolve_system(section: dict, prefix: str, sources: SourceMap, kind: str = 
         for key in ("topology", "onnx"):
             if isinstance(wl.get(key), str):
                 wl[key] = _resolve_path(wl[key], f"{prefix}workload.{key}", sources)
-    elif isinstance(wl, dict) and "model" in wl and wl.get("kind", kind) == "transformer":
-        wl["model"] = _resolve_named(wl["model"], MODELS_DIR, f"{prefix}workload.model", sources)
+    elif isinstance(wl, dict) and wl.get("kind", kind) == "transformer":
+        if "model" in wl:
+            wl["model"] = _resolve_named(wl["model"], MODELS_DIR, f"{prefix}workload.model", sources)
+        requests = wl.get("requests")
+        if isinstance(requests, dict) and isinstance(requests.get("path"), str):
+            requests["path"] = _resolve_path(requests["path"], f"{prefix}workload.requests.path", sources)
     hw = section.get("hardware")
     if isinstance(hw, dict):
         for comp in HARDWARE_COMPONENTS:
@@ -111,8 +114,8 @@ def _apply_override(data: dict, assignment: str, sources: SourceMap) -> None:
     key, _, raw = assignment.partition("=")
     key = key.strip()
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = load_scalar(raw)
+    except ConfigError:     # not YAML: the text itself
         value = raw
     node = data
     parts = key.split(".")
@@ -211,6 +214,33 @@ def _explain(err: dict) -> str:
         return f"unknown key '{loc[-1]}'{hint}" + (f"; expected one of: {', '.join(fields)}" if fields and not hint else "")
     if kind == "missing":
         return "missing required key"
+    return value_message(err)
+
+
+# Strict types (hwsim.spec.Spec): what a key expected, in words.
+_EXPECTED = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false",
+             "string_type": "text", "finite_number": "a finite number", "dict_type": "a mapping",
+             "list_type": "a list", "tuple_type": "a list", "model_type": "a mapping",
+             "model_attributes_type": "a mapping"}
+
+
+def _as_written(value) -> str:
+    """A value as YAML shows it, with its kind where a mix-up is likely."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"the text {value!r}" + (" (drop the quotes for a number)"
+                                        if value.strip().lstrip("+-").replace(".", "", 1).isdigit() else "")
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def value_message(err: dict) -> str:
+    """The message of a pydantic error about a value (not an unknown or missing key)."""
+    kind = err["type"]
+    if kind in _EXPECTED and "input" in err:
+        return f"expected {_EXPECTED[kind]}, got {_as_written(err['input'])}"
     msg = err["msg"].removeprefix("Value error, ")
     if "input" in err and kind not in ("value_error", "assertion_error") and not isinstance(err["input"], dict):
         msg += f" (got {err['input']!r})"

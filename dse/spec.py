@@ -74,6 +74,10 @@ RESERVED_COLUMNS = ("point_id", "status", "error", "violations", "extrapolated",
 # A constraint may name this: true for every point whose evaluation succeeded (a model that does
 # not fit memory raises in evaluation and is recorded as infeasible anyway).
 MAX_AXIS_VALUES = 100_000
+# Most design points one sweep may evaluate (a grid's size, random samples, NSGA-II trials): at
+# tens of points per second, a million is a day of compute. Past it a spec is a mistake (an axis
+# too fine, a zip forgotten); split the space or sample it with strategy random.
+MAX_POINTS = 1_000_000
 _KEY_RE = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
 
 
@@ -397,6 +401,7 @@ class Sweep:
                                   key=f"constraints.{i}") from None
         self.objectives = [(o.metric, o.sense) for o in spec.objectives]
         self.axes = self._expand_axes()
+        self._check_size()
         self._check_names()
         self._load_base(list(extra_overrides))
 
@@ -422,6 +427,26 @@ class Sweep:
             values = tuple(zip(*columns))
             axes.append(Axis(tuple(keys), values, f"axes.{i}", self._line(f"axes.{i}")))
         return axes
+
+    def _check_size(self):
+        spec = self.spec
+        if spec.strategy == "grid" and self.size > MAX_POINTS:
+            sizes = " x ".join(str(len(a)) for a in self.axes)
+            raise ConfigError(f"the grid has {self.size:,} points ({sizes}), more than the "
+                              f"{MAX_POINTS:,} a sweep evaluates; coarsen an axis or use strategy: "
+                              "random with samples: N", file=self.spec_file, line=self._line("axes"),
+                              key="axes")
+        if spec.strategy == "random" and spec.samples > MAX_POINTS:
+            raise ConfigError(f"{spec.samples:,} samples is more than the {MAX_POINTS:,} points a "
+                              "sweep evaluates", file=self.spec_file, line=self._line("samples"),
+                              key="samples")
+        if spec.strategy == "nsga2":
+            from hwsim.dse.runner import NSGA2_GENERATIONS, NSGA2_POPULATION
+            trials = (spec.population or NSGA2_POPULATION) * (spec.generations or NSGA2_GENERATIONS)
+            if trials > MAX_POINTS:
+                raise ConfigError(f"population x generations = {trials:,} trials, more than the "
+                                  f"{MAX_POINTS:,} points a sweep evaluates", file=self.spec_file,
+                                  line=self._line("population"), key="population")
 
     def _check_names(self):
         axis_keys = set(self.axis_keys)

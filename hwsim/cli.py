@@ -16,6 +16,20 @@ import click
 from hwsim.errors import ConfigError
 
 
+# Exit status when stdout's reader went away (`hwsim list configs | head -1`): 128 + SIGPIPE,
+# what a shell reports for a program killed by the signal.
+BROKEN_PIPE_EXIT = 141
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):    # no real stdout (e.g. under a test runner)
+        pass
+
+
 def _guarded(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -24,6 +38,9 @@ def _guarded(fn):
         except ConfigError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except BrokenPipeError:    # `hwsim ... | head`: the reader is gone; stop quietly
+            _quiet_stdout()
+            sys.exit(BROKEN_PIPE_EXIT)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:  # an internal error, not the user's
@@ -57,7 +74,7 @@ def main():
 def run(config, overrides, out_dir, as_json, check):
     """Simulate CONFIG and its baselines; print a table and write a results folder."""
     from hwsim.config.loader import load_config
-    from hwsim.outputs import check_output_dir
+    from hwsim.outputs import check_finite, check_output_dir
     from hwsim.pipeline import evaluate
     from hwsim.report import format_table, write_results
 
@@ -75,13 +92,15 @@ def run(config, overrides, out_dir, as_json, check):
         from hwsim.check import check_run
         report = check_run(result)
         result.check, result.check_detail = report.errors(), report.detail()
+    doc = result.to_json()
+    check_finite(doc, "metrics.json")
     try:
         write_results(result, out_dir)
     except OSError as exc:     # checked above; the disk may still fill up
         raise ConfigError(f"cannot write results: {exc.strerror or exc}",
                           file=str(exc.filename or out_dir), key=out_key) from None
     if as_json:
-        click.echo(json.dumps(result.to_json()))
+        click.echo(json.dumps(doc, allow_nan=False))
     else:
         click.echo(format_table(result))
         click.echo(f"\nresults: {out_dir}/")

@@ -104,18 +104,20 @@ def pareto(results_dir, x_metric, y_metric, color, maximize, out_path):
     --maximize.
     """
     from hwsim.dse.plots import plot_front
-    from hwsim.dse.results import front, frontier_table, load_results, require_columns
+    from hwsim.dse.results import front, frontier_table, load_results, require_columns, require_numeric
     from hwsim.outputs import check_output_file
 
     df = load_results(results_dir)
+    require_columns(df, list(maximize), option="--maximize")
     senses = dict(df.attrs.get("objectives", []))
     senses.update({m: "max" for m in maximize})
     if (x_metric is None) != (y_metric is None):
         raise ConfigError("give both --x and --y, or neither (to use the spec's objectives)",
                           key="--y" if y_metric is None else "--x")
     if x_metric:
-        require_columns(df, [x_metric], option="--x")
-        require_columns(df, [y_metric], option="--y")
+        for metric, option in ((x_metric, "--x"), (y_metric, "--y")):
+            require_columns(df, [metric], option=option)
+            require_numeric(df, [metric], option=option)
         objectives = [(x_metric, senses.get(x_metric, "min")), (y_metric, senses.get(y_metric, "min"))]
     else:
         objectives = list(df.attrs.get("objectives", []))

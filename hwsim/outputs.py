@@ -86,3 +86,17 @@ def check_output_dir(path: str | Path, key: str | None = "--out") -> None:
 def check_output_file(path: str | Path, key: str | None) -> None:
     """ConfigError unless `path` is, or can be created as, a writable file."""
     _check(Path(path), key, want_dir=False)
+
+
+def check_finite(doc, where: str = "metrics") -> None:
+    """RuntimeError (a bug, exit 1) if a number in a JSON document is inf or NaN: JSON has no
+    such numbers, and valid input must never produce them (hwsim.spec bounds every input)."""
+    import math
+    if isinstance(doc, float) and not math.isfinite(doc):
+        raise RuntimeError(f"{where} is {doc!r}: a bug, valid input must give finite numbers")
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            check_finite(value, f"{where}.{key}")
+    elif isinstance(doc, (list, tuple)):
+        for i, value in enumerate(doc):
+            check_finite(value, f"{where}.{i}")

@@ -26,7 +26,19 @@ MAX_VALUES = 200_000            # mappings, lists and scalars after following al
 
 class Loader(yaml.SafeLoader):
     """PyYAML's safe loader, reading ``1e9`` (no dot, or no exponent sign) as a float as YAML 1.2
-    does; PyYAML's YAML 1.1 rules would make it the string '1e9'."""
+    does (PyYAML's YAML 1.1 rules would make it the string '1e9'), and refusing to nest deeper
+    than MAX_DEPTH before its recursive composer hits Python's recursion limit."""
+    depth = 0
+
+    def compose_node(self, parent, index):
+        if self.depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"the YAML nests deeper than {MAX_DEPTH} levels",
+                                              self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 class Dumper(yaml.SafeDumper):
@@ -103,17 +115,32 @@ class _Walk:
                               line=node.start_mark.line + 1, key=path or None) from None
 
 
-def _check_depth(text: str, file: str) -> None:
-    """Refuse deep nesting before PyYAML's recursive composer meets it (RecursionError)."""
-    depth = 0
-    for event in yaml.parse(text, Loader=Loader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ConfigError(f"the YAML nests deeper than {MAX_DEPTH} levels", file=file,
-                                  line=event.start_mark.line + 1)
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+def _check_expanded_size(root: yaml.Node, file: str) -> None:
+    """Count the values the node graph expands to, each shared (aliased) node once per use but
+    computed once: a billion-laughs file is refused in microseconds, before it is expanded."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in on_path:
+            raise ConfigError("a recursive alias (a value that contains itself)", file=file,
+                              line=node.start_mark.line + 1)
+        on_path.add(key)
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) \
+            else node.value if isinstance(node, yaml.SequenceNode) else []
+        total = 1 + sum(size(c) for c in children)
+        on_path.discard(key)
+        if total > MAX_VALUES:
+            raise ConfigError(f"the YAML expands to more than {MAX_VALUES:,} values (aliases "
+                              "repeating aliases?); hwsim reads at most that many", file=file,
+                              line=node.start_mark.line + 1)
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 def parse_yaml(text: str, file: str, prefix: str = "") -> tuple[Any, SourceMap]:
@@ -124,18 +151,20 @@ def parse_yaml(text: str, file: str, prefix: str = "") -> tuple[Any, SourceMap]:
                           f"({MAX_FILE_BYTES:,}); a config is a few KiB", file=file)
     loader = Loader(text)
     try:
-        _check_depth(text, file)
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise ConfigError(f"YAML syntax error: {exc.problem or exc.context}", file=file, line=line) from None
+        problem = exc.problem or exc.context
+        raise ConfigError(problem if "nests deeper" in str(problem) else f"YAML syntax error: {problem}",
+                          file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML syntax error: {' '.join(str(exc).split())}", file=file) from None
     finally:
         loader.dispose()
     if root is None:
         return {}, sources
+    _check_expanded_size(root, file)
     data = _Walk(file, sources)(root, prefix)
     return data, sources
 

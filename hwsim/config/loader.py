@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import typing
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ def _load_preset(folder: Path, name: Any, key: str, sources: SourceMap, componen
         names = available(folder)
         raise ConfigError(f"unknown preset '{name}'{_did_you_mean(name, names)}; "
                           f"available: {', '.join(names)}", file=file, line=line, key=key)
-    data, preset_sources = read_yaml(path, prefix=key)
+    data, preset_sources = _read_preset(path, key)
     if not isinstance(data, dict):
         raise ConfigError("a preset file must hold a mapping", file=str(path))
     declared = data.pop("component", None)
@@ -53,6 +54,19 @@ def _load_preset(folder: Path, name: Any, key: str, sources: SourceMap, componen
     for k, v in preset_sources.items():
         sources.setdefault(k, v)
     return data
+
+
+def _read_preset(path: Path, key: str):
+    """A preset file's data and sources, parsed once per file version (a sweep resolves the same
+    presets for every design point; PyYAML's pure-Python parser is the slow part of a load)."""
+    stat = path.stat()
+    data, sources = _parse_preset(path, key, stat.st_mtime_ns, stat.st_size)
+    return copy.deepcopy(data), SourceMap(sources)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_preset(path: Path, key: str, _mtime_ns: int, _size: int):
+    return read_yaml(path, prefix=key)
 
 
 def _resolve_named(value: Any, folder: Path, key: str, sources: SourceMap, component=None):
@@ -302,6 +316,11 @@ def _check_systems(data: dict, sources: SourceMap, file: str) -> None:
                                        ep if isinstance(ep, int) else 1)
             if problem:
                 fail(f"missing: {problem[1]}", f"{prefix}hardware.{problem[0]}")
+            gpu, dtype = hardware.get("gpu"), workload.get("dtype", "fp16")
+            if "gpu" in entry.needs and isinstance(gpu, dict) and isinstance(gpu.get("peak_tflops"), dict) \
+                    and isinstance(dtype, str) and dtype not in gpu["peak_tflops"]:
+                fail(f"no tensor peak for the workload's dtype '{dtype}' (has: "
+                     f"{', '.join(map(str, gpu['peak_tflops'])) or 'none'})", f"{prefix}hardware.gpu.peak_tflops")
 
 
 def validate(data: dict, sources: SourceMap, file: str) -> RunConfig:

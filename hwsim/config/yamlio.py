@@ -41,14 +41,36 @@ class Loader(yaml.SafeLoader):
             self.depth -= 1
 
 
+FLOAT_1_2 = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+if getattr(yaml, "__with_libyaml__", False):
+    class _FastLoader(yaml.CSafeLoader):
+        """libyaml's parser and composer (several times faster than PyYAML's), with Loader's
+        float rule; used only after ``_check_depth`` (its composer recurses in C)."""
+else:   # pragma: no cover (PyYAML built without libyaml)
+    _FastLoader = None
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH from libyaml's event stream, before composing."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_FastLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"the YAML nests deeper than {MAX_DEPTH} levels", file=file,
+                                  line=event.start_mark.line + 1)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
 class Dumper(yaml.SafeDumper):
     """PyYAML's safe dumper that quotes the strings ``Loader`` would read as floats ('1e9')."""
 
 
-for _cls in (Loader, Dumper):
-    _cls.add_implicit_resolver("tag:yaml.org,2002:float",
-                               re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-                               list("-+0123456789"))
+for _cls in (Loader, Dumper, _FastLoader):
+    if _cls is not None:
+        _cls.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_1_2, list("-+0123456789"))
 
 
 def load_scalar(text: str) -> Any:
@@ -149,9 +171,20 @@ def parse_yaml(text: str, file: str, prefix: str = "") -> tuple[Any, SourceMap]:
     if len(text) > MAX_FILE_BYTES:
         raise ConfigError(f"{len(text):,} characters is more than hwsim reads "
                           f"({MAX_FILE_BYTES:,}); a config is a few KiB", file=file)
-    loader = Loader(text)
+    loader = None
     try:
-        root = loader.get_single_node()
+        try:
+            if _FastLoader is None:
+                raise yaml.YAMLError("no libyaml")
+            _check_depth(text, file)
+            loader = _FastLoader(text)
+            root = loader.get_single_node()
+        except yaml.YAMLError:   # reported by the pure-Python loader, whose messages name lines
+            if loader is not None:
+                loader.dispose()
+                loader = None
+            loader = Loader(text)
+            root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -161,7 +194,8 @@ def parse_yaml(text: str, file: str, prefix: str = "") -> tuple[Any, SourceMap]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML syntax error: {' '.join(str(exc).split())}", file=file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
         return {}, sources
     _check_expanded_size(root, file)

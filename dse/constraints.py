@@ -112,8 +112,14 @@ class Constraint:
         raise ValueError(f"unsupported expression {ast.unparse(node)}")
 
 
-def _depth(node: ast.AST) -> int:
-    return 1 + max((_depth(c) for c in ast.iter_child_nodes(node)), default=0)
+def _depth(tree: ast.AST) -> int:
+    """Nesting depth of a tree, without recursion (the tree may be deep)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 _SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.Mod: "%",

@@ -109,12 +109,7 @@ def _integers_or_floats(raw: list[float], as_int: bool) -> list:
     """Round to int (dropping repeats, keeping the first) or clean float noise (12 digits)."""
     if not as_int:
         return [float(f"{v:.12g}") for v in raw]
-    out: list[int] = []
-    for v in raw:
-        i = int(round(v))
-        if i not in out:
-            out.append(i)
-    return out
+    return list(dict.fromkeys(int(round(v)) for v in raw))     # in order, repeats dropped
 
 
 class AxisSpec(Spec):

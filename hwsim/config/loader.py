@@ -173,7 +173,11 @@ def resolve_config_dict(data: Any, sources: SourceMap, overrides: list[str] = ()
         # A baseline inherits the main workload (merged key by key) and, unless it names its
         # own, the main hardware and mapper (replaced whole: options of one do not fit another).
         merged = dict(spec)
-        merged["workload"] = _deep_merge(data.get("workload") or {}, spec.get("workload") or {})
+        main_workload, own = data.get("workload"), spec.get("workload")
+        if isinstance(main_workload, dict) and isinstance(own or {}, dict):
+            merged["workload"] = _deep_merge(main_workload, own or {})
+        elif own is None:      # a malformed main workload: reported at its own key
+            merged["workload"] = copy.deepcopy(main_workload)
         for key in ("hardware", "mapper"):
             if key not in spec and key in data:
                 merged[key] = copy.deepcopy(data[key])

@@ -1,7 +1,7 @@
 """`hwsim` command line: a thin layer over the Python API.
 
 Exit codes: 0 success, 2 bad input (one line naming file, key and what was expected), 1 internal
-error (set HWSIM_DEBUG=1 for the traceback).
+error (set HWSIM_DEBUG=1 for the traceback), 141 when the reader of stdout went away (`| head`).
 """
 from __future__ import annotations
 

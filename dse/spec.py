@@ -227,8 +227,8 @@ class AxisSpec(Spec):
 class Objective(Spec):
     """``{maximize: metric}`` or ``{minimize: metric}``."""
 
-    maximize: str | None = None
-    minimize: str | None = None
+    maximize: str | None = Field(default=None, min_length=1)
+    minimize: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one(self):
@@ -238,11 +238,11 @@ class Objective(Spec):
 
     @property
     def metric(self) -> str:
-        return self.maximize or self.minimize
+        return self.maximize if self.maximize is not None else self.minimize
 
     @property
     def sense(self) -> str:
-        return "max" if self.maximize else "min"
+        return "max" if self.maximize is not None else "min"
 
 
 class SweepSpec(Spec):
@@ -457,7 +457,7 @@ class Sweep:
         for i, o in enumerate(self.spec.objectives):
             problem = check_metric_name(o.metric, self.spec.baselines)
             if problem:
-                where = f"objectives.{i}.{'maximize' if o.maximize else 'minimize'}"
+                where = f"objectives.{i}.{'maximize' if o.sense == 'max' else 'minimize'}"
                 raise ConfigError(problem, file=self.spec_file, line=self._line(where), key=where)
 
     # ----- base config

@@ -45,12 +45,25 @@ def require_columns(df, names: Sequence[str], what: str = "metric", option: str 
                               key=option)
 
 
+def require_numeric(df, names: Sequence[str], option: str | None = None) -> None:
+    """ConfigError naming the first column that holds something other than numbers (a Pareto
+    front compares numbers; `status` or a text axis cannot be one of its objectives)."""
+    import pandas as pd
+    for name in names:
+        column = df[name].dropna()
+        if pd.api.types.is_bool_dtype(column) or pd.to_numeric(column, errors="coerce").isna().any():
+            sample = next((v for v in column if not isinstance(v, (int, float)) or isinstance(v, bool)), None)
+            raise ConfigError(f"column '{name}' holds values that are not numbers (e.g. {sample!r}); "
+                              "a Pareto front needs a numeric metric", key=option)
+
+
 def front(df, objectives: Sequence[tuple[str, str]]):
     """(ok rows, Pareto mask over them, knee position or None) for the given objectives. Only
     points with status 'ok' (evaluated and meeting every constraint) compete."""
     import numpy as np
     from hwsim.dse.pareto import knee_index, pareto_mask
     require_columns(df, [m for m, _ in objectives])
+    require_numeric(df, [m for m, _ in objectives])
     ok = df[df["status"] == "ok"].reset_index(drop=True)
     values = ok[[m for m, _ in objectives]].apply(_numeric).to_numpy(dtype=float) if len(ok) else \
         np.zeros((0, len(objectives)))
@@ -104,6 +117,13 @@ def summary(df, max_errors: int = 3) -> str:
 
 def export(df, csv: str | Path | None = None, parquet: str | Path | None = None) -> list[Path]:
     """Write the table as CSV and/or Parquet; return the paths written."""
+    try:
+        return _export(df, csv, parquet)
+    except OSError as exc:       # checked before reading (hwsim.outputs); the disk may still fill
+        raise ConfigError(f"cannot write: {exc.strerror or exc}", file=str(exc.filename or csv or parquet)) from None
+
+
+def _export(df, csv, parquet) -> list[Path]:
     written = []
     if csv:
         df.to_csv(csv, index=False)

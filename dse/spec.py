@@ -57,17 +57,16 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from hwsim.config.yamlio import SourceMap, parse_yaml, read_yaml
+from hwsim.config.yamlio import Dumper, SourceMap, load_scalar, parse_yaml, read_text
 from hwsim.dse.constraints import FITS_MEMORY, Constraint
 from hwsim.errors import ConfigError
+from hwsim.spec import Spec
 
 # Columns of the results store that are not axes or metrics; an axis may not take these names.
 RESERVED_COLUMNS = ("point_id", "status", "error", "violations", "extrapolated", "hwsim_version",
@@ -75,6 +74,10 @@ RESERVED_COLUMNS = ("point_id", "status", "error", "violations", "extrapolated",
 # A constraint may name this: true for every point whose evaluation succeeded (a model that does
 # not fit memory raises in evaluation and is recorded as infeasible anyway).
 MAX_AXIS_VALUES = 100_000
+# Most design points one sweep may evaluate (a grid's size, random samples, NSGA-II trials): at
+# tens of points per second, a million is a day of compute. Past it a spec is a mistake (an axis
+# too fine, a zip forgotten); split the space or sample it with strategy random.
+MAX_POINTS = 1_000_000
 _KEY_RE = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
 
 
@@ -106,17 +109,11 @@ def _integers_or_floats(raw: list[float], as_int: bool) -> list:
     """Round to int (dropping repeats, keeping the first) or clean float noise (12 digits)."""
     if not as_int:
         return [float(f"{v:.12g}") for v in raw]
-    out: list[int] = []
-    for v in raw:
-        i = int(round(v))
-        if i not in out:
-            out.append(i)
-    return out
+    return list(dict.fromkeys(int(round(v)) for v in raw))     # in order, repeats dropped
 
 
-class AxisSpec(BaseModel):
+class AxisSpec(Spec):
     """One axis: a key and its values, or ``zip:`` of axes that move together."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: str | None = Field(default=None, description="dotted config key, as for --set")
     values: list[Any] | None = None
@@ -227,12 +224,11 @@ class AxisSpec(BaseModel):
         raise AssertionError("zip axes expand through Axis")
 
 
-class Objective(BaseModel):
+class Objective(Spec):
     """``{maximize: metric}`` or ``{minimize: metric}``."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    maximize: str | None = None
-    minimize: str | None = None
+    maximize: str | None = Field(default=None, min_length=1)
+    minimize: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one(self):
@@ -242,16 +238,15 @@ class Objective(BaseModel):
 
     @property
     def metric(self) -> str:
-        return self.maximize or self.minimize
+        return self.maximize if self.maximize is not None else self.minimize
 
     @property
     def sense(self) -> str:
-        return "max" if self.maximize else "min"
+        return "max" if self.maximize is not None else "min"
 
 
-class SweepSpec(BaseModel):
+class SweepSpec(Spec):
     """The whole sweep spec (see the module docstring)."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str | None = None
     base: str | dict[str, Any] = Field(description="run config path (relative to the spec) or mapping")
@@ -268,6 +263,15 @@ class SweepSpec(BaseModel):
     extrapolate_layers: bool = Field(
         default=True, description="dense decoders: simulate 2 and 3 layers and extend linearly to "
         "all (hwsim.extrapolate; within 0.1% of the full simulation); false: simulate every layer")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name):
+        from hwsim.outputs import plain_name_problem
+        problem = name is not None and plain_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
     @field_validator("constraints", mode="before")
     @classmethod
@@ -338,10 +342,8 @@ def _raise_validation(exc: ValidationError, sources: SourceMap, file: str):
     elif err["type"] == "missing":
         msg = "missing required key"
     else:
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] not in ("value_error", "assertion_error") and "input" in err \
-                and not isinstance(err["input"], dict):
-            msg += f" (got {err['input']!r})"
+        from hwsim.config.loader import value_message
+        msg = value_message(err)
     _where, line = sources.locate(dotted)
     raise ConfigError(msg, file=file, line=line, key=dotted or None) from None
 
@@ -367,10 +369,11 @@ class Axis:
 
 def _override_text(key: str, value: Any) -> str:
     """``KEY=VALUE`` that the loader's --set parser reads back as exactly `value`."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False).strip()
+    text = yaml.dump(value, Dumper=Dumper, default_flow_style=True, width=math.inf,
+                     sort_keys=False).strip()
     if text.endswith("\n..."):
         text = text[:-4].strip()
-    if yaml.safe_load(text) != value or "\n" in text:
+    if "\n" in text or load_scalar(text) != value:
         raise ConfigError(f"value {value!r} cannot be written as an override", key=key)
     return f"{key}={text}"
 
@@ -393,6 +396,7 @@ class Sweep:
                                   key=f"constraints.{i}") from None
         self.objectives = [(o.metric, o.sense) for o in spec.objectives]
         self.axes = self._expand_axes()
+        self._check_size()
         self._check_names()
         self._load_base(list(extra_overrides))
 
@@ -419,6 +423,26 @@ class Sweep:
             axes.append(Axis(tuple(keys), values, f"axes.{i}", self._line(f"axes.{i}")))
         return axes
 
+    def _check_size(self):
+        spec = self.spec
+        if spec.strategy == "grid" and self.size > MAX_POINTS:
+            sizes = " x ".join(str(len(a)) for a in self.axes)
+            raise ConfigError(f"the grid has {self.size:,} points ({sizes}), more than the "
+                              f"{MAX_POINTS:,} a sweep evaluates; coarsen an axis or use strategy: "
+                              "random with samples: N", file=self.spec_file, line=self._line("axes"),
+                              key="axes")
+        if spec.strategy == "random" and spec.samples > MAX_POINTS:
+            raise ConfigError(f"{spec.samples:,} samples is more than the {MAX_POINTS:,} points a "
+                              "sweep evaluates", file=self.spec_file, line=self._line("samples"),
+                              key="samples")
+        if spec.strategy == "nsga2":
+            from hwsim.dse.runner import NSGA2_GENERATIONS, NSGA2_POPULATION
+            trials = (spec.population or NSGA2_POPULATION) * (spec.generations or NSGA2_GENERATIONS)
+            if trials > MAX_POINTS:
+                raise ConfigError(f"population x generations = {trials:,} trials, more than the "
+                                  f"{MAX_POINTS:,} points a sweep evaluates", file=self.spec_file,
+                                  line=self._line("population"), key="population")
+
     def _check_names(self):
         axis_keys = set(self.axis_keys)
         for i, c in enumerate(self.constraints):
@@ -433,7 +457,7 @@ class Sweep:
         for i, o in enumerate(self.spec.objectives):
             problem = check_metric_name(o.metric, self.spec.baselines)
             if problem:
-                where = f"objectives.{i}.{'maximize' if o.maximize else 'minimize'}"
+                where = f"objectives.{i}.{'maximize' if o.sense == 'max' else 'minimize'}"
                 raise ConfigError(problem, file=self.spec_file, line=self._line(where), key=where)
 
     # ----- base config
@@ -450,7 +474,7 @@ class Sweep:
                                   "spec file, or an inline mapping)", file=self.spec_file,
                                   line=self._line("base"), key="base")
             self.base_file = str(path)
-            data, sources = read_yaml(path)
+            data, sources = parse_yaml(read_text(path), str(path))
         else:
             self.base_file = self.spec_file
             data = copy.deepcopy(base)
@@ -619,12 +643,8 @@ def load_sweep(spec: str | Path | dict, overrides: list[str] = (), text: str | N
         data, sources = parse_yaml(spec_text, file)
     else:
         file = str(spec)
-        if text is None:
-            data, sources = read_yaml(Path(spec))
-            spec_text = Path(spec).read_text()
-        else:
-            spec_text = text
-            data, sources = parse_yaml(text, file)
+        spec_text = read_text(Path(spec)) if text is None else text
+        data, sources = parse_yaml(spec_text, file)
     if not isinstance(data, dict):
         raise ConfigError("a sweep spec must be a mapping with base, axes, objectives", file=file)
     try:

@@ -54,11 +54,20 @@ class ResultsStore:
     def __init__(self, out_dir: str | Path, create: bool = True):
         self.dir = Path(out_dir)
         self.path = self.dir / STORE_FILE
-        if not self.path.exists():
+        if self.dir.exists() and not self.dir.is_dir():
+            raise ConfigError("is a file; expected a results folder", file=str(self.dir))
+        fresh = not self.path.exists() or (self.path.is_file() and self.path.stat().st_size == 0)
+        if fresh:
             if not create:
                 raise ConfigError(f"no results store here (expected {self.path}); "
                                   f"run `hwsim sweep SPEC --out {self.dir}` first", file=str(self.dir))
-            self.dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the results folder: {exc.strerror or exc}",
+                                  file=str(self.dir)) from None
+        else:
+            _refuse_foreign(self.path)
         try:
             self.conn = sqlite3.connect(self.path, timeout=30)
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -69,8 +78,8 @@ class ResultsStore:
                 "error TEXT, violations TEXT, extrapolated INTEGER, hwsim_version TEXT, elapsed_s REAL, "
                 "created_at TEXT)")
             self.conn.commit()
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"not a results store: {exc}", file=str(self.path)) from None
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open the results store: {exc}", file=str(self.path)) from None
         self._columns = self._read_columns()
 
     def _read_columns(self) -> list[str]:
@@ -207,6 +216,35 @@ class ResultsStore:
             self.conn.execute("UPDATE points SET status = ?, violations = ? WHERE point_id = ?",
                               (status, json.dumps(broken) if broken else None, row["point_id"]))
         self.conn.commit()
+
+
+def _refuse_foreign(path: Path) -> None:
+    """ConfigError unless `path` is a results store that hwsim wrote: an SQLite file whose only
+    tables are ``meta`` and ``points`` (with ``point_id`` and ``status``). It is read through a
+    read-only connection, so a foreign file is left byte for byte as it was."""
+    if not path.is_file():
+        raise ConfigError("is not a file; expected an hwsim results store", file=str(path))
+    try:
+        with open(path, "rb") as f:
+            header = f.read(16)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    if header != b"SQLite format 3\x00":
+        raise ConfigError("not an hwsim results store (not an SQLite file); hwsim leaves it as "
+                          "it is: use another folder", file=str(path))
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(points)")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"not an hwsim results store ({exc}); hwsim leaves it as it is: use "
+                          "another folder", file=str(path)) from None
+    if tables != {"meta", "points"} or not {"point_id", "status"} <= columns:
+        raise ConfigError(f"not an hwsim results store (its tables: {', '.join(sorted(tables)) or 'none'}); "
+                          "hwsim leaves it as it is: use another folder", file=str(path))
 
 
 def _now() -> str:

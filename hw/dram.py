@@ -12,21 +12,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from hwsim.spec import Spec
 
 MAPPINGS = ("row:bank:column:bankgroup", "row:bank:bankgroup:column")
 SCHEDULER_WINDOW = 32
 PATTERNS = ("sequential", "strided", "random")
 
 
-class DramTiming(BaseModel):
+class DramTiming(Spec):
     """Organisation, timing (ns) and energy of one HBM/DRAM device (a stack of channels).
 
     ``bus_width_bits`` is the width of one pseudo-channel (the whole channel when
     ``pseudo_channels_per_channel`` is 1): each pseudo-channel has its own data bus, banks, tRRD
     and tFAW. ``ranks`` are rank/SID groups sharing a (pseudo-)channel bus, each with its own tFAW.
     """
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = ""
     channels: int = Field(gt=0)

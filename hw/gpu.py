@@ -17,18 +17,19 @@ out as a test.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from hwsim.hw.cost import OpCost
 from hwsim.hw.energy import energy_components_j
+from hwsim.spec import NonNegativeFloat, PositiveFloat, Spec
 from hwsim.workloads.ops import Attention, Op, OpKind
 
 
-class GPUSpec(BaseModel):
+class GPUSpec(Spec):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    peak_tflops: dict[str, float] = Field(description="dense tensor-core TFLOP/s by dtype")
+    peak_tflops: dict[str, PositiveFloat] = Field(description="dense tensor-core TFLOP/s by dtype")
     vector_tflops: float = Field(gt=0, description="non-tensor FP32 TFLOP/s (vector ops)")
     hbm_bw_gbps: float = Field(gt=0)
     hbm_gib: float = Field(gt=0)
@@ -39,7 +40,7 @@ class GPUSpec(BaseModel):
     mma_m: int = Field(default=16, gt=0, description="smallest M a tensor-core MMA computes")
     compute_efficiency: float = Field(gt=0, le=1)
     bw_efficiency: float = Field(gt=0, le=1)
-    kernel_overhead_us: dict[str, float] = Field(
+    kernel_overhead_us: dict[str, NonNegativeFloat] = Field(
         default_factory=dict, description="fixed time per kernel by op class (matmul, softmax, vector)")
     tdp_w: float = Field(gt=0)
     idle_power_w: float = Field(ge=0)

@@ -8,14 +8,13 @@ between pipeline stages sends its buffer once, in one step.
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from hwsim.spec import Spec
 from hwsim.workloads.ops import OpKind
 
 
-class LinkSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class LinkSpec(Spec):
     bw_gbps: float = Field(gt=0, description="per device, per direction")
     latency_us: float = Field(default=0.0, ge=0, description="per step")
     energy_pj_per_bit: float = Field(default=0.0, ge=0)

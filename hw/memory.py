@@ -5,14 +5,13 @@ timing model (``hwsim.hw.dram``) when a timing preset is named; otherwise from t
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hwsim.hw.energy import HBM2_PJ_PER_BIT
+from hwsim.spec import Spec
 
 
-class MemorySpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class MemorySpec(Spec):
     kind: str = Field(default="hbm2", description="technology label for reports")
     channels: int = Field(gt=0)
     channel_bw_gbps: float = Field(gt=0, description="peak GB/s per channel")

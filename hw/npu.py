@@ -30,19 +30,18 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hwsim.hw.cost import OpCost
 from hwsim.hw.energy import add_pj, energy_components_j, mac_pj, sram_pj_per_byte
 from hwsim.hw.memory import MemorySpec
 from hwsim.hw.systolic import gemm_folds_and_fold_cycles
 from hwsim.hw.technology import TechNodeNm
+from hwsim.spec import Spec
 from hwsim.workloads.ops import Attention, Op
 
 
-class NPUSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class NPUSpec(Spec):
     cores: int = Field(default=1, gt=0)
     rows: int = Field(gt=0, description="systolic array rows (R)")
     cols: int = Field(gt=0, description="systolic array columns (C)")

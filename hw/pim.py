@@ -25,11 +25,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hwsim.hw.dram import PRESETS, DramTiming
 from hwsim.hw.energy import mac_pj
 from hwsim.hw.technology import TechNodeNm
+from hwsim.spec import Spec
 from hwsim.workloads.ops import Attention
 
 # Energy inside a bank-PIM device per bit read from the cells: cell read 0.44 + ACT/PRE share
@@ -38,9 +39,7 @@ from hwsim.workloads.ops import Attention
 PIM_INTERNAL_PJ_PER_BIT = 0.11 + 0.44
 
 
-class PIMSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PIMSpec(Spec):
     timing: str = Field(default="hbm2", description="DRAM timing preset of the PIM device")
     macs_per_bank: int = Field(default=16, gt=0)
     dual_row_buffer: bool = Field(default=True, description="False: PIM and normal accesses "

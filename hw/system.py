@@ -1,18 +1,15 @@
 """The `hardware:` section: which components a machine has. Mappers say which they need."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from hwsim.hw.gpu import GPUSpec
 from hwsim.hw.link import LinkSpec
 from hwsim.hw.memory import MemorySpec
 from hwsim.hw.npu import NPUSpec
 from hwsim.hw.pim import PIMSpec
+from hwsim.spec import Spec
 
 
-class HardwareSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class HardwareSpec(Spec):
     npu: NPUSpec | None = None
     gpu: GPUSpec | None = None
     memory: MemorySpec | None = None

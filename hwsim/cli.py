@@ -1,7 +1,7 @@
 """`hwsim` command line: a thin layer over the Python API.
 
 Exit codes: 0 success, 2 bad input (one line naming file, key and what was expected), 1 internal
-error (set HWSIM_DEBUG=1 for the traceback).
+error (set HWSIM_DEBUG=1 for the traceback), 141 when the reader of stdout went away (`| head`).
 """
 from __future__ import annotations
 
@@ -18,6 +18,20 @@ from hwsim.errors import ConfigError
 from hwsim.extras import missing_extra_message, require
 
 
+# Exit status when stdout's reader went away (`hwsim list configs | head -1`): 128 + SIGPIPE,
+# what a shell reports for a program killed by the signal.
+BROKEN_PIPE_EXIT = 141
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):    # no real stdout (e.g. under a test runner)
+        pass
+
+
 def _guarded(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -26,6 +40,9 @@ def _guarded(fn):
         except ConfigError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except BrokenPipeError:    # `hwsim ... | head`: the reader is gone; stop quietly
+            _quiet_stdout()
+            sys.exit(BROKEN_PIPE_EXIT)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:  # an internal error, not the user's
@@ -85,10 +102,14 @@ def run(config, overrides, out_dir, as_json, check):
     if check:
         require("check", "`hwsim run --check`")
     from hwsim.config.loader import load_config
+    from hwsim.outputs import check_finite, check_output_dir
     from hwsim.pipeline import evaluate
     from hwsim.report import format_table, write_results
 
     cfg = load_config(config, list(overrides))
+    out_key = "--out" if out_dir else "output.dir" if cfg.output.dir else "name"
+    out_dir = out_dir or Path(cfg.output.dir or Path("results") / cfg.name)
+    check_output_dir(out_dir, key=out_key)
     try:
         result = evaluate(cfg)
     except ConfigError as exc:   # e.g. does not fit memory: raised without the file's name
@@ -99,10 +120,15 @@ def run(config, overrides, out_dir, as_json, check):
         from hwsim.check import check_run
         report = check_run(result)
         result.check, result.check_detail = report.errors(), report.detail()
-    out_dir = out_dir or Path(cfg.output.dir or Path("results") / cfg.name)
-    write_results(result, out_dir)
+    doc = result.to_json()
+    check_finite(doc, "metrics.json")
+    try:
+        write_results(result, out_dir)
+    except OSError as exc:     # checked above; the disk may still fill up
+        raise ConfigError(f"cannot write results: {exc.strerror or exc}",
+                          file=str(exc.filename or out_dir), key=out_key) from None
     if as_json:
-        click.echo(json.dumps(result.to_json()))
+        click.echo(json.dumps(doc, allow_nan=False))
     else:
         click.echo(format_table(result))
         click.echo(f"\nresults: {out_dir}/")

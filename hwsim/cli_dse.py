@@ -53,10 +53,13 @@ def sweep(spec, out_dir, jobs, cluster, limit, overrides, quiet):
     from hwsim.configs import find
     from hwsim.dse.runner import run_sweep
     from hwsim.dse.spec import load_sweep
+    from hwsim.outputs import check_output_dir
 
     spec = find(spec, "sweeps")      # a file, or a shipped spec by name (`hwsim list sweeps`)
     loaded = load_sweep(spec, list(overrides))
+    out_key = "--out" if out_dir else "name"
     out_dir = out_dir or Path("results") / (loaded.spec.name or spec.stem)
+    check_output_dir(out_dir, key=out_key)
     try:
         report = run_sweep(loaded, out_dir, jobs=jobs, cluster=cluster, limit=limit,
                            progress=not quiet)
@@ -78,7 +81,11 @@ def results(results_dir, csv_path, parquet_path):
     """Summarize a sweep's results folder; export its points."""
     require("dse", "`hwsim results`")
     from hwsim.dse.results import export, load_results, summary
+    from hwsim.outputs import check_output_file
 
+    for path, key in ((csv_path, "--csv"), (parquet_path, "--parquet")):
+        if path is not None:
+            check_output_file(path, key)
     df = load_results(results_dir)
     click.echo(summary(df))
     for path in export(df, csv=csv_path, parquet=parquet_path):
@@ -104,17 +111,20 @@ def pareto(results_dir, x_metric, y_metric, color, maximize, out_path):
     """
     require("dse", "`hwsim pareto`")
     from hwsim.dse.plots import plot_front
-    from hwsim.dse.results import front, frontier_table, load_results, require_columns
+    from hwsim.dse.results import front, frontier_table, load_results, require_columns, require_numeric
+    from hwsim.outputs import check_output_file
 
     df = load_results(results_dir)
+    require_columns(df, list(maximize), option="--maximize")
     senses = dict(df.attrs.get("objectives", []))
     senses.update({m: "max" for m in maximize})
     if (x_metric is None) != (y_metric is None):
         raise ConfigError("give both --x and --y, or neither (to use the spec's objectives)",
                           key="--y" if y_metric is None else "--x")
     if x_metric:
-        require_columns(df, [x_metric], option="--x")
-        require_columns(df, [y_metric], option="--y")
+        for metric, option in ((x_metric, "--x"), (y_metric, "--y")):
+            require_columns(df, [metric], option=option)
+            require_numeric(df, [metric], option=option)
         objectives = [(x_metric, senses.get(x_metric, "min")), (y_metric, senses.get(y_metric, "min"))]
     else:
         objectives = list(df.attrs.get("objectives", []))
@@ -127,6 +137,7 @@ def pareto(results_dir, x_metric, y_metric, color, maximize, out_path):
     out_path = out_path or Path(results_dir) / "pareto.png"
     if out_path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"expected a .png, .svg or .pdf file, got '{out_path.name}'", key="--out")
+    check_output_file(out_path, "--out")
     ok, mask, knee = front(df, objectives)
     if not len(ok):
         raise ConfigError(f"no feasible points to plot ({len(df)} stored, none with status ok)",

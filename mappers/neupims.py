@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from hwsim.hw.npu import npu_op_cost
 from hwsim.hw.pim import (attention_commands, attention_cycles_per_request, internal_bw_gbps_per_channel,
@@ -34,12 +33,11 @@ from hwsim.mappers.common import add_collective_task, add_task, phase_of
 from hwsim.mappers.npu_only import npu_resources
 from hwsim.mappers.registry import NoOptions, register
 from hwsim.sim.schedule import Resource, Schedule
+from hwsim.spec import Spec
 from hwsim.workloads.ops import OpGraph, OpKind, op_for_requests
 
 
-class NeuPIMsOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class NeuPIMsOptions(Spec):
     sub_batch_interleaving: bool = True
     dual_row_buffer: bool | None = None     # None: as hardware.pim says
     channel_assignment: Literal["clb", "rr"] = "clb"

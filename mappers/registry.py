@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from pydantic import BaseModel, ConfigDict
+from hwsim.spec import Spec
 
 
-class NoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class NoOptions(Spec):
+    """A mapper without options."""
 
 
 @dataclass(frozen=True)
@@ -16,14 +16,14 @@ class MapperEntry:
     name: str
     summary: str
     needs: tuple[str, ...]                     # hardware components it requires
-    options: type[BaseModel]
+    options: type[Spec]
     build: Callable                            # (OpGraph, HardwareSpec, options) -> Schedule
 
 
 MAPPERS: dict[str, MapperEntry] = {}
 
 
-def register(name: str, summary: str, needs: tuple[str, ...], options: type[BaseModel] = NoOptions):
+def register(name: str, summary: str, needs: tuple[str, ...], options: type[Spec] = NoOptions):
     def wrap(fn):
         MAPPERS[name] = MapperEntry(name, summary, needs, options, fn)
         return fn

@@ -31,25 +31,25 @@ import difflib
 from dataclasses import dataclass, replace
 from typing import Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from hwsim.workloads.ops import DTYPE_BYTES, Conv, MatMul, Op, OpGraph, OpKind, WorkloadInfo
+from hwsim.spec import Spec
+from hwsim.workloads.ops import DTYPE_BYTES, MAX_BATCH, Conv, MatMul, Op, OpGraph, OpKind, WorkloadInfo
 
 
 # --------------------------------------------------------------------------- the config section
 
-class CNNWorkload(BaseModel):
+class CNNWorkload(Spec):
     """`workload: {kind: cnn, model: resnet50 | topology: file.csv | onnx: file.onnx, batch, dtype}`.
 
     `topology` and `onnx` paths are relative to the config file that names them (the loader
     makes them absolute)."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["cnn"]
     model: str | None = Field(default=None, description="a built-in network (CNN_MODELS)")
     topology: str | None = Field(default=None, description="a SCALE-Sim topology CSV")
     onnx: str | None = Field(default=None, description="an ONNX model file")
-    batch: int = Field(default=1, gt=0, description="images per pass")
+    batch: int = Field(default=1, gt=0, le=MAX_BATCH, description="images per pass")
     dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8"] = "fp16"
     image_size_px: int | None = Field(default=None, gt=0,
                                       description="input height = width of a built-in model "

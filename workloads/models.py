@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from hwsim.spec import Spec
 
 
-class MoESpec(BaseModel):
+class MoESpec(Spec):
     """Mixture-of-Experts FFN: `n_experts` routed experts (top-`top_k` per token) plus
     `n_shared` always-on experts (DeepSeek-MoE), replacing the dense FFN from layer
     `first_moe_layer` on."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     n_experts: int = Field(gt=0)
     top_k: int = Field(gt=0)
@@ -30,9 +31,7 @@ class MoESpec(BaseModel):
         return self
 
 
-class ModelSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ModelSpec(Spec):
     name: str
     source: str = Field(description="where the architecture numbers come from")
     n_layers: int = Field(gt=0)

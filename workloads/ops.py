@@ -16,6 +16,10 @@ import numpy as np
 if TYPE_CHECKING:
     import networkx as nx
 
+# Most requests (or images) in one pass: a thousand times the largest batch of the systems modelled
+# (NeuPIMs: 512). An assumed sanity bound: per-request arrays are built before the memory check.
+MAX_BATCH = 1 << 20
+
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
 
 

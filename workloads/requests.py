@@ -13,22 +13,28 @@
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from hwsim.spec import Spec
 
 
-class RequestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# Longest context a request may hold: far above any model's max_seq_len (assumed bound; keeps
+# lengths read from a CSV inside what the KV-cache arithmetic handles exactly).
+MAX_CONTEXT_LEN = 1 << 30
 
+
+class RequestSpec(Spec):
     distribution: Literal["fixed", "list", "sharegpt", "csv"] = "fixed"
-    context_len: int = Field(default=1024, gt=0, description="tokens per request (fixed)")
+    context_len: int = Field(default=1024, gt=0, le=MAX_CONTEXT_LEN, description="tokens per request (fixed)")
     lens: tuple[int, ...] | None = Field(default=None, description="tokens per request (list)")
     mean_input: float = Field(default=80.0, gt=0)
     mean_output: float = Field(default=296.0, gt=0)
     sigma: float = Field(default=1.0, gt=0, description="log-normal shape of both lengths")
-    max_len: int = Field(default=2048, gt=1)
+    max_len: int = Field(default=2048, gt=1, le=MAX_CONTEXT_LEN)
     seed: int = 0
     path: str | None = Field(default=None, description="CSV of request lengths (csv)")
 
@@ -37,8 +43,8 @@ class RequestSpec(BaseModel):
         if self.distribution == "list":
             if not self.lens:
                 raise ValueError("distribution 'list' needs `lens`")
-            if min(self.lens) <= 0:
-                raise ValueError("every entry of `lens` must be > 0")
+            if not all(0 < n <= MAX_CONTEXT_LEN for n in self.lens):
+                raise ValueError(f"every entry of `lens` must be from 1 to {MAX_CONTEXT_LEN:,}")
         if self.distribution == "csv":
             if not self.path:
                 raise ValueError("distribution 'csv' needs `path`")
@@ -63,17 +69,30 @@ class RequestSpec(BaseModel):
 
 def _read_lengths(path: str) -> list[int]:
     import csv
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path} is not a CSV text file: {exc}") from None
     if not rows:
         raise ValueError(f"{path} is empty")
     header = [h.strip() for h in rows[0]]
     col = header.index("context_len") if "context_len" in header else 0
     body = rows[1:] if not header[col].isdigit() else rows
-    try:
-        lens = [int(float(r[col])) for r in body if r]
-    except (ValueError, IndexError) as exc:
-        raise ValueError(f"{path}: expected integer lengths in column {col}: {exc}") from None
-    if not lens or min(lens) <= 0:
-        raise ValueError(f"{path}: lengths must be positive integers")
+    lens = []
+    for n, row in enumerate(body, start=len(rows) - len(body) + 1):
+        if not row:
+            continue
+        try:
+            value = float(row[col])
+        except (ValueError, IndexError):
+            value = math.nan
+        if not (math.isfinite(value) and value.is_integer() and 0 < value <= MAX_CONTEXT_LEN):
+            raise ValueError(f"{path}, row {n}: expected a whole number of tokens from 1 to "
+                             f"{MAX_CONTEXT_LEN:,} in column {col}, got {row[col] if col < len(row) else 'nothing'!r}")
+        lens.append(int(value))
+    if not lens:
+        raise ValueError(f"{path}: no request lengths in column {col}")
     return lens

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from hwsim.spec import Spec
 
 
-class RoutingSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RoutingSpec(Spec):
     distribution: Literal["uniform", "zipf"] = "uniform"
     skew: float = Field(default=1.0, ge=0, description="Zipf exponent (only for zipf)")
     seed: int = 0

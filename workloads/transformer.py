@@ -24,10 +24,11 @@ from dataclasses import replace
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from hwsim.spec import Spec
 from hwsim.workloads.models import ModelSpec
-from hwsim.workloads.ops import (DTYPE_BYTES, Attention, Collective, MatMul, Op, OpGraph, OpKind,
+from hwsim.workloads.ops import (DTYPE_BYTES, MAX_BATCH, Attention, Collective, MatMul, Op, OpGraph, OpKind,
                                  WorkloadInfo)
 from hwsim.workloads.requests import RequestSpec
 from hwsim.workloads.routing import RoutingSpec, expert_token_counts
@@ -40,14 +41,13 @@ VECTOR_FLOPS_PER_ELEMENT = {"layernorm": 5, "rmsnorm": 4, "softmax": 5, "gelu": 
                             "rope": 3, "add": 1, "topk": 1}
 
 
-class TransformerWorkload(BaseModel):
+class TransformerWorkload(Spec):
     """The `workload:` section of a run config for decoder LLMs."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["transformer"] = "transformer"
     model: ModelSpec
     phase: Literal["prefill", "decode"]
-    batch: int = Field(gt=0, description="requests in the pass")
+    batch: int = Field(gt=0, le=MAX_BATCH, description="requests in the pass")
     requests: RequestSpec = Field(default_factory=RequestSpec,
                                   description="context lengths of the requests")
     dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8"] = "fp16"

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from hwsim.config.schema import WORKLOAD_KINDS, RunConfig, missing_hardware
-from hwsim.config.yamlio import SourceMap, parse_yaml, read_yaml
+from hwsim.config.yamlio import SourceMap, load_scalar, parse_yaml, read_yaml
 from hwsim.configs import MODELS_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
 from hwsim.mappers import MAPPERS
@@ -44,7 +44,7 @@ def _load_preset(folder: Path, name: Any, key: str, sources: SourceMap, componen
         names = available(folder)
         raise ConfigError(f"unknown preset '{name}'{_did_you_mean(name, names)}; "
                           f"available: {', '.join(names)}", file=file, line=line, key=key)
-    data, preset_sources = read_yaml(path, prefix=key)
+    data, preset_sources = _read_preset(path, key)
     if not isinstance(data, dict):
         raise ConfigError("a preset file must hold a mapping", file=str(path))
     declared = data.pop("component", None)
@@ -54,6 +54,19 @@ def _load_preset(folder: Path, name: Any, key: str, sources: SourceMap, componen
     for k, v in preset_sources.items():
         sources.setdefault(k, v)
     return data
+
+
+def _read_preset(path: Path, key: str):
+    """A preset file's data and sources, parsed once per file version (a sweep resolves the same
+    presets for every design point; PyYAML's pure-Python parser is the slow part of a load)."""
+    stat = path.stat()
+    data, sources = _parse_preset(path, key, stat.st_mtime_ns, stat.st_size)
+    return copy.deepcopy(data), SourceMap(sources)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_preset(path: Path, key: str, _mtime_ns: int, _size: int):
+    return read_yaml(path, prefix=key)
 
 
 def _resolve_named(value: Any, folder: Path, key: str, sources: SourceMap, component=None):
@@ -78,8 +91,8 @@ def _deep_merge(base: dict, top: dict) -> dict:
 
 
 def _resolve_path(value: str, key: str, sources: SourceMap) -> str:
-    """A file a config names (CNN topology, ONNX), relative to the folder of the file that
-    names it (`--set` values: to the working directory)."""
+    """A file a config names (CNN topology, ONNX, request lengths CSV), relative to the folder
+    of the file that names it (`--set` values: to the working directory)."""
     file, line = sources.locate(key)
     path = Path(value).expanduser()
     if not path.is_absolute() and file and file != "--set":
@@ -95,8 +108,12 @@ def _resolve_system(section: dict, prefix: str, sources: SourceMap, kind: str = 
         for key in ("topology", "onnx"):
             if isinstance(wl.get(key), str):
                 wl[key] = _resolve_path(wl[key], f"{prefix}workload.{key}", sources)
-    elif isinstance(wl, dict) and "model" in wl and wl.get("kind", kind) == "transformer":
-        wl["model"] = _resolve_named(wl["model"], MODELS_DIR, f"{prefix}workload.model", sources)
+    elif isinstance(wl, dict) and wl.get("kind", kind) == "transformer":
+        if "model" in wl:
+            wl["model"] = _resolve_named(wl["model"], MODELS_DIR, f"{prefix}workload.model", sources)
+        requests = wl.get("requests")
+        if isinstance(requests, dict) and isinstance(requests.get("path"), str):
+            requests["path"] = _resolve_path(requests["path"], f"{prefix}workload.requests.path", sources)
     hw = section.get("hardware")
     if isinstance(hw, dict):
         for comp in HARDWARE_COMPONENTS:
@@ -111,8 +128,8 @@ def _apply_override(data: dict, assignment: str, sources: SourceMap) -> None:
     key, _, raw = assignment.partition("=")
     key = key.strip()
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = load_scalar(raw)
+    except ConfigError:     # not YAML: the text itself
         value = raw
     node = data
     parts = key.split(".")
@@ -156,7 +173,11 @@ def resolve_config_dict(data: Any, sources: SourceMap, overrides: list[str] = ()
         # A baseline inherits the main workload (merged key by key) and, unless it names its
         # own, the main hardware and mapper (replaced whole: options of one do not fit another).
         merged = dict(spec)
-        merged["workload"] = _deep_merge(data.get("workload") or {}, spec.get("workload") or {})
+        main_workload, own = data.get("workload"), spec.get("workload")
+        if isinstance(main_workload, dict) and isinstance(own or {}, dict):
+            merged["workload"] = _deep_merge(main_workload, own or {})
+        elif own is None:      # a malformed main workload: reported at its own key
+            merged["workload"] = copy.deepcopy(main_workload)
         for key in ("hardware", "mapper"):
             if key not in spec and key in data:
                 merged[key] = copy.deepcopy(data[key])
@@ -211,6 +232,33 @@ def _explain(err: dict) -> str:
         return f"unknown key '{loc[-1]}'{hint}" + (f"; expected one of: {', '.join(fields)}" if fields and not hint else "")
     if kind == "missing":
         return "missing required key"
+    return value_message(err)
+
+
+# Strict types (hwsim.spec.Spec): what a key expected, in words.
+_EXPECTED = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false",
+             "string_type": "text", "finite_number": "a finite number", "dict_type": "a mapping",
+             "list_type": "a list", "tuple_type": "a list", "model_type": "a mapping",
+             "model_attributes_type": "a mapping"}
+
+
+def _as_written(value) -> str:
+    """A value as YAML shows it, with its kind where a mix-up is likely."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"the text {value!r}" + (" (drop the quotes for a number)"
+                                        if value.strip().lstrip("+-").replace(".", "", 1).isdigit() else "")
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def value_message(err: dict) -> str:
+    """The message of a pydantic error about a value (not an unknown or missing key)."""
+    kind = err["type"]
+    if kind in _EXPECTED and "input" in err:
+        return f"expected {_EXPECTED[kind]}, got {_as_written(err['input'])}"
     msg = err["msg"].removeprefix("Value error, ")
     if "input" in err and kind not in ("value_error", "assertion_error") and not isinstance(err["input"], dict):
         msg += f" (got {err['input']!r})"
@@ -272,6 +320,11 @@ def _check_systems(data: dict, sources: SourceMap, file: str) -> None:
                                        ep if isinstance(ep, int) else 1)
             if problem:
                 fail(f"missing: {problem[1]}", f"{prefix}hardware.{problem[0]}")
+            gpu, dtype = hardware.get("gpu"), workload.get("dtype", "fp16")
+            if "gpu" in entry.needs and isinstance(gpu, dict) and isinstance(gpu.get("peak_tflops"), dict) \
+                    and isinstance(dtype, str) and dtype not in gpu["peak_tflops"]:
+                fail(f"no tensor peak for the workload's dtype '{dtype}' (has: "
+                     f"{', '.join(map(str, gpu['peak_tflops'])) or 'none'})", f"{prefix}hardware.gpu.peak_tflops")
 
 
 def validate(data: dict, sources: SourceMap, file: str) -> RunConfig:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers import MAPPERS
+from hwsim.outputs import plain_name_problem
+from hwsim.spec import Spec
 from hwsim.workloads.cnn import CNNWorkload
 from hwsim.workloads.transformer import TransformerWorkload
 
@@ -23,7 +25,7 @@ Workload = Annotated[Union[Annotated[TransformerWorkload, Tag("transformer")],
                            Annotated[CNNWorkload, Tag("cnn")]], Discriminator(_workload_kind)]
 
 
-class MapperChoice(BaseModel):
+class MapperChoice(Spec):
     """`mapper: {name: ..., <options of that mapper>}`."""
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -59,9 +61,8 @@ def check_system(workload: Workload, hardware: HardwareSpec, mapper: MapperChoic
         raise ValueError(problem[1])
 
 
-class SystemUnderTest(BaseModel):
+class SystemUnderTest(Spec):
     """A workload on a machine placed by a mapper: what one column of the report shows."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     workload: Workload
     hardware: HardwareSpec
@@ -73,21 +74,25 @@ class SystemUnderTest(BaseModel):
         return self
 
 
-class OutputSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class OutputSpec(Spec):
     dir: str | None = Field(default=None, description="results folder; default results/<name>")
 
 
-class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
+class RunConfig(Spec):
+    name: str = Field(description="names the results folder, results/<name>/")
     workload: Workload
     hardware: HardwareSpec
     mapper: MapperChoice
     baselines: dict[str, SystemUnderTest] = Field(default_factory=dict)
     output: OutputSpec = Field(default_factory=OutputSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        problem = plain_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
     @model_validator(mode="after")
     def _mapper_has_its_hardware(self):

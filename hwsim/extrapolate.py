@@ -198,7 +198,8 @@ class Extrapolation:
     run: object
 
 
-def extrapolate(system: SystemUnderTest, simulate: Callable[[SystemUnderTest], object]) -> Extrapolation | None:
+def extrapolate(system: SystemUnderTest,
+                simulate: Callable[[SystemUnderTest], object]) -> Extrapolation | None:
     """Whole-stage metrics of `system` from short runs (`simulate(system)` -> SystemResult), or
     None when no period was found within the budget (the caller simulates every layer)."""
     layers = stage_layers(system)

@@ -7,7 +7,8 @@ import pytest
 from hwsim.config.loader import load_config
 from hwsim.configs import CONFIG_DIR
 from hwsim.errors import ConfigError
-from hwsim.extrapolate import additive_quantities, extend, periods_agree, steady_period, tasks_repeat, with_stage_layers
+from hwsim.extrapolate import (additive_quantities, extend, periods_agree, steady_period, tasks_repeat,
+                               with_stage_layers)
 from hwsim.pipeline import run_system
 
 # (config, overrides): 12 decoder layers per stage, so runs of 1..3 layers fit the budget of

@@ -3,8 +3,8 @@
 Why this can be exact. The decoder layers of a dense Transformer are identical and the engine is
 deterministic: what happens after a moment depends only on the work in flight then and on the
 tasks still to come. Once the schedule is in a periodic steady state — the tasks of layer i + p
-start and end exactly Delta later than those of layer i, so the work in flight repeats with them —
-every further period of p layers adds exactly Delta to the iteration and the same energy, bytes,
+start and end a fixed time later than those of layer i, so the work in flight repeats with them —
+every further period of p layers adds the same time to the iteration and the same energy, bytes,
 busy time and roofline terms, and the last layers meet the epilogue (final norm, LM head) the
 same way. Reaching that state can take several layers, and it need not be one layer long:
 - under NeuPIMs sub-batch interleaving the two sub-batches can drift against each other for a
@@ -19,11 +19,12 @@ roofline term (``additive_quantities``). We simulate n = 1, 2, 3, ... layers and
 look for the shortest period p in PERIODS such that, with k = n - 2p >= 1,
  1. the last two periods added the same, for every quantity (within REL_TOL of its value):
         X(k + 2p) - X(k + p) == X(k + p) - X(k);
- 2. in the n-layer run, every task of layers k .. k+p-1 has its copy in layers k+p .. n-1 start
-    and end later by one common shift (``tasks_repeat``; the iteration's Delta, or a part of it
-    when a stage's micro-batches run one after the other); copies that end after the epilogue
-    could start are left out, as the epilogue legitimately changes them. A sub-batch that loses
-    slack every layer shifts by a different amount than the critical one and fails this.
+ 2. in the n-layer run, every task of layers k .. k+p-1 (counted from 0) has its copy in layers
+    k+p .. n-1 start and end later by one common shift (``tasks_repeat``; the iteration's
+    increment, or a part of it when a stage's micro-batches run one after the other); copies
+    that end after the epilogue could start are left out, as the epilogue legitimately changes
+    them. A sub-batch that loses slack every layer shifts by a different amount than the
+    critical one and fails this.
 Then, for the whole stage of L layers, with r the run in [n - p, n] such that L - r is a
 multiple of p,
 

@@ -17,7 +17,7 @@ from hwsim.workloads.ops import OpGraph
 class Metrics:
     throughput_tokens_per_s: float
     iteration_latency_s: float
-    time_per_layer_s: float
+    time_per_layer_s: float          # layers' span / layers (time_per_layer_ns: one definition)
     energy_j: float                  # whole replica (tp * ep * pp devices)
     energy_per_token_j: float
     roofline_bound_s: float
@@ -77,14 +77,16 @@ def layer_span_ns(graph: OpGraph, trace: Trace) -> float:
 
 
 def time_per_layer_ns(graph: OpGraph, trace: Trace) -> float:
-    """The layer span (``layer_span_ns``) divided by the number of layers in the graph, so that
+    """The layer span (``layer_span_ns``: first start to last end of the layers' tasks) divided by
+    the number of layers in the graph (this device's pipeline stage), so that
 
         iteration = time before the first layer + layers x time_per_layer + time after the last layer
 
-    exactly. Layers overlap (sub-batch interleaving, micro-batches), so this is not the span of
-    one layer's own tasks (those spans overlap and sum to more than the iteration); for identical
-    layers it is the mean time each layer adds. Sweeps compute it the same way, from the
-    extrapolated span (hwsim.extrapolate)."""
+    exactly, and layers x time_per_layer never exceeds the iteration. It is the mean time per layer
+    over the part of the iteration where layers run (all micro-batches of the stage, warm-up of the
+    first layer included). It is not the span of one layer's own tasks: under sub-batch
+    interleaving and micro-batches those spans overlap and add up to more than the iteration.
+    Sweeps compute it the same way, from the extrapolated span (hwsim.extrapolate)."""
     return layer_span_ns(graph, trace) / max(graph.info.n_layers, 1)
 
 

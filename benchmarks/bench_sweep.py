@@ -12,8 +12,9 @@ Sections:
           --jobs workers, into a fresh results folder. Reports wall time, points/s, the mean
           per-point evaluation time measured inside the workers, and the parallel efficiency
           (sum of per-point times / (wall x jobs)): what the sweep driver, process start-up and
-          the results store cost on top of the simulations. Dense decoders are extrapolated
-          from 2- and 3-layer runs (the sweep default, hwsim.extrapolate).
+          the results store cost on top of the simulations. Dense decoders are simulated with 1,
+          2, 3, ... layers until a steady period shows and extended over it (the sweep default,
+          hwsim.extrapolate); "extrap." is the share of points that were (the rest: every layer).
   full    the same with every layer simulated (extrapolate_layers: false); not run by default.
   driver  the same with the model cut to one layer and batches of 2..62 (a few ms per point),
           so the driver's own per-point overhead shows.
@@ -71,10 +72,11 @@ def bench_space(sizes: list[int], jobs: int, tiny: bool, title: str, extrapolate
         per_point = df["elapsed_s"].dropna()
         efficiency = per_point.sum() / (wall * jobs) if wall > 0 else float("nan")
         statuses = ", ".join(f"{v} {k}" for k, v in sorted(report.statuses.items()))
+        extrapolated = df.loc[df["status"] != "failed", "extrapolation_period"].notna().mean()
         rows.append([n, f"{wall:.1f}", f"{n / wall:.2f}", f"{per_point.mean() * 1e3:.1f}",
-                     f"{per_point.max() * 1e3:.0f}", f"{efficiency:.0%}", statuses])
+                     f"{per_point.max() * 1e3:.0f}", f"{efficiency:.0%}", f"{extrapolated:.0%}", statuses])
     table(f"{title}, {jobs} workers (wall includes pool start-up and the store)",
-          ["N", "wall s", "points/s", "mean ms/pt", "max ms/pt", "efficiency", "statuses"], rows)
+          ["N", "wall s", "points/s", "mean ms/pt", "max ms/pt", "efficiency", "extrap.", "statuses"], rows)
 
 
 def bench_models(models: list[str], repeat: int) -> None:
@@ -103,17 +105,18 @@ def bench_models(models: list[str], repeat: int) -> None:
                 fast = evaluate(cfg, extrapolate_layers=True)
                 fast_times.append(time.perf_counter() - t0)
         except ConfigError as exc:
-            rows.append([model, "-", "-", "-", "-", "-", "-", "-", f"error: {exc}"[:90]])
+            rows.append([model, "-", "-", "-", "-", "-", "-", "-", "-", f"error: {exc}"[:90]])
             continue
         ops = len(result.main.graph)
         tasks = len(result.main.schedule.tasks)
         full, quick = result.main.metrics.throughput_tokens_per_s, fast.main.metrics.throughput_tokens_per_s
         rows.append([model, cfg.workload.model.n_layers, cfg.workload.tp, ops, tasks,
                      f"{statistics.median(times):.3f}", f"{statistics.median(fast_times):.3f}",
-                     f"{(quick - full) / full:+.1e}", ""])
+                     fast.main.extrapolation_period or "-", f"{(quick - full) / full:+.1e}", ""])
     table(f"per-point cost vs model size (NeuPIMs device, batch 512, smallest tp >= 4 that fits, "
-          f"serial, median of {repeat}): every layer simulated vs extrapolated from 2 and 3 layers",
-          ["model", "layers", "tp", "ops", "tasks", "full s", "extrap. s", "tok/s rel. diff", "note"], rows)
+          f"serial, median of {repeat}): every layer simulated vs extrapolated over a steady period",
+          ["model", "layers", "tp", "ops", "tasks", "full s", "extrap. s", "period", "tok/s rel. diff",
+           "note"], rows)
 
 
 def main(argv=None) -> int:
@@ -130,7 +133,7 @@ def main(argv=None) -> int:
     print(f"hwsim sweep benchmark  python {sys.version.split()[0]}  cpus {os.cpu_count()}")
     if "space" in sections:
         bench_space(args.sizes, args.jobs, False,
-                    "NeuPIMs design space, GPT3-7B (32 layers) extrapolated from 2 and 3 layers (the default)")
+                    "NeuPIMs design space, GPT3-7B (32 layers) extrapolated over a steady period (the default)")
     if "full" in sections:
         bench_space(args.sizes, args.jobs, False, "NeuPIMs design space, GPT3-7B, every layer simulated "
                     "(extrapolate_layers: false)", extrapolate=False)

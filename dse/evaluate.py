@@ -56,8 +56,10 @@ def metrics_of(doc: dict) -> dict[str, Any]:
 
 def evaluate_point(config, extrapolate_layers: bool = False) -> dict[str, Any]:
     """Evaluate one RunConfig; return an outcome dict (status, metrics, error, extrapolated,
-    elapsed_s, hwsim_version). Never raises for a bad point. `extrapolate_layers`: see
-    ``hwsim.pipeline.run_system``."""
+    extrapolation_period, elapsed_s, hwsim_version). Never raises for a bad point.
+    `extrapolate_layers`: see ``hwsim.pipeline.run_system``; ``extrapolation_period`` is the
+    period (in decoder layers) the main system's metrics were extended over, None when every
+    layer was simulated."""
     from hwsim import __version__
     from hwsim.pipeline import evaluate
     t0 = time.perf_counter()
@@ -68,7 +70,8 @@ def evaluate_point(config, extrapolate_layers: bool = False) -> dict[str, Any]:
             result = evaluate(config)
         doc = result.to_json()
         outcome = {"status": "ok", "metrics": metrics_of(doc), "error": None,
-                   "extrapolated": bool(getattr(result.main, "extrapolated", False))}
+                   "extrapolated": result.main.extrapolated,
+                   "extrapolation_period": result.main.extrapolation_period}
     except ConfigError as exc:
         outcome = {"status": "infeasible", "metrics": {}, "error": str(exc)}
     except Exception as exc:   # recorded, not raised: one bad point must not stop a sweep

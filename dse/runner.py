@@ -23,9 +23,10 @@ Strategies:
   continue differently from an uninterrupted one.) ``--limit`` stops after that many new
   evaluations; the next run continues from there.
 
-``extrapolate_layers: true`` (the default in a spec): dense decoders are simulated with 2 and 3
-layers and extended to all of them (see ``hwsim.dse.spec``); the ``extrapolated`` column says
-which points were.
+``extrapolate_layers: true`` (the default in a spec): dense decoders are simulated with a few
+layers and extended over a steady period to all of them (see ``hwsim.dse.spec``); the
+``extrapolated`` and ``extrapolation_period`` columns say which points were, and over how many
+layers a period.
 
 ``baselines: false`` (the default in a spec): only the main system is evaluated, the base's
 baselines are dropped (a sweep explores the main system's design space; baselines multiply the

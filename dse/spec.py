@@ -16,7 +16,7 @@ anything is evaluated.
     objectives: [{maximize: throughput_tokens_per_s}, {minimize: energy_per_token_j}]
     strategy: grid                 # grid | random (samples, seed) | nsga2 (population, generations, seed)
     baselines: false               # default: evaluate the main system only
-    extrapolate_layers: true       # default: dense decoders from 2- and 3-layer runs (see below)
+    extrapolate_layers: true       # default: dense decoders from short runs (see below)
 
 Axis values:
 - ``values: [...]``: exactly these, in this order (no duplicates).
@@ -30,12 +30,13 @@ Axis values:
   are all written as integers, the values are rounded to integers and repeated values dropped
   (keeping the first), so an int config key receives ints; otherwise they are floats.
 
-``extrapolate_layers`` (default true): a dense decoder is simulated with 2 and 3 layers and its
-metrics extended linearly to all layers (``hwsim.extrapolate``: exact for identical layers up to
-the steady state, within 0.1% of the full simulation in tests/test_extrapolate.py; MoE and CNN
-workloads are always simulated in full). About 6x faster for a 32-layer model. Set it to false
-to get exactly the numbers of ``hwsim run``. It is part of the base's identity: a results folder
-holds points of one setting only.
+``extrapolate_layers`` (default true): a dense decoder is simulated with 1, 2, 3, ... layers until
+a steady period of layers shows, and its metrics are extended over whole periods to all layers
+(``hwsim.extrapolate``: the numbers of ``hwsim run`` to float rounding, checked on every shipped
+sweep space by tests/test_sweeps_equal_runs.py; every layer is simulated when no period shows
+within half the layers, and for MoE and CNN workloads). The ``extrapolation_period`` column says
+which. Set it to false to simulate every layer of every point. It is part of the base's
+identity: a results folder holds points of one setting only.
 
 A design point is the base plus ``KEY=VALUE`` overrides, applied by the run-config loader's own
 ``--set`` machinery (``hwsim.config.loader.resolve_config_dict``), so an axis key the config does
@@ -69,8 +70,8 @@ from hwsim.errors import ConfigError
 from hwsim.spec import Spec
 
 # Columns of the results store that are not axes or metrics; an axis may not take these names.
-RESERVED_COLUMNS = ("point_id", "status", "error", "violations", "extrapolated", "hwsim_version",
-                    "elapsed_s", "created_at")
+RESERVED_COLUMNS = ("point_id", "status", "error", "violations", "extrapolated", "extrapolation_period",
+                    "hwsim_version", "elapsed_s", "created_at")
 # A constraint may name this: true for every point whose evaluation succeeded (a model that does
 # not fit memory raises in evaluation and is recorded as infeasible anyway).
 MAX_AXIS_VALUES = 100_000
@@ -261,8 +262,8 @@ class SweepSpec(Spec):
     generations: int | None = Field(default=None, gt=0, description="nsga2: generations (default 8)")
     baselines: bool = Field(default=False, description="also evaluate the base config's baselines")
     extrapolate_layers: bool = Field(
-        default=True, description="dense decoders: simulate 2 and 3 layers and extend linearly to "
-        "all (hwsim.extrapolate; within 0.1% of the full simulation); false: simulate every layer")
+        default=True, description="dense decoders: simulate a few layers and extend over a steady "
+        "period to all (hwsim.extrapolate; the numbers of the full simulation); false: simulate every layer")
 
     @field_validator("name")
     @classmethod

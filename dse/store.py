@@ -5,8 +5,10 @@ Tables:
   config's identity and the point's axis values, see ``Sweep.point_id``), ``status`` ('ok',
   'infeasible': evaluation raised a ConfigError such as "does not fit memory", or a constraint
   is violated; 'failed': evaluation raised anything else), ``error`` (the message), ``violations``
-  (JSON list of broken constraints), ``extrapolated`` (1 when the metrics were extended from 2-
-  and 3-layer runs, see ``hwsim.dse.spec``), ``hwsim_version``, ``elapsed_s``, ``created_at`` (UTC), one
+  (JSON list of broken constraints), ``extrapolated`` (1 when the metrics were extended from
+  short runs, 0 when every layer was simulated, see ``hwsim.extrapolate``), ``extrapolation_period``
+  (the period, in decoder layers, they were extended over; NULL when every layer was simulated),
+  ``hwsim_version``, ``elapsed_s``, ``created_at`` (UTC), one
   column per axis key (named by the dotted key) and one per metric (dotted names for nested
   metrics, ``utilization.npu``). Metric columns are added with ALTER TABLE as new names appear.
 - ``meta``: key/value text: the spec (YAML), its fingerprint (axes and base identity),
@@ -29,8 +31,8 @@ from typing import Any
 from hwsim.errors import ConfigError
 
 STORE_FILE = "results.sqlite"
-FIXED_COLUMNS = ("point_id", "status", "error", "violations", "extrapolated", "hwsim_version",
-                 "elapsed_s", "created_at")
+FIXED_COLUMNS = ("point_id", "status", "error", "violations", "extrapolated", "extrapolation_period",
+                 "hwsim_version", "elapsed_s", "created_at")
 
 
 def quote(name: str) -> str:
@@ -75,7 +77,8 @@ class ResultsStore:
             self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS points (point_id TEXT PRIMARY KEY, status TEXT NOT NULL, "
-                "error TEXT, violations TEXT, extrapolated INTEGER, hwsim_version TEXT, elapsed_s REAL, "
+                "error TEXT, violations TEXT, extrapolated INTEGER, extrapolation_period INTEGER, "
+                "hwsim_version TEXT, elapsed_s REAL, "
                 "created_at TEXT)")
             self.conn.commit()
         except sqlite3.Error as exc:
@@ -193,6 +196,7 @@ class ResultsStore:
         row = {"point_id": point_id, "status": status, "error": outcome.get("error"),
                "violations": json.dumps(broken) if broken else None,
                "extrapolated": outcome.get("extrapolated"),
+               "extrapolation_period": outcome.get("extrapolation_period"),
                "hwsim_version": outcome.get("hwsim_version"), "elapsed_s": outcome.get("elapsed_s"),
                "created_at": _now(), **point, **metrics}
         self.ensure_columns(row)

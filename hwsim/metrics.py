@@ -17,7 +17,7 @@ from hwsim.workloads.ops import OpGraph
 class Metrics:
     throughput_tokens_per_s: float
     iteration_latency_s: float
-    time_per_layer_s: float
+    time_per_layer_s: float          # layers' span / layers (time_per_layer_ns: one definition)
     energy_j: float                  # whole replica (tp * ep * pp devices)
     energy_per_token_j: float
     roofline_bound_s: float
@@ -36,9 +36,11 @@ class Metrics:
         return asdict(self)
 
 
-def roofline_bound_ns(schedule: Schedule) -> float:
-    """A lower bound no schedule can beat: the longer of the critical path through per-task
-    rooflines and, for each resource, its total work at peak rate."""
+def roofline_terms_ns(schedule: Schedule) -> dict[str, float]:
+    """The lower bounds whose maximum is the roofline bound: "critical_path" (the longest chain of
+    per-task rooflines through the dependencies) and, per resource, its total work at peak rate.
+    Each grows by a fixed amount per identical layer, so sweeps extrapolate them one by one
+    (hwsim.extrapolate) and take the maximum after."""
     finish = [0.0] * len(schedule.tasks)
     flops_on: dict[str, float] = {}
     work_on: dict[str, float] = {}
@@ -48,27 +50,44 @@ def roofline_bound_ns(schedule: Schedule) -> float:
             if w > 0:
                 flops_on[r] = flops_on.get(r, 0.0) + t.flops
                 work_on[r] = work_on.get(r, 0.0) + w
-    path = max(finish, default=0.0)
-    per_resource = 0.0
+    terms = {"critical_path": max(finish, default=0.0)}
     for name, r in schedule.resources.items():
         if r.kind == "compute" and r.peak_flops_per_ns > 0:
-            per_resource = max(per_resource, flops_on.get(name, 0.0) / r.peak_flops_per_ns)
+            terms[name] = flops_on.get(name, 0.0) / r.peak_flops_per_ns
         elif r.kind != "compute":
-            per_resource = max(per_resource, work_on.get(name, 0.0) / r.peak_per_ns)
-    return max(path, per_resource)
+            terms[name] = work_on.get(name, 0.0) / r.peak_per_ns
+    return terms
 
 
-def time_per_layer_ns(trace: Trace) -> float:
-    """Mean span of a decoder layer's tasks (first start to last end)."""
-    spans: dict[str, list[float]] = {}
-    for t in trace.schedule.tasks:
-        if t.phase.startswith("L"):
-            s, e = trace.start_ns[t.id], trace.end_ns[t.id]
-            span = spans.setdefault(t.phase, [s, e])
-            span[0], span[1] = min(span[0], s), max(span[1], e)
-    if not spans:
+def roofline_bound_ns(schedule: Schedule) -> float:
+    """A lower bound no schedule can beat: the longer of the critical path through per-task
+    rooflines and, for each resource, its total work at peak rate."""
+    return max(roofline_terms_ns(schedule).values())
+
+
+def layer_span_ns(graph: OpGraph, trace: Trace) -> float:
+    """From the first start to the last end of the tasks of ops inside a layer (op.layer >= 0:
+    the decoder layers of this device's pipeline stage, or a CNN's layers). The iteration is the
+    time before this span (embedding), the span, and the time after it (final norm, LM head)."""
+    ops = graph.graph.nodes
+    in_layer = [t.id for t in trace.schedule.tasks if t.op in ops and ops[t.op]["op"].layer >= 0]
+    if not in_layer:
         return trace.makespan_ns
-    return float(np.mean([e - s for s, e in spans.values()]))
+    return float(trace.end_ns[in_layer].max() - trace.start_ns[in_layer].min())
+
+
+def time_per_layer_ns(graph: OpGraph, trace: Trace) -> float:
+    """The layer span (``layer_span_ns``: first start to last end of the layers' tasks) divided by
+    the number of layers in the graph (this device's pipeline stage), so that
+
+        iteration = time before the first layer + layers x time_per_layer + time after the last layer
+
+    exactly, and layers x time_per_layer never exceeds the iteration. It is the mean time per layer
+    over the part of the iteration where layers run (all micro-batches of the stage, warm-up of the
+    first layer included). It is not the span of one layer's own tasks: under sub-batch
+    interleaving and micro-batches those spans overlap and add up to more than the iteration.
+    Sweeps compute it the same way, from the extrapolated span (hwsim.extrapolate)."""
+    return layer_span_ns(graph, trace) / max(graph.info.n_layers, 1)
 
 
 def _per_unit(schedule: Schedule, measure) -> dict[str, float]:
@@ -106,7 +125,7 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
     return Metrics(
         throughput_tokens_per_s=info.tokens / latency_s if latency_s > 0 else float("inf"),
         iteration_latency_s=latency_s,
-        time_per_layer_s=time_per_layer_ns(trace) * 1e-9,
+        time_per_layer_s=time_per_layer_ns(graph, trace) * 1e-9,
         energy_j=energy,
         energy_per_token_j=energy / info.tokens,
         roofline_bound_s=roofline_bound_ns(schedule) * 1e-9,

@@ -25,7 +25,14 @@ class SystemResult:
     schedule: Schedule
     trace: Trace
     metrics: Metrics
-    extrapolated: bool = False    # metrics extended from a 3-layer run (hwsim.extrapolate)
+    # Sweeps only (hwsim.extrapolate): the metrics were extended over whole periods of this many
+    # decoder layers from a shorter run (graph, schedule and trace are that run's); None: every
+    # layer was simulated.
+    extrapolation_period: int | None = None
+
+    @property
+    def extrapolated(self) -> bool:
+        return self.extrapolation_period is not None
 
 
 @dataclass
@@ -102,18 +109,19 @@ def check_fits_cnn(system: SystemUnderTest, graph: OpGraph, key_prefix: str = ""
 
 def run_system(system: SystemUnderTest, key_prefix: str = "",
                extrapolate_layers: bool = False) -> SystemResult:
-    """Simulate one system. `extrapolate_layers`: for sweeps, simulate a dense decoder's stage
-    with 2 and 3 layers and extend linearly to all of them (hwsim.extrapolate); the result's
-    graph, schedule and trace are then those of the 3-layer run."""
+    """Simulate one system. `extrapolate_layers`: for sweeps, a dense decoder's stage is
+    simulated with 1, 2, 3, ... layers until the increments show a steady period, and extended
+    over whole periods to all its layers (hwsim.extrapolate: when it is exact, when it falls back
+    to simulating every layer); the result's graph, schedule and trace are then those of the
+    short run it was extended from."""
     if extrapolate_layers:
-        from hwsim.extrapolate import SHORT_LAYERS, can_extrapolate, extrapolate_metrics, with_stage_layers
+        from hwsim.extrapolate import can_extrapolate, extrapolate
         if can_extrapolate(system):
             check_fits(system, transformer_info(system.workload), key_prefix)
-            short, longer = (run_system(with_stage_layers(system, k), key_prefix)
-                             for k in (SHORT_LAYERS, SHORT_LAYERS + 1))
-            extra = system.workload.model.n_layers // system.workload.pp - SHORT_LAYERS - 1
-            return dataclasses.replace(longer, system=system, extrapolated=True,
-                                       metrics=extrapolate_metrics(short.metrics, longer.metrics, extra))
+            found = extrapolate(system, lambda short: run_system(short, key_prefix))
+            if found is not None:
+                return dataclasses.replace(found.run, system=system, metrics=found.metrics,
+                                           extrapolation_period=found.period)
     if system.workload.kind == "cnn":
         from hwsim.workloads.cnn import build_cnn
         graph = build_cnn(system.workload)

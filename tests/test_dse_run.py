@@ -246,15 +246,17 @@ def test_dask_local_cluster_equals_local_run(tmp_path):
 
 
 def test_extrapolated_sweep_is_close_to_the_full_simulation(tmp_path):
-    """The default `extrapolate_layers: true` extends 2- and 3-layer runs to the model's 6 layers;
-    `false` simulates all six. Marked per point, within 0.1%, and part of the base identity."""
+    """The default `extrapolate_layers: true` extends runs of 1 to 4 layers over a period of one
+    layer to the model's 20 layers; `false` simulates all twenty. Marked per point with its
+    period, within 0.1%, and part of the base identity."""
     body = "axes:\n  - {key: hardware.pim.macs_per_bank, values: [8, 32]}\n"
-    fast = write_spec(tmp_path, body, "fast.yaml", layers=6)
-    full = write_spec(tmp_path, body + "extrapolate_layers: false\n", "full.yaml", layers=6)
+    fast = write_spec(tmp_path, body, "fast.yaml", layers=20)
+    full = write_spec(tmp_path, body + "extrapolate_layers: false\n", "full.yaml", layers=20)
     run_sweep(fast, tmp_path / "fast", jobs=1, progress=False)
     run_sweep(full, tmp_path / "full", jobs=1, progress=False)
     a, b = load_results(tmp_path / "fast"), load_results(tmp_path / "full")
     assert a["extrapolated"].tolist() == [1, 1] and b["extrapolated"].tolist() == [0, 0]
+    assert a["extrapolation_period"].tolist() == [1, 1] and b["extrapolation_period"].isna().all()
     assert set(a["point_id"]).isdisjoint(b["point_id"])
     for metric in ("throughput_tokens_per_s", "energy_per_token_j", "bytes.hbm"):
         assert a[metric].to_numpy() == pytest.approx(b[metric].to_numpy(), rel=1e-3), metric

@@ -48,7 +48,8 @@ def main():
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Results folder (default: the config's output.dir, else results/<name>/).")
+              help="Results folder, replaced if it exists (default: the config's output.dir, else "
+              "results/<name>/, or <that>-2/, -3/... when it holds another config's results).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout, nothing else.")
 @click.option("--check", "check", is_flag=True,
               help="Also run the numba models of the kernels on random data against float64 and "
@@ -58,9 +59,10 @@ def run(config, overrides, out_dir, as_json, check):
     """Simulate CONFIG and its baselines; print a table and write a results folder."""
     from hwsim.config.loader import load_config
     from hwsim.pipeline import evaluate
-    from hwsim.report import format_table, write_results
+    from hwsim.report import format_table, results_dir, write_results
 
     cfg = load_config(config, list(overrides))
+    out_dir, notice = results_dir(cfg, out_dir)
     try:
         result = evaluate(cfg)
     except ConfigError as exc:   # e.g. does not fit memory: raised without the file's name
@@ -71,13 +73,14 @@ def run(config, overrides, out_dir, as_json, check):
         from hwsim.check import check_run
         report = check_run(result)
         result.check, result.check_detail = report.errors(), report.detail()
-    out_dir = out_dir or Path(cfg.output.dir or Path("results") / cfg.name)
     write_results(result, out_dir)
     if as_json:
         click.echo(json.dumps(result.to_json()))
+        if notice:
+            click.echo(notice, err=True)
     else:
         click.echo(format_table(result))
-        click.echo(f"\nresults: {out_dir}/")
+        click.echo(f"\nresults: {out_dir}/" + (f"\n{notice}" if notice else ""))
     if report is not None and not report.passed:
         sys.exit(1)
 

@@ -53,14 +53,14 @@ def extrapolate_metrics(short: Metrics, longer: Metrics, extra_layers: int) -> M
     breakdown = {c: lin(short.energy_breakdown_j.get(c, 0.0), e)
                  for c, e in longer.energy_breakdown_j.items()}
     energy = sum(breakdown.values()) if breakdown else lin(short.energy_j, longer.energy_j)
-    tokens = longer.tokens_per_iteration
+    tokens = longer.work_per_iteration
     return dataclasses.replace(
         longer,
-        throughput_tokens_per_s=tokens / latency,
+        throughput_per_s=tokens / latency,
         iteration_latency_s=latency,
         time_per_layer_s=longer.iteration_latency_s - short.iteration_latency_s,
         energy_j=energy,
-        energy_per_token_j=energy / tokens,
+        energy_per_work_unit_j=energy / tokens,
         roofline_bound_s=lin(short.roofline_bound_s, longer.roofline_bound_s),
         utilization=ratio_of_sums(short.utilization, longer.utilization),
         busy=ratio_of_sums(short.busy, longer.busy),

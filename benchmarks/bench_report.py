@@ -7,18 +7,30 @@
 For each config: the tasks of the main system's trace, then the median time of each file that
 `hwsim.report.write_results` writes (trace.json, timeline.png, roofline.png, the CSV/JSON files
 together) and of the whole folder; plus the import of what writing plots needs, in a fresh
-process. Timings on a shared machine are noisy: take the median of several and compare
+process. Times are CPU seconds of this process (time.process_time), which other work on a
+shared machine disturbs less than wall time; still take the median of several and compare
 before/after in the same minute.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from timing import median_time, table
+from timing import table
+
+
+def median_cpu(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return statistics.median(times)
 
 from hwsim.config.loader import load_config
 from hwsim.configs import CONFIG_DIR
@@ -35,9 +47,16 @@ def main() -> None:
 
     import hwsim.report as report
     from hwsim.plots import roofline_plot, timeline_plot
-    imports, _ = median_time(lambda: subprocess.run(
-        [sys.executable, "-c", "import hwsim.plots as p; p.roofline_plot, p.timeline_plot; "
-         "import matplotlib.figure, matplotlib.backends.backend_agg"], check=True), args.repeat)
+    def import_cpu(module: str) -> float:
+        """CPU seconds of a fresh process that imports `module` (children's rusage)."""
+        import resource
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+    imports = {m: statistics.median(import_cpu(m) for _ in range(args.repeat))
+               for m in ("numpy", "matplotlib.pyplot", "matplotlib.figure, matplotlib.backends.backend_agg")}
     rows = []
     with tempfile.TemporaryDirectory(prefix="hwsim-bench-report-") as tmp:
         out = Path(tmp)
@@ -45,14 +64,14 @@ def main() -> None:
             result = evaluate(load_config(cfg))
             trace = result.main.trace
             times = {
-                "trace.json": median_time(lambda: trace.write_chrome_trace(out / "trace.json"), args.repeat)[0],
-                "timeline.png": median_time(lambda: timeline_plot(result, out / "timeline.png"), args.repeat)[0],
-                "roofline.png": median_time(lambda: roofline_plot(result, out / "roofline.png"), args.repeat)[0],
-                "folder": median_time(lambda: report.write_results(result, out / "folder"), args.repeat)[0],
+                "trace.json": median_cpu(lambda: trace.write_chrome_trace(out / "trace.json"), args.repeat),
+                "timeline.png": median_cpu(lambda: timeline_plot(result, out / "timeline.png"), args.repeat),
+                "roofline.png": median_cpu(lambda: roofline_plot(result, out / "roofline.png"), args.repeat),
+                "folder": median_cpu(lambda: report.write_results(result, out / "folder"), args.repeat),
             }
             rows.append([cfg.name, f"{len(trace.schedule.tasks):,}"] + [f"{s:.3f}" for s in times.values()])
-    table(f"writing the results folder, in-process, median of {args.repeat} "
-          f"(importing matplotlib for the plots, fresh process: {imports:.2f} s)",
+    table(f"writing the results folder, in-process, CPU seconds, median of {args.repeat} "
+          "(imports, fresh process, CPU s: " + ", ".join(f"{m} {s:.2f}" for m, s in imports.items()) + ")",
           ["config", "tasks", "trace.json s", "timeline.png s", "roofline.png s", "whole folder s"], rows)
 
 

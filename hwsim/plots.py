@@ -82,6 +82,7 @@ def timeline_figure(result):
     drawn as one bar, so the drawing time does not grow with the number of tasks. The first
     two layers are shaded so a layer's pattern can be read."""
     from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_rgba
 
     trace, metrics = result.main.trace, result.main.metrics
     rows = timeline_rows(result)
@@ -100,12 +101,13 @@ def timeline_figure(result):
             box[:, :, 0] = np.stack([s, s, e, e], axis=1)
             box[:, :, 1] = [top, bottom, bottom, top]
             verts.append(box)
-            colors += [f"C{row % 10}"] * len(s)
+            colors.append(np.tile(to_rgba(f"C{row % 10}"), (len(s), 1)))
     height_in = 1.2 + 0.55 * len(rows)
     fig = _figure(TIMELINE_WIDTH_IN, height_in)
     ax = fig.add_subplot()
     if verts:
-        ax.add_collection(PolyCollection(np.concatenate(verts), facecolors=colors, linewidths=0))
+        ax.add_collection(PolyCollection(np.concatenate(verts), facecolors=np.concatenate(colors),
+                                         linewidths=0))
     phases = np.array(trace.columns["phase"])
     for layer, shade in (("L0", 0.12), ("L1", 0.06)):
         sel = phases == layer

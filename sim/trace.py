@@ -136,18 +136,19 @@ class Trace:
                            "args": {"sort_index": tid}})
             return tid
 
+        about = [{"unit": t.unit, "phase": t.phase, "flops": t.flops,
+                  **{f"bytes_{lv}": b for lv, b in t.bytes_by_level.items()}} for t in tasks]
+        ts_us, dur_us = (self.start_ns / 1e3).tolist(), ((self.end_ns - self.start_ns) / 1e3).tolist()
+
         def slices(pid: int, track: int, ids, resource: str | None = None, work=None,
                    work_name: str = "") -> None:
+            works = work.tolist() if work is not None else None
             for k, i in enumerate(ids.tolist()):
                 t = tasks[i]
-                args = {"unit": t.unit, "phase": t.phase, "flops": t.flops,
-                        **{f"bytes_{lv}": b for lv, b in t.bytes_by_level.items()}}
-                if resource is not None:
-                    args["resource"] = resource
-                    args[work_name] = float(work[k])
+                args = about[i] if resource is None else {**about[i], "resource": resource,
+                                                           work_name: works[k]}
                 events.append({"name": t.name, "cat": t.op or "task", "ph": "X", "pid": pid,
-                               "tid": track, "ts": self.start_ns[i] / 1e3,
-                               "dur": (self.end_ns[i] - self.start_ns[i]) / 1e3, "args": args})
+                               "tid": track, "ts": ts_us[i], "dur": dur_us[i], "args": args})
 
         for name, r in self.schedule.resources.items():
             pid = pids[r.unit or name]
@@ -182,7 +183,7 @@ class Trace:
     def write_chrome_trace(self, path: Path) -> None:
         """`chrome_trace_events` as a JSON file (open it in ui.perfetto.dev)."""
         Path(path).write_text(json.dumps({"traceEvents": self.chrome_trace_events(),
-                                          "displayTimeUnit": "ns"}))
+                                          "displayTimeUnit": "ns"}, separators=(",", ":")))
 
 
 def pack_lanes(start: np.ndarray, end: np.ndarray) -> np.ndarray:

@@ -52,18 +52,21 @@ def _header(result: RunResult) -> str:
     else:
         layers = f"{info.n_layers} weight layers"
     devices = info.tp * info.ep * info.pp
-    replica = (f"one replica = tp {info.tp} x ep {info.ep} x pp {info.pp} = {devices} "
-               f"device{'s' if devices > 1 else ''}")
-    simulated = (f"one device of the last pipeline stage simulated ({len(result.main.graph)} ops), "
-                 "every stage taken as busy as it" if info.pp > 1
+    replica = f"one replica = tp {info.tp} x ep {info.ep} x pp {info.pp} = {_count(devices, 'device')}"
+    simulated = (f"one device of the last pipeline stage simulated ({len(result.main.graph)} ops; "
+                 "the other stages taken to be as busy)" if info.pp > 1
                  else f"one device simulated ({len(result.main.graph)} ops)")
     return f"{result.config.name}: {info.model} {info.phase}, batch {info.batch}, {layers}; {replica}; {simulated}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _iteration_meaning(result: RunResult) -> str:
     info = result.main.graph.info
     if info.work_unit == "inference":
-        what = f"one forward pass of a batch of {info.batch} inputs"
+        what = f"one forward pass of a batch of {_count(info.batch, 'input')}"
     elif info.phase == "decode":
         what = f"one decode step: one new token for each of the {info.batch} requests"
     else:
@@ -88,14 +91,15 @@ def _systems_table(result: RunResult) -> str:
                     "iteration\nms", "layer\nms", "roofline\nms", f"energy\nmJ/{unit}",
                     "speed-up\nof main"], rows)
     counts = {name: r.metrics.devices for name, r in _systems(result)}
-    devices = (f"{counts['main']} devices" if len(set(counts.values())) == 1
+    devices = (_count(counts["main"], "device") if len(set(counts.values())) == 1
                else "its devices (" + ", ".join(f"{n} {d}" for n, d in counts.items()) + ")")
     legend = _legend([
         (f"{unit}s/s per replica", f"{unit}s produced per second by one replica, a copy of the "
          f"model on tp x ep x pp devices (all of them together)"),
         (f"{unit}s/s per device", f"the same divided by {devices}"),
         ("iteration ms", _iteration_meaning(result)),
-        ("layer ms", "time per decoder layer (see docs)"),
+        ("layer ms", "time per decoder layer (see docs)" if unit == "token"
+         else "time per weight layer (see docs)"),
         ("roofline ms", "a lower bound on the iteration no schedule can beat: the longest chain "
          "of ops each at its roofline, or the busiest resource's work at its peak rate, "
          "whichever is longer"),

@@ -84,7 +84,8 @@ def test_every_column_has_a_legend_with_its_unit(result):
                    "roofline ms", f"energy mJ/{unit}", "speed-up of main", "utilization", "busy",
                    "GB per device per iteration", "area mm2 per device", f"mJ/{unit}"):
         assert column in meanings, column
-    assert meanings["layer ms"] == "time per decoder layer (see docs)"
+    assert meanings["layer ms"] == ("time per decoder layer (see docs)" if unit == "token"
+                                    else "time per weight layer (see docs)")
     assert "divided by this row's" in meanings["speed-up of main"]
     assert "busy" not in meanings["utilization"] and "peak" in meanings["utilization"]
     assert "at least one task in progress" in meanings["busy"]

@@ -295,20 +295,11 @@ class SweepSpec(Spec):
 # --------------------------------------------------------------------------- metric names
 
 def metric_names() -> dict[str, bool]:
-    """Top-level metric names of ``hwsim.metrics.Metrics`` -> whether the field is a mapping
-    (``utilization`` -> columns ``utilization.npu``, ...). Read from the dataclass so metrics
-    added later (area, energy breakdowns) are known without changes here."""
-    import typing
-
-    from hwsim.metrics import Metrics
-    hints = typing.get_type_hints(Metrics)
-    out = {}
-    for f in dataclasses.fields(Metrics):
-        t = hints.get(f.name, f.type)
-        origin = typing.get_origin(t) or t
-        out[f.name] = origin is dict or (isinstance(origin, type) and issubclass(origin, dict)) \
-            or dataclasses.is_dataclass(t)
-    return out
+    """Top-level metric names (``hwsim.metrics.metric_names``: every JSON name of a
+    ``Metrics`` field, e.g. ``throughput_tokens_per_s`` and ``throughput_inferences_per_s``) ->
+    whether it holds a mapping (``utilization`` -> columns ``utilization.npu``, ...)."""
+    from hwsim.metrics import metric_names as names
+    return names()
 
 
 def check_metric_name(name: str, baselines: bool) -> str | None:

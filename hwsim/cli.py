@@ -88,7 +88,8 @@ def main():
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Results folder (default: the config's output.dir, else results/<name>/).")
+              help="Results folder, replaced if it exists (default: the config's output.dir, else "
+              "results/<name>/, or <that>-2/, -3/... when it holds another config's results).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout, nothing else.")
 @click.option("--check", "check", is_flag=True,
               help="Also run the numba models of the kernels on random data against float64 and "
@@ -104,12 +105,13 @@ def run(config, overrides, out_dir, as_json, check):
     from hwsim.config.loader import load_config
     from hwsim.outputs import check_finite, check_output_dir
     from hwsim.pipeline import evaluate
-    from hwsim.report import format_table, write_results
+    from hwsim.report import format_table, results_dir, write_results
 
     cfg = load_config(config, list(overrides))
     out_key = "--out" if out_dir else "output.dir" if cfg.output.dir else "name"
-    out_dir = out_dir or Path(cfg.output.dir or Path("results") / cfg.name)
-    check_output_dir(out_dir, key=out_key)
+    check_output_dir(out_dir or Path(cfg.output.dir or Path("results") / cfg.name), key=out_key)
+    out_dir, notice = results_dir(cfg, out_dir)
+    check_output_dir(out_dir, key=out_key)     # a <default>-2/ folder may sit elsewhere
     try:
         result = evaluate(cfg)
     except ConfigError as exc:   # e.g. does not fit memory: raised without the file's name
@@ -129,9 +131,11 @@ def run(config, overrides, out_dir, as_json, check):
                           file=str(exc.filename or out_dir), key=out_key) from None
     if as_json:
         click.echo(json.dumps(doc, allow_nan=False))
+        if notice:
+            click.echo(notice, err=True)
     else:
         click.echo(format_table(result))
-        click.echo(f"\nresults: {out_dir}/")
+        click.echo(f"\nresults: {out_dir}/" + (f"\n{notice}" if notice else ""))
     if report is not None and not report.passed:
         sys.exit(1)
 

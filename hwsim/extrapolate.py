@@ -174,14 +174,14 @@ def metrics_from(q: dict[Key, float], like: Metrics, layers: int) -> Metrics:
     t = q[("latency_s", "")]
     breakdown = group("energy_j")
     energy = math.fsum(breakdown.values())
-    tokens = like.tokens_per_iteration
+    tokens = like.work_per_iteration
     return dataclasses.replace(
         like,
-        throughput_tokens_per_s=tokens / t,
+        throughput_per_s=tokens / t,
         iteration_latency_s=t,
         time_per_layer_s=q[("layer_span_s", "")] / layers,
         energy_j=energy,
-        energy_per_token_j=energy / tokens,
+        energy_per_work_unit_j=energy / tokens,
         roofline_bound_s=max(group("roofline_s").values()),
         utilization={u: v / t for u, v in group("work_s").items()},
         busy={u: v / t for u, v in group("busy_s").items()},

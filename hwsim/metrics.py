@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -13,18 +13,32 @@ from hwsim.sim.trace import Trace
 from hwsim.workloads.ops import OpGraph
 
 
+# What one unit of throughput counts, by workload: a Transformer pass produces tokens, a CNN pass
+# one inference per input. The JSON keys name it (`throughput_tokens_per_s` for Transformer runs,
+# `throughput_inferences_per_s` for CNN runs), so a number never carries the wrong unit.
+WORK_UNITS = ("token", "inference")
+
+# Python field -> JSON key template ({unit}: "token" | "inference").
+_UNIT_NAMED = {"throughput_per_s": "throughput_{unit}s_per_s",
+               "energy_per_work_unit_j": "energy_per_{unit}_j",
+               "work_per_iteration": "{unit}s_per_iteration"}
+
+
 @dataclass
 class Metrics:
-    throughput_tokens_per_s: float
-    iteration_latency_s: float
+    """A run's figures of merit. A *replica* is one copy of the model: tp * ep * pp devices
+    (`devices`); throughput and energy count the whole replica, bytes and area one device."""
+    work_unit: str                   # what throughput counts: "token" or "inference" (WORK_UNITS)
+    throughput_per_s: float          # work units per second, one replica
+    iteration_latency_s: float       # one pass of the graph (one decode step, one prefill, one CNN batch)
     time_per_layer_s: float          # layers' span / layers (time_per_layer_ns: one definition)
-    energy_j: float                  # whole replica (tp * ep * pp devices)
-    energy_per_token_j: float
+    energy_j: float                  # whole replica (tp * ep * pp devices), one iteration
+    energy_per_work_unit_j: float    # energy_j / work_per_iteration
     roofline_bound_s: float
     utilization: dict[str, float]    # per unit (FLOP utilization for compute, bandwidth for memory)
     busy: dict[str, float]           # per unit: share of time with work in progress
-    bytes: dict[str, int]            # per memory level, one device
-    tokens_per_iteration: int
+    bytes: dict[str, int]            # per memory level, one device, one iteration
+    work_per_iteration: int          # work units one iteration produces (all requests of the batch)
     devices: int
     # Per component (hwsim.hw.energy.COMPONENTS, plus "other" for costs that give no split),
     # whole replica like energy_j; energy_j is their exact sum.
@@ -33,7 +47,47 @@ class Metrics:
     area_breakdown_mm2: dict[str, float] = field(default_factory=dict)   # sums to area_mm2
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The fields, with the unit-counting ones named for their unit
+        (`throughput_tokens_per_s` or `throughput_inferences_per_s`, ...)."""
+        return {json_key(k, self.work_unit): v for k, v in asdict(self).items()}
+
+    # Transformer runs only: the names sweeps, notebooks and tests have always used.
+    @property
+    def throughput_tokens_per_s(self) -> float:
+        return self._per_token("throughput_per_s")
+
+    @property
+    def energy_per_token_j(self) -> float:
+        return self._per_token("energy_per_work_unit_j")
+
+    @property
+    def tokens_per_iteration(self) -> int:
+        return self._per_token("work_per_iteration")
+
+    def _per_token(self, name: str):
+        if self.work_unit != "token":
+            raise AttributeError(f"this run counts {self.work_unit}s, not tokens: read {name} "
+                                 f"(JSON: {json_key(name, self.work_unit)})")
+        return getattr(self, name)
+
+
+def json_key(name: str, work_unit: str) -> str:
+    """The JSON / sweep-column name of Metrics field `name` for a run counting `work_unit`s."""
+    template = _UNIT_NAMED.get(name)
+    return template.format(unit=work_unit) if template else name
+
+
+def metric_names() -> dict[str, bool]:
+    """Every top-level JSON metric name, for any work unit -> whether it holds a mapping
+    (`utilization` -> columns `utilization.npu`, ...). Sweeps check objective names against it."""
+    import typing
+    hints = typing.get_type_hints(Metrics)
+    out = {}
+    for f in fields(Metrics):
+        is_map = typing.get_origin(hints[f.name]) is dict
+        for unit in WORK_UNITS:
+            out[json_key(f.name, unit)] = is_map
+    return out
 
 
 def roofline_terms_ns(schedule: Schedule) -> dict[str, float]:
@@ -123,16 +177,17 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
     energy = math.fsum(breakdown.values())
     area = dict(area_breakdown_mm2 or {})
     return Metrics(
-        throughput_tokens_per_s=info.tokens / latency_s if latency_s > 0 else float("inf"),
+        work_unit=info.work_unit,
+        throughput_per_s=info.tokens / latency_s if latency_s > 0 else float("inf"),
         iteration_latency_s=latency_s,
         time_per_layer_s=time_per_layer_ns(graph, trace) * 1e-9,
         energy_j=energy,
-        energy_per_token_j=energy / info.tokens,
+        energy_per_work_unit_j=energy / info.tokens,
         roofline_bound_s=roofline_bound_ns(schedule) * 1e-9,
         utilization=_per_unit(schedule, trace.utilization),
         busy=_per_unit(schedule, trace.busy_fraction),
         bytes={lv: int(round(b)) for lv, b in sorted(trace.bytes_by_level().items())},
-        tokens_per_iteration=info.tokens,
+        work_per_iteration=info.tokens,
         devices=devices,
         energy_breakdown_j=breakdown,
         area_mm2=math.fsum(area.values()),

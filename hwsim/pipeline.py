@@ -44,8 +44,9 @@ class RunResult:
     check_detail: dict | None = None              # `--check`: seed, per-kernel rows, tolerances
 
     def speedup(self) -> dict[str, float]:
-        mine = self.main.metrics.throughput_tokens_per_s
-        return {name: mine / b.metrics.throughput_tokens_per_s for name, b in self.baselines.items()}
+        """Main's throughput / each baseline's (how many times faster main is, as papers report)."""
+        mine = self.main.metrics.throughput_per_s
+        return {name: mine / b.metrics.throughput_per_s for name, b in self.baselines.items()}
 
     def to_json(self) -> dict:
         return {"name": self.config.name, "hwsim_version": hwsim.__version__,
@@ -59,9 +60,8 @@ class RunResult:
 
 
 def throughput_unit(graph: OpGraph) -> str:
-    """What `throughput_tokens_per_s` counts: tokens, or images for a CNN pass (phase
-    "inference", tokens = batch)."""
-    return "inferences/s" if graph.info.phase == "inference" else "tokens/s"
+    """What the throughput counts, per second: "tokens/s", or "inferences/s" for a CNN pass."""
+    return f"{graph.info.work_unit}s/s"
 
 
 def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = "") -> None:

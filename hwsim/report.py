@@ -1,48 +1,173 @@
-"""What a user reads: the terminal table and the results folder."""
+"""What a user reads: the terminal table (each table followed by a legend saying what its columns
+mean and in which unit) and the results folder."""
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import yaml
 
+from hwsim.config.schema import RunConfig
 from hwsim.pipeline import RunResult, SystemResult
 
 
-def _row(name: str, r: SystemResult, speedup: str) -> list[str]:
-    m = r.metrics
-    return [name, r.system.mapper.name, f"{m.throughput_tokens_per_s:,.1f}",
-            f"{m.iteration_latency_s * 1e3:,.3f}", f"{m.time_per_layer_s * 1e3:,.4f}",
-            f"{m.roofline_bound_s * 1e3:,.3f}", f"{m.energy_per_token_j * 1e3:,.3f}", speedup]
-
+# --------------------------------------------------------------------------- the table
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    """Left-aligned first column, right-aligned others. A header cell may span lines ("\\n"),
+    aligned to the bottom, so long names stay narrow."""
+    head = [h.split("\n") for h in header]
+    depth = max(len(h) for h in head)
+    head_lines = [[""] * (depth - len(h)) + h for h in head]        # bottom-aligned
+    widths = [max(len(x) for x in [*h, *(str(r[i]) for r in rows)]) for i, h in enumerate(head_lines)]
     line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)   # noqa: E731
-                                   for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    lines = [line([h[k] for h in head_lines]) for k in range(depth)]
+    return "\n".join(lines + [line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _legend(entries: list[tuple[str, str]], width: int = 100) -> str:
+    """`name: meaning` lines under a table, wrapped and indented."""
+    out = []
+    for name, meaning in entries:
+        out.append(textwrap.fill(f"{name}: {meaning}", width=width, initial_indent="  ",
+                                 subsequent_indent="      "))
+    return "\n".join(out)
+
+
+def _systems(result: RunResult) -> list[tuple[str, SystemResult]]:
+    return [("main", result.main), *result.baselines.items()]
+
+
+def _header(result: RunResult) -> str:
+    """Model, phase, batch, layers of the model and per pipeline stage, parallelism and what
+    was simulated."""
+    info = result.main.graph.info
+    workload = result.main.system.workload
+    if workload.kind == "transformer":
+        layers = f"{workload.model.n_layers} decoder layers"
+        if info.pp > 1:
+            layers += f" ({info.n_layers} per pipeline stage)"
+    else:
+        layers = f"{info.n_layers} weight layers"
+    devices = info.tp * info.ep * info.pp
+    replica = f"one replica = tp {info.tp} x ep {info.ep} x pp {info.pp} = {_count(devices, 'device')}"
+    simulated = (f"one device of the last pipeline stage simulated ({len(result.main.graph)} ops; "
+                 "the other stages taken to be as busy)" if info.pp > 1
+                 else f"one device simulated ({len(result.main.graph)} ops)")
+    return f"{result.config.name}: {info.model} {info.phase}, batch {info.batch}, {layers}; {replica}; {simulated}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _iteration_meaning(result: RunResult) -> str:
+    info = result.main.graph.info
+    if info.work_unit == "inference":
+        what = f"one forward pass of a batch of {_count(info.batch, 'input')}"
+    elif info.phase == "decode":
+        what = f"one decode step: one new token for each of the {info.batch} requests"
+    else:
+        what = f"one prefill pass over the {info.batch} requests' prompts ({info.tokens:,} tokens)"
+    if info.pp > 1:
+        what += f", its {info.pp} micro-batches through one pipeline stage"
+    return f"time of one iteration, {what}"
+
+
+def _systems_table(result: RunResult) -> str:
+    unit = result.main.metrics.work_unit           # "token" | "inference"
+    speedups = result.speedup()
+    rows = []
+    for name, r in _systems(result):
+        m = r.metrics
+        rows.append([name, r.system.mapper.name, f"{m.throughput_per_s:,.1f}",
+                     f"{m.throughput_per_s / m.devices:,.1f}", f"{m.iteration_latency_s * 1e3:,.3f}",
+                     f"{m.time_per_layer_s * 1e3:,.4f}", f"{m.roofline_bound_s * 1e3:,.3f}",
+                     f"{m.energy_per_work_unit_j * 1e3:,.3f}",
+                     "1.00x" if name == "main" else f"{speedups[name]:.2f}x"])
+    table = _table(["system", "mapper", f"{unit}s/s\nper replica", f"{unit}s/s\nper device",
+                    "iteration\nms", "layer\nms", "roofline\nms", f"energy\nmJ/{unit}",
+                    "speed-up\nof main"], rows)
+    counts = {name: r.metrics.devices for name, r in _systems(result)}
+    devices = (_count(counts["main"], "device") if len(set(counts.values())) == 1
+               else "its devices (" + ", ".join(f"{n} {d}" for n, d in counts.items()) + ")")
+    legend = _legend([
+        (f"{unit}s/s per replica", f"{unit}s produced per second by one replica, a copy of the "
+         f"model on tp x ep x pp devices (all of them together)"),
+        (f"{unit}s/s per device", f"the same divided by {devices}"),
+        ("iteration ms", _iteration_meaning(result)),
+        ("layer ms", "time per decoder layer (see docs)" if unit == "token"
+         else "time per weight layer (see docs)"),
+        ("roofline ms", "a lower bound on the iteration no schedule can beat: the longest chain "
+         "of ops each at its roofline, or the busiest resource's work at its peak rate, "
+         "whichever is longer"),
+        (f"energy mJ/{unit}", f"energy of the whole replica per {unit} (dynamic and static)"),
+        ("speed-up of main", f"main's {unit}s/s divided by this row's: 2.00x on a baseline's "
+         "row means main is twice as fast as that baseline; main's own row is 1.00x"),
+    ])
+    return f"{table}\n{legend}"
+
+
+def _units_table(result: RunResult) -> str:
+    rows = []
+    for name, r in _systems(result):
+        m = r.metrics
+        instances: dict[str, int] = {}
+        for res_name, res in r.schedule.resources.items():
+            instances[res.unit or res_name] = instances.get(res.unit or res_name, 0) + 1
+        for unit in m.utilization:
+            rows.append([name, unit, str(instances.get(unit, 1)),
+                         f"{m.utilization[unit]:.3f}", f"{m.busy[unit]:.3f}"])
+    table = _table(["system", "unit", "instances\nper device", "utilization\n(0-1)", "busy\n(0-1)"], rows)
+    legend = _legend([
+        ("utilization", "how much of the unit's peak rate the iteration used: for compute, FLOPs "
+         "done / (peak FLOP/s x iteration time); for memory and links, bytes moved / (peak "
+         "bandwidth x iteration time)"),
+        ("busy", "share of the iteration with at least one task in progress on the unit, at any "
+         "rate (a memory bus serving small requests all the time is busy 1.000 at low "
+         "utilization)"),
+        ("instances", "both figures are for one device, averaged over the unit's instances "
+         "(e.g. its PIM channels)"),
+    ])
+    return f"{table}\n{legend}"
+
+
+def _traffic_table(result: RunResult) -> str:
+    rows = [[n, lv, f"{b / 1e9:,.3f}"] for n, r in _systems(result) for lv, b in r.metrics.bytes.items()]
+    table = _table(["system", "level", "GB per device\nper iteration"], rows)
+    legend = _legend([("GB per device per iteration", "bytes moved at each memory level (and "
+                       "sent over the links) by one device in one iteration, 1 GB = 1e9 bytes")])
+    return f"{table}\n{legend}"
+
+
+def _energy_area(result: RunResult) -> str:
+    """Area of one device and energy per work unit split by component (components that are
+    zero in every system are left out)."""
+    named = _systems(result)
+    unit = result.main.metrics.work_unit
+    comps = [c for c in dict.fromkeys(c for _, r in named for c in r.metrics.energy_breakdown_j)
+             if any(r.metrics.energy_breakdown_j.get(c, 0.0) for _, r in named)]
+    rows = []
+    for name, r in named:
+        m = r.metrics
+        per_unit = [m.energy_breakdown_j.get(c, 0.0) / m.work_per_iteration * 1e3 for c in comps]
+        rows.append([name, f"{m.area_mm2:,.1f}"] + [f"{e:,.3f}" for e in per_unit]
+                    + [f"{m.energy_per_work_unit_j * 1e3:,.3f}"])
+    table = _table(["system", "area mm2\nper device"] + [f"{c}\nmJ/{unit}" for c in comps]
+                   + [f"total\nmJ/{unit}"], rows)
+    legend = _legend([
+        ("area mm2 per device", "silicon area of one device's components that the mapper uses"),
+        (f"mJ/{unit}", f"energy of the whole replica per {unit}, by component (static: static "
+         "power x iteration time); the components add up to the total"),
+    ])
+    return f"{table}\n{legend}"
 
 
 def format_table(result: RunResult) -> str:
-    info = result.main.graph.info
-    head = (f"{result.config.name}: {info.model} {info.phase}, batch {info.batch}, "
-            f"{info.n_layers} layers, tp {info.tp}, ep {info.ep}, pp {info.pp} ({len(result.main.graph)} ops/device)")
-    speedups = result.speedup()
-    rows = [_row("main", result.main, "1.00x")]
-    rows += [_row(n, b, f"{speedups[n]:.2f}x") for n, b in result.baselines.items()]
-    per = "inference" if info.phase == "inference" else "token"     # what a pass produces
-    systems = _table(["system", "mapper", f"{per}s/s", "iter ms", "layer ms", "roofline ms",
-                      f"mJ/{per}", "speed-up"], rows)
-    units = []
-    for name, r in [("main", result.main), *result.baselines.items()]:
-        m = r.metrics
-        for unit in m.utilization:
-            units.append([name, unit, f"{m.utilization[unit]:.3f}", f"{m.busy[unit]:.3f}"])
-    util = _table(["system", "unit", "utilization", "busy"], units)
-    traffic = _table(["system", "level", "GB/device"],
-                     [[n, lv, f"{b / 1e9:,.3f}"] for n, r in [("main", result.main), *result.baselines.items()]
-                      for lv, b in r.metrics.bytes.items()])
-    sections = [head, systems, util, traffic, _energy_area(result)]
+    sections = [_header(result), _systems_table(result), _units_table(result),
+                _traffic_table(result), _energy_area(result)]
     if result.check_detail is not None:
         sections.append(_check(result.check_detail))
     return "\n\n".join(sections)
@@ -61,20 +186,66 @@ def _check(detail: dict) -> str:
             f"(replay: {detail['replay']}): {verdict}\n{table}{skipped}")
 
 
-def _energy_area(result: RunResult) -> str:
-    """Area of one device and energy per token split by component (components that are zero in
-    every system are left out)."""
-    named = [("main", result.main), *result.baselines.items()]
-    comps = [c for c in dict.fromkeys(c for _, r in named for c in r.metrics.energy_breakdown_j)
-             if any(r.metrics.energy_breakdown_j.get(c, 0.0) for _, r in named)]
-    rows = []
-    for name, r in named:
-        m = r.metrics
-        per_token = [m.energy_breakdown_j.get(c, 0.0) / m.tokens_per_iteration * 1e3 for c in comps]
-        rows.append([name, f"{m.area_mm2:,.1f}"] + [f"{e:,.3f}" for e in per_token]
-                    + [f"{m.energy_per_token_j * 1e3:,.3f}"])
-    per = "inf" if result.main.graph.info.phase == "inference" else "tok"
-    return _table(["system", "area mm2/device"] + [f"{c} mJ/{per}" for c in comps] + [f"total mJ/{per}"], rows)
+# --------------------------------------------------------------------------- the results folder
+
+def _config_text(config: RunConfig) -> str:
+    """The resolved config as written to config.yaml (defaults included)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _differing_keys(a, b, prefix: str = "") -> list[str]:
+    """Dotted keys where two parsed configs differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [k for key in dict.fromkeys([*a, *b])
+                for k in _differing_keys(a.get(key), b.get(key), f"{prefix}{key}.")]
+    return [] if a == b else [prefix[:-1] or "(whole file)"]
+
+
+def _holds_other_config(folder: Path, text: str) -> str | None:
+    """None when `folder` may take this config's results (absent, empty, or holding the same
+    resolved config); else a short description of what it holds instead."""
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return None
+    stored = folder / "config.yaml"
+    if not stored.is_file():
+        return "files of something else (no config.yaml)"
+    try:
+        old = stored.read_text()
+    except (OSError, UnicodeDecodeError):
+        return "an unreadable config.yaml"
+    if old == text:
+        return None
+    try:
+        keys = _differing_keys(yaml.safe_load(old), yaml.safe_load(text))
+    except yaml.YAMLError:
+        keys = []
+    shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+    return f"the results of a different config (differs at {shown})" if keys else \
+        "the results of a different config"
+
+
+def results_dir(config: RunConfig, out: Path | None = None) -> tuple[Path, str | None]:
+    """Where `hwsim run` writes the results folder, and a notice for the user, or None.
+
+    `out` (`--out DIR`) is written as asked, with a notice when it held another config's
+    results. Otherwise the default folder (the config's `output.dir`, else results/<name>/) is
+    used when it is new or holds the same resolved config; when it holds another config's
+    results (e.g. an earlier `--set` run), this run goes to the first of <default>-2/,
+    <default>-3/, ... that is new or holds this same config, so a run never silently replaces
+    another's results and re-running a config reuses its folder."""
+    text = _config_text(config)
+    if out is not None:
+        other = _holds_other_config(out, text)
+        return out, (f"note: {out}/ held {other}; replaced" if other else None)
+    base = Path(config.output.dir or Path("results") / config.name)
+    other = _holds_other_config(base, text)
+    if other is None:
+        return base, None
+    n = 2
+    while _holds_other_config(folder := Path(f"{base}-{n}"), text) is not None:
+        n += 1
+    return folder, (f"note: {base}/ holds {other}; this run's results are in {folder}/ "
+                    "(--out DIR to choose the folder)")
 
 
 def _csv_text(rows: list[dict]) -> str:
@@ -100,12 +271,12 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
         tmp.replace(path)
         written.append(path)
 
-    put("config.yaml", yaml.safe_dump(result.config.model_dump(mode="json"), sort_keys=False))
+    put("config.yaml", _config_text(result.config))
     put("metrics.json", json.dumps(result.to_json(), indent=2))
     flat = [{"system": n, **{k: v for k, v in r.metrics.to_json().items() if not isinstance(v, dict)},
              **{f"energy_{c}_j": e for c, e in r.metrics.energy_breakdown_j.items()},
              **{f"area_{c}_mm2": a for c, a in r.metrics.area_breakdown_mm2.items()}}
-            for n, r in [("main", result.main), *result.baselines.items()]]
+            for n, r in _systems(result)]
     put("metrics.csv", _csv_text(flat))
     result.main.trace.write_csv(out_dir / "timeline.csv")
     written.append(out_dir / "timeline.csv")

@@ -1,6 +1,7 @@
 """The timeline a simulation produced, and the aggregates read off it."""
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -101,15 +102,119 @@ class Trace:
             writer.writerow(cols)
             writer.writerows(zip(*(c.tolist() if isinstance(c, np.ndarray) else c for c in cols.values())))
 
+    def lanes(self, resource: str) -> tuple[np.ndarray, np.ndarray]:
+        """The tasks with work on `resource` and, for each, a lane (0, 1, ...) such that no two
+        tasks of one lane overlap in time. An exclusive resource runs one task at a time, so all
+        its tasks share lane 0; a shared one (a memory bus, a link) gets as many lanes as tasks
+        used it at once (interval partitioning, hwsim.sim.trace.pack_lanes)."""
+        ids = self.tasks_on[resource][0]
+        if self.schedule.resources[resource].exclusive:
+            return ids, np.zeros(len(ids), dtype=np.int64)
+        return ids, pack_lanes(self.start_ns[ids], self.end_ns[ids])
+
+    def chrome_trace_events(self) -> list[dict]:
+        """Chrome trace events (the JSON Perfetto and chrome://tracing read): a process per unit
+        ("npu", "hbm", "pim", "link", ...), a thread per resource instance of it (each PIM
+        channel, each memory bus, each link), and a slice per task on every resource it used
+        (a task that reads HBM while the NPU computes appears on both). A shared resource gets
+        one thread per lane (see `lanes`) and a counter of the tasks using it, so no two slices
+        of a thread overlap. Times in microseconds (the format's unit)."""
+        tasks = self.schedule.tasks
+        units = list(dict.fromkeys(r.unit or name for name, r in self.schedule.resources.items()))
+        pids = {u: i + 1 for i, u in enumerate(units)}
+        events: list[dict] = []
+        for unit, pid in pids.items():
+            events.append({"name": "process_name", "ph": "M", "pid": pid, "args": {"name": unit}})
+            events.append({"name": "process_sort_index", "ph": "M", "pid": pid, "args": {"sort_index": pid}})
+        tid = 0
+
+        def thread(pid: int, name: str) -> int:
+            nonlocal tid
+            tid += 1
+            events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}})
+            events.append({"name": "thread_sort_index", "ph": "M", "pid": pid, "tid": tid,
+                           "args": {"sort_index": tid}})
+            return tid
+
+        about = [{"unit": t.unit, "phase": t.phase, "flops": t.flops,
+                  **{f"bytes_{lv}": b for lv, b in t.bytes_by_level.items()}} for t in tasks]
+        ts_us, dur_us = (self.start_ns / 1e3).tolist(), ((self.end_ns - self.start_ns) / 1e3).tolist()
+
+        def slices(pid: int, track: int, ids, resource: str | None = None, work=None,
+                   work_name: str = "") -> None:
+            works = work.tolist() if work is not None else None
+            for k, i in enumerate(ids.tolist()):
+                t = tasks[i]
+                args = about[i] if resource is None else {**about[i], "resource": resource,
+                                                           work_name: works[k]}
+                events.append({"name": t.name, "cat": t.op or "task", "ph": "X", "pid": pid,
+                               "tid": track, "ts": ts_us[i], "dur": dur_us[i], "args": args})
+
+        for name, r in self.schedule.resources.items():
+            pid = pids[r.unit or name]
+            ids, lane = self.lanes(name)
+            work = self.tasks_on[name][1]
+            work_name = "work_ns" if r.kind == "compute" else "bytes_here"
+            if r.exclusive or not len(ids):
+                slices(pid, thread(pid, name), ids, name, work, work_name)
+                continue
+            n_lanes = int(lane.max()) + 1
+            for k in range(n_lanes):
+                mine = lane == k
+                label = name if n_lanes == 1 else f"{name} [{k + 1}/{n_lanes}]"
+                slices(pid, thread(pid, label), ids[mine], name, work[mine], work_name)
+            events += _counter(pid, f"{name}: tasks using it", self.start_ns[ids], self.end_ns[ids])
+        # Tasks with no work on any resource (pure latency: a launch, a wait), on their unit.
+        used = np.zeros(len(tasks), dtype=bool)
+        for ids, _ in self.tasks_on.values():
+            used[ids] = True
+        idle = np.flatnonzero(~used)
+        if len(idle):
+            for unit in dict.fromkeys(tasks[i].unit for i in idle.tolist()):
+                mine = idle[[tasks[i].unit == unit for i in idle.tolist()]]
+                if unit not in pids:
+                    pids[unit] = len(pids) + 1
+                    events.append({"name": "process_name", "ph": "M", "pid": pids[unit], "args": {"name": unit}})
+                lane = pack_lanes(self.start_ns[mine], self.end_ns[mine])
+                for k in range(int(lane.max()) + 1):
+                    slices(pids[unit], thread(pids[unit], f"{unit}: latency only [{k + 1}]"), mine[lane == k])
+        return events
+
     def write_chrome_trace(self, path: Path) -> None:
-        """Chrome trace-event JSON (opens in ui.perfetto.dev): one row per unit, times in us."""
-        pids = {u: i for i, u in enumerate(sorted({t.unit for t in self.schedule.tasks}))}
-        events = [{"name": "process_name", "ph": "M", "pid": pid, "args": {"name": unit}}
-                  for unit, pid in pids.items()]
-        for t in self.schedule.tasks:
-            events.append({"name": t.name, "cat": t.op or "task", "ph": "X",
-                           "pid": pids[t.unit], "tid": 0, "ts": self.start_ns[t.id] / 1e3,
-                           "dur": (self.end_ns[t.id] - self.start_ns[t.id]) / 1e3,
-                           "args": {"flops": t.flops, "phase": t.phase,
-                                    **{f"bytes_{k}": v for k, v in t.bytes_by_level.items()}}})
-        Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
+        """`chrome_trace_events` as a JSON file (open it in ui.perfetto.dev)."""
+        Path(path).write_text(json.dumps({"traceEvents": self.chrome_trace_events(),
+                                          "displayTimeUnit": "ns"}, separators=(",", ":")))
+
+
+def pack_lanes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """A lane per interval [start, end) so that intervals of one lane do not overlap, using as
+    few lanes as the most intervals open at once: take intervals by start time, each into the
+    lowest-numbered lane free by then (greedy interval partitioning, Kleinberg & Tardos,
+    "Algorithm Design", section 4.1)."""
+    order = np.lexsort((end, start))
+    lane = np.zeros(len(start), dtype=np.int64)
+    busy: list[tuple[float, int]] = []     # heap of (end, lane) of lanes in use
+    free: list[int] = []                   # heap of free lanes
+    n_lanes = 0
+    for i in order.tolist():
+        s = start[i]
+        while busy and busy[0][0] <= s:
+            heapq.heappush(free, heapq.heappop(busy)[1])
+        if free:
+            k = heapq.heappop(free)
+        else:
+            k, n_lanes = n_lanes, n_lanes + 1
+        lane[i] = k
+        heapq.heappush(busy, (end[i], k))
+    return lane
+
+
+def _counter(pid: int, name: str, start: np.ndarray, end: np.ndarray) -> list[dict]:
+    """Counter events: how many of the intervals are open, at each time it changes (us)."""
+    times = np.concatenate([start, end])
+    steps = np.concatenate([np.ones(len(start)), -np.ones(len(end))])
+    order = np.lexsort((steps, times))         # at equal times, ends (-1) before starts
+    times, level = times[order], np.cumsum(steps[order])
+    last = np.r_[times[1:] != times[:-1], True]    # one value per instant: the last one
+    return [{"name": name, "ph": "C", "pid": pid, "ts": t / 1e3, "args": {"tasks": int(v)}}
+            for t, v in zip(times[last].tolist(), level[last].tolist())]

@@ -155,7 +155,7 @@ def test_cnn_config_runs_and_counts_inferences():
     info = result.main.graph.info
     assert (info.phase, info.batch, info.tokens, info.n_layers) == ("inference", 2, 2, 21)
     m = result.main.metrics
-    assert m.throughput_tokens_per_s == pytest.approx(2 / m.iteration_latency_s)
+    assert m.work_unit == "inference" and m.throughput_per_s == pytest.approx(2 / m.iteration_latency_s)
     assert result.to_json()["throughput_unit"] == "inferences/s"
     from hwsim.report import format_table
     assert "inferences/s" in format_table(result) and "tokens/s" not in format_table(result)

@@ -51,5 +51,5 @@ def test_bytes_conserved(result):
 def test_energy_positive_and_throughput_consistent(result):
     for name, r in systems(result):
         m = r.metrics
-        assert m.energy_j > 0 and m.energy_per_token_j > 0, name
-        assert m.throughput_tokens_per_s == pytest.approx(m.tokens_per_iteration / m.iteration_latency_s)
+        assert m.energy_j > 0 and m.energy_per_work_unit_j > 0, name
+        assert m.throughput_per_s == pytest.approx(m.work_per_iteration / m.iteration_latency_s)

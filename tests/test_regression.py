@@ -14,7 +14,13 @@ import pytest
 PINNED = Path(__file__).parent / "pinned"
 
 # old dotted path (glob) -> new dotted path template ("{rest}" = what the glob's "*" matched).
-RENAMED: dict[str, str] = {}
+RENAMED: dict[str, str] = {
+    # Issue 9, item 6: a CNN run counts inferences, not tokens (Metrics.work_unit names the unit;
+    # Transformer runs keep the token names).
+    "*throughput_tokens_per_s": "{rest}throughput_inferences_per_s",
+    "*energy_per_token_j": "{rest}energy_per_inference_j",
+    "*tokens_per_iteration": "{rest}inferences_per_iteration",
+}
 
 # (config glob, dotted-path glob) -> why the number moved on purpose.
 DELIBERATE: dict[tuple[str, str], str] = {

@@ -150,7 +150,7 @@ class CNNBuilder:
     def __init__(self, model: str, batch: int, dtype: str):
         self.batch, self.dtype = batch, dtype
         self.graph = OpGraph(WorkloadInfo(model=model, phase="inference", batch=batch,
-                                          tokens=batch, n_layers=0))
+                                          tokens=batch, n_layers=0, work_unit="inference"))
         self.layer = -1            # index of the current weight layer (conv / fc)
 
     def _add(self, op: Op, inputs: list[Tensor]) -> str:
@@ -317,7 +317,8 @@ def build_model(name: str, batch: int = 1, dtype: str = "fp16", image_size_px: i
 
 def graph_from_topology(layers, model: str, batch: int, dtype: str) -> OpGraph:
     """A chain of the topology's layers (conv rows as conv ops, GEMM rows as matmuls)."""
-    graph = OpGraph(WorkloadInfo(model=model, phase="inference", batch=batch, tokens=batch, n_layers=0))
+    graph = OpGraph(WorkloadInfo(model=model, phase="inference", batch=batch, tokens=batch, n_layers=0,
+                                 work_unit="inference"))
     prev: list[str] = []
     for i, layer in enumerate(layers):
         if layer.gemm is not None:

@@ -101,7 +101,7 @@ def import_onnx(source, batch: int = 1, dtype: str = "fp16") -> OpGraph:
     constants: dict[str, list[int]] = {i.name: list(i.dims) for i in g.initializer}
 
     graph = OpGraph(WorkloadInfo(model=name, phase="inference", batch=model_batch,
-                                 tokens=model_batch, n_layers=0))
+                                 tokens=model_batch, n_layers=0, work_unit="inference"))
     producer: dict[str, str | None] = {}
     layer = -1
 

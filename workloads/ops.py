@@ -213,17 +213,18 @@ class Op:
 
 @dataclass(frozen=True)
 class WorkloadInfo:
-    """What a graph stands for, so a report can turn time into tokens/s."""
+    """What a graph stands for, so a report can turn time into tokens/s (or inferences/s)."""
     model: str
-    phase: str                      # "prefill" or "decode"
+    phase: str                      # "prefill" or "decode" ("inference" for a CNN pass)
     batch: int                      # requests in the iteration
-    tokens: int                     # tokens produced by one pass of the graph (all requests)
+    tokens: int                     # work units produced by one pass of the graph (all requests)
     n_layers: int                   # decoder layers in the graph (one stage's under pipeline parallelism)
     tp: int = 1
     ep: int = 1
     pp: int = 1                     # pipeline stages; the graph is one stage (the last one)
     weight_bytes_per_device: int = 0
     kv_bytes_per_device: int = 0    # KV cache resident on one device at the end of the pass
+    work_unit: str = "token"        # what `tokens` counts: "token", or "inference" (one CNN input)
 
 
 def _networkx():

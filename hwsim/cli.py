@@ -117,6 +117,8 @@ from hwsim.cli_dse import pareto, results, sweep  # noqa: E402  (design-space ex
 main.add_command(sweep); main.add_command(results); main.add_command(pareto)  # noqa: E702
 from hwsim.scalesim import scalesim_command  # noqa: E402  (SCALE-Sim compatible per-layer report)
 main.add_command(scalesim_command)
+from hwsim.validate.command import validate_command  # noqa: E402  (published claims; lazy inside)
+main.add_command(validate_command)
 
 if __name__ == "__main__":
     main()

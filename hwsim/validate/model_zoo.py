@@ -59,10 +59,14 @@ CNN_BAND = Within(0.03, "BatchNorm is folded into one bias per channel and publi
                   "rounded: ±3%")
 
 
+def graph_macs(graph) -> float:
+    """Multiply-accumulates of a CNN graph's conv and FC layers (pooling, activations excluded)."""
+    return sum(op.flops / 2 for op in graph.ops if op.conv is not None or op.matmul is not None)
+
+
 def cnn_gmacs(name: str) -> float:
     from hwsim.workloads.cnn import build_model
-    graph = build_model(name)
-    return sum(op.flops / 2 for op in graph.ops if op.conv is not None or op.matmul is not None) / 1e9
+    return graph_macs(build_model(name)) / 1e9
 
 
 def cnn_mparams(name: str) -> float:

@@ -65,7 +65,8 @@ class LazyGroup(click.Group):
     so `hwsim run` never loads the design-space or SCALE-Sim modules."""
 
     LAZY = {"sweep": "hwsim.cli_dse:sweep", "results": "hwsim.cli_dse:results",
-            "pareto": "hwsim.cli_dse:pareto", "scalesim": "hwsim.scalesim:scalesim_command"}
+            "pareto": "hwsim.cli_dse:pareto", "scalesim": "hwsim.scalesim:scalesim_command",
+            "validate": "hwsim.validate.command:validate_command"}
 
     def list_commands(self, ctx):
         return sorted([*super().list_commands(ctx), *self.LAZY])

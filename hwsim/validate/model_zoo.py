@@ -1,0 +1,86 @@
+"""The model zoo against the sizes its papers publish: parameters of every shipped LLM
+(configs/models/) and MACs and parameters of every built-in CNN (hwsim.workloads.cnn)."""
+from __future__ import annotations
+
+from hwsim.validate import Within, claim
+
+GPT3 = "GPT-3 (Brown et al., NeurIPS'20), Table 2.1"
+LLAMA2 = "Llama 2 (Touvron et al., 2023), Table 1 and HF model card"
+LLAMA3 = "Llama 3 model cards (Meta, 2024)"
+# model: (published total parameters in billions, active ones for MoE, source)
+LLM_PARAMS_B = {
+    "gpt3-7b": (6.7, None, GPT3),
+    "gpt3-13b": (13.0, None, GPT3),
+    "gpt3-30b": (30.0, None, "NeuPIMs (ASPLOS'24) model table (GPT3-30B)"),
+    "gpt3-175b": (175.0, None, GPT3),
+    "llama2-7b": (6.74, None, LLAMA2),
+    "llama2-13b": (13.0, None, LLAMA2),
+    "llama2-70b": (69.0, None, LLAMA2),
+    "llama3-8b": (8.03, None, LLAMA3),
+    "llama3-70b": (70.6, None, LLAMA3),
+    "mixtral-8x7b": (46.7, 12.9, "Mixtral of Experts (Jiang et al., 2024), section 2"),
+    "deepseek-moe-16b": (16.4, 2.8, "DeepSeekMoE (Dai et al., 2024)"),
+}
+LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
+
+
+def llm_param_count_b(name: str, active: bool = False) -> float:
+    import yaml
+
+    from hwsim.configs import MODELS_DIR
+    from hwsim.workloads.models import ModelSpec
+    spec = ModelSpec(**yaml.safe_load((MODELS_DIR / f"{name}.yaml").read_text()))
+    return spec.param_count(active=active) / 1e9
+
+
+for _name, (_total, _active, _source) in LLM_PARAMS_B.items():
+    claim(id=f"llmzoo.{_name}.params", system="LLM zoo",
+          claim=f"{_name} has {_total:g}B parameters", source=_source,
+          config=f"configs/models/{_name}.yaml", metric="parameters (all experts)",
+          published=_total, unit="B", band=LLM_BAND)(lambda n=_name: llm_param_count_b(n))
+    if _active is not None:
+        claim(id=f"llmzoo.{_name}.active_params", system="LLM zoo",
+              claim=f"{_name} activates {_active:g}B parameters per token", source=_source,
+              config=f"configs/models/{_name}.yaml", metric="active parameters per token",
+              published=_active, unit="B", band=LLM_BAND)(lambda n=_name: llm_param_count_b(n, True))
+
+
+# model: (published GMACs, M parameters, source), at the paper's input size
+HE = "He et al. (CVPR'16) and the torchvision model card"
+CNN_SIZES = {
+    "alexnet": (0.72, 61.0, "Krizhevsky et al. (NeurIPS'12): '60 million parameters'"),
+    "vgg16": (15.5, 138.0, "Simonyan & Zisserman (ICLR'15)"),
+    "resnet18": (1.8, 11.7, HE),
+    "resnet50": (4.1, 25.6, HE),
+    "mobilenet_v1": (0.569, 4.2, "Howard et al. (2017), Table 1"),
+    "mobilenet_v2": (0.300, 3.4, "Sandler et al. (CVPR'18), Table 2"),
+}
+CNN_BAND = Within(0.03, "BatchNorm is folded into one bias per channel and published sizes are "
+                  "rounded: ±3%")
+
+
+def graph_macs(graph) -> float:
+    """Multiply-accumulates of a CNN graph's conv and FC layers (pooling, activations excluded)."""
+    return sum(op.flops / 2 for op in graph.ops if op.conv is not None or op.matmul is not None)
+
+
+def cnn_gmacs(name: str) -> float:
+    from hwsim.workloads.cnn import build_model
+    return graph_macs(build_model(name)) / 1e9
+
+
+def cnn_mparams(name: str) -> float:
+    from hwsim.workloads.cnn import build_model, param_count
+    return param_count(build_model(name)) / 1e6
+
+
+for _name, (_gmacs, _mparams, _source) in CNN_SIZES.items():
+    _config = f"workload: {{kind: cnn, model: {_name}}}"
+    claim(id=f"cnnzoo.{_name}.macs", system="CNN zoo",
+          claim=f"{_name} takes {_gmacs:g} GMACs per image", source=_source, config=_config,
+          metric="multiply-accumulates per image (conv + FC)", published=_gmacs, unit="GMAC",
+          band=CNN_BAND)(lambda n=_name: cnn_gmacs(n))
+    claim(id=f"cnnzoo.{_name}.params", system="CNN zoo",
+          claim=f"{_name} has {_mparams:g}M parameters", source=_source, config=_config,
+          metric="parameters", published=_mparams, unit="M",
+          band=CNN_BAND)(lambda n=_name: cnn_mparams(n))

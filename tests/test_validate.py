@@ -1,0 +1,181 @@
+"""`hwsim validate`: every published claim in the registry holds within its band, the JSON
+contract, the status logic (fail outside the band; not reproduced never a failure), `--only`,
+`--report` and the exit codes (0 all pass, 3 a claim failed, 2 bad input)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from hwsim.cli import main
+from hwsim.configs import MODELS_DIR
+from hwsim.validate import (REGISTRY, Between, Claim, Exact, Status, Within, all_claims,
+                            evaluate_claim, judge, summary)
+from hwsim.validate.model_zoo import CNN_SIZES, LLM_PARAMS_B
+from hwsim.workloads.cnn import CNN_MODELS
+
+CLAIMS = all_claims()
+CONTRACT = {"id", "system", "claim", "source", "config", "metric", "published", "ours", "low",
+            "high", "unit", "status", "reason"}
+
+
+def validate(*args):
+    return CliRunner().invoke(main, ["validate", *args])
+
+
+# --------------------------------------------------------------------------- the published claims
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
+def test_published_claim_holds(claim):
+    """Each claim's ours falls in its accepted band (one source of truth for each published
+    number: hwsim/validate/<system>.py)."""
+    outcome = evaluate_claim(claim)
+    assert outcome.status != Status.FAIL, (
+        f"{claim.id}: ours {outcome.ours} outside [{claim.bounds[0]}, {claim.bounds[1]}] "
+        f"(published {claim.published} {claim.unit})")
+
+
+@pytest.mark.parametrize("claim", [c for c in CLAIMS if c.not_reproduced and c.ours],
+                         ids=lambda c: c.id)
+def test_not_reproduced_claims_are_still_outside_their_band(claim):
+    """A claim marked "not reproduced" whose ours has come into its band is now reproduced:
+    drop the mark (the registry's form of a strict xfail)."""
+    low, high = claim.bounds
+    assert not low <= claim.ours() <= high
+
+
+def test_every_claim_says_where_it_comes_from_and_why_its_band():
+    for c in CLAIMS:
+        assert c.system and c.claim and c.source and c.config and c.metric and c.unit, c.id
+        assert len(c.reason) > 10, c.id
+
+
+def test_every_model_of_the_zoo_has_its_published_size():
+    assert set(LLM_PARAMS_B) == {p.stem for p in MODELS_DIR.glob("*.yaml")}
+    assert set(CNN_SIZES) == set(CNN_MODELS)
+
+
+# --------------------------------------------------------------------------- status logic
+
+def fake(id="fake.x", published=10.0, band=Within(0.1, "±10% for a test"), ours=lambda: 10.0,
+         not_reproduced=None, system="Fake"):
+    return Claim(id=id, system=system, claim="a test claim", source="this test", config="none",
+                 metric="m", published=published, unit="u", band=band, ours=ours,
+                 not_reproduced=not_reproduced)
+
+
+@pytest.mark.parametrize("band, ours, status", [
+    (Within(0.1, "r"), 10.99, Status.PASS), (Within(0.1, "r"), 11.01, Status.FAIL),
+    (Within(0.1, "r"), 8.99, Status.FAIL), (Exact("r"), 10.0, Status.PASS),
+    (Exact("r"), 10.000001, Status.FAIL), (Between(1.0, None, "r"), 1e9, Status.PASS),
+    (Between(1.0, None, "r"), 0.99, Status.FAIL), (Between(None, 2.0, "r"), -5.0, Status.PASS),
+    (Within(0.1, "r"), math.nan, Status.FAIL), (Within(0.1, "r"), None, Status.FAIL),
+])
+def test_ours_outside_the_band_fails(band, ours, status):
+    assert judge(fake(band=band), ours) == status
+
+
+def test_not_reproduced_never_fails_and_is_counted_apart():
+    outcomes = [evaluate_claim(fake("fake.a")), evaluate_claim(fake("fake.b", ours=lambda: 99.0)),
+                evaluate_claim(fake("fake.c", ours=lambda: 99.0, not_reproduced="out of scope")),
+                evaluate_claim(fake("fake.d", ours=None, not_reproduced="out of scope"))]
+    assert [o.status for o in outcomes] == [Status.PASS, Status.FAIL, Status.NOT_REPRODUCED,
+                                            Status.NOT_REPRODUCED]
+    assert summary(outcomes) == {"passed": 1, "failed": 1, "total": 2, "not_reproduced": 2}
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(id="NoDot"), dict(ours=None), dict(published=None, band=Within(0.1, "r")),
+    dict(band=Between(2.0, 1.0, "r")),
+])
+def test_malformed_claims_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        fake(**kwargs)
+
+
+def test_a_claim_id_registers_once():
+    from hwsim.validate import register
+    with pytest.raises(ValueError, match="twice"):
+        register(fake(id=CLAIMS[0].id))
+
+
+# --------------------------------------------------------------------------- the command
+
+@pytest.fixture
+def fake_system(monkeypatch):
+    """A registered system "Fake Sys": one claim that passes, one that fails, one not reproduced."""
+    for c in (fake("fakesys.pass", system="Fake Sys"),
+              fake("fakesys.fail", system="Fake Sys", ours=lambda: 12.0),
+              fake("fakesys.skip", system="Fake Sys", ours=None, not_reproduced="out of scope")):
+        monkeypatch.setitem(REGISTRY, c.id, c)
+
+
+def test_json_contract_and_counts(fake_system):
+    r = validate("--only", "fake-sys", "--json")
+    assert r.exit_code == 3, r.output           # a claim failed: a finding, not a bug (1) or bad input (2)
+    doc = json.loads(r.stdout)
+    assert {"claims", "passed", "total"} <= set(doc)
+    assert all(CONTRACT <= set(row) for row in doc["claims"])
+    rows = {row["id"]: row for row in doc["claims"]}
+    assert set(rows) == {"fakesys.pass", "fakesys.fail", "fakesys.skip"}
+    assert [rows[i]["status"] for i in ("fakesys.pass", "fakesys.fail", "fakesys.skip")] == \
+        ["pass", "fail", "not reproduced"]
+    assert rows["fakesys.fail"]["ours"] == 12.0 and rows["fakesys.fail"]["published"] == 10.0
+    assert rows["fakesys.fail"]["low"] == pytest.approx(9.0) and rows["fakesys.fail"]["high"] == pytest.approx(11.0)
+    assert rows["fakesys.skip"]["ours"] is None and rows["fakesys.skip"]["reason"] == "out of scope"
+    assert (doc["passed"], doc["total"]) == (1, 2)
+
+
+def test_only_one_claim_by_id(fake_system):
+    r = validate("--only", "fakesys.pass")
+    assert r.exit_code == 0, r.output
+    assert "1 of 1 reproduced claims pass" in r.stdout
+
+
+def test_only_unknown_name_is_bad_input():
+    r = validate("--only", "no-such-system")
+    assert r.exit_code == 2 and r.stdout == ""
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: --only: unknown system or claim 'no-such-system'")
+    assert "NeuPIMs" in line and "SCALE-Sim" in line and "neupims.speedup_over_gpu" in line
+
+
+def test_open_bands_are_null_in_json():
+    r = validate("--only", "draco", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {row["id"]: row for row in json.loads(r.stdout)["claims"]}
+    gap = rows["draco.depthwise_underuses_the_array"]
+    assert gap["published"] is None and gap["low"] == 1.0 and gap["high"] is None
+    assert gap["status"] == "pass" and gap["ours"] > 1
+
+
+def test_report_writes_markdown_and_a_plot_per_system(tmp_path, fake_system):
+    r = validate("--only", "fake-sys", "--report", str(tmp_path / "rep"))
+    assert r.exit_code == 3, r.output
+    md = (tmp_path / "rep" / "validation.md").read_text()
+    assert "## Fake Sys" in md and "`fakesys.fail`" in md and "**fail**" in md
+    assert "out of scope" in md and "![Fake Sys: published vs ours](fakesys.png)" in md
+    assert (tmp_path / "rep" / "fakesys.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_under_a_file_is_bad_input(tmp_path):
+    (tmp_path / "file").write_text("")
+    r = validate("--only", "gpu", "--report", str(tmp_path / "file" / "rep"))
+    assert r.exit_code == 2 and "--report" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_neupims_validates_from_the_command_line(tmp_path):
+    """`hwsim validate --only neupims` as CI runs it: its own process, exit 0, every row a pass."""
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env.pop("HWSIM_DEBUG", None)
+    proc = subprocess.run([sys.executable, "-m", "hwsim.cli", "validate", "--only", "neupims", "--json"],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["passed"] == doc["total"] == len(doc["claims"]) >= 8
+    assert {row["system"] for row in doc["claims"]} == {"NeuPIMs"}

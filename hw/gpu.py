@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hwsim.hw.cost import OpCost
 from hwsim.hw.energy import energy_components_j
@@ -104,6 +104,14 @@ class GPUSpec(BaseModel):
     tech_node_nm: int | None = Field(default=None, gt=0, description="process node of the datasheet "
                                      "figures; informational only: GPU energy and area come from the "
                                      "datasheet and are never node-scaled")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_exists(cls, name: str | None) -> str | None:
+        if name is not None:
+            from hwsim.hw.gpu_profile import load_profile
+            load_profile(name)          # raises ValueError naming the known profiles
+        return name
 
     def peak(self, dtype: str) -> float:
         if dtype not in self.peak_tflops:

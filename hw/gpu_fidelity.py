@@ -26,7 +26,7 @@ from hwsim.hw.gpu_profile import GPUProfile, load_profile, profiles_dir, read_cs
 from hwsim.workloads.ops import Attention, MatMul, Op, OpKind
 
 # The measured card and the preset that describes it from its datasheet.
-MEASURED = {"h200-sxm": "h200-sxm"}     # profile name -> preset name
+MEASURED = {"h200-sxm": "h200-sxm", "h100-sxm": "h100-sxm"}
 
 GRAPH = ServingStack(launch="cuda_graph", fused_elementwise=True)
 

@@ -187,3 +187,18 @@ def load_profile(name: str) -> GPUProfile:
             if profiles_dir().is_dir() else []
         raise ValueError(f"no GPU profile '{name}' (known: {', '.join(known) or 'none'})")
     return profile_from_dir(path, name)
+
+
+def write_readme(folder, env: dict) -> None:
+    """A provenance note next to freshly measured CSV files."""
+    folder = Path(folder)
+    nv = env.get("nvidia_smi") if isinstance(env.get("nvidia_smi"), dict) else {}
+    (folder / "README.md").write_text(
+        f"# GPU profile: {env['gpu_name']}\n\n"
+        f"Measured by `hwsim calibrate gpu` on {env['date_utc']} in {env.get('seconds', '?')} s: "
+        f"{env['sms']} SMs, L2 {env['l2_bytes'] / 2**20:.0f} MiB, driver "
+        f"{nv.get('driver_version', '?')}, CUDA {env['cuda']}, torch {env['torch']}, "
+        f"triton {env.get('triton')}. Method and columns: hwsim/calibrate/gpu_bench.py.\n\n"
+        "Profile mode reads gemm.csv, attention.csv, elementwise.csv and launch.csv only; "
+        "decoder_step.csv (whole decoder steps and prefills) is held out as the test of how the "
+        "kernels compose.\n")

@@ -117,6 +117,8 @@ from hwsim.cli_dse import pareto, results, sweep  # noqa: E402  (design-space ex
 main.add_command(sweep); main.add_command(results); main.add_command(pareto)  # noqa: E702
 from hwsim.scalesim import scalesim_command  # noqa: E402  (SCALE-Sim compatible per-layer report)
 main.add_command(scalesim_command)
+from hwsim.calibrate.cli import calibrate  # noqa: E402  (GPU microbenchmarks; torch imported inside)
+main.add_command(calibrate)
 
 if __name__ == "__main__":
     main()

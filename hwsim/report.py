@@ -9,9 +9,19 @@ import yaml
 from hwsim.pipeline import RunResult, SystemResult
 
 
+def _mapper_label(r: SystemResult) -> str:
+    """The mapper's name; for the GPU, with the serving stack it modelled."""
+    from hwsim.hw.gpu import ServingStack
+    options = r.system.mapper.options
+    if isinstance(options, ServingStack):
+        return f"{r.system.mapper.name} ({options.launch}, " \
+               f"{'fused' if options.fused_elementwise else 'unfused'})"
+    return r.system.mapper.name
+
+
 def _row(name: str, r: SystemResult, speedup: str) -> list[str]:
     m = r.metrics
-    return [name, r.system.mapper.name, f"{m.throughput_tokens_per_s:,.1f}",
+    return [name, _mapper_label(r), f"{m.throughput_tokens_per_s:,.1f}",
             f"{m.iteration_latency_s * 1e3:,.3f}", f"{m.time_per_layer_s * 1e3:,.4f}",
             f"{m.roofline_bound_s * 1e3:,.3f}", f"{m.energy_per_token_j * 1e3:,.3f}", speedup]
 

@@ -1,28 +1,69 @@
-"""GPU baseline: spec and cost of the ops it runs.
+"""GPU baseline: spec and the time, bytes and energy of the kernels it runs.
 
-Matmul time follows how a GPU library actually tiles a GEMM: the output is cut into
-`tile_m x tile_n` thread-block tiles, the tiles run in waves of `sms` at once, and each tile does
-its whole K loop at the per-SM tensor rate, so small or skinny GEMMs pay for padding and for a
-last partial wave ("wave quantization", NVIDIA Deep Learning Performance Guide, "Matrix
-Multiplication Background"). Compute and memory overlap: an op takes the longer of its tiled
-compute time and its bytes over the sustained bandwidth, plus a fixed per-kernel overhead.
+A GPU runs an op graph as a sequence of kernels on one stream. Two ways to cost a kernel:
 
-The two efficiencies are a named fit, not tuned to any result of ours: `compute_efficiency` is
-the best large-GEMM rate LLMCompass measured on an A100 (fp16 M=8192, N=K=12288: 286.9 of
-312 TFLOPS = 0.92) and `bw_efficiency` the rate of its memory-bound point (M=64: 0.19 ms for
-~302 MB = 1.59 TB/s of 2.039 = 0.78), both from PrincetonUniversity/LLMCompass
-ae/figure5/ab/real_hardware/matmul_A100.csv. The M=1024 point of that file (1.20 ms) is held
-out as a test.
+*Datasheet mode* (no `profile`: the way to model a GPU you do not have). Peak rates and bandwidth
+come from the datasheet; a small set of named effects, each with its source, turns them into
+kernel times:
+
+1. Wave and tile quantization of GEMMs: the output is cut into `tile_m x tile_n` thread-block
+   tiles that run in waves of `sms` at once, each tile doing its whole K loop at the per-SM rate
+   (NVIDIA Deep Learning Performance Guide, "Matrix Multiplication Background": tile and wave
+   quantization). The rate a library reaches on its best shapes is `compute_efficiency` of the
+   dense datasheet peak: the "Maximum Achievable Matmul FLOPS" (MAMF) a public brute-force
+   PyTorch study measured per GPU (stas00/ml-engineering, compute/accelerator/README.md).
+2. The fraction of peak DRAM bandwidth a streaming kernel reaches, `bw_efficiency`
+   (a public measurement; see each preset).
+3. FlashAttention as one IO-aware kernel (Dao et al. 2022): Q, K, V read once and O written once;
+   the score matrix never reaches HBM. Its tensor rate is the FlashAttention-2 rate measured on
+   the GPU generation (`flash_attention_efficiency` of the dense peak, times the sequence-length
+   curve of FlashAttention-2 in Shah et al. 2024, FlashAttention-3, Fig. 5), quantized in waves of
+   `attention_block_m`-row query blocks; in decode (one query row per request and KV head group)
+   every block still computes `attention_block_m` rows, so decode attention is compute-bound on
+   padded rows once the batch fills the GPU (FlashAttention-2 source: kBlockM = 128 for head dim
+   128, 64 in its split-KV decode kernel).
+4. Kernel launch: inside a CUDA graph each kernel costs at least `graph_kernel_us` on the GPU;
+   launched eagerly from PyTorch each costs at least the CPU's per-op time `kernel_overhead_us`
+   (an eager stack is CPU-bound whenever the kernel is shorter).
+5. Fused vs unfused elementwise ops: a serving stack runs each norm / activation as one kernel;
+   PyTorch eager code (Hugging Face LLaMA) runs RMSNorm as 8 kernels and SwiGLU as 2, each
+   passing the tensor through memory (`UNFUSED_KERNELS`).
+
+*Profile mode* (`profile: NAME`): the kernel times measured by `hwsim calibrate gpu` on a real
+card (configs/profiles/NAME/) are interpolated over shape (hwsim.hw.gpu_profile); the serving
+stack's launch mode still applies. The datasheet constants are never fitted to those
+measurements: they are the datasheet mode's out-of-sample test (hwsim.hw.gpu_fidelity).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from hwsim.hw.cost import OpCost
 from hwsim.hw.energy import energy_components_j
 from hwsim.spec import NonNegativeFloat, PositiveFloat, Spec
 from hwsim.workloads.ops import Attention, Op, OpKind
+
+Launch = Literal["cuda_graph", "eager"]
+
+# FlashAttention-2 forward rate over sequence length on an H100 SXM5, head dim 128, causal,
+# batch x seqlen = 16k tokens: Shah et al. 2024 (FlashAttention-3, arXiv 2407.08608), Fig. 5,
+# FlashAttention-2 bars: 191, 260, 298, 319, 333, 335 TFLOPS at 512 ... 16k; here divided by the
+# non-causal plateau (370 TFLOPS at 8k-16k, same figure) to give the shape of the curve.
+FA2_SEQ = np.array([512, 1024, 2048, 4096, 8192, 16384])
+FA2_CAUSAL_OF_PLATEAU = np.array([191, 260, 298, 319, 333, 335]) / 370.0
+FA2_NONCAUSAL_OF_PLATEAU = np.array([309, 350, 362, 368, 370, 370]) / 370.0  # same figure
+
+# Kernels per op in PyTorch eager code, Hugging Face transformers LlamaRMSNorm.forward
+# (to(fp32), pow, mean, +eps, rsqrt, mul, to(dtype), mul weight) and LlamaMLP (silu, mul).
+UNFUSED_KERNELS = {OpKind.NORM: 8, OpKind.ELEMENTWISE: 2}
+
+# Split-K: the least K a split-K slice keeps (4 k-blocks of 64, CUTLASS's default tile K for
+# 16-bit Hopper GEMMs); assumed.
+SPLIT_K_MIN = 256
 
 
 class GPUSpec(Spec):
@@ -37,11 +78,25 @@ class GPUSpec(Spec):
     sms: int = Field(gt=0)
     tile_m: int = Field(default=128, gt=0)
     tile_n: int = Field(default=128, gt=0)
-    mma_m: int = Field(default=16, gt=0, description="smallest M a tensor-core MMA computes")
-    compute_efficiency: float = Field(gt=0, le=1)
-    bw_efficiency: float = Field(gt=0, le=1)
+    compute_efficiency: float = Field(gt=0, le=1, description="best-shape GEMM rate / dense peak "
+                                      "(16-bit dtypes)")
+    fp8_efficiency: float | None = Field(default=None, gt=0, le=1,
+                                         description="the same for fp8 (compute_efficiency if unset)")
+    bw_efficiency: float = Field(gt=0, le=1, description="fraction of peak HBM bandwidth a "
+                                 "streaming kernel reaches")
+    flash_attention_efficiency: float = Field(gt=0, le=1, description="FlashAttention-2 forward "
+                                              "plateau rate / dense peak")
+    attention_block_m: int = Field(default=128, gt=0, description="query rows per FlashAttention "
+                                   "thread block")
+    attention_split_block_m: int = Field(default=64, gt=0, description="query rows per block of "
+                                         "the split-KV decode kernel")
+    graph_kernel_us: float = Field(gt=0, description="least GPU time of one kernel replayed in a "
+                                   "CUDA graph")
     kernel_overhead_us: dict[str, NonNegativeFloat] = Field(
-        default_factory=dict, description="fixed time per kernel by op class (matmul, softmax, vector)")
+        default_factory=dict, description="eager PyTorch: least time per kernel by op class "
+        "(matmul, softmax, vector), CPU issue included")
+    profile: str | None = Field(default=None, description="measured profile under "
+                                "configs/profiles/ (profile mode); none = datasheet mode")
     tdp_w: float = Field(gt=0)
     idle_power_w: float = Field(ge=0)
     hbm_pj_per_bit: float = Field(gt=0)
@@ -51,68 +106,215 @@ class GPUSpec(Spec):
                                      "figures; informational only: GPU energy and area come from the "
                                      "datasheet and are never node-scaled")
 
+    @field_validator("profile")
+    @classmethod
+    def _profile_exists(cls, name: str | None) -> str | None:
+        if name is not None:
+            from hwsim.hw.gpu_profile import load_profile
+            load_profile(name)          # raises ValueError naming the known profiles
+        return name
+
     def peak(self, dtype: str) -> float:
         if dtype not in self.peak_tflops:
             raise KeyError(f"{self.name} has no tensor peak for {dtype}")
         return self.peak_tflops[dtype] * 1e12
 
+    def matmul_efficiency(self, dtype: str) -> float:
+        if dtype == "fp8" and self.fp8_efficiency is not None:
+            return self.fp8_efficiency
+        return self.compute_efficiency
+
     @property
     def sustained_bw(self) -> float:
+        """Bytes/s a streaming kernel reaches (datasheet mode's HBM rate)."""
         return self.hbm_bw_gbps * 1e9 * self.bw_efficiency
 
     def pj_per_flop(self, dtype: str) -> float:
         """Dynamic energy per FLOP at full tensor rate: (TDP - idle) / peak [derived]."""
         return (self.tdp_w - self.idle_power_w) / self.peak(dtype) * 1e12
 
-    def overhead_ns(self, kind: OpKind) -> float:
+    def eager_ns(self, kind: OpKind) -> float:
         cls = {OpKind.MATMUL: "matmul", OpKind.ROUTER: "matmul", OpKind.ATTENTION_SCORE: "matmul",
                OpKind.ATTENTION_CONTEXT: "matmul", OpKind.SOFTMAX: "softmax"}.get(kind, "vector")
         return self.kernel_overhead_us.get(cls, 0.0) * 1e3
 
 
+class ServingStack(Spec):
+    """How the software runs the kernels: launched one by one from PyTorch (`eager`) or replayed
+    as one CUDA graph, and whether norms/activations are fused kernels. The default is how LLMs
+    are served today (vLLM, SGLang, TensorRT-LLM: CUDA graphs for decode, fused RMSNorm and
+    SiLU-and-mul kernels)."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    launch: Launch = "cuda_graph"
+    fused_elementwise: bool = True
+
+
+# ---------------------------------------------------------------- datasheet mode
 def matmul_compute_ns(gpu: GPUSpec, dtype: str, m, n, k, count=1) -> float:
     """Tiled tensor-core time: waves of tile_m x tile_n blocks, each block running its K loop at
-    the per-SM rate. Broadcasts over numpy arrays (summed)."""
-    tiles = -(-np.asarray(m) // gpu.tile_m) * -(-np.asarray(n) // gpu.tile_n) * count
-    waves = -(-tiles // gpu.sms)
-    per_tile_s = 2.0 * gpu.tile_m * gpu.tile_n * np.asarray(k) / (gpu.peak(dtype) / gpu.sms)
-    return float(np.sum(waves * per_tile_s)) / gpu.compute_efficiency * 1e9
+    the per-SM rate the library reaches. A grid of fewer tiles than SMs is split along K so that
+    the tiles fill the SMs (split-K, as cuBLAS and CUTLASS do for skinny GEMMs; chunks of at
+    least SPLIT_K_MIN). Broadcasts over numpy arrays (summed)."""
+    m, n, k = np.asarray(m), np.asarray(n), np.asarray(k)
+    tiles = -(-m // gpu.tile_m) * -(-n // gpu.tile_n) * count
+    splits = np.where(tiles < gpu.sms,
+                      np.maximum(1, np.minimum(gpu.sms // np.maximum(tiles, 1), k // SPLIT_K_MIN)), 1)
+    waves = -(-(tiles * splits) // gpu.sms)
+    per_tile_s = 2.0 * gpu.tile_m * gpu.tile_n * (k / splits) / (gpu.peak(dtype) / gpu.sms)
+    return float(np.sum(waves * per_tile_s)) / gpu.matmul_efficiency(dtype) * 1e9
 
 
-def attention_compute_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> float:
-    """Per-request attention on tensor cores: rows padded to the MMA height, spread over SMs."""
-    rows = -(-(attn.query_array * attn.group) // gpu.mma_m) * gpu.mma_m
-    flops = 2.0 * float(np.sum(rows * attn.context_array)) * attn.head_dim * attn.kv_heads
-    return flops / (gpu.peak(dtype) * gpu.compute_efficiency) * 1e9
+def flash_rate(gpu: GPUSpec, dtype: str, keys: float, causal: bool) -> float:
+    """FLOP/s of FlashAttention-2 when each query block visits `keys` keys (the FA2_* curves of
+    sequence length; flat outside 512-16k): short key ranges pay each block's fixed work
+    (loading Q, rescaling, writing O) over fewer keys."""
+    curve = FA2_CAUSAL_OF_PLATEAU if causal else FA2_NONCAUSAL_OF_PLATEAU
+    shape = np.interp(np.log2(max(keys, 1.0)), np.log2(FA2_SEQ), curve)
+    return gpu.peak(dtype) * gpu.flash_attention_efficiency * float(shape)
+
+
+def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float, float, int]:
+    """(compute ns, HBM bytes, kernels) of one FlashAttention-2 forward over all requests.
+
+    Each (request, KV head) runs ceil(rows / block_m) query blocks, rows = new tokens x GQA
+    group; a block computes block_m rows against the request's whole context (causal prefill:
+    half of it on average). Blocks run in waves of one per SM. Decode with fewer blocks than
+    0.8 x SMs uses the split-KV kernel (64-row blocks, context split across SMs, plus one
+    combine kernel), as FlashAttention-2's num_splits heuristic does."""
+    q, ctx = attn.query_array, attn.context_array
+    rows = q * attn.group
+    causal = bool(np.any(q > 1))
+    blocks_plain = -(-rows // gpu.attention_block_m)
+    split = not causal and int(np.sum(blocks_plain)) * attn.kv_heads < 0.8 * gpu.sms
+    block_m = gpu.attention_split_block_m if split else gpu.attention_block_m
+    blocks = -(-rows // block_m)
+    # keys each block visits: all of the context in decode, the causal triangle in prefill
+    keys = np.where(q > 1, ctx - q + (q + 1) / 2.0, ctx)
+    flops = 4.0 * float(np.sum(blocks * block_m * keys)) * attn.head_dim * attn.kv_heads
+    n_blocks = int(np.sum(blocks)) * attn.kv_heads
+    splits = 1
+    if split:   # the context is cut so that the blocks fill the SMs
+        splits = max(1, int(gpu.sms // max(n_blocks, 1)))
+        n_blocks *= splits
+    waves = -(-n_blocks // gpu.sms)
+    fill = n_blocks / (waves * gpu.sms)                      # wave quantization
+    seq = float(np.max(ctx)) if len(ctx) else 1.0
+    compute_s = flops / (flash_rate(gpu, dtype, seq if causal else seq / splits, causal) * fill)
+    b = 2 if dtype in ("fp16", "bf16") else 1 if dtype in ("fp8", "int8") else 4
+    kv = 2.0 * float(np.sum(ctx)) * attn.kv_heads * attn.head_dim * b
+    qo = 2.0 * float(np.sum(q)) * attn.heads * attn.head_dim * b
+    return compute_s * 1e9, kv + qo, 2 if split else 1
 
 
 def vector_compute_ns(gpu: GPUSpec, flops: float) -> float:
     return flops / (gpu.vector_tflops * 1e12) * 1e9
 
 
-def gpu_op_cost(gpu: GPUSpec, op: Op) -> OpCost:
-    """Time, HBM traffic and energy of one op as one kernel on the GPU.
+@dataclass(frozen=True)
+class KernelTime:
+    """What a kernel (or a group of ops run as one kernel) asks of the GPU."""
+    compute_ns: float       # busy time of the SMs (tensor or vector); eager: CPU issue floor
+    hbm_bytes: float        # bytes through HBM
+    engine: str             # "tensor" | "vector"
+    launch_ns: float = 0.0  # not overlapped: the GPU's gap between kernels of a CUDA graph
 
-    Weights and KV always come from HBM; activations stay in L2 when inputs plus outputs fit in
-    half of it. Dynamic energy = FLOPs x pj_per_flop ("compute": everything on the die, from the
-    TDP) + HBM bytes x pJ/bit ("dram"); static power is charged per unit of makespan by the
-    metrics."""
+
+def _hbm_bytes(gpu: GPUSpec, op: Op) -> float:
+    """Weights and KV always come from HBM; activations stay in L2 when inputs plus outputs fit
+    in half of it."""
     l2_resident = op.act_in_bytes + op.act_out_bytes <= gpu.l2_mib * 2**20 / 2
     act = 0 if l2_resident else op.act_in_bytes + op.act_out_bytes
-    hbm = float(op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + act)
+    return float(op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + act)
+
+
+def _launched(gpu: GPUSpec, kind: OpKind, stack: ServingStack, kernels: int,
+              compute_ns: float, hbm: float, engine: str) -> KernelTime:
+    """Replayed in a CUDA graph, each kernel adds the GPU's gap between kernels; launched
+    eagerly, a kernel takes at least the CPU's time to issue it (which hides that gap)."""
+    if stack.launch == "cuda_graph":
+        return KernelTime(compute_ns, hbm, engine, gpu.graph_kernel_us * 1e3 * kernels)
+    return KernelTime(max(compute_ns, gpu.eager_ns(kind) * kernels), hbm, engine)
+
+
+def kernels_of(op: Op, stack: ServingStack) -> int:
+    """Kernels one op launches: a QKV projection that writes new KV also launches the cache
+    write (vLLM's reshape_and_cache); unfused norms and activations launch UNFUSED_KERNELS."""
+    if op.matmul is not None:
+        return 2 if op.kv_write_bytes else 1
+    if not stack.fused_elementwise and op.kind in UNFUSED_KERNELS:
+        return UNFUSED_KERNELS[op.kind]
+    return 1
+
+
+def datasheet_kernel(gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
+    """One op as one kernel (or, unfused, as UNFUSED_KERNELS kernels), datasheet mode."""
+    if op.attention is not None:        # score or context on its own: half the flash kernel
+        k = datasheet_flash(gpu, op.attention, op.dtype, stack)
+        return KernelTime(k.compute_ns / 2, k.hbm_bytes / 2, k.engine, k.launch_ns / 2)
+    hbm = _hbm_bytes(gpu, op)
+    kernels = kernels_of(op, stack)
     if op.matmul is not None:
         mm = op.matmul
         compute = matmul_compute_ns(gpu, op.dtype, mm.m, mm.n, mm.k, mm.count)
-        peak, engine = gpu.peak(op.dtype), "tensor"
-    elif op.attention is not None:
-        compute = attention_compute_ns(gpu, op.dtype, op.attention)
-        peak, engine = gpu.peak(op.dtype), "tensor"
+        engine = "tensor"
     else:
         compute = vector_compute_ns(gpu, op.flops)
-        peak, engine = gpu.vector_tflops * 1e12, "vector"
-    parts = energy_components_j(compute=op.flops * gpu.pj_per_flop(op.dtype),
-                                dram=hbm * 8 * gpu.hbm_pj_per_bit)
-    roofline = max(op.flops / peak * 1e9, hbm / gpu.hbm_bw_gbps)
-    return OpCost(compute_ns=compute, bytes_by_level={"hbm": hbm}, energy_j=sum(parts.values()),
-                  roofline_ns=roofline, latency_ns=gpu.overhead_ns(op.kind), engine=engine,
-                  energy_by_component_j=parts)
+        engine = "vector"
+        if kernels > 1:       # unfused: every kernel passes the tensor through memory
+            hbm = kernels * float(op.act_in_bytes + op.act_out_bytes) + op.weight_bytes
+    return _launched(gpu, op.kind, stack, kernels, compute, hbm, engine)
+
+
+def datasheet_flash(gpu: GPUSpec, attn: Attention, dtype: str, stack: ServingStack) -> KernelTime:
+    compute, hbm, kernels = flash_attention_ns(gpu, dtype, attn)
+    return _launched(gpu, OpKind.ATTENTION_SCORE, stack, kernels, compute, hbm, "tensor")
+
+
+# ---------------------------------------------------------------- both modes
+class GPUCoster:
+    """Costs the kernels of one GPU under one serving stack, from the datasheet or, when the
+    spec names a profile, from the measured profile."""
+
+    def __init__(self, gpu: GPUSpec, stack: ServingStack | None = None):
+        self.gpu, self.stack = gpu, stack or ServingStack()
+        self.profile = None
+        if gpu.profile is not None:
+            from hwsim.hw.gpu_profile import load_profile
+            self.profile = load_profile(gpu.profile)
+
+    @property
+    def hbm_rate(self) -> float:
+        """Bytes/s the HBM resource serves: in profile mode the measured times already hold
+        the achieved bandwidth, so HBM is only held to its peak (physics)."""
+        return self.gpu.hbm_bw_gbps * 1e9 if self.profile else self.gpu.sustained_bw
+
+    def kernel(self, op: Op) -> KernelTime:
+        if self.profile is None:
+            return datasheet_kernel(self.gpu, op, self.stack)
+        return self.profile.kernel(self.gpu, op, self.stack)
+
+    def flash(self, attn: Attention, dtype: str) -> KernelTime:
+        if self.profile is None:
+            return datasheet_flash(self.gpu, attn, dtype, self.stack)
+        return self.profile.flash(self.gpu, attn, dtype, self.stack)
+
+    def op_cost(self, op: Op, kernel: KernelTime, share: float = 1.0) -> OpCost:
+        """OpCost of `op` as `share` of `kernel` (share < 1: one op of a fused group)."""
+        gpu = self.gpu
+        hbm = kernel.hbm_bytes * share
+        peak = gpu.peak(op.dtype) if kernel.engine == "tensor" else gpu.vector_tflops * 1e12
+        parts = energy_components_j(compute=op.flops * gpu.pj_per_flop(op.dtype),
+                                    dram=hbm * 8 * gpu.hbm_pj_per_bit)
+        roofline = max(op.flops / peak * 1e9, hbm / gpu.hbm_bw_gbps)
+        return OpCost(compute_ns=kernel.compute_ns * share, bytes_by_level={"hbm": hbm},
+                      energy_j=sum(parts.values()), roofline_ns=roofline,
+                      latency_ns=kernel.launch_ns * share,
+                      engine=kernel.engine, energy_by_component_j=parts)
+
+
+def gpu_op_cost(gpu: GPUSpec, op: Op, stack: ServingStack | None = None) -> OpCost:
+    """Time, HBM traffic and energy of one op as its own kernel(s) (attention ops included: use
+    the `gpu` mapper for FlashAttention's fusion of score, softmax and context)."""
+    coster = GPUCoster(gpu, stack)
+    return coster.op_cost(op, coster.kernel(op))

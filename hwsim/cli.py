@@ -66,7 +66,8 @@ class LazyGroup(click.Group):
 
     LAZY = {"sweep": "hwsim.cli_dse:sweep", "results": "hwsim.cli_dse:results",
             "pareto": "hwsim.cli_dse:pareto", "scalesim": "hwsim.scalesim:scalesim_command",
-            "validate": "hwsim.validate.command:validate_command"}
+            "validate": "hwsim.validate.command:validate_command",
+            "calibrate": "hwsim.calibrate.cli:calibrate"}
 
     def list_commands(self, ctx):
         return sorted([*super().list_commands(ctx), *self.LAZY])

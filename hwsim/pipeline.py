@@ -51,7 +51,10 @@ class RunResult:
     def to_json(self) -> dict:
         return {"name": self.config.name, "hwsim_version": hwsim.__version__,
                 "metrics": self.main.metrics.to_json(),
-                "baselines": {n: {"metrics": b.metrics.to_json(), "mapper": b.system.mapper.name}
+                "mapper": self.main.system.mapper.name,
+                "mapper_options": self.main.system.mapper.options.model_dump(),
+                "baselines": {n: {"metrics": b.metrics.to_json(), "mapper": b.system.mapper.name,
+                                  "mapper_options": b.system.mapper.options.model_dump()}
                               for n, b in self.baselines.items()},
                 "speedup": self.speedup(),
                 "throughput_unit": throughput_unit(self.main.graph),

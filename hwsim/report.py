@@ -13,6 +13,15 @@ from hwsim.pipeline import RunResult, SystemResult
 
 
 # --------------------------------------------------------------------------- the table
+def _mapper_label(r: SystemResult) -> str:
+    """The mapper's name; for the GPU, with the serving stack it modelled."""
+    from hwsim.hw.gpu import ServingStack
+    options = r.system.mapper.options
+    if isinstance(options, ServingStack):
+        return f"{r.system.mapper.name} ({options.launch}, " \
+               f"{'fused' if options.fused_elementwise else 'unfused'})"
+    return r.system.mapper.name
+
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     """Left-aligned first column, right-aligned others. A header cell may span lines ("\\n"),
@@ -82,7 +91,7 @@ def _systems_table(result: RunResult) -> str:
     rows = []
     for name, r in _systems(result):
         m = r.metrics
-        rows.append([name, r.system.mapper.name, f"{m.throughput_per_s:,.1f}",
+        rows.append([name, _mapper_label(r), f"{m.throughput_per_s:,.1f}",
                      f"{m.throughput_per_s / m.devices:,.1f}", f"{m.iteration_latency_s * 1e3:,.3f}",
                      f"{m.time_per_layer_s * 1e3:,.4f}", f"{m.roofline_bound_s * 1e3:,.3f}",
                      f"{m.energy_per_work_unit_j * 1e3:,.3f}",

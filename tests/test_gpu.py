@@ -1,43 +1,193 @@
-"""The GPU baseline against measured A100 GEMMs (LLMCompass real-hardware data)."""
+"""The GPU model (issue 11): datasheet mode against public A100 data and against the H100/H200
+measurements it never saw; profile mode against the same card's held-out decoder steps; the
+serving-stack knobs; `hwsim calibrate gpu` without a GPU."""
+import shutil
+
+import numpy as np
 import pytest
-import yaml
+from click.testing import CliRunner
 
-from hwsim.configs import PRESETS_DIR
-from hwsim.hw.gpu import GPUSpec, matmul_compute_ns
-
-
-def a100_80():
-    data = yaml.safe_load((PRESETS_DIR / "a100-80gb.yaml").read_text())
-    data.pop("component")
-    return GPUSpec(**data)
+from hwsim.hw.gpu import GPUCoster, ServingStack, matmul_compute_ns
+from hwsim.hw.gpu_fidelity import fidelity_rows, preset, step_us
+from hwsim.hw.gpu_profile import PROFILE_FILES, load_profile, profile_from_dir, profiles_dir, read_csv
+from hwsim.workloads.ops import MatMul, Op, OpKind
 
 
-def gemm_ms(gpu, m, n=12288, k=12288):
-    compute = matmul_compute_ns(gpu, "fp16", m, n, k)
-    memory = (k * n + m * k + m * n) * 2 / gpu.sustained_bw * 1e9
-    return max(compute, memory) / 1e6
+def gemm_op(m, n=12288, k=12288, dtype="fp16"):
+    return Op(name="g", kind=OpKind.MATMUL, layer=0, dtype=dtype, flops=2.0 * m * n * k,
+              weight_bytes=n * k * 2, act_in_bytes=m * k * 2, act_out_bytes=m * n * 2,
+              matmul=MatMul(m, n, k))
 
 
+def kernel_ms(gpu, op, stack=ServingStack()):
+    coster = GPUCoster(gpu, stack)
+    k = coster.kernel(op)
+    return (max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9) + k.launch_ns) / 1e6
+
+
+def by_kind(card):
+    return {(r["kind"], r["mode"]): r for r in fidelity_rows(card)}
+
+
+# ---------------------------------------------------------------- datasheet mode
 def test_held_out_a100_point():
-    """LLMCompass measured fp16 M=1024, N=K=12288 at 1.20 ms on an A100 (not used in the fit)."""
-    assert gemm_ms(a100_80(), 1024) == pytest.approx(1.20, rel=0.10)
+    """LLMCompass measured fp16 M=1024, N=K=12288 at 1.20 ms on an A100 80 GB (matmul_A100.csv);
+    no A100 constant comes from that file's GEMM rates (compute: MAMF)."""
+    assert kernel_ms(preset("a100-80gb"), gemm_op(1024)) == pytest.approx(1.20, rel=0.10)
 
 
-def test_fit_points_reproduced():
-    gpu = a100_80()
-    assert gemm_ms(gpu, 8192) == pytest.approx(8.62, rel=0.05)
-    assert gemm_ms(gpu, 64) == pytest.approx(0.19, rel=0.05)
+def test_memory_bound_a100_point():
+    """The M=64 point of the same file (0.19 ms) is where bw_efficiency comes from."""
+    assert kernel_ms(preset("a100-80gb"), gemm_op(64)) == pytest.approx(0.19, rel=0.05)
 
 
-def test_efficiency_grows_with_m_and_stays_below_peak():
-    gpu = a100_80()
-    rates = [2 * m * 12288 * 12288 / (gemm_ms(gpu, m) * 1e-3) for m in (64, 256, 1024, 4096, 16384)]
+def test_gemm_rate_grows_with_m_and_stays_below_peak():
+    gpu = preset("h200-sxm")
+    rates = [2 * m * 4096 * 4096 / (kernel_ms(gpu, gemm_op(m, 4096, 4096, "bf16")) * 1e-3)
+             for m in (1, 16, 128, 1024, 8192)]
     assert all(a <= b * 1.02 for a, b in zip(rates, rates[1:]))
-    assert max(rates) <= 312e12
+    assert max(rates) <= gpu.peak("bf16") * gpu.compute_efficiency
 
 
 def test_wave_quantization_makes_one_more_tile_cost_a_wave():
-    gpu = a100_80()
+    gpu = preset("a100-80gb")
     full = matmul_compute_ns(gpu, "fp16", 128 * 108, 128, 4096)       # exactly one wave
     plus = matmul_compute_ns(gpu, "fp16", 128 * 108 + 1, 128, 4096)   # one tile more
     assert plus == pytest.approx(2 * full)
+
+
+def test_split_k_fills_the_sms_for_a_skinny_gemm():
+    """32 output tiles on 132 SMs: split 4 ways along K, a quarter of the unsplit time."""
+    gpu = preset("h200-sxm")
+    split = matmul_compute_ns(gpu, "bf16", 1, 4096, 4096)
+    unsplit = 2.0 * 128 * 128 * 4096 / (gpu.peak("bf16") / gpu.sms) / gpu.compute_efficiency * 1e9
+    assert split == pytest.approx(unsplit / 4)
+
+
+def test_decode_attention_is_compute_bound_on_padded_rows_at_large_batch():
+    """FlashAttention-2 computes 128 query rows per block: with one real row per request the
+    kernel does 128x the useful FLOPs, which exceed the KV stream once the batch fills the GPU."""
+    from hwsim.hw.gpu import flash_attention_ns
+    from hwsim.workloads.ops import Attention
+    gpu = preset("h200-sxm")
+    attn = Attention((1,) * 128, (4096,) * 128, heads=32, kv_heads=32, head_dim=128)
+    compute_ns, kv_bytes, _ = flash_attention_ns(gpu, "bf16", attn)
+    assert compute_ns > kv_bytes / gpu.sustained_bw * 1e9
+
+
+# ---------------------------------------------------------------- serving stack
+def test_cuda_graphs_and_fusion_only_ever_save_time():
+    gpu = {"preset": "h100-sxm"}
+    graph_fused = step_us(gpu, "decode", 1, 512, ServingStack())
+    eager_fused = step_us(gpu, "decode", 1, 512, ServingStack(launch="eager"))
+    graph_unfused = step_us(gpu, "decode", 1, 512, ServingStack(fused_elementwise=False))
+    assert graph_fused < eager_fused and graph_fused < graph_unfused
+
+
+def test_default_stack_is_todays_serving_stack_and_is_reported(tmp_path):
+    from hwsim.config.loader import load_config_text
+    from hwsim.pipeline import evaluate
+    from hwsim.report import format_table
+    cfg = load_config_text("""
+name: t
+workload: {model: llama2-7b, phase: decode, batch: 1, dtype: bf16, lm_head: false,
+           requests: {distribution: fixed, context_len: 512}}
+hardware: {gpu: h100-sxm}
+mapper: {name: gpu}
+""")
+    result = evaluate(cfg)
+    assert result.to_json()["mapper_options"] == {"launch": "cuda_graph", "fused_elementwise": True}
+    assert "gpu (cuda_graph, fused)" in format_table(result)
+    # the issue's example: 19.0 ms before; the weights alone take 3.9 ms at 3.35 TB/s
+    assert 3.9e-3 < result.main.metrics.iteration_latency_s < 7e-3
+
+
+# ---------------------------------------------------------------- profile mode
+def test_profile_reproduces_its_own_measurements():
+    prof = load_profile("h200-sxm")
+    for row in read_csv(profiles_dir() / "h200-sxm" / "gemm.csv")[::7]:
+        us = prof.gemm_us(row["dtype"], int(row["m"]), int(row["n"]), int(row["k"]))
+        assert us == pytest.approx(float(row["us"]), rel=1e-9)
+
+
+def test_profile_never_reads_the_decoder_steps(tmp_path):
+    """Whole steps are the held-out test: a profile folder without them loads the same."""
+    for f in PROFILE_FILES:
+        shutil.copy(profiles_dir() / "h200-sxm" / f, tmp_path / f)
+    assert "decoder_step.csv" not in PROFILE_FILES
+    a, b = profile_from_dir(tmp_path), load_profile("h200-sxm")
+    assert a.gemm_us("bf16", 300, 5000, 5000) == b.gemm_us("bf16", 300, 5000, 5000)
+
+
+def test_unknown_profile_is_named():
+    with pytest.raises(ValueError, match="no GPU profile 'nope'"):
+        load_profile("nope")
+
+
+# ---------------------------------------------------------------- fidelity (issue 11 targets)
+@pytest.mark.parametrize("card", ["h200-sxm", "h100-sxm"])
+def test_datasheet_gemms_within_10_percent(card):
+    assert by_kind(card)[("gemm", "datasheet")]["median_abs_err"] <= 0.10
+
+
+@pytest.mark.parametrize("card", ["h200-sxm", "h100-sxm"])
+@pytest.mark.parametrize("kind", ["gemm", "prefill"])
+def test_profile_within_5_percent(card, kind):
+    """GEMMs leave-one-out; prefills never seen by the profile."""
+    assert by_kind(card)[(kind, "profile")]["median_abs_err"] <= 0.05
+
+
+def test_datasheet_decode_steps_on_h100_within_10_percent():
+    assert by_kind("h100-sxm")[("decode_step", "datasheet")]["median_abs_err"] <= 0.10
+
+
+@pytest.mark.xfail(strict=True, reason="missed (issue 11): H200 datasheet decode steps 12% "
+                   "median, prefills 20% (large GEMMs reach ~87% of MAMF on LLM shapes; small "
+                   "kernels pay fixed costs no public figure gives); profile decode steps 7%")
+@pytest.mark.parametrize("kind,mode,target", [("decode_step", "datasheet", 0.10),
+                                               ("prefill", "datasheet", 0.10),
+                                               ("decode_step", "profile", 0.05)])
+def test_missed_h200_targets(kind, mode, target):
+    assert by_kind("h200-sxm")[(kind, mode)]["median_abs_err"] <= target
+
+
+@pytest.mark.parametrize("card", ["h200-sxm", "h100-sxm"])
+def test_fidelity_stays_within_the_bands_it_reached(card):
+    """Guards against regressions: the errors reported in issue 11, with their ceilings."""
+    rows = by_kind(card)
+    bands = {("decode_step", "datasheet"): 0.15, ("prefill", "datasheet"): 0.25,
+             ("decode_step", "profile"): 0.10, ("attention", "datasheet"): 0.15,
+             ("attention", "profile"): 0.10}
+    for key, band in bands.items():
+        assert rows[key]["median_abs_err"] <= band, (card, key, rows[key])
+
+
+def test_two_runs_of_the_calibration_agree():
+    """The measurements are reproducible well inside the 5% target (second run: run2/)."""
+    for card in ("h200-sxm", "h100-sxm"):
+        a = read_csv(profiles_dir() / card / "decoder_step.csv")
+        b = read_csv(profiles_dir() / card / "run2" / "decoder_step.csv")
+        diff = [abs(float(x["us"]) / float(y["us"]) - 1) for x, y in zip(a, b)
+                if x["launch"] == "cuda_graph"]
+        assert np.median(diff) < 0.03
+
+
+# ---------------------------------------------------------------- hwsim calibrate gpu
+def test_calibrate_without_torch_or_gpu_exits_2_with_one_line(monkeypatch, tmp_path):
+    from hwsim.calibrate import gpu_bench
+    from hwsim.cli import main
+    monkeypatch.setattr(gpu_bench, "availability_problem", lambda: "PyTorch is not installed")
+    result = CliRunner().invoke(main, ["calibrate", "gpu", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert lines == ["error: hwsim calibrate gpu: PyTorch is not installed"]
+
+
+def test_the_real_absence_of_torch_is_detected():
+    pytest.importorskip("click")
+    try:
+        import torch  # noqa: F401
+        pytest.skip("torch is installed here")
+    except ImportError:
+        from hwsim.calibrate.gpu_bench import availability_problem
+        assert "PyTorch is not installed" in availability_problem()

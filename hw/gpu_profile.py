@@ -1,0 +1,204 @@
+"""Profile mode of the GPU model: kernel times measured on a real card, interpolated over shape.
+
+A profile is a folder configs/profiles/NAME/ written by `hwsim calibrate gpu` (CSV files, see
+hwsim.calibrate.gpu_bench). Only the microbenchmarks are read here: GEMMs (gemm.csv),
+FlashAttention (attention.csv), elementwise kernels (elementwise.csv) and launch costs
+(launch.csv). Whole decoder steps (decoder_step.csv) are never read: they are the held-out test
+of how the kernels compose (hwsim.hw.gpu_fidelity).
+
+Interpolation, all in log-log space (times follow power laws between the regimes):
+- GEMM x[m,k] @ W[k,n]: the measured (n, k) family nearest in log n + log k, interpolated over m,
+  scaled by n k / (n_f k_f) (both weight bytes and FLOPs scale so); past the largest m, linear in m.
+- FlashAttention prefill (causal): over its FLOPs; decode (one query row): over its KV bytes.
+- Elementwise: over elements, per op kind and fused / unfused variant.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.hw.gpu import GPUSpec, KernelTime, ServingStack, _hbm_bytes, kernels_of
+from hwsim.workloads.ops import Attention, Op, OpKind
+
+PROFILE_FILES = ("gemm.csv", "attention.csv", "elementwise.csv", "launch.csv")
+
+
+def profiles_dir() -> Path:
+    from hwsim.configs import CONFIG_DIR
+    return CONFIG_DIR / "profiles"
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _loglog(x, xs, ys) -> float:
+    """Interpolate y(x) in log-log space; flat below the data, linear in x above it."""
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    if x >= xs[-1]:
+        return float(ys[-1] * x / xs[-1])
+    return float(np.exp(np.interp(math.log(max(x, 1e-30)), np.log(xs), np.log(ys))))
+
+
+def _curve(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (x, y) with duplicate x merged by geometric mean."""
+    by_x: dict[float, list[float]] = {}
+    for x, y in points:
+        by_x.setdefault(float(x), []).append(math.log(y))
+    xs = np.array(sorted(by_x))
+    return xs, np.array([math.exp(sum(by_x[x]) / len(by_x[x])) for x in xs])
+
+
+@dataclass
+class GPUProfile:
+    """Measured kernel times of one card (rows as read from the CSV files)."""
+    name: str
+    gemm: list[dict]
+    attention: list[dict]
+    elementwise: list[dict]
+    launch: list[dict]
+    _families: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self):
+        fams: dict[tuple[str, int, int], list[tuple[float, float]]] = {}
+        for r in self.gemm:
+            fams.setdefault((r["dtype"], int(r["n"]), int(r["k"])), []).append(
+                (int(r["m"]), float(r["us"])))
+        self._families = {key: _curve(pts) for key, pts in fams.items()}
+        pre = [(_prefill_flops(int(r["batch"]), int(r["q_len"]), int(r["heads"]), int(r["head_dim"])),
+                float(r["us"])) for r in self.attention if r["phase"] == "prefill"]
+        self._prefill = _curve(pre) if pre else None
+        # decode: time over (batch x heads) at each measured context length
+        dec: dict[int, list[tuple[float, float]]] = {}
+        for r in self.attention:
+            if r["phase"] == "decode":
+                dec.setdefault(int(r["kv_len"]), []).append(
+                    (int(r["batch"]) * int(r["heads"]) * int(r["head_dim"]) / 128, float(r["us"])))
+        self._decode = {L: _curve(pts) for L, pts in sorted(dec.items())}
+        ew: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for r in self.elementwise:
+            ew.setdefault((r["op"], r["variant"]), []).append(
+                (int(r["tokens"]) * int(r["width"]), float(r["us"])))
+        self._elementwise = {key: _curve(pts) for key, pts in ew.items()}
+        self._launch = {(r["what"], r["mode"]): float(r["us_per_kernel"]) for r in self.launch}
+
+    # -- lookups, microseconds
+    def gemm_us(self, dtype: str, m: int, n: int, k: int) -> float:
+        fams = [key for key in self._families if key[0] == dtype] or \
+               [key for key in self._families if key[0] == "bf16"]
+        if not fams:
+            raise ValueError(f"profile {self.name} has no GEMM measurements")
+        key = min(fams, key=lambda f: abs(math.log(n / f[1])) + abs(math.log(k / f[2])))
+        xs, ys = self._families[key]
+        return _loglog(m, xs, ys) * (n * k) / (key[1] * key[2])
+
+    def attention_us(self, attn: Attention, dtype_bytes: int) -> float:
+        q, ctx = attn.query_array, attn.context_array
+        if np.any(q > 1):
+            if self._prefill is None:
+                raise ValueError(f"profile {self.name} has no prefill attention measurements")
+            keys = ctx - q + (q + 1) / 2.0
+            flops = 4.0 * float(np.sum(q * keys)) * attn.heads * attn.head_dim
+            return _loglog(flops, *self._prefill)
+        if not self._decode:
+            raise ValueError(f"profile {self.name} has no decode attention measurements")
+        # rows of work: requests x KV heads (x head_dim / 128); keys: the mean context
+        rows = len(ctx) * attn.kv_heads * attn.head_dim / 128 * dtype_bytes / 2
+        keys = float(np.mean(ctx))
+        Ls = sorted(self._decode)
+        at = {L: _loglog(rows, *self._decode[L]) for L in Ls}
+        if keys <= Ls[0]:
+            return at[Ls[0]] * 1.0 if len(Ls) == 1 else float(np.exp(np.interp(
+                math.log(keys), [math.log(Ls[0]), math.log(Ls[1])],
+                [math.log(at[Ls[0]]), math.log(at[Ls[1]])], left=-np.inf))) or at[Ls[0]]
+        if keys >= Ls[-1]:
+            return at[Ls[-1]] * keys / Ls[-1]
+        return float(np.exp(np.interp(math.log(keys), np.log(Ls), np.log([at[L] for L in Ls]))))
+
+    def elementwise_us(self, kind: OpKind, elements: int, fused: bool) -> float:
+        variant = "fused" if fused else "unfused"
+        op = ("add_rmsnorm" if fused else "rmsnorm") if kind == OpKind.NORM else "silu_mul"
+        curve = self._elementwise.get((op, variant)) or self._elementwise.get(("silu_mul", "unfused"))
+        if curve is None:
+            raise ValueError(f"profile {self.name} has no elementwise measurements")
+        return _loglog(max(elements, 1), *curve)
+
+    def eager_us(self, kind: OpKind) -> float:
+        what = "tiny_gemm" if kind in (OpKind.MATMUL, OpKind.ROUTER) or kind.is_attention else "tiny_add"
+        return self._launch.get((what, "eager"), 0.0)
+
+    # -- kernels
+    def _launch_floor(self, kind: OpKind, stack: ServingStack, us: float) -> float:
+        return max(us, self.eager_us(kind)) if stack.launch == "eager" else us
+
+    def kernel(self, gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
+        hbm = _hbm_bytes(gpu, op)
+        if op.matmul is not None:
+            mm = op.matmul
+            us = self.gemm_us(op.dtype, mm.m, mm.n, mm.k) * mm.count
+            if kernels_of(op, stack) > 1:      # the KV cache write: a copy of the new K and V
+                us += self.elementwise_us(OpKind.ELEMENTWISE, op.kv_write_bytes // op.dtype_bytes,
+                                          True)
+            engine = "tensor"
+        elif op.attention is not None:     # one of score / context on its own: half the kernel
+            return _half(self.flash(gpu, op.attention, op.dtype, stack))
+        else:
+            us = self.elementwise_us(op.kind, op.elements or 1, stack.fused_elementwise)
+            engine = "vector"
+        return KernelTime(self._launch_floor(op.kind, stack, us) * 1e3, hbm, engine)
+
+    def flash(self, gpu: GPUSpec, attn: Attention, dtype: str, stack: ServingStack) -> KernelTime:
+        b = 1 if dtype in ("fp8", "int8") else 4 if dtype == "fp32" else 2
+        us = self.attention_us(attn, b)
+        kv = 2.0 * float(np.sum(attn.context_array)) * attn.kv_heads * attn.head_dim * b
+        qo = 2.0 * float(np.sum(attn.query_array)) * attn.heads * attn.head_dim * b
+        return KernelTime(self._launch_floor(OpKind.ATTENTION_SCORE, stack, us) * 1e3, kv + qo,
+                          "tensor")
+
+
+def _half(k: KernelTime) -> KernelTime:
+    return KernelTime(k.compute_ns / 2, k.hbm_bytes / 2, k.engine)
+
+
+def _prefill_flops(batch: int, seq: int, heads: int, head_dim: int) -> float:
+    """Causal self-attention FLOPs (QK^T and PV over the lower triangle)."""
+    return 4.0 * batch * heads * head_dim * seq * (seq + 1) / 2.0
+
+
+def profile_from_dir(path: Path, name: str | None = None) -> GPUProfile:
+    missing = [f for f in PROFILE_FILES if not (path / f).exists()]
+    if missing:
+        raise ValueError(f"profile folder {path} lacks {', '.join(missing)}")
+    return GPUProfile(name or path.name, *(read_csv(path / f) for f in PROFILE_FILES))
+
+
+@functools.lru_cache(maxsize=16)
+def load_profile(name: str) -> GPUProfile:
+    """The profile configs/profiles/NAME/ (or NAME as a folder path)."""
+    path = Path(name) if ("/" in name or Path(name).is_dir()) else profiles_dir() / name
+    if not path.is_dir():
+        known = sorted(p.name for p in profiles_dir().iterdir() if p.is_dir()) \
+            if profiles_dir().is_dir() else []
+        raise ValueError(f"no GPU profile '{name}' (known: {', '.join(known) or 'none'})")
+    return profile_from_dir(path, name)
+
+
+def write_readme(folder, env: dict) -> None:
+    """A provenance note next to freshly measured CSV files."""
+    folder = Path(folder)
+    nv = env.get("nvidia_smi") if isinstance(env.get("nvidia_smi"), dict) else {}
+    (folder / "README.md").write_text(
+        f"# GPU profile: {env['gpu_name']}\n\n"
+        f"Measured by `hwsim calibrate gpu` on {env['date_utc']} in {env.get('seconds', '?')} s: "
+        f"{env['sms']} SMs, L2 {env['l2_bytes'] / 2**20:.0f} MiB, driver "
+        f"{nv.get('driver_version', '?')}, CUDA {env['cuda']}, torch {env['torch']}, "
+        f"triton {env.get('triton')}. Method and columns: hwsim/calibrate/gpu_bench.py.\n\n"
+        "Profile mode reads gemm.csv, attention.csv, elementwise.csv and launch.csv only; "
+        "decoder_step.csv (whole decoder steps and prefills) is held out as the test of how the "
+        "kernels compose.\n")

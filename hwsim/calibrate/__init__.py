@@ -1,0 +1,1 @@
+"""Measure real hardware for hwsim\x27s models (`hwsim calibrate ...`)."""

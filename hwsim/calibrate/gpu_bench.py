@@ -1,0 +1,659 @@
+"""GPU microbenchmarks that hwsim's GPU model reads (`hwsim calibrate gpu --out DIR`).
+
+Standalone on purpose: this one file needs only the standard library and PyTorch (Triton, which
+ships with PyTorch on Linux, for the fused elementwise kernels; without it those rows are left
+out), so it can be copied to a machine with a GPU and run as `python3 gpu_bench.py --out DIR`.
+torch is imported inside the functions, never at module level: `hwsim` imports this module on
+machines without torch to say so in one line.
+
+Method (every number): inputs drawn at random (never zeros), a warm-up, then the kernel launched
+`reps` times back to back inside one CUDA graph (so the time is the GPU's, as a serving stack that
+replays graphs sees it), timed with CUDA events around graph replays; the median of the replays
+divided by `reps`. Where the operands of one call fit in L2, calls rotate over enough copies to
+fill 3x the L2 so every call reads HBM. Sections write CSV rows as they go (flushed), so a run
+cut short still leaves its data.
+
+CSV files written under --out:
+  env.json          GPU name, SMs, L2, clocks (nvidia-smi), driver, CUDA, torch versions, date
+  gemm.csv          dtype, m, n, k, us, tflops, gbps (x[m,k] @ W[n,k]^T, as nn.Linear does)
+  copy.csv          bytes, us, gbps (device-to-device copy; bytes = read + written)
+  launch.csv        what, mode (eager|cuda_graph), us_per_kernel
+  attention.csv     phase (prefill|decode), batch, q_len, kv_len, heads, head_dim, backend, us
+  elementwise.csv   op, variant (fused|unfused), tokens, width, kernels, bytes, us
+  decoder_step.csv  phase, launch, fused, batch, ctx, layers, kernels, us (whole LLaMA-2-7B stack)
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+torch = None        # imported by _import_torch()
+F = None
+triton = None
+tl = None
+
+
+def availability_problem() -> str | None:
+    """None when PyTorch with a CUDA GPU is importable here, else one line saying what is missing."""
+    try:
+        import torch as _torch
+    except ImportError:
+        return ("PyTorch is not installed: install it with a CUDA build "
+                "(pip install 'hwsim[calibrate]', see pytorch.org for the CUDA wheel)")
+    if not _torch.cuda.is_available():
+        return f"PyTorch {_torch.__version__} sees no CUDA GPU (torch.cuda.is_available() is False)"
+    return None
+
+
+def _import_torch():
+    global torch, F, triton, tl
+    import torch as _torch
+    import torch.nn.functional as _F
+    torch, F = _torch, _F
+    try:
+        import triton as _triton
+        import triton.language as _tl
+        triton, tl = _triton, _tl
+    except ImportError:
+        triton = tl = None
+
+
+# ---------------------------------------------------------------- output
+class Table:
+    """A CSV file written row by row and flushed, so a run cut short keeps its rows."""
+
+    def __init__(self, path, columns):
+        self.f = open(path, "w", newline="")
+        self.w = csv.writer(self.f)
+        self.w.writerow(columns)
+        self.f.flush()
+
+    def row(self, *values):
+        self.w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in values])
+        self.f.flush()
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- timing
+def l2_bytes() -> int:
+    return int(getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 50 * 2**20))
+
+
+def copies_to_defeat_l2(bytes_per_call: int, cap: int = 32) -> int:
+    """How many operand sets to rotate over so that together they fill 3x the L2."""
+    return max(1, min(cap, math.ceil(3 * l2_bytes() / max(bytes_per_call, 1))))
+
+
+def time_in_graph(call, nbuf: int, target_ms: float = 2.0, replays: int = 7, max_reps: int = 400):
+    """Median GPU time of one `call(i)` (i rotates over nbuf operand sets), in microseconds,
+    from replays of a CUDA graph holding `reps` calls back to back."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):          # warm-up outside capture (cuBLAS handles, autotune)
+        for i in range(nbuf):
+            call(i)
+    torch.cuda.current_stream().wait_stream(stream)
+    torch.cuda.synchronize()
+    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    e0.record()
+    for i in range(nbuf):
+        call(i)
+    e1.record()
+    e1.synchronize()
+    est_ms = max(e0.elapsed_time(e1) / nbuf, 1e-4)
+    reps = max(nbuf, min(max_reps, math.ceil(target_ms / est_ms)))
+    reps = math.ceil(reps / nbuf) * nbuf
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for r in range(reps):
+            call(r % nbuf)
+    graph.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(replays):
+        e0.record()
+        graph.replay()
+        e1.record()
+        e1.synchronize()
+        times.append(e0.elapsed_time(e1) * 1e3 / reps)
+    del graph
+    return statistics.median(times)
+
+
+def time_eager(call, replays: int = 7, inner: int = 20):
+    """Median wall time per call of `call()` launched eagerly from Python, synchronised per
+    batch of `inner` calls (what an eager PyTorch stack pays: GPU time or CPU issue, the longer)."""
+    for _ in range(3):
+        call()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(replays):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            call()
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1e6 / inner)
+    return statistics.median(times)
+
+
+def randn(*shape, dtype=None):
+    return torch.randn(*shape, device="cuda", dtype=dtype or torch.bfloat16)
+
+
+# ---------------------------------------------------------------- environment
+def environment() -> dict:
+    props = torch.cuda.get_device_properties(0)
+    env = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "gpu_name": torch.cuda.get_device_name(0),
+        "sms": props.multi_processor_count,
+        "l2_bytes": l2_bytes(),
+        "memory_bytes": props.total_memory,
+        "compute_capability": f"{props.major}.{props.minor}",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "triton": getattr(triton, "__version__", None),
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }
+    query = ("name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,"
+             "power.limit,power.max_limit,temperature.gpu,persistence_mode")
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.strip()
+        env["nvidia_smi"] = dict(zip(query.split(","), [v.strip() for v in out.split(",")]))
+    except Exception as exc:  # noqa: BLE001 - the environment record must not stop the run
+        env["nvidia_smi"] = f"unavailable: {exc}"
+    return env
+
+
+# ---------------------------------------------------------------- sections
+GEMM_NK = [  # (N, K) of LLM linear layers: LLaMA-2-7B, LLaMA-2-70B (GQA), plus the 7B LM head
+    (12288, 4096), (4096, 4096), (22016, 4096), (4096, 11008),      # 7B: qkv, o, gate+up, down
+    (10240, 8192), (8192, 8192), (57344, 8192), (8192, 28672),      # 70B: qkv, o, gate+up, down
+    (32000, 4096),                                                  # 7B LM head
+]
+GEMM_M = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
+
+
+def bench_gemm(out, smoke):
+    t = Table(os.path.join(out, "gemm.csv"), ["dtype", "m", "n", "k", "us", "tflops", "gbps"])
+    grid = [("bf16", m, n, k) for n, k in GEMM_NK for m in GEMM_M]
+    grid += [("fp16", m, n, k) for n, k in [(12288, 4096), (4096, 11008)] for m in GEMM_M[::2]]
+    grid += [("fp8", m, n, k) for n, k in [(12288, 4096), (4096, 11008), (57344, 8192)]
+             for m in GEMM_M if m >= 16]
+    if smoke:
+        grid = [("bf16", 64, 4096, 4096), ("bf16", 4096, 4096, 4096), ("fp16", 256, 4096, 11008),
+                ("fp8", 256, 12288, 4096)]
+    fp8_ok = True
+    for i, (dtype, m, n, k) in enumerate(grid):
+        if dtype == "fp8" and not fp8_ok:
+            continue
+        try:
+            us = _gemm_one(dtype, m, n, k)
+        except Exception as exc:  # noqa: BLE001
+            log(f"gemm {dtype} {m}x{n}x{k} failed: {type(exc).__name__}: {str(exc)[:200]}")
+            fp8_ok = fp8_ok and dtype != "fp8"
+            torch.cuda.empty_cache()
+            continue
+        size = 1 if dtype == "fp8" else 2
+        nbytes = (m * k + n * k) * size + m * n * 2
+        t.row(dtype, m, n, k, us, 2 * m * n * k / us / 1e6, nbytes / us / 1e3)
+        if i % 15 == 0:
+            log(f"gemm {i + 1}/{len(grid)} {dtype} m={m} n={n} k={k}: {us:.1f} us")
+        torch.cuda.empty_cache()
+
+
+def _gemm_one(dtype, m, n, k):
+    size = 1 if dtype == "fp8" else 2
+    nbuf = copies_to_defeat_l2((m * k + n * k) * size + m * n * 2)
+    tdt = torch.float16 if dtype == "fp16" else torch.bfloat16
+    xs = [randn(m, k, dtype=tdt) for _ in range(nbuf)]
+    ws = [randn(n, k, dtype=tdt) for _ in range(nbuf)]
+    ys = [torch.empty(m, n, device="cuda", dtype=tdt) for _ in range(nbuf)]
+    if dtype == "fp8":
+        f8 = torch.float8_e4m3fn
+        xs = [x.to(f8) for x in xs]
+        ws = [w.to(f8) for w in ws]
+        ys = [torch.empty(m, n, device="cuda", dtype=torch.bfloat16) for _ in range(nbuf)]
+        one = torch.ones((), device="cuda", dtype=torch.float32)
+
+        def call(i):
+            ys[i] = torch._scaled_mm(xs[i], ws[i].t(), scale_a=one, scale_b=one,
+                                     out_dtype=torch.bfloat16)
+        return time_in_graph(call, nbuf)
+
+    def call(i):
+        torch.matmul(xs[i], ws[i].t(), out=ys[i])
+    return time_in_graph(call, nbuf)
+
+
+def bench_copy(out, smoke):
+    t = Table(os.path.join(out, "copy.csv"), ["bytes", "mode", "us", "gbps"])
+    sizes = [2**p for p in ([24, 30] if smoke else range(20, 33))]
+    for nbytes in sizes:
+        n = nbytes // 2 // 2                   # bytes counts read + write of bf16 elements
+        nbuf = copies_to_defeat_l2(nbytes)
+        src = [randn(n) for _ in range(nbuf)]
+        dst = [torch.empty_like(s) for s in src]
+        us = time_in_graph(lambda i: dst[i].copy_(src[i]), nbuf)
+        t.row(nbytes, "cuda_graph", us, nbytes / us / 1e3)
+        if nbytes >= 2**28:                    # the same copy launched eagerly, timed by events
+            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            times = []
+            for _ in range(7):
+                e0.record()
+                dst[0].copy_(src[0])
+                e1.record()
+                e1.synchronize()
+                times.append(e0.elapsed_time(e1) * 1e3)
+            us = statistics.median(times[2:])
+            t.row(nbytes, "eager", us, nbytes / us / 1e3)
+        del src, dst
+        torch.cuda.empty_cache()
+    log("copy done")
+
+
+def bench_launch(out, smoke):
+    t = Table(os.path.join(out, "launch.csv"), ["what", "mode", "us_per_kernel"])
+    x = randn(1)
+    w = randn(128, 128)
+    a = randn(1, 128)
+    calls = {"tiny_add": lambda: x.add_(1.0), "tiny_gemm": lambda: torch.matmul(a, w.t())}
+    for what, fn in calls.items():
+        t.row(what, "eager", time_eager(fn, inner=200))
+        t.row(what, "cuda_graph", time_in_graph(lambda i: fn(), 1, target_ms=1.0, max_reps=2000))
+    log("launch done")
+
+
+def _sdpa(q, k, v, causal):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+
+def bench_attention(out, smoke):
+    t = Table(os.path.join(out, "attention.csv"),
+              ["phase", "batch", "q_len", "kv_len", "heads", "head_dim", "backend", "us"])
+    H, D = 32, 128
+    prefill = [(1, L) for L in (128, 256, 512, 1024, 2048, 4096, 8192, 16384)] + \
+              [(8, L) for L in (512, 2048)]
+    decode = [(b, L) for b in (1, 4, 16, 64, 128) for L in (512, 1024, 2048, 4096, 8192)
+              if b * L <= 128 * 4096]
+    if smoke:
+        prefill, decode = [(1, 512)], [(4, 1024)]
+    for b, L in prefill:
+        nbuf = copies_to_defeat_l2(4 * b * H * L * D * 2)
+        qkv = [randn(b, H, L, D) for _ in range(3 * nbuf)]
+        outs = [None] * nbuf
+
+        def call(i):
+            outs[i] = _sdpa(qkv[3 * i], qkv[3 * i + 1], qkv[3 * i + 2], True)
+        t.row("prefill", b, L, L, H, D, "flash", time_in_graph(call, nbuf))
+        del qkv, outs
+        torch.cuda.empty_cache()
+    log("attention prefill done")
+    for b, L in decode:
+        nbuf = copies_to_defeat_l2(2 * b * H * L * D * 2)
+        q = [randn(b, H, 1, D) for _ in range(nbuf)]
+        kv = [randn(b, H, L, D) for _ in range(2 * nbuf)]
+        outs = [None] * nbuf
+
+        def call(i):
+            outs[i] = _sdpa(q[i], kv[2 * i], kv[2 * i + 1], False)
+        t.row("decode", b, 1, L, H, D, "flash", time_in_graph(call, nbuf))
+        del q, kv, outs
+        torch.cuda.empty_cache()
+    log("attention decode done")
+
+
+# ---- elementwise kernels: the fused ones as a serving stack writes them (one Triton kernel
+# each, like vLLM's fused_add_rms_norm / silu_and_mul / rotary_embedding), the unfused ones as
+# Hugging Face transformers' LLaMA writes them in PyTorch.
+_KERNELS = {}
+
+
+def _triton_kernels():
+    if _KERNELS or triton is None:
+        return _KERNELS
+
+    @triton.jit
+    def add_rmsnorm(x_ptr, res_ptr, w_ptr, out_ptr, n_cols, eps, BLOCK: tl.constexpr):
+        row = tl.program_id(0)
+        cols = tl.arange(0, BLOCK)
+        mask = cols < n_cols
+        x = tl.load(x_ptr + row * n_cols + cols, mask=mask, other=0.0).to(tl.float32)
+        r = tl.load(res_ptr + row * n_cols + cols, mask=mask, other=0.0).to(tl.float32)
+        h = x + r
+        tl.store(res_ptr + row * n_cols + cols, h.to(res_ptr.dtype.element_ty), mask=mask)
+        var = tl.sum(h * h, axis=0) / n_cols
+        w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+        y = h * tl.rsqrt(var + eps) * w
+        tl.store(out_ptr + row * n_cols + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+    @triton.jit
+    def silu_mul(gu_ptr, out_ptr, dff, BLOCK: tl.constexpr):
+        row = tl.program_id(0)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        mask = cols < dff
+        g = tl.load(gu_ptr + row * 2 * dff + cols, mask=mask, other=0.0).to(tl.float32)
+        u = tl.load(gu_ptr + row * 2 * dff + dff + cols, mask=mask, other=0.0).to(tl.float32)
+        y = g / (1.0 + tl.exp(-g)) * u
+        tl.store(out_ptr + row * dff + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+    @triton.jit
+    def rope(qkv_ptr, pos_ptr, cos_ptr, sin_ptr, row_stride, HALF: tl.constexpr):
+        tok = tl.program_id(0)
+        head = tl.program_id(1)
+        p = tl.load(pos_ptr + tok)
+        base = qkv_ptr + tok * row_stride + head * 2 * HALF
+        i = tl.arange(0, HALF)
+        x1 = tl.load(base + i).to(tl.float32)
+        x2 = tl.load(base + HALF + i).to(tl.float32)
+        c = tl.load(cos_ptr + p * HALF + i)
+        s = tl.load(sin_ptr + p * HALF + i)
+        tl.store(base + i, (x1 * c - x2 * s).to(qkv_ptr.dtype.element_ty))
+        tl.store(base + HALF + i, (x2 * c + x1 * s).to(qkv_ptr.dtype.element_ty))
+
+    _KERNELS.update(add_rmsnorm=add_rmsnorm, silu_mul=silu_mul, rope=rope)
+    return _KERNELS
+
+
+class Ops:
+    """The elementwise ops of a LLaMA layer, fused (one kernel each) or as PyTorch eager code."""
+
+    def __init__(self, fused: bool, d: int = 4096, heads: int = 32, head_dim: int = 128,
+                 max_pos: int = 16384):
+        self.fused = fused and bool(_triton_kernels())
+        self.d, self.heads, self.head_dim = d, heads, head_dim
+        half = head_dim // 2
+        inv = 1.0 / (10000 ** (torch.arange(0, half, device="cuda", dtype=torch.float32) / half))
+        ang = torch.arange(max_pos, device="cuda", dtype=torch.float32)[:, None] * inv[None, :]
+        self.cos, self.sin = ang.cos().contiguous(), ang.sin().contiguous()
+        self.cos2 = torch.cat([self.cos, self.cos], -1).to(torch.bfloat16)
+        self.sin2 = torch.cat([self.sin, self.sin], -1).to(torch.bfloat16)
+
+    def add_rmsnorm(self, x, res, w, out):
+        """res += x; out = rmsnorm(res) * w."""
+        if self.fused:
+            _KERNELS["add_rmsnorm"][(x.shape[0],)](x, res, w, out, x.shape[1], 1e-5,
+                                                   BLOCK=triton.next_power_of_2(x.shape[1]),
+                                                   num_warps=8)
+            return out
+        res.add_(x)
+        return self.rmsnorm(res, w)
+
+    def rmsnorm(self, h, w, out=None):
+        """Unfused only: Hugging Face LlamaRMSNorm.forward (returns a new tensor)."""
+        hf = h.to(torch.float32)
+        var = hf.pow(2).mean(-1, keepdim=True)
+        hf = hf * torch.rsqrt(var + 1e-5)
+        return w * hf.to(h.dtype)
+
+    def silu_mul(self, gu, out):
+        dff = out.shape[1]
+        if self.fused:
+            _KERNELS["silu_mul"][(gu.shape[0], triton.cdiv(dff, 1024))](gu, out, dff, BLOCK=1024)
+            return out
+        return F.silu(gu[:, :dff]) * gu[:, dff:]         # HF LlamaMLP: act(gate) * up
+
+    def rope(self, qkv, pos):
+        """Rotate the q and k heads of qkv [T, 3*H*D] in place at positions pos [T]."""
+        H, D = self.heads, self.head_dim
+        if self.fused:
+            _KERNELS["rope"][(qkv.shape[0], 2 * H)](qkv, pos, self.cos, self.sin, qkv.stride(0),
+                                                     HALF=D // 2)
+            return qkv
+        T = qkv.shape[0]                                  # HF apply_rotary_pos_emb
+        qk = qkv[:, :2 * H * D].view(T, 2 * H, D)
+        cos, sin = self.cos2[pos][:, None, :], self.sin2[pos][:, None, :]
+        rot = torch.cat((-qk[..., D // 2:], qk[..., :D // 2]), dim=-1)
+        qk.copy_(qk * cos + rot * sin)
+        return qkv
+
+
+def bench_elementwise(out, smoke):
+    t = Table(os.path.join(out, "elementwise.csv"),
+              ["op", "variant", "tokens", "width", "kernels", "bytes", "us"])
+    d, dff = 4096, 11008
+    tokens = [1, 16] if smoke else [1, 4, 16, 64, 256, 1024, 4096, 16384]
+    for fused in (True, False):
+        ops = Ops(fused)
+        if fused and not ops.fused:
+            log("triton unavailable: fused elementwise rows skipped")
+            continue
+        variant = "fused" if fused else "unfused"
+        for T in tokens:
+            # add + rmsnorm: reads x, res, writes res, out (bf16)
+            nb = 4 * T * d * 2
+            nbuf = copies_to_defeat_l2(nb)
+            xs = [randn(T, d) for _ in range(nbuf)]
+            rs = [randn(T, d) for _ in range(nbuf)]
+            os_ = [torch.empty(T, d, device="cuda", dtype=torch.bfloat16) for _ in range(nbuf)]
+            w = randn(d)
+            us = time_in_graph(lambda i: ops.add_rmsnorm(xs[i], rs[i], w, os_[i]), nbuf)
+            t.row("add_rmsnorm", variant, T, d, 1 if fused else 9, nb, us)
+            # rmsnorm alone (unfused only: a fused stack always folds the residual add in)
+            if not fused:
+                us = time_in_graph(lambda i: ops.rmsnorm(rs[i], w), nbuf)
+                t.row("rmsnorm", variant, T, d, 8, 2 * T * d * 2, us)
+                us = time_in_graph(lambda i: rs[i].add_(xs[i]), nbuf)
+                t.row("add", variant, T, d, 1, 3 * T * d * 2, us)
+            del xs, rs, os_
+            # silu(gate) * up: reads [T, 2 dff], writes [T, dff]
+            nb = 3 * T * dff * 2
+            nbuf = copies_to_defeat_l2(nb)
+            gus = [randn(T, 2 * dff) for _ in range(nbuf)]
+            os_ = [torch.empty(T, dff, device="cuda", dtype=torch.bfloat16) for _ in range(nbuf)]
+            us = time_in_graph(lambda i: ops.silu_mul(gus[i], os_[i]), nbuf)
+            t.row("silu_mul", variant, T, dff, 1 if fused else 2, nb, us)
+            del gus, os_
+            # rope on the q and k heads of a [T, 3 d] qkv tensor, in place
+            nb = 2 * 2 * T * d * 2
+            nbuf = copies_to_defeat_l2(3 * T * d * 2)
+            qkvs = [randn(T, 3 * d) for _ in range(nbuf)]
+            pos = torch.randint(0, 4096, (T,), device="cuda", dtype=torch.int64)
+            us = time_in_graph(lambda i: ops.rope(qkvs[i], pos), nbuf)
+            t.row("rope", variant, T, 2 * d, 1 if fused else 8, nb, us)
+            del qkvs
+            torch.cuda.empty_cache()
+        log(f"elementwise {variant} done")
+
+
+# ---------------------------------------------------------------- whole decoder stacks
+class Llama:
+    """A LLaMA-2-7B-shaped stack of `layers` decoder layers with random bf16 weights (no LM
+    head), as a serving stack runs it: fused QKV and gate+up projections, FlashAttention over a
+    KV cache, and the elementwise ops fused or not."""
+
+    def __init__(self, layers=32, d=4096, dff=11008, heads=32, vocab=32000):
+        self.L, self.d, self.dff, self.H, self.D = layers, d, dff, heads, d // heads
+        s = 0.02
+        self.embed = randn(vocab, d) * s
+        self.w = []
+        for _ in range(layers):
+            self.w.append(dict(n1=randn(d) * 0 + 1, qkv=randn(3 * d, d) * s, o=randn(d, d) * s,
+                               n2=randn(d) * 0 + 1, gu=randn(2 * dff, d) * s,
+                               down=randn(d, dff) * s))
+        self.final = randn(d) * 0 + 1
+
+    def alloc(self, batch, max_ctx, kv_budget_bytes):
+        """KV cache [B, H, max_ctx, D] per layer; if all layers do not fit the budget, layers
+        share buffers round-robin (each layer's cache is far larger than L2, so it still streams
+        from HBM; recorded in the CSV as kv_buffers)."""
+        per_layer = 2 * batch * self.H * max_ctx * self.D * 2
+        n = max(1, min(self.L, int(kv_budget_bytes // per_layer)))
+        self.kv = [(randn(batch, self.H, max_ctx, self.D), randn(batch, self.H, max_ctx, self.D))
+                   for _ in range(n)]
+        return n
+
+    def forward(self, ids, pos, ctx, ops, decode):
+        """One pass: `ids` [T] tokens; decode: T = batch, each request at position ctx attends
+        over ctx + 1 cached keys; prefill (batch 1): T tokens, causal."""
+        T, H, D, d = ids.shape[0], self.H, self.D, self.d
+        h = F.embedding(ids, self.embed)
+        res = torch.zeros_like(h)
+        x = torch.empty_like(h)     # the fused norm's output buffer
+        for i, w in enumerate(self.w):
+            kc, vc = self.kv[i % len(self.kv)]
+            x = ops.add_rmsnorm(h, res, w["n1"], x)
+            qkv = torch.matmul(x, w["qkv"].t())
+            ops.rope(qkv, pos)
+            if decode:
+                q = qkv[:, :d].view(T, H, 1, D)
+                kc[:, :, ctx].copy_(qkv[:, d:2 * d].view(T, H, D))
+                vc[:, :, ctx].copy_(qkv[:, 2 * d:].view(T, H, D))
+                a = _sdpa(q, kc[:, :, :ctx + 1], vc[:, :, :ctx + 1], False).view(T, d)
+            else:
+                q, k, v = (qkv[:, j * d:(j + 1) * d].view(1, T, H, D).transpose(1, 2)
+                           for j in range(3))
+                kc[:, :, :T].copy_(k)
+                vc[:, :, :T].copy_(v)
+                a = _sdpa(q, k, v, True).transpose(1, 2).reshape(T, d)
+            h = torch.matmul(a, w["o"].t())
+            x = ops.add_rmsnorm(h, res, w["n2"], x)
+            gu = torch.matmul(x, w["gu"].t())
+            act = ops.silu_mul(gu, torch.empty(T, self.dff, device="cuda", dtype=torch.bfloat16))
+            h = torch.matmul(act, w["down"].t())
+        return ops.add_rmsnorm(h, res, self.final, torch.empty_like(h))
+
+
+def _count_kernels(fn):
+    """Kernels one call launches, from the profiler (None if it is unavailable)."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            fn()
+            torch.cuda.synchronize()
+        return sum(1 for e in prof.events() if e.device_type.name == "CUDA")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def bench_decoder(out, smoke, deadline):
+    t = Table(os.path.join(out, "decoder_step.csv"),
+              ["phase", "launch", "fused", "batch", "ctx", "layers", "kv_buffers", "kernels", "us"])
+    layers = 2 if smoke else 32
+    model = Llama(layers=layers)
+    free = torch.cuda.mem_get_info()[0]
+    budget = 0.75 * free - 6e9                       # leave room for activations and graphs
+    fused_ops, unfused_ops = Ops(True), Ops(False)
+    runs = []   # (phase, launch, fused, batch, ctx)
+    batches = [1, 16] if smoke else [1, 2, 4, 8, 16, 32, 64, 128]
+    for ctx in (512, 2048):
+        runs += [("decode", "cuda_graph", True, b, ctx) for b in batches]
+    lengths = [128, 512] if smoke else [128, 256, 512, 1024, 2048]
+    runs += [("prefill", "cuda_graph", True, 1, L) for L in lengths]
+    runs += [("prefill", "eager", True, 1, L) for L in lengths]
+    for b in ([1] if smoke else [1, 16, 64]):       # the serving-stack knobs, a few points
+        runs += [("decode", "eager", True, b, 512), ("decode", "eager", False, b, 512),
+                 ("decode", "cuda_graph", False, b, 512)]
+    runs += [("prefill", "eager", False, 1, L) for L in (lengths[:1] + lengths[-1:])]
+    for n, (phase, launch, fused, b, ctx) in enumerate(runs):
+        if time.time() > deadline:
+            log("deadline reached: remaining decoder runs skipped")
+            break
+        ops = fused_ops if fused else unfused_ops
+        if fused and not ops.fused:
+            continue
+        decode = phase == "decode"
+        try:
+            nbuf = model.alloc(b if decode else 1, ctx + 1 if decode else ctx, budget)
+            T = b if decode else ctx
+            ids = torch.randint(0, 32000, (T,), device="cuda")
+            pos = (torch.full((T,), ctx, device="cuda", dtype=torch.int64) if decode
+                   else torch.arange(T, device="cuda", dtype=torch.int64))
+            step = lambda: model.forward(ids, pos, ctx, ops, decode)   # noqa: E731
+            kernels = _count_kernels(step) if n < 1 or (b == 1 and ctx in (512, 128)) else ""
+            if launch == "eager":
+                us = time_eager(step, replays=5, inner=3)
+            else:
+                us = time_in_graph(lambda i: step(), 1, target_ms=0.0, replays=7, max_reps=1)
+        except torch.OutOfMemoryError:
+            log(f"{phase} b={b} ctx={ctx}: out of memory, skipped")
+            model.kv = []
+            torch.cuda.empty_cache()
+            continue
+        t.row(phase, launch, int(fused), b, ctx, layers, nbuf, kernels, us)
+        log(f"{phase} {launch} fused={fused} b={b} ctx={ctx}: {us / 1e3:.3f} ms")
+        model.kv = []
+        torch.cuda.empty_cache()
+
+
+def warm_up_clocks(seconds: float = 3.0):
+    """Large GEMMs for a few seconds, so the clocks have left their idle state before timing."""
+    a, b = randn(8192, 8192), randn(8192, 8192)
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        for _ in range(10):
+            torch.matmul(a, b)
+        torch.cuda.synchronize()
+    del a, b
+    torch.cuda.empty_cache()
+
+
+SECTIONS = ["launch", "copy", "gemm", "attention", "elementwise", "decoder"]
+
+
+def run(out: str, smoke: bool = False, only: list[str] | None = None, budget_s: float = 540):
+    """Run the sections into `out`; returns the environment record."""
+    _import_torch()
+    start = time.time()
+    os.makedirs(out, exist_ok=True)
+    env = environment()
+    env["smoke"] = smoke
+    with open(os.path.join(out, "env.json"), "w") as f:
+        json.dump(env, f, indent=1)
+    log(f"{env['gpu_name']}: {env['sms']} SMs, L2 {env['l2_bytes'] / 2**20:.0f} MiB, "
+        f"torch {env['torch']}, CUDA {env['cuda']}, triton {env['triton']}")
+    torch.manual_seed(0)
+    warm_up_clocks()
+    for name in only or SECTIONS:
+        t0 = time.time()
+        try:
+            if name == "decoder":
+                bench_decoder(out, smoke, deadline=start + budget_s)
+            else:
+                globals()[f"bench_{name}"](out, smoke)
+        except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
+            log(f"section {name} FAILED: {type(exc).__name__}: {str(exc)[:300]}")
+        log(f"section {name}: {time.time() - t0:.1f} s")
+        torch.cuda.empty_cache()
+    env["seconds"] = round(time.time() - start, 1)
+    env["nvidia_smi_at_end"] = environment()["nvidia_smi"]
+    with open(os.path.join(out, "env.json"), "w") as f:
+        json.dump(env, f, indent=1)
+    log(f"all done in {env['seconds']} s")
+    return env
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--smoke", action="store_true", help="one point per section (API check)")
+    p.add_argument("--only", nargs="*", choices=SECTIONS)
+    p.add_argument("--budget-s", type=float, default=540)
+    args = p.parse_args(argv)
+    problem = availability_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    run(args.out, args.smoke, args.only, args.budget_s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,8 @@ pydantic, pyyaml, click, matplotlib). The rest comes with an extra (pyproject.to
            dask.distributed (--cluster), pyarrow (--parquet)
     onnx   `workload: {kind: cnn, onnx: FILE}`
     check  `hwsim run --check`: numba models of the kernels
-    test   all of the above plus the test tools
+    calibrate  `hwsim calibrate gpu`: PyTorch (with CUDA, on the GPU to measure)
+    test   dse, onnx and check plus the test tools (not calibrate: the tests need no GPU)
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ import importlib.util
 EXTRAS = {"dse": ("pandas", "tqdm", "optuna", "dask", "distributed", "pyarrow"),
           "onnx": ("onnx",),
           "check": ("numba",)}
-EXTRA_OF = {module: extra for extra, modules in EXTRAS.items() for module in modules}
+# extras the test install leaves out: they need hardware the tests never have
+GPU_EXTRAS = {"calibrate": ("torch",)}
+EXTRA_OF = {module: extra for extra, modules in (EXTRAS | GPU_EXTRAS).items() for module in modules}
 
 
 def install_hint(extra: str) -> str:
@@ -29,7 +32,7 @@ def require(extra: str, what: str) -> None:
     """Raise a ConfigError (one line, exit 2) naming the missing modules of `extra` and the pip
     command that installs them; `what` says what needs them (e.g. "`hwsim sweep`")."""
     from hwsim.errors import ConfigError
-    missing = [m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None]
+    missing = [m for m in (EXTRAS | GPU_EXTRAS)[extra] if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(f"{what} needs {', '.join(missing)}, not installed: {install_hint(extra)}")
 

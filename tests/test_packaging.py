@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from hwsim.cli import main
-from hwsim.extras import EXTRA_OF, EXTRAS, missing_extra_message
+from hwsim.extras import EXTRA_OF, EXTRAS, GPU_EXTRAS, missing_extra_message
 
 REPO = Path(__file__).resolve().parents[1]
 NOT_SHIPPED = {"__pycache__"}
@@ -111,7 +111,7 @@ def test_a_new_subpackage_and_data_folder_need_no_edit(tmp_path):
 def test_pyproject_extras_are_the_ones_hwsim_names():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    assert set(extras) == set(EXTRAS) | {"test"}
+    assert set(extras) == set(EXTRAS) | set(GPU_EXTRAS) | {"test"}
     itself = [r for r in extras["test"] if r.startswith("hwsim[")]
     assert len(itself) == 1 and set(itself[0][6:-1].split(",")) == set(EXTRAS), \
         "[test] must bring every extra"
@@ -120,7 +120,7 @@ def test_pyproject_extras_are_the_ones_hwsim_names():
         assert module not in core, f"{module} is in the core install and in an extra"
 
 
-@pytest.mark.parametrize("module", sorted(EXTRA_OF))
+@pytest.mark.parametrize("module", sorted(m for modules in EXTRAS.values() for m in modules))
 def test_the_test_install_brings_every_extra(module):
     assert importlib.util.find_spec(module) is not None, f"{module}: pip install -e '.[test]'"
 

@@ -2,7 +2,7 @@
 path a flow takes (`routing`), collectives lowered to flows (`collectives`), what a flow costs
 (`cost`) and the adapter that adds a lowered collective to a `Schedule` (`schedule`)."""
 from hwsim.hw.interconnect.collectives import (
-    ALGORITHMS, Algorithm, Collective, Flow, LoweredCollective, Phase, lower_collective)
+    ALGORITHMS, Algorithm, Collective, Flow, LoweredCollective, Phase, lower_collective, lower_transfers)
 from hwsim.hw.interconnect.cost import (
     flow_cost, route_bottleneck_gbps, route_latency_ns, route_pj_per_bit)
 from hwsim.hw.interconnect.routing import Routing, choose_paths, ecmp_hash
@@ -15,6 +15,6 @@ __all__ = [
     "ALGORITHMS", "Algorithm", "ClosSpec", "Collective", "CollectiveTasks", "Flow",
     "FullMeshSpec", "Link", "LoweredCollective", "MeshSpec", "Network", "Phase", "Route",
     "Routing", "SwitchSpec", "TopologySpec", "add_collective", "choose_paths", "ecmp_hash",
-    "flow_cost", "link_resource_name", "lower_collective", "route_bottleneck_gbps",
+    "flow_cost", "link_resource_name", "lower_collective", "lower_transfers", "route_bottleneck_gbps",
     "route_latency_ns", "route_pj_per_bit", "topology_from_dict",
 ]

@@ -153,7 +153,7 @@ def _ring(group: Sequence[int], nbytes_per_flow: float) -> list[Transfer]:
     return [(group[i], group[(i + 1) % p], nbytes_per_flow) for i in range(p)]
 
 
-def _binary_tree_parents(p: int) -> list[int | None]:
+def binary_tree_parents(p: int) -> list[int | None]:
     """The in-order binary tree over positions 0..p-1: position i is label i+1, the root of a
     label range is the label with the most trailing zero bits, so odd labels are the leaves
     (Sanders, Speck & Träff 2009, section 3; NCCL builds its trees the same way)."""
@@ -184,7 +184,7 @@ def tree_height(parents: Sequence[int | None]) -> int:
 
 def _double_binary_tree(network, routing, group, nbytes) -> list[Phase]:
     p = len(group)
-    parents = _binary_tree_parents(p)
+    parents = binary_tree_parents(p)
     transfers = []
     for shift in (0, 1):      # tree 2 = tree 1 with every rank moved one position on
         member = [group[(i - shift) % p] for i in range(p)]
@@ -237,6 +237,21 @@ def _all_to_all(network, routing, group, nbytes, pairwise: bool) -> list[Phase]:
     return [_phase(network, routing, f"round {k}", 1,
                    [(group[i], group[(i + k) % p], block) for i in range(p)])
             for k in range(1, p)]
+
+
+def lower_transfers(network: Network, transfers: Sequence[Transfer],
+                    routing: Routing = Routing()) -> LoweredCollective:
+    """Point-to-point transfers (src device, dst device, bytes) that run at once, as one phase
+    of one step: the boundary of a pipeline stage (every tensor-parallel rank sends to its
+    peer), a shift, an all-to-all with an uneven traffic matrix."""
+    for src, dst, nbytes in transfers:
+        if src == dst or not (math.isfinite(nbytes) and nbytes >= 0):
+            raise ValueError(f"a transfer needs two devices and non-negative bytes, "
+                             f"got {(src, dst, nbytes)}")
+    group = tuple(sorted({d for src, dst, _ in transfers for d in (src, dst)}))
+    phases = (_phase(network, routing, "p2p", 1, transfers),) if transfers else ()
+    return LoweredCollective(Collective.P2P, Algorithm.DIRECT, group,
+                             math.fsum(t[2] for t in transfers), phases)
 
 
 def lower_collective(network: Network, collective: Collective, group: Sequence[int],

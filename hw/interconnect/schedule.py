@@ -27,6 +27,7 @@ def link_resource_name(link: Link) -> str:
 @dataclass(frozen=True)
 class CollectiveTasks:
     """Where the collective went in the schedule, typed (nothing to parse back from names)."""
+    collective: LoweredCollective
     phase_tasks: tuple[tuple[int, ...], ...]   # the flow tasks of each phase
     flow_of_task: dict[int, Flow]
     phase_of_task: dict[int, int]
@@ -69,4 +70,4 @@ def add_collective(schedule: Schedule, lowered: LoweredCollective, label: str,
                               phase=f"{label}/{phase.name}"),)
     if not lowered.phases:        # a group of one: nothing moves
         after = (schedule.add(f"{label}:done", op, UNIT, {}, deps=after, phase=label),)
-    return CollectiveTasks(tuple(phase_tasks), flow_of_task, phase_of_task, done=after[0])
+    return CollectiveTasks(lowered, tuple(phase_tasks), flow_of_task, phase_of_task, done=after[0])

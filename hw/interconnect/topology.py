@@ -164,12 +164,11 @@ class MeshSpec(_Spec):
         here, goal = list(self.coords(src)), self.coords(dst)
         names = []
         for dim, n in enumerate(self.dims):
-            forward = (goal[dim] - here[dim]) % n
+            delta = goal[dim] - here[dim]
+            step, count = (1 if delta > 0 else -1), abs(delta)
             if self.kind == "torus":
+                forward = delta % n
                 step, count = (1, forward) if forward <= n - forward else (-1, n - forward)
-            else:
-                delta = goal[dim] - here[dim]
-                step, count = (1 if delta > 0 else -1), abs(delta)
             for _ in range(count):
                 nxt = self._neighbour(here, dim, step)
                 names.append(_hop(device_name(self.index(here)), device_name(self.index(nxt))))

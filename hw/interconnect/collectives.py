@@ -7,13 +7,15 @@ A lowered collective is a list of phases run one after the other; a phase is a s
 B/p chunk to its ring successor. Emitting 2(p-1)·p chunk flows would make the task count grow as
 p²; instead the identical steps are one phase of p flows, each carrying the bytes of all its
 steps (2(p-1)/p·B), and the phase's `steps` (2(p-1)) multiplies the per-step latency of each
-flow's route (`cost.flow_cost`). The bandwidth term is exact when every step is identical: each
-step moves the same bytes over the same links at the same shares, so the sum of the step times
-equals the summed bytes over the same rate. Latency is counted per step. Where the flows of one
-phase differ (a ring whose hops have different routes or contention), the collapsed phase ends
-when its slowest flow does, while the lock-step algorithm waits for the slowest flow at every
-step; the two agree when the same flow is the slowest at every step (true of identical steps),
-otherwise the collapsed phase is a lower bound.
+flow's route (`cost.flow_cost`). This is exact when the steps are identical (same flows, routes
+and chunk sizes) and the collective has the links to itself: run lock-step, each step is the
+same fluid problem (latency, then chunk bytes shared max-min fair on the links), and the
+collapsed phase is that problem with every latency and every byte count multiplied by the step
+count, i.e. the same schedule stretched in time by that factor — the bandwidth term is exact,
+the latency is counted per step (tests: equal to the step-by-step ring to 1e-9 on a switch, a
+torus and a Clos whose leaf-crossing hops are longer and share an uplink). Where other traffic
+shares the links for part of the collective, the collapsed phase spreads that interference over
+all its steps instead of the steps it overlaps: the two then differ.
 
 Sizes follow NCCL's and MPI's conventions: `nbytes` is the buffer of one device — all-reduce's
 input (= output); all-gather's output (each device contributes nbytes/p); reduce-scatter's input

@@ -6,8 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from hwsim.hw.energy import COMPONENTS
-
+from hwsim.hw.registry import energy_buckets
 from hwsim.sim.schedule import Schedule
 from hwsim.sim.trace import Trace
 from hwsim.workloads.ops import OpGraph
@@ -26,7 +25,7 @@ class Metrics:
     bytes: dict[str, int]            # per memory level, one device
     tokens_per_iteration: int
     devices: int
-    # Per component (hwsim.hw.energy.COMPONENTS, plus "other" for costs that give no split),
+    # Per component (hwsim.hw.registry.energy_buckets(), plus "other" for costs that give no split),
     # whole replica like energy_j; energy_j is their exact sum.
     energy_breakdown_j: dict[str, float] = field(default_factory=dict)
     area_mm2: float = 0.0            # one device (hwsim.hw.area: what is and is not counted)
@@ -59,12 +58,12 @@ def roofline_bound_ns(schedule: Schedule) -> float:
 
 
 def time_per_layer_ns(trace: Trace) -> float:
-    """Mean span of a decoder layer's tasks (first start to last end)."""
-    spans: dict[str, list[float]] = {}
+    """Mean span of a decoder layer's tasks (first start to last end), per layer and micro-batch."""
+    spans: dict[tuple[int, int], list[float]] = {}
     for t in trace.schedule.tasks:
-        if t.phase.startswith("L"):
+        if t.layer >= 0:
             s, e = trace.start_ns[t.id], trace.end_ns[t.id]
-            span = spans.setdefault(t.phase, [s, e])
+            span = spans.setdefault((t.layer, t.micro_batch), [s, e])
             span[0], span[1] = min(span[0], s), max(span[1], e)
     if not spans:
         return trace.makespan_ns
@@ -82,8 +81,9 @@ def _per_unit(schedule: Schedule, measure) -> dict[str, float]:
 
 def energy_breakdown_j(schedule: Schedule, latency_s: float, devices: int) -> dict[str, float]:
     """Energy per component over the whole replica: each task's split (or "other" when a cost
-    gave none), plus static power x makespan. Every component of COMPONENTS is present."""
-    per_device = {c: 0.0 for c in COMPONENTS}
+    gave none), plus static power x makespan. Every bucket a registered component kind charges
+    is present (hwsim.hw.registry.energy_buckets)."""
+    per_device = {c: 0.0 for c in energy_buckets()}
     for t in schedule.tasks:
         for comp, e in (t.energy_by_component_j or {"other": t.energy_j}).items():
             per_device[comp] = per_device.get(comp, 0.0) + e

@@ -10,12 +10,11 @@ from hwsim.config.schema import RunConfig, SystemUnderTest
 from hwsim.errors import ConfigError
 from hwsim.hw.area import device_area_breakdown_mm2
 from hwsim.mappers import MAPPERS
-from hwsim.metrics import Metrics, compute_metrics
-from hwsim.sim.engine import simulate
+from hwsim.metrics import Metrics
 from hwsim.sim.schedule import Schedule
 from hwsim.sim.trace import Trace
 from hwsim.workloads.ops import OpGraph, WorkloadInfo
-from hwsim.workloads.transformer import build_transformer, transformer_info
+from hwsim.workloads.transformer import transformer_info
 
 
 @dataclass
@@ -26,6 +25,7 @@ class SystemResult:
     trace: Trace
     metrics: Metrics
     extrapolated: bool = False    # metrics extended from a 3-layer run (hwsim.extrapolate)
+    unit: str = "tokens"          # what the throughput counts (hwsim.scenarios.work_unit)
 
 
 @dataclass
@@ -46,15 +46,15 @@ class RunResult:
                 "baselines": {n: {"metrics": b.metrics.to_json(), "mapper": b.system.mapper.name}
                               for n, b in self.baselines.items()},
                 "speedup": self.speedup(),
-                "throughput_unit": throughput_unit(self.main.graph),
+                "throughput_unit": f"{self.main.unit}/s",
                 **({"check": self.check, "check_detail": self.check_detail}
                    if self.check is not None else {})}
 
 
 def throughput_unit(graph: OpGraph) -> str:
-    """What `throughput_tokens_per_s` counts: tokens, or images for a CNN pass (phase
-    "inference", tokens = batch)."""
-    return "inferences/s" if graph.info.phase == "inference" else "tokens/s"
+    """What `throughput_tokens_per_s` counts: tokens, or images for a CNN pass."""
+    from hwsim.scenarios import work_unit
+    return f"{work_unit(graph)}/s"
 
 
 def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = "") -> None:
@@ -75,9 +75,14 @@ def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = ""
 
 def device_area_mm2(system: SystemUnderTest, graph: OpGraph) -> dict[str, float]:
     """Area per component of one device: the hardware the system's mapper uses, with datapaths
-    sized for the workload's dtype (hwsim.hw.area)."""
+    sized for the workload's dtype (each kind's registered area function)."""
     dtype = graph.ops[0].dtype if len(graph) else "fp16"
     return device_area_breakdown_mm2(system.hardware, MAPPERS[system.mapper.name].needs, dtype)
+
+
+def device_of(system: SystemUnderTest):
+    """The device the system's mapper uses (hwsim.hw.system.Device)."""
+    return system.hardware.device(MAPPERS[system.mapper.name].needs)
 
 
 # Mappers whose cost models know conv ops (hw/npu.py via hw/systolic.py).
@@ -114,18 +119,8 @@ def run_system(system: SystemUnderTest, key_prefix: str = "",
             extra = system.workload.model.n_layers // system.workload.pp - SHORT_LAYERS - 1
             return dataclasses.replace(longer, system=system, extrapolated=True,
                                        metrics=extrapolate_metrics(short.metrics, longer.metrics, extra))
-    if system.workload.kind == "cnn":
-        from hwsim.workloads.cnn import build_cnn
-        graph = build_cnn(system.workload)
-        check_fits_cnn(system, graph, key_prefix)
-    else:
-        graph = build_transformer(system.workload)
-        check_fits(system, graph.info, key_prefix)
-    entry = MAPPERS[system.mapper.name]
-    schedule = entry.build(graph, system.hardware, system.mapper.options)
-    trace = simulate(schedule)
-    return SystemResult(system, graph, schedule, trace,
-                        compute_metrics(graph, schedule, trace, device_area_mm2(system, graph)))
+    from hwsim.scenarios import SCENARIOS
+    return SCENARIOS["pass"].run(system, key_prefix)
 
 
 def evaluate(config: RunConfig, extrapolate_layers: bool = False) -> RunResult:

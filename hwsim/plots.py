@@ -56,9 +56,9 @@ def timeline_plot(result, path: Path) -> Path:
     for row, unit in enumerate(units):
         mine = unit_of == unit
         ax.broken_barh(list(zip(start_ms[mine], dur_ms[mine])), (row - 0.4, 0.8), lw=0)
-    phases = np.array(cols["phase"])
-    for layer, shade in (("L0", 0.12), ("L1", 0.06)):
-        sel = phases == layer
+    layers = np.array([t.layer for t in trace.schedule.tasks])
+    for layer, shade in ((0, 0.12), (1, 0.06)):
+        sel = layers == layer
         if sel.any():
             ax.axvspan(start_ms[sel].min(), (start_ms + dur_ms)[sel].max(), color="k", alpha=shade, lw=0)
     ax.set(yticks=range(len(units)), yticklabels=units, xlabel="time (ms)",

@@ -53,7 +53,7 @@ def missing_hardware(mapper: str, present: set[str], tp: int, ep: int) -> tuple[
 
 
 def check_system(workload: Workload, hardware: HardwareSpec, mapper: MapperChoice):
-    present = {name for name in HardwareSpec.model_fields if getattr(hardware, name) is not None}
+    present = set(hardware.present())
     problem = missing_hardware(mapper.name, present, workload.tp, workload.ep)
     if problem:
         raise ValueError(problem[1])

@@ -51,6 +51,23 @@ class ComponentKind:
 
 COMPONENTS: dict[str, ComponentKind] = {}
 
+# The modules of the built-in kinds (each registers itself when imported); a new kind that
+# ships with hwsim adds its module here, a kind from outside registers by being imported.
+BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory", "hwsim.hw.pim",
+                             "hwsim.hw.link")
+_builtins_loaded = False
+
+
+def load_builtins() -> dict[str, ComponentKind]:
+    """Import the built-in kinds once (lazily: they import this module); returns COMPONENTS."""
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        import importlib
+        for module in BUILTIN_COMPONENT_MODULES:
+            importlib.import_module(module)
+    return COMPONENTS
+
 
 def register_component(kind: ComponentKind) -> ComponentKind:
     """Add (or replace: modules may be reloaded) a component kind."""
@@ -64,6 +81,7 @@ def unregister_component(name: str) -> None:
 
 
 def component(name: str) -> ComponentKind:
+    load_builtins()
     if name not in COMPONENTS:
         raise KeyError(f"unknown component kind {name!r}; registered: {', '.join(sorted(COMPONENTS))}")
     return COMPONENTS[name]
@@ -86,6 +104,7 @@ def op_cost(kind: str, op_kind) -> Callable:
 def energy_buckets() -> tuple[str, ...]:
     """Every energy component any registered kind charges, plus "static": compute kinds' first,
     then memory, PIM and link kinds' (registration order within a role)."""
+    load_builtins()
     order = {"compute": 0, "memory": 1, "pim": 2, "link": 3}
     kinds = sorted(COMPONENTS.values(), key=lambda k: order[k.role])
     out = dict.fromkeys(b for k in kinds for b in k.energy_buckets)

@@ -15,7 +15,6 @@ be a list, fastest level first. It is the user-facing sugar; the model is `Devic
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +22,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
 from hwsim.hw.memory import MemoryLevel
-from hwsim.hw.registry import COMPONENTS, component
+from hwsim.hw.registry import COMPONENTS, component, load_builtins
 
-# The modules of the built-in component kinds (each registers itself when imported).
-BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory",
-                             "hwsim.hw.pim", "hwsim.hw.link")
-for _module in BUILTIN_COMPONENT_MODULES:
-    importlib.import_module(_module)
+load_builtins()
 
 
 class HardwareSpec(BaseModel):

@@ -33,8 +33,12 @@ def with_stage_layers(system: SystemUnderTest, stage_layers: int) -> SystemUnder
 
 
 def can_extrapolate(system: SystemUnderTest) -> bool:
+    """Dense decoders with more layers than the short runs, on a device with one off-chip memory
+    level (with several, where the layers spill depends on how many there are)."""
+    from hwsim.mappers import MAPPERS
     w = system.workload
-    return (w.kind == "transformer" and w.model.moe is None
+    levels = system.hardware.device(MAPPERS[system.mapper.name].needs).off_chip_levels
+    return (w.kind == "transformer" and w.model.moe is None and len(levels) <= 1
             and w.model.n_layers // w.pp > SHORT_LAYERS + 1)
 
 
@@ -54,6 +58,13 @@ def extrapolate_metrics(short: Metrics, longer: Metrics, extra_layers: int) -> M
                  for c, e in longer.energy_breakdown_j.items()}
     energy = sum(breakdown.values()) if breakdown else lin(short.energy_j, longer.energy_j)
     tokens = longer.tokens_per_iteration
+    levels = {}
+    for name, b in longer.memory_levels.items():
+        a = short.memory_levels.get(name, {})
+        levels[name] = {"capacity_bytes": b["capacity_bytes"],
+                        **{k: lin(a.get(k, 0.0), b[k]) for k in ("resident_bytes", "bytes", "energy_j")},
+                        "busy": lin(a.get("busy", 0.0) * short.iteration_latency_s,
+                                    b["busy"] * longer.iteration_latency_s) / latency}
     return dataclasses.replace(
         longer,
         throughput_tokens_per_s=tokens / latency,
@@ -66,4 +77,5 @@ def extrapolate_metrics(short: Metrics, longer: Metrics, extra_layers: int) -> M
         busy=ratio_of_sums(short.busy, longer.busy),
         bytes={lv: int(round(lin(short.bytes.get(lv, 0), b))) for lv, b in longer.bytes.items()},
         energy_breakdown_j=breakdown,
+        memory_levels=levels,
     )

@@ -30,6 +30,10 @@ class Metrics:
     energy_breakdown_j: dict[str, float] = field(default_factory=dict)
     area_mm2: float = 0.0            # one device (hwsim.hw.area: what is and is not counted)
     area_breakdown_mm2: dict[str, float] = field(default_factory=dict)   # sums to area_mm2
+    # Per off-chip memory level of one device, fastest first: capacity_bytes, resident_bytes
+    # (what placement put there), bytes (moved), busy (share of the makespan with traffic) and
+    # energy_j (bytes at the level's pJ/bit plus its static power over the makespan, whole replica).
+    memory_levels: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -93,16 +97,34 @@ def energy_breakdown_j(schedule: Schedule, latency_s: float, devices: int) -> di
     return {c: e * devices for c, e in per_device.items()}
 
 
+def memory_level_metrics(levels, schedule: Schedule, trace: Trace, busy: dict[str, float],
+                         devices: int) -> dict[str, dict[str, float]]:
+    """The per-level table of `Metrics.memory_levels` for the off-chip `levels` of the device."""
+    moved = trace.bytes_by_level()
+    latency_s = trace.makespan_ns * 1e-9
+    out = {}
+    for lv in levels:
+        if lv.on_chip:
+            continue
+        nbytes = moved.get(lv.name, 0.0)
+        out[lv.name] = {"capacity_bytes": float(lv.capacity_bytes),
+                        "resident_bytes": float(schedule.resident_bytes.get(lv.name, 0.0)),
+                        "bytes": float(nbytes), "busy": busy.get(lv.name, 0.0),
+                        "energy_j": (lv.energy_j(nbytes) + lv.static_power_w * latency_s) * devices}
+    return out
+
+
 def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
-                    area_breakdown_mm2: dict[str, float] | None = None) -> Metrics:
-    """`area_breakdown_mm2`: one device's area per component (hwsim.hw.area), from the caller,
-    which knows the hardware."""
+                    area_breakdown_mm2: dict[str, float] | None = None, levels=()) -> Metrics:
+    """`area_breakdown_mm2`: one device's area per component (hwsim.hw.area), and `levels` its
+    memory levels (hwsim.hw.system.Device.levels), from the caller, which knows the hardware."""
     info = graph.info
     latency_s = trace.makespan_ns * 1e-9
     devices = info.tp * info.ep * info.pp   # every stage assumed as busy as the one simulated
     breakdown = energy_breakdown_j(schedule, latency_s, devices)
     energy = math.fsum(breakdown.values())
     area = dict(area_breakdown_mm2 or {})
+    busy = _per_unit(schedule, trace.busy_fraction)
     return Metrics(
         throughput_tokens_per_s=info.tokens / latency_s if latency_s > 0 else float("inf"),
         iteration_latency_s=latency_s,
@@ -111,11 +133,12 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
         energy_per_token_j=energy / info.tokens,
         roofline_bound_s=roofline_bound_ns(schedule) * 1e-9,
         utilization=_per_unit(schedule, trace.utilization),
-        busy=_per_unit(schedule, trace.busy_fraction),
+        busy=busy,
         bytes={lv: int(round(b)) for lv, b in sorted(trace.bytes_by_level().items())},
         tokens_per_iteration=info.tokens,
         devices=devices,
         energy_breakdown_j=breakdown,
         area_mm2=math.fsum(area.values()),
         area_breakdown_mm2=area,
+        memory_levels=memory_level_metrics(levels, schedule, trace, busy, devices),
     )

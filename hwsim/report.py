@@ -42,10 +42,25 @@ def format_table(result: RunResult) -> str:
     traffic = _table(["system", "level", "GB/device"],
                      [[n, lv, f"{b / 1e9:,.3f}"] for n, r in [("main", result.main), *result.baselines.items()]
                       for lv, b in r.metrics.bytes.items()])
-    sections = [head, systems, util, traffic, _energy_area(result)]
+    sections = [head, systems, util, traffic, _memory_levels(result), _energy_area(result)]
     if result.check_detail is not None:
         sections.append(_check(result.check_detail))
     return "\n\n".join(sections)
+
+
+def _memory_levels(result: RunResult) -> str:
+    """Each off-chip memory level of each system, fastest first: what it holds, what it moved,
+    how long it was busy and its energy (transfers + static) per token."""
+    rows = []
+    for name, r in [("main", result.main), *result.baselines.items()]:
+        m = r.metrics
+        for lv, d in m.memory_levels.items():
+            rows.append([name, lv, f"{d['capacity_bytes'] / 1e9:,.1f}", f"{d['resident_bytes'] / 1e9:,.2f}",
+                         f"{d['bytes'] / 1e9:,.3f}", f"{d['busy'] * m.iteration_latency_s * 1e3:,.3f}",
+                         f"{d['energy_j'] / m.tokens_per_iteration * 1e3:,.3f}"])
+    per = "inf" if result.main.graph.info.phase == "inference" else "tok"
+    return _table(["system", "memory level", "capacity GB", "holds GB", "moved GB/device", "busy ms",
+                   f"mJ/{per}"], rows)
 
 
 def _check(detail: dict) -> str:

@@ -74,7 +74,8 @@ class PassScenario:
         graph = self.build_graph(system, key_prefix)
         schedule = self.schedule(system, graph, key_prefix)
         trace = simulate(schedule)
-        metrics = compute_metrics(graph, schedule, trace, device_area_mm2(system, graph))
+        levels = system.hardware.device(MAPPERS[system.mapper.name].needs).levels
+        metrics = compute_metrics(graph, schedule, trace, device_area_mm2(system, graph), levels)
         return SystemResult(system, graph, schedule, trace, metrics, unit=work_unit(graph))
 
 

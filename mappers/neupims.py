@@ -86,6 +86,7 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
     channels = pim_channels(pim, device)
     placement = place_data(graph, device)
     schedule = npu_resources(hw, device)
+    schedule.resident_bytes = dict(placement.resident_bytes)
     first_attn = {}                               # micro-batch -> its first attention op
     for op in graph.ops:
         if op.attention is not None:

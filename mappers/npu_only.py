@@ -44,6 +44,7 @@ def map_npu_only(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
     def weights_level(op):
         lv = placement.levels_for(op).weights
         return lv.name if lv is not None else ""
-    return one_task_per_op(graph, npu_resources(hw, device), cost, compute="npu", memory="hbm",
-                           unit="npu", link=hw.link, level_resources=levels,
-                           weights_level=weights_level)
+    schedule = npu_resources(hw, device)
+    schedule.resident_bytes = dict(placement.resident_bytes)
+    return one_task_per_op(graph, schedule, cost, compute="npu", memory="hbm", unit="npu",
+                           link=hw.link, level_resources=levels, weights_level=weights_level)

@@ -70,6 +70,8 @@ class Schedule:
     resources: dict[str, Resource]
     tasks: list[Task] = field(default_factory=list)
     static_power_w: dict[str, float] = field(default_factory=dict)   # per unit, for energy
+    resident_bytes: dict[str, float] = field(default_factory=dict)   # per memory level: what the
+                                                                     # mapper placed there (reports)
 
     def add_resource(self, r: Resource) -> None:
         self.resources[r.name] = r

@@ -141,8 +141,11 @@ from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
 register_component(ComponentKind(
     name="gpu", spec=GPUSpec, role="compute",
     summary="GPU from its datasheet: tiled tensor-core GEMMs, HBM, idle power",
+    # no conv kinds: gpu_op_cost has no convolution model
     op_costs={k.value: lambda device, op, where: gpu_op_cost(device.spec("gpu"), op)
-              for k in OpKind if not k.is_collective},
+              for k in OpKind if not k.is_collective
+              and k not in (OpKind.CONV, OpKind.DEPTHWISE_CONV)},
     area_mm2=lambda spec, device, dtype: {"gpu_die": float(spec.die_area_mm2)},
     static_power_w=lambda spec, device, dtype: spec.idle_power_w,
-    energy_buckets=("compute", "dram"), check_cases=_gpu_check_case, check_unit=_gpu_check_unit, memory_levels=_gpu_levels))
+    energy_buckets=("compute", "dram"), check_cases=_gpu_check_case, check_unit=_gpu_check_unit,
+    memory_levels=_gpu_levels))

@@ -69,4 +69,5 @@ register_component(ComponentKind(
     summary="device-to-device link: bandwidth per direction, latency per step, energy per bit",
     op_costs={k.value: lambda device, op, where: collective_cost(op, device.hardware.link)
               for k in OpKind if k.is_collective},
-    static_power_w=None, energy_buckets=("link",), check_cases=_link_check_case, check_unit=_link_check_unit))
+    static_power_w=None, energy_buckets=("link",), check_cases=_link_check_case,
+    check_unit=_link_check_unit))

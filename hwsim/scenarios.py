@@ -20,12 +20,14 @@ from typing import Protocol
 
 from hwsim.config.schema import SystemUnderTest
 from hwsim.errors import ConfigError
+from hwsim.hw.system import System
 from hwsim.mappers import MAPPERS
 from hwsim.mappers.placement import PlacementError
 from hwsim.metrics import compute_metrics
 from hwsim.sim.engine import simulate
 from hwsim.sim.schedule import Schedule
 from hwsim.workloads.ops import OpGraph
+from hwsim.workloads.registry import load_workloads
 
 
 class Scenario(Protocol):
@@ -46,15 +48,20 @@ class PassScenario:
     name: str = "pass"
 
     def build_graph(self, system: SystemUnderTest, key_prefix: str = "") -> OpGraph:
-        from hwsim.pipeline import check_fits, check_fits_cnn
-        if system.workload.kind == "cnn":
-            from hwsim.workloads.cnn import build_cnn
-            graph = build_cnn(system.workload)
-            check_fits_cnn(system, graph, key_prefix)
-        else:
-            from hwsim.workloads.transformer import build_transformer
-            graph = build_transformer(system.workload)
-            check_fits(system, graph.info, key_prefix)
+        """The workload kind's graph, refused before the build when its sizes say it cannot fit
+        (hwsim.workloads.registry), else after it (its largest activations included)."""
+        from hwsim.pipeline import check_fits
+        kind = load_workloads()[system.workload.kind]
+        if kind.name not in MAPPERS[system.mapper.name].workloads:
+            able = [name for name, entry in sorted(MAPPERS.items()) if kind.name in entry.workloads]
+            raise ConfigError(f"mapper '{system.mapper.name}' cannot run {kind.name} workloads; use one "
+                              f"of: {', '.join(able)}", key=f"{key_prefix}mapper.name")
+        if kind.sizes is not None:
+            check_fits(system, kind.sizes(system.workload), key_prefix)
+        graph = kind.build(system.workload)
+        if kind.sizes is None:
+            acts = max((op.act_in_bytes + op.act_out_bytes for op in graph.ops), default=0)
+            check_fits(system, graph.info, key_prefix, activation_bytes=acts)
         return graph
 
     def schedule(self, system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") -> Schedule:
@@ -74,9 +81,12 @@ class PassScenario:
         graph = self.build_graph(system, key_prefix)
         schedule = self.schedule(system, graph, key_prefix)
         trace = simulate(schedule)
-        levels = system.hardware.device(MAPPERS[system.mapper.name].needs).levels
-        metrics = compute_metrics(graph, schedule, trace, device_area_mm2(system, graph), levels)
-        return SystemResult(system, graph, schedule, trace, metrics, unit=work_unit(graph))
+        device = system.hardware.device(MAPPERS[system.mapper.name].needs)
+        info = graph.info
+        machine = System.replicated(device, info.tp * info.ep * info.pp, system.hardware.link)
+        metrics = compute_metrics(graph, schedule, trace, device_area_mm2(system, graph), device.levels)
+        return SystemResult(system, graph, schedule, trace, metrics, unit=work_unit(graph),
+                            machine=machine)
 
 
 SCENARIOS: dict[str, Scenario] = {"pass": PassScenario()}

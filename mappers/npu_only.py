@@ -32,7 +32,7 @@ def npu_resources(hw: HardwareSpec, device: Device | None = None) -> Schedule:
 
 
 @register("npu_only", "all ops on the systolic NPU; weights and KV streamed from HBM (and slower "
-          "levels they spill to)", needs=NEEDS)
+          "levels they spill to)", needs=NEEDS, workloads=("transformer", "cnn"))
 def map_npu_only(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
     device = hw.device(NEEDS)
     placement = place_data(graph, device)

@@ -77,6 +77,9 @@ class Trace:
         data = {
             "task": [t.name for t in tasks], "op": [t.op for t in tasks],
             "unit": [t.unit for t in tasks], "phase": [t.phase for t in tasks],
+            "layer": [t.layer for t in tasks], "micro_batch": [t.micro_batch for t in tasks],
+            "device": [t.device for t in tasks], "component": [t.component for t in tasks],
+            "datapath": [t.datapath for t in tasks], "level": [t.level for t in tasks],
             "start_ns": self.start_ns, "end_ns": self.end_ns,
             "duration_ns": self.end_ns - self.start_ns,
             "roofline_ns": np.array([t.roofline_ns for t in tasks]),
@@ -110,6 +113,7 @@ class Trace:
             events.append({"name": t.name, "cat": t.op or "task", "ph": "X",
                            "pid": pids[t.unit], "tid": 0, "ts": self.start_ns[t.id] / 1e3,
                            "dur": (self.end_ns[t.id] - self.start_ns[t.id]) / 1e3,
-                           "args": {"flops": t.flops, "phase": t.phase,
+                           "args": {"flops": t.flops, "phase": t.phase, "component": t.component,
+                                    "datapath": t.datapath, "level": t.level,
                                     **{f"bytes_{k}": v for k, v in t.bytes_by_level.items()}}})
         Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))

@@ -346,3 +346,8 @@ def build_cnn(workload: CNNWorkload) -> OpGraph:
 def param_count(graph: OpGraph) -> int:
     """Parameters = weight bytes / bytes per element (conv and FC weights plus biases)."""
     return int(sum(op.weight_bytes // op.dtype_bytes for op in graph.ops))
+
+
+from hwsim.workloads.registry import WorkloadKind, register_workload  # noqa: E402
+
+register_workload(WorkloadKind("cnn", CNNWorkload, build_cnn))

@@ -294,3 +294,8 @@ def transformer_info(workload: TransformerWorkload) -> WorkloadInfo:
     """What `build_transformer(workload).info` holds (bytes resident per device, tokens), without
     building the ops."""
     return _Builder(workload).info()
+
+
+from hwsim.workloads.registry import WorkloadKind, register_workload  # noqa: E402
+
+register_workload(WorkloadKind("transformer", TransformerWorkload, build_transformer, transformer_info))

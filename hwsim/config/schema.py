@@ -7,11 +7,10 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers import MAPPERS
-from hwsim.workloads.cnn import CNNWorkload
-from hwsim.workloads.transformer import TransformerWorkload
+from hwsim.workloads.registry import load_workloads
 
 # `workload.kind` picks the workload model; a workload without `kind:` is a Transformer.
-WORKLOAD_KINDS: dict[str, type[BaseModel]] = {"transformer": TransformerWorkload, "cnn": CNNWorkload}
+WORKLOAD_KINDS: dict[str, type[BaseModel]] = {name: k.spec for name, k in load_workloads().items()}
 
 
 def _workload_kind(value: Any) -> str:
@@ -19,8 +18,8 @@ def _workload_kind(value: Any) -> str:
     return str(kind)
 
 
-Workload = Annotated[Union[Annotated[TransformerWorkload, Tag("transformer")],
-                           Annotated[CNNWorkload, Tag("cnn")]], Discriminator(_workload_kind)]
+Workload = Annotated[Union[tuple(Annotated[spec, Tag(name)] for name, spec in WORKLOAD_KINDS.items())],
+                     Discriminator(_workload_kind)]
 
 
 class MapperChoice(BaseModel):

@@ -98,9 +98,9 @@ def energy_breakdown_j(schedule: Schedule, latency_s: float, devices: int) -> di
 
 
 def memory_level_metrics(levels, schedule: Schedule, trace: Trace, busy: dict[str, float],
-                         devices: int) -> dict[str, dict[str, float]]:
-    """The per-level table of `Metrics.memory_levels` for the off-chip `levels` of the device."""
-    moved = trace.bytes_by_level()
+                         devices: int, moved: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The per-level table of `Metrics.memory_levels` for the off-chip `levels` of the device
+    (`moved`: bytes per level of the trace)."""
     latency_s = trace.makespan_ns * 1e-9
     out = {}
     for lv in levels:
@@ -125,6 +125,7 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
     energy = math.fsum(breakdown.values())
     area = dict(area_breakdown_mm2 or {})
     busy = _per_unit(schedule, trace.busy_fraction)
+    moved = trace.bytes_by_level()
     return Metrics(
         throughput_tokens_per_s=info.tokens / latency_s if latency_s > 0 else float("inf"),
         iteration_latency_s=latency_s,
@@ -134,11 +135,11 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
         roofline_bound_s=roofline_bound_ns(schedule) * 1e-9,
         utilization=_per_unit(schedule, trace.utilization),
         busy=busy,
-        bytes={lv: int(round(b)) for lv, b in sorted(trace.bytes_by_level().items())},
+        bytes={lv: int(round(b)) for lv, b in sorted(moved.items())},
         tokens_per_iteration=info.tokens,
         devices=devices,
         energy_breakdown_j=breakdown,
         area_mm2=math.fsum(area.values()),
         area_breakdown_mm2=area,
-        memory_levels=memory_level_metrics(levels, schedule, trace, busy, devices),
+        memory_levels=memory_level_metrics(levels, schedule, trace, busy, devices, moved),
     )

@@ -174,10 +174,9 @@ def simulate(schedule: Schedule) -> Trace:
         pool.run(tid, tasks[tid].demands).callbacks.append(lambda _ev: finish(tid))
 
     def ready(tid: int) -> None:
-        """All dependencies done: wait for the release time, then for the resources."""
-        wait = tasks[tid].release_ns - env.now
-        if wait > 0:
-            env.timeout(wait).callbacks.append(lambda _ev: acquire(tid))
+        """All dependencies done: wait for the release time (if any), then for the resources."""
+        if tasks[tid].release_ns and tasks[tid].release_ns > env.now:
+            env.timeout(tasks[tid].release_ns - env.now).callbacks.append(lambda _ev: acquire(tid))
         else:
             acquire(tid)
 

@@ -132,7 +132,7 @@ class _Builder:
         return Op(name=name, kind=_VECTOR_KIND[what], layer=layer, dtype=self.w.dtype,
                   flops=float(VECTOR_FLOPS_PER_ELEMENT[what] * elements), elements=elements,
                   act_in_bytes=(in_elements or elements) * b, act_out_bytes=elements * b,
-                  expert=expert)
+                  expert=expert, function=what)
 
     def collective(self, name, layer, kind, group, nbytes):
         return Op(name=name, kind=kind, layer=layer, dtype=self.w.dtype, flops=0.0,

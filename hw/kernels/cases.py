@@ -12,7 +12,7 @@ Which kernel models which op:
   tiled online-softmax kernel (`flash_attention`, tile = vector lanes on the NPU, 64 on a GPU),
   and the softmax op between them is checked as part of it.
 - softmax (when not fused), norm, elementwise: the vector kernels, lanes = the NPU's vector lanes
-  (a GPU warp's 32 on a GPU). Which norm/activation: the model's `norm` / `ffn`, the op's name
+  (a GPU warp's 32 on a GPU). Which norm: the model's `norm`; which function: `Op.function`
   (rope, residual add, relu, ...).
 - conv: im2col GEMM in the unit's order (systolic / tensor core / one chain per output on vector
   units); depthwise_conv: direct. They read `op.conv` (in_h, in_w, in_c, out_c, kernel_h,
@@ -270,20 +270,17 @@ def _norm_case(unit, hw, op, system) -> KernelCase | None:
                  f"[{rows}x{width}]", run)
 
 
-def _elementwise_function(op, system) -> str:
-    name = op.name.lower()
-    for fn in ("rope", "gelu", "swiglu", "silu", "relu"):
-        if fn in name:
-            return "swiglu" if fn == "silu" else fn
-    if ".act" in name:
-        return _model_attr(system, "ffn", "gelu")
-    return "add"      # residual adds, and any unnamed elementwise op
+def _elementwise_function(op) -> str:
+    """The kernel of an elementwise op, from the function its builder recorded (`Op.function`):
+    rope, gelu, swiglu and relu have their own; residual adds, gating, top-k, clips, scales and
+    any other function run as adds."""
+    return op.function if op.function in ("rope", "gelu", "swiglu", "relu") else "add"
 
 
 def _elementwise_case(unit, op, system, context_len: int) -> KernelCase | None:
     if not (unit.startswith("npu") or unit == "gpu"):
         return None
-    fn = _elementwise_function(op, system)
+    fn = _elementwise_function(op)
     dtype = _float_dtype(op.dtype)
     n = _cap(op.elements or ELEMENTS_CAP, ELEMENTS_CAP)
     if fn == "rope":
@@ -312,11 +309,11 @@ def _elementwise_case(unit, op, system, context_len: int) -> KernelCase | None:
 
 def _pool_case(unit, op) -> KernelCase | None:
     """Pooling: the window is FLOPs per output (workloads/cnn.py counts kernel_h x kernel_w);
-    average pooling when the op's name says so (avgpool), else max."""
+    average pooling when the op's function is "avg", else max."""
     if not (unit.startswith("npu") or unit == "gpu") or not op.elements:
         return None
     window = max(1, round(op.flops / op.elements))
-    average = "avg" in op.name.lower()
+    average = op.function == "avg"
     n = _cap(op.elements, ELEMENTS_CAP // window)
     dtype = _float_dtype(op.dtype)
 

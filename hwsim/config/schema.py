@@ -5,6 +5,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from hwsim.hw.registry import COMPONENTS
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers import MAPPERS
 from hwsim.workloads.registry import load_workloads
@@ -46,8 +47,9 @@ def missing_hardware(mapper: str, present: set[str], tp: int, ep: int) -> tuple[
     missing = [c for c in MAPPERS[mapper].needs if c not in present]
     if missing:
         return missing[0], f"mapper '{mapper}' needs hardware.{', hardware.'.join(missing)}"
-    if tp * ep > 1 and "link" not in present:
-        return "link", f"tp={tp}, ep={ep} needs a link for the collectives"
+    links = [name for name, kind in COMPONENTS.items() if kind.role == "link"]
+    if tp * ep > 1 and links and not present.intersection(links):
+        return links[0], f"tp={tp}, ep={ep} needs a {' or '.join(links)} for the collectives"
     return None
 
 

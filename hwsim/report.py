@@ -30,7 +30,7 @@ def format_table(result: RunResult) -> str:
     speedups = result.speedup()
     rows = [_row("main", result.main, "1.00x")]
     rows += [_row(n, b, f"{speedups[n]:.2f}x") for n, b in result.baselines.items()]
-    per = "inference" if info.phase == "inference" else "token"     # what a pass produces
+    per = result.main.unit.removesuffix("s")          # what the scenario counts: token, inference
     systems = _table(["system", "mapper", f"{per}s/s", "iter ms", "layer ms", "roofline ms",
                       f"mJ/{per}", "speed-up"], rows)
     units = []
@@ -58,7 +58,7 @@ def _memory_levels(result: RunResult) -> str:
             rows.append([name, lv, f"{d['capacity_bytes'] / 1e9:,.1f}", f"{d['resident_bytes'] / 1e9:,.2f}",
                          f"{d['bytes'] / 1e9:,.3f}", f"{d['busy'] * m.iteration_latency_s * 1e3:,.3f}",
                          f"{d['energy_j'] / m.tokens_per_iteration * 1e3:,.3f}"])
-    per = "inf" if result.main.graph.info.phase == "inference" else "tok"
+    per = result.main.unit[:3]                        # tok, inf
     return _table(["system", "memory level", "capacity GB", "holds GB", "moved GB/device", "busy ms",
                    f"mJ/{per}"], rows)
 
@@ -88,7 +88,7 @@ def _energy_area(result: RunResult) -> str:
         per_token = [m.energy_breakdown_j.get(c, 0.0) / m.tokens_per_iteration * 1e3 for c in comps]
         rows.append([name, f"{m.area_mm2:,.1f}"] + [f"{e:,.3f}" for e in per_token]
                     + [f"{m.energy_per_token_j * 1e3:,.3f}"])
-    per = "inf" if result.main.graph.info.phase == "inference" else "tok"
+    per = result.main.unit[:3]                        # tok, inf
     return _table(["system", "area mm2/device"] + [f"{c} mJ/{per}" for c in comps] + [f"total mJ/{per}"], rows)
 
 

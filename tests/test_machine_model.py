@@ -242,3 +242,23 @@ def doc_hbm_background_w() -> float:
 def kv_bytes_llama2_7b() -> float:
     # 32 layers x 2 (K, V) x 32 KV heads x 128 x 2 bytes x 4 requests x (512 + 1) tokens
     return 32 * 2 * 32 * 128 * 2 * 4 * 513
+
+
+def test_npu_charges_each_operand_to_its_level_and_nothing_for_weights_in_metal():
+    from hwsim.config.loader import load_config
+    from hwsim.hw.npu import npu_op_cost
+    from hwsim.workloads.transformer import build_transformer
+    cfg = load_config(CONFIG_DIR / "sn40l-llama2-70b.yaml", ["workload.model.n_layers=1"])
+    device = cfg.hardware.device(("npu", "memory"))
+    hbm, ddr = device.level("hbm"), device.level("ddr")
+    npu = device.spec("npu")
+    op = next(o for o in build_transformer(cfg.workload).ops if o.weight_bytes and o.matmul is not None)
+    same = npu_op_cost(npu, hbm, op)
+    spilled = npu_op_cost(npu, hbm, op, weights_from=ddr)
+    metal = npu_op_cost(npu, hbm, op, weights_from=None)
+    assert spilled.bytes_by_level["ddr"] == op.weight_bytes
+    assert spilled.bytes_by_level["hbm"] == same.bytes_by_level["hbm"] - op.weight_bytes
+    assert "ddr" not in metal.bytes_by_level and metal.bytes_by_level["hbm"] == spilled.bytes_by_level["hbm"]
+    # the roofline takes the slowest level: weights over DDR's 100 GB/s
+    assert spilled.roofline_ns >= op.weight_bytes / ddr.peak_bw_gbps
+    assert metal.energy_by_component_j.get("dram", 0.0) < same.energy_by_component_j["dram"]

@@ -12,7 +12,9 @@ What is counted (per device, in mm²):
   are not counted (they exist without PIM), nor the density penalty of logic built in a DRAM
   process (no verified figure).
 - GPU: the die area from the datasheet (`GPUSpec.die_area_mm2`), never node-scaled.
-- Off-chip DRAM/HBM dies and links are never counted.
+- Memory levels: HBM stacks on the package, by their footprint (hwsim.hw.memory: stacks x the
+  timing preset's stack footprint, or the level's `area_mm2`); off-package DDR/flash and links
+  are not counted. A GPU's HBM stacks are not counted (its spec gives the die only).
 
 Everything at 45 nm, then multiplied by `hwsim.hw.technology.area_factor(tech_node_nm)`
 (Stillmaker & Baas 2017, table nodes only).
@@ -44,6 +46,22 @@ PE_REGISTERS = 3
 # so an upper bound for a macro; Mbit taken as 2^20 bits: unverified]. The cells alone are 47%
 # of it (0.346 um² x 153 x 2^20 = 55.5 mm²).
 SRAM_MM2_PER_MIB_45NM = 119.0 / (153.0 / 8.0)
+
+# Leakage power per mm² of standard-cell logic: Aladdin's TSMC 40 nm component tables give a
+# 32-bit integer multiplier 0.0779 mW in 6,350 um² (12.3 mW/mm²), a 32-bit adder 2.25e-3 mW in
+# 278 um² (8.1 mW/mm²) and one register bit 7.40e-5 mW in 5.98 um² (12.4 mW/mm²) [Shao et al.,
+# "Aladdin", ISCA 2014, power_func.h cmos40 tables as reproduced in ashleyswang/pm-tech-lib
+# py-script/test.c]. We take the multiplier's 12.3 mW/mm² for logic and, with no stored SRAM
+# leakage figure, for SRAM macros too [assumed], and hold the density fixed across nodes (the
+# leakage of a block scales with its node-scaled area only) [assumed: real density rises below
+# 40 nm]. Our 45 nm areas are treated as 40 nm ones (the Aladdin node) [assumed].
+LEAKAGE_MW_PER_MM2 = 0.0779 / (6350e-6)
+
+
+def leakage_power_w(area_mm2: float) -> float:
+    """Leakage of `area_mm2` of logic or SRAM at LEAKAGE_MW_PER_MM2."""
+    return area_mm2 * LEAKAGE_MW_PER_MM2 * 1e-3
+
 
 _DTYPE_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "fp8": 8}
 
@@ -94,15 +112,6 @@ def gpu_area_breakdown_mm2(gpu) -> dict[str, float]:
 
 
 def device_area_breakdown_mm2(hardware, components, dtype: str) -> dict[str, float]:
-    """Area per component of one device, counting only the `components` the mapper uses
-    (a baseline that ignores a PIM does not pay for it)."""
-    used = set(components)
-    out: dict[str, float] = {}
-    if "npu" in used and hardware.npu is not None:
-        out.update(npu_area_breakdown_mm2(hardware.npu, dtype))
-    if "pim" in used and hardware.pim is not None:
-        channels = hardware.memory.channels if hardware.memory is not None else hardware.pim.dram.channels
-        out.update(pim_area_breakdown_mm2(hardware.pim, channels, dtype))
-    if "gpu" in used and hardware.gpu is not None:
-        out.update(gpu_area_breakdown_mm2(hardware.gpu))
-    return out
+    """Area per part of one device, counting only the `components` the mapper uses (a baseline
+    that ignores a PIM does not pay for it): each kind's registered area function."""
+    return hardware.device(tuple(components)).area_breakdown_mm2(dtype)

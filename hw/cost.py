@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 @dataclass
 class OpCost:
     """`energy_by_component_j` splits `energy_j` by component ("compute", "sram", "dram", "pim",
-    "link"; see hwsim.hw.energy.COMPONENTS). When given, `energy_j` is set to its exact sum (a
+    "link"; see hwsim.hw.registry.energy_buckets). When given, `energy_j` is set to its exact sum (a
     mismatch beyond rounding is a bug and raises); when omitted, the whole energy is recorded
     as "other" so that breakdowns still add up."""
     compute_ns: float                    # busy time of the unit at full rate

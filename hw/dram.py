@@ -62,6 +62,24 @@ class DramTiming(Spec):
     write_pj_per_bit: float = Field(gt=0)
     act_pj: float = Field(gt=0, description="energy of one ACT+PRE pair")
     source: str = ""
+    # Background power (DRAMsim3's model, configuration.cc / channel_state.cc): a rank draws
+    # VDD x IDD2N while precharged and idle, and each all-bank refresh adds VDD x (IDD5AB - IDD3N)
+    # for tRFC. None where the source gives no IDDs: the level's static power is then not derived.
+    vdd_v: float | None = Field(default=None, gt=0)
+    idd2n_ma: float | None = Field(default=None, gt=0, description="precharge standby current per rank")
+    idd3n_ma: float | None = Field(default=None, gt=0, description="active standby current per rank")
+    idd5ab_ma: float | None = Field(default=None, gt=0, description="all-bank refresh current per rank")
+    channels_per_stack: int | None = Field(default=None, gt=0, description="channels of one HBM stack")
+    stack_footprint_mm2: float | None = Field(default=None, gt=0, description="package footprint of one stack")
+
+    def background_power_w_per_channel(self) -> float | None:
+        """Precharge standby plus refresh of one channel's ranks, in W (None without IDDs).
+        The active-standby increment while rows are open (IDD3N - IDD2N) is not counted."""
+        if None in (self.vdd_v, self.idd2n_ma, self.idd3n_ma, self.idd5ab_ma):
+            return None
+        refresh_share = self.cycles(self.trfc_ns) / self.cycles(self.trefi_ns)
+        per_rank_ma = self.idd2n_ma + (self.idd5ab_ma - self.idd3n_ma) * refresh_share
+        return self.ranks * self.vdd_v * per_rank_ma * 1e-3
 
     @model_validator(mode="after")
     def _whole_bursts(self) -> "DramTiming":
@@ -140,6 +158,11 @@ PRESETS: dict[str, DramTiming] = {
         read_pj_per_bit=1.2 * (390 - 55) * 2 / 512,
         write_pj_per_bit=1.2 * (500 - 55) * 2 / 512,
         act_pj=1.2 * (65 * 48 - (55 * 34 + 40 * 14)),
+        vdd_v=1.2, idd2n_ma=40, idd3n_ma=55, idd5ab_ma=250,   # the ini's [power] section
+        # JESD235 HBM: 8 channels of 128 bits per stack (the stock ini: channels = 8).
+        channels_per_stack=8,
+        # One HBM2 KGSD package, 7.75 x 11.87 mm [recalled JEDEC outline; unverified here].
+        stack_footprint_mm2=7.75 * 11.87,
     ),
     # HBM2 at 2.4 Gb/s: Ramulator 2.1 python/ramulator/dram/hbm2.py, timing HBM2_2400Mbps, org
     # HBM2_8Gb. NOT a JEDEC HBM2E bin (3.2-3.6 Gb/s); the closest stored set with complete timing.

@@ -12,7 +12,8 @@ scale by Stillmaker & Baas (``hwsim.hw.technology``; 45 nm returns Horowitz's nu
 DRAM energy per bit is not scaled with the logic node: it is set by the DRAM process and the I/O
 path, and each memory spec states its own.
 
-Energy is reported per component (`COMPONENTS`): `compute` (MACs and vector ops; on a GPU all
+Energy is reported per component (the buckets registered kinds charge,
+hwsim.hw.registry.energy_buckets()): `compute` (MACs and vector ops; on a GPU all
 dynamic core energy), `sram` (on-chip scratchpad), `dram` (off-chip DRAM/HBM traffic over the
 channel bus), `pim` (work inside a PIM device: bank row reads, activates and PIM MACs), `link`
 (device-to-device) and `static` (idle/leakage power over the makespan).
@@ -40,9 +41,6 @@ HBM2_PJ_PER_BIT = 3.9      # [O'Connor et al. MICRO 2017]
 # unverified), 65 nm; seen as the relative `mem_hier` cost tuple in shreyas1998/nn_dataflow
 # test_draco.py and in Accelergy-Project/timeloop pat-public/src/pat/pat.cpp (DRAM 200/16 bits)]
 EYERISS_RELATIVE_COST = {"mac": 1.0, "rf": 1.0, "array": 2.0, "glb": 6.0, "dram": 200.0}
-
-COMPONENTS = ("compute", "sram", "dram", "pim", "link", "static")
-
 
 def eyeriss_relative_energy(accesses: dict[str, float]) -> float:
     """Energy in units of one 16-bit MAC: sum over levels of 16-bit accesses x relative cost."""

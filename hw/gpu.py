@@ -318,3 +318,37 @@ def gpu_op_cost(gpu: GPUSpec, op: Op, stack: ServingStack | None = None) -> OpCo
     the `gpu` mapper for FlashAttention's fusion of score, softmax and context)."""
     coster = GPUCoster(gpu, stack)
     return coster.op_cost(op, coster.kernel(op))
+
+
+# ---- registration ------------------------------------------------------------------------------
+
+def _gpu_levels(spec: GPUSpec):
+    """The GPU's HBM: its background power is inside `idle_power_w`, its stacks are not counted
+    in `die_area_mm2`."""
+    from hwsim.hw.memory import MemoryLevel
+    return [MemoryLevel("hbm", spec.hbm_gib * 2**30, spec.hbm_bw_gbps, spec.sustained_bw / 1e9,
+                        spec.hbm_pj_per_bit)]
+
+
+def _gpu_check_case(datapath: str, device, op, ctx):
+    from hwsim.hw.kernels.cases import op_case
+    return op_case(_gpu_check_unit(datapath), device.hardware, op, ctx)
+
+
+def _gpu_check_unit(datapath: str) -> str:
+    return "gpu"
+
+
+from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
+
+register_component(ComponentKind(
+    name="gpu", spec=GPUSpec, role="compute",
+    summary="GPU from its datasheet: tiled tensor-core GEMMs, HBM, idle power",
+    # no conv kinds: gpu_op_cost has no convolution model
+    op_costs={k.value: lambda device, op, where: gpu_op_cost(device.spec("gpu"), op)
+              for k in OpKind if not k.is_collective
+              and k not in (OpKind.CONV, OpKind.DEPTHWISE_CONV)},
+    area_mm2=lambda spec, device, dtype: {"gpu_die": float(spec.die_area_mm2)},
+    static_power_w=lambda spec, device, dtype: spec.idle_power_w,
+    energy_buckets=("compute", "dram"), check_cases=_gpu_check_case, check_unit=_gpu_check_unit,
+    memory_levels=_gpu_levels))

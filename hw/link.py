@@ -35,3 +35,38 @@ def collective_steps(kind: OpKind, group: int) -> int:
     if kind == OpKind.P2P:
         return 1
     return 2 * (group - 1) if kind == OpKind.ALL_REDUCE else group - 1
+
+
+def collective_cost(op, link: LinkSpec | None):
+    """Time, bytes and energy of a collective op on the device's link: the bytes one device
+    sends (collective_bytes_sent), one latency per step, energy per bit sent."""
+    from hwsim.hw.cost import OpCost
+    from hwsim.hw.energy import energy_components_j
+    if link is None:
+        raise ValueError(f"op {op.name} is a collective but the hardware has no `link`")
+    sent = collective_bytes_sent(op.kind, op.collective.group, op.collective.bytes)
+    latency = collective_steps(op.kind, op.collective.group) * link.latency_us * 1e3
+    parts = energy_components_j(link=sent * 8 * link.energy_pj_per_bit)
+    return OpCost(compute_ns=0.0, bytes_by_level={"link": sent}, energy_j=sum(parts.values()),
+                  roofline_ns=sent / link.bw_gbps + latency, latency_ns=latency, engine="link",
+                  energy_by_component_j=parts)
+
+
+def _link_check_case(datapath: str, device, op, ctx):
+    from hwsim.hw.kernels.cases import op_case
+    return op_case(_link_check_unit(datapath), device.hardware, op, ctx)
+
+
+def _link_check_unit(datapath: str) -> str:
+    return "link"
+
+
+from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
+
+register_component(ComponentKind(
+    name="link", spec=LinkSpec, role="link",
+    summary="device-to-device link: bandwidth per direction, latency per step, energy per bit",
+    op_costs={k.value: lambda device, op, where: collective_cost(op, device.hardware.link)
+              for k in OpKind if k.is_collective},
+    static_power_w=None, energy_buckets=("link",), check_cases=_link_check_case,
+    check_unit=_link_check_unit))

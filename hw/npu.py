@@ -34,7 +34,6 @@ from pydantic import Field
 
 from hwsim.hw.cost import OpCost
 from hwsim.hw.energy import add_pj, energy_components_j, mac_pj, sram_pj_per_byte
-from hwsim.hw.memory import MemorySpec
 from hwsim.hw.systolic import gemm_folds_and_fold_cycles
 from hwsim.hw.technology import TechNodeNm
 from hwsim.spec import Spec
@@ -58,7 +57,8 @@ class NPUSpec(Spec):
     sram_energy_pj_per_byte: float | None = Field(default=None, gt=0,
                                                   description="default: Horowitz 45 nm by SRAM size, "
                                                   "scaled to tech_node_nm")
-    static_power_w: float = Field(default=0.0, ge=0)
+    static_power_w: float | None = Field(default=None, ge=0, description="leakage power; default: "
+                                         "the counted area's leakage (hwsim.hw.area.leakage_power_w)")
     tech_node_nm: TechNodeNm = Field(default=45, description="process node; energy and area scale from the "
                               "45 nm tables by Stillmaker & Baas (hwsim.hw.technology), table nodes only")
 
@@ -148,18 +148,32 @@ def _sram_bytes_gemm(spec: NPUSpec, op: Op) -> float:
     return float(reads + op.act_out_bytes)
 
 
-def npu_op_cost(spec: NPUSpec, memory: MemorySpec, op: Op) -> OpCost:
-    """Time, traffic and energy of one op on the NPU, operands streamed from `memory`.
+_SAME = object()
+
+
+def npu_op_cost(spec: NPUSpec, memory, op: Op, weights_from=_SAME) -> OpCost:
+    """Time, traffic and energy of one op on the NPU, operands streamed from `memory` (a
+    `MemorySpec` or `MemoryLevel`: its `name`, `peak_bw_gbps` and `energy_pj_per_bit`).
 
     Matmuls run on the array (closed form above); attention runs per request on the array or on
     the vector units, whichever the closed forms say is faster (a compiler would choose so);
     norms, softmax, pooling and elementwise ops run on the vector units; convolutions run on the
     array as SCALE-Sim's im2col GEMMs (``hwsim.hw.systolic``). Weights and KV always come from
-    memory; activations only when they do not fit the scratchpad."""
+    memory; activations only when they do not fit the scratchpad. `weights_from`: the level
+    holding the weights when it is not `memory` (a slower tier they spilled to), or None for
+    weights in metal (no weight traffic). Levels are separate buses: the roofline takes the
+    slowest one."""
     cycle_ns = 1.0 / spec.freq_ghz
     on_chip = _activations_on_chip(spec, op)
     act_bytes = 0 if on_chip else op.act_in_bytes + op.act_out_bytes
-    hbm = op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + act_bytes
+    if weights_from is _SAME or weights_from is memory:
+        hbm = op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + act_bytes
+        levels = {memory.name: (hbm, memory)}
+    else:
+        hbm = op.kv_read_bytes + op.kv_write_bytes + act_bytes
+        levels = {memory.name: (hbm, memory)}
+        if weights_from is not None and op.weight_bytes:
+            levels[weights_from.name] = (op.weight_bytes, weights_from)
     macs = op.flops / 2.0
     if op.matmul is not None:
         mm = op.matmul
@@ -185,10 +199,63 @@ def npu_op_cost(spec: NPUSpec, memory: MemorySpec, op: Op) -> OpCost:
         sram = float(op.act_in_bytes + op.act_out_bytes + op.weight_bytes)
         engine = "vector"
         energy_pj = op.flops * spec.add_pj(op.dtype)
-    parts = energy_components_j(compute=energy_pj, sram=sram * spec.sram_pj_per_byte(),
-                                dram=hbm * 8 * memory.energy_pj_per_bit)
+    if len(levels) == 1:
+        dram_pj = hbm * 8 * memory.energy_pj_per_bit
+        memory_ns = hbm / memory.peak_bw_gbps
+    else:
+        dram_pj = sum(b * 8 * lv.energy_pj_per_bit for b, lv in levels.values())
+        memory_ns = max(b / lv.peak_bw_gbps for b, lv in levels.values())
+    parts = energy_components_j(compute=energy_pj, sram=sram * spec.sram_pj_per_byte(), dram=dram_pj)
     peak = spec.peak_flops if engine == "systolic" else spec.vector_flops
-    roofline = max(op.flops / peak * 1e9, hbm / memory.peak_bw_gbps)
-    return OpCost(compute_ns=compute, bytes_by_level={"hbm": float(hbm), "sram": sram},
+    roofline = max(op.flops / peak * 1e9, memory_ns)
+    return OpCost(compute_ns=compute, bytes_by_level={**{n: float(b) for n, (b, _) in levels.items()},
+                                                      "sram": sram},
                   energy_j=sum(parts.values()), roofline_ns=roofline, engine=engine,
                   energy_by_component_j=parts)
+
+
+# ---- registration ------------------------------------------------------------------------------
+
+def _npu_area(spec: NPUSpec, device, dtype: str) -> dict[str, float]:
+    from hwsim.hw.area import npu_area_breakdown_mm2
+    return npu_area_breakdown_mm2(spec, dtype)
+
+
+def _npu_static_power(spec: NPUSpec, device, dtype: str) -> float:
+    """`static_power_w` when given, else the leakage of the counted area (hwsim.hw.area)."""
+    if spec.static_power_w is not None:
+        return spec.static_power_w
+    from hwsim.hw.area import leakage_power_w
+    return leakage_power_w(sum(_npu_area(spec, device, dtype).values()))
+
+
+def _npu_levels(spec: NPUSpec):
+    """The scratchpad: an on-chip level (its area and leakage are the NPU's)."""
+    from hwsim.hw.memory import MemoryLevel
+    per_bit = spec.sram_pj_per_byte() / 8
+    return [MemoryLevel("sram", spec.sram_bytes, float("inf"), float("inf"), per_bit, on_chip=True)]
+
+
+def _npu_cost(device, op: Op, where) -> OpCost:
+    return npu_op_cost(device.spec("npu"), where.activations, op, weights_from=where.weights)
+
+
+def _npu_check_case(datapath: str, device, op, ctx):
+    from hwsim.hw.kernels.cases import op_case
+    return op_case(_npu_check_unit(datapath), device.hardware, op, ctx)
+
+
+def _npu_check_unit(datapath: str) -> str:
+    return f"npu/{datapath}"
+
+
+from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
+from hwsim.workloads.ops import OpKind  # noqa: E402
+
+register_component(ComponentKind(
+    name="npu", spec=NPUSpec, role="compute",
+    summary="systolic-array NPU with vector units and a scratchpad (SCALE-Sim closed forms)",
+    op_costs={k.value: _npu_cost for k in OpKind if not k.is_collective},
+    area_mm2=_npu_area, static_power_w=_npu_static_power,
+    energy_buckets=("compute", "sram", "dram"), check_cases=_npu_check_case, check_unit=_npu_check_unit,
+    memory_levels=_npu_levels))

@@ -23,6 +23,7 @@ P.V needs ceil(L / epr) GWRITEs and ceil(L / epr) x ceil(d / banks) tiles.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
@@ -31,7 +32,7 @@ from hwsim.hw.dram import PRESETS, DramTiming
 from hwsim.hw.energy import mac_pj
 from hwsim.hw.technology import TechNodeNm
 from hwsim.spec import Spec
-from hwsim.workloads.ops import Attention
+from hwsim.workloads.ops import Attention, Op, OpKind
 
 # Energy inside a bank-PIM device per bit read from the cells: cell read 0.44 + ACT/PRE share
 # 0.11 pJ/bit, without the GIO/TSV/IO path (AttAcc, scale-snu/attacc_simulator src/config.py,
@@ -48,6 +49,8 @@ class PIMSpec(Spec):
     # 20 nm: the DRAM process of Samsung's HBM-PIM (Lee et al., ISCA 2021 abstract, "20 nm DRAM";
     # pim_anchors.md section 3.2). Logic in a DRAM process is less dense and slower than in a
     # logic process of the same node; that penalty is not modelled [no verified figure].
+    level: str = Field(default="hbm", description="the memory level whose DRAM dies hold the PIM "
+                       "units (its channels are the PIM channels)")
     tech_node_nm: TechNodeNm = Field(default=20, description="process node of the PIM logic (MACs, "
                               "buffers); scales their energy and area from the 45 nm tables")
 
@@ -114,3 +117,99 @@ def tile_energy_j(pim: PIMSpec) -> float:
     t = pim.dram
     bits = t.banks_per_channel * t.row_bytes * 8
     return (bits * pim.internal_pj_per_bit + t.banks_per_channel * t.act_pj) * 1e-12
+
+
+@dataclass(frozen=True)
+class ChannelWork:
+    """What one PIM channel does for an attention op: its command stream and what it costs."""
+    channel: int
+    pim_ns: float               # command stream time on the channel (GWRITEs + tiles)
+    bus_bytes: float            # GWRITE input vectors and READRES results on the channel bus
+    bus_demand: float           # bus bytes the task holds: `bus_bytes` with dual row buffers; in
+                                # blocked mode the channel's whole bandwidth for `pim_ns`
+    kv_bytes: float             # KV read inside the banks
+    flops: float
+    energy_by_component_j: dict[str, float]
+    roofline_ns: float
+
+
+def attention_on_channels(pim: PIMSpec, level, op: Op, channel_of: np.ndarray, channels: int,
+                          dual_row_buffer: bool) -> list[ChannelWork]:
+    """The score or context GEMVs of `op` on the channels holding each request's KV
+    (`channel_of[r]`: channel of request r of the op), one `ChannelWork` per busy channel.
+
+    Energy: "pim" = tiles x tile_energy_j (row reads + activates in the banks) + the PIM MACs;
+    "dram" = the bus bytes at the level's energy per bit. Without dual row buffers a PIM command
+    stream blocks normal accesses to its channel (NeuPIMs' blocked mode), so the task holds the
+    channel's sustained bandwidth (level bandwidth / channels) for its whole duration."""
+    context = op.kind == OpKind.ATTENTION_CONTEXT
+    attn = op.attention
+    b = op.dtype_bytes
+    cycles = attention_cycles_per_request(pim, attn, context, b)
+    tiles = attention_commands(pim, attn, context, b)[1]
+    per_tile_j = tile_energy_j(pim)
+    mac_pj = pim.mac_pj(op.dtype)
+    pairs = attn.query_array * attn.context_array
+    vector_bytes = attn.query_array * attn.heads * (attn.context_array if context else attn.head_dim) * b
+    total_pairs = float(np.sum(pairs))
+    internal_bw = internal_bw_gbps_per_channel(pim, b)
+    per_channel_bw = level.sustained_bw_gbps / channels
+    per_channel = lambda values: np.bincount(channel_of, weights=values, minlength=channels)  # noqa: E731
+    requests_on = np.bincount(channel_of, minlength=channels)
+    pim_ns_on, bus_bytes_on = per_channel(cycles) * pim.dram.tck_ns, per_channel(vector_bytes)
+    pairs_on, tiles_on = per_channel(pairs), per_channel(tiles)
+    out = []
+    for c in np.flatnonzero(requests_on):
+        pim_ns, bus_bytes = float(pim_ns_on[c]), float(bus_bytes_on[c])
+        share = float(pairs_on[c]) / total_pairs
+        kv = op.kv_read_bytes * share
+        energy = {"pim": float(tiles_on[c]) * per_tile_j + op.flops * share / 2 * mac_pj * 1e-12,
+                  "dram": level.energy_j(bus_bytes)}
+        out.append(ChannelWork(
+            int(c), pim_ns, bus_bytes,
+            bus_bytes if dual_row_buffer else max(bus_bytes, pim_ns * per_channel_bw),
+            kv, op.flops * share, energy,
+            max(op.flops * share / (2 * internal_bw / b), kv / internal_bw)))
+    return out
+
+
+# ---- registration ------------------------------------------------------------------------------
+
+def pim_channels(pim: PIMSpec, device) -> int:
+    """Channels of the level the PIM sits in (its own timing preset's when the device has none)."""
+    for spec in device.hardware.specs("memory"):
+        if spec.name == pim.level:
+            return spec.channels
+    return pim.dram.channels
+
+
+def _pim_area(spec: PIMSpec, device, dtype: str) -> dict[str, float]:
+    from hwsim.hw.area import pim_area_breakdown_mm2
+    return pim_area_breakdown_mm2(spec, pim_channels(spec, device), dtype)
+
+
+def _pim_static_power(spec: PIMSpec, device, dtype: str) -> float:
+    from hwsim.hw.area import leakage_power_w
+    return leakage_power_w(sum(_pim_area(spec, device, dtype).values()))
+
+
+def _pim_check_case(datapath: str, device, op, ctx):
+    from hwsim.hw.kernels.cases import op_case
+    return op_case(_pim_check_unit(datapath), device.hardware, op, ctx)
+
+
+def _pim_check_unit(datapath: str) -> str:
+    return "pim"
+
+
+from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
+
+register_component(ComponentKind(
+    name="pim", spec=PIMSpec, role="pim",
+    summary="bank-level PIM in a DRAM level (Newton/AiM style, NeuPIMs' command model)",
+    # Attention runs on the channels holding each request's KV: its cost is a list of
+    # ChannelWork (one task per channel), not one OpCost.
+    op_costs={OpKind.ATTENTION_SCORE.value: attention_on_channels,
+              OpKind.ATTENTION_CONTEXT.value: attention_on_channels},
+    area_mm2=_pim_area, static_power_w=_pim_static_power, energy_buckets=("pim", "dram"),
+    check_cases=_pim_check_case, check_unit=_pim_check_unit))

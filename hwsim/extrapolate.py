@@ -81,9 +81,14 @@ def stage_layers(system: SystemUnderTest) -> int:
 
 def can_extrapolate(system: SystemUnderTest) -> bool:
     """A dense decoder with enough layers per stage for the first three runs (1 + 2 + 3 layers)
-    to fit the budget of half of them."""
+    to fit the budget of half of them, on a device with one off-chip memory level (with several,
+    where the layers spill depends on how many there are)."""
+    from hwsim.mappers import MAPPERS
     w = system.workload
-    return w.kind == "transformer" and w.model.moe is None and stage_layers(system) >= 2 * (1 + 2 + 3)
+    if w.kind != "transformer" or w.model.moe is not None:
+        return False
+    levels = system.hardware.device(MAPPERS[system.mapper.name].needs).off_chip_levels
+    return len(levels) <= 1 and stage_layers(system) >= 2 * (1 + 2 + 3)
 
 
 def additive_quantities(result) -> dict[Key, float]:
@@ -98,6 +103,9 @@ def additive_quantities(result) -> dict[Key, float]:
     q.update({("busy_s", u): f * t for u, f in m.busy.items()})
     q.update({("work_s", u): f * t for u, f in m.utilization.items()})
     q.update({("roofline_s", r): ns * 1e-9 for r, ns in roofline_terms_ns(result.schedule).items()})
+    for name, lv in m.memory_levels.items():
+        q.update({("level_resident_bytes", name): lv["resident_bytes"], ("level_bytes", name): lv["bytes"],
+                  ("level_busy_s", name): lv["busy"] * t, ("level_energy_j", name): lv["energy_j"]})
     return q
 
 
@@ -112,9 +120,9 @@ def layer_timeline(result) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Start and end (ns) of each layer's tasks, [layer, task of the layer] in schedule order,
     and the moment the epilogue could first start (the earliest a task outside the layers that
     depends on a layer task has its inputs). None when the layers differ in task count."""
-    ops, trace = result.graph.graph.nodes, result.trace
+    trace = result.trace
     tasks = trace.schedule.tasks
-    layer_of = [ops[t.op]["op"].layer if t.op in ops else -1 for t in tasks]
+    layer_of = [t.layer for t in tasks]
     by_layer: dict[int, list[int]] = {}
     for t in tasks:
         if layer_of[t.id] >= 0:
@@ -175,6 +183,11 @@ def metrics_from(q: dict[Key, float], like: Metrics, layers: int) -> Metrics:
     breakdown = group("energy_j")
     energy = math.fsum(breakdown.values())
     tokens = like.work_per_iteration
+    levels = {name: {"capacity_bytes": lv["capacity_bytes"],
+                     "resident_bytes": q[("level_resident_bytes", name)],
+                     "bytes": q[("level_bytes", name)], "busy": q[("level_busy_s", name)] / t,
+                     "energy_j": q[("level_energy_j", name)]}
+              for name, lv in like.memory_levels.items()}
     return dataclasses.replace(
         like,
         throughput_per_s=tokens / t,
@@ -187,6 +200,7 @@ def metrics_from(q: dict[Key, float], like: Metrics, layers: int) -> Metrics:
         busy={u: v / t for u, v in group("busy_s").items()},
         bytes={lv: int(round(v)) for lv, v in group("bytes").items()},
         energy_breakdown_j=breakdown,
+        memory_levels=levels,
     )
 
 

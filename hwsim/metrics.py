@@ -6,8 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from hwsim.hw.energy import COMPONENTS
-
+from hwsim.hw.registry import energy_buckets
 from hwsim.sim.schedule import Schedule
 from hwsim.sim.trace import Trace
 from hwsim.workloads.ops import OpGraph
@@ -40,11 +39,15 @@ class Metrics:
     bytes: dict[str, int]            # per memory level, one device, one iteration
     work_per_iteration: int          # work units one iteration produces (all requests of the batch)
     devices: int
-    # Per component (hwsim.hw.energy.COMPONENTS, plus "other" for costs that give no split),
+    # Per component (hwsim.hw.registry.energy_buckets(), plus "other" for costs that give no split),
     # whole replica like energy_j; energy_j is their exact sum.
     energy_breakdown_j: dict[str, float] = field(default_factory=dict)
     area_mm2: float = 0.0            # one device (hwsim.hw.area: what is and is not counted)
     area_breakdown_mm2: dict[str, float] = field(default_factory=dict)   # sums to area_mm2
+    # Per off-chip memory level of one device, fastest first: capacity_bytes, resident_bytes
+    # (what placement put there), bytes (moved), busy (share of the makespan with traffic) and
+    # energy_j (bytes at the level's pJ/bit plus its static power over the makespan, whole replica).
+    memory_levels: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The fields, with the unit-counting ones named for their unit
@@ -123,8 +126,7 @@ def layer_span_ns(graph: OpGraph, trace: Trace) -> float:
     """From the first start to the last end of the tasks of ops inside a layer (op.layer >= 0:
     the decoder layers of this device's pipeline stage, or a CNN's layers). The iteration is the
     time before this span (embedding), the span, and the time after it (final norm, LM head)."""
-    ops = graph.graph.nodes
-    in_layer = [t.id for t in trace.schedule.tasks if t.op in ops and ops[t.op]["op"].layer >= 0]
+    in_layer = [t.id for t in trace.schedule.tasks if t.layer >= 0]
     if not in_layer:
         return trace.makespan_ns
     return float(trace.end_ns[in_layer].max() - trace.start_ns[in_layer].min())
@@ -155,8 +157,9 @@ def _per_unit(schedule: Schedule, measure) -> dict[str, float]:
 
 def energy_breakdown_j(schedule: Schedule, latency_s: float, devices: int) -> dict[str, float]:
     """Energy per component over the whole replica: each task's split (or "other" when a cost
-    gave none), plus static power x makespan. Every component of COMPONENTS is present."""
-    per_device = {c: 0.0 for c in COMPONENTS}
+    gave none), plus static power x makespan. Every bucket a registered component kind charges
+    is present (hwsim.hw.registry.energy_buckets)."""
+    per_device = {c: 0.0 for c in energy_buckets()}
     for t in schedule.tasks:
         for comp, e in (t.energy_by_component_j or {"other": t.energy_j}).items():
             per_device[comp] = per_device.get(comp, 0.0) + e
@@ -166,16 +169,35 @@ def energy_breakdown_j(schedule: Schedule, latency_s: float, devices: int) -> di
     return {c: e * devices for c, e in per_device.items()}
 
 
+def memory_level_metrics(levels, schedule: Schedule, trace: Trace, busy: dict[str, float],
+                         devices: int, moved: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The per-level table of `Metrics.memory_levels` for the off-chip `levels` of the device
+    (`moved`: bytes per level of the trace)."""
+    latency_s = trace.makespan_ns * 1e-9
+    out = {}
+    for lv in levels:
+        if lv.on_chip:
+            continue
+        nbytes = moved.get(lv.name, 0.0)
+        out[lv.name] = {"capacity_bytes": float(lv.capacity_bytes),
+                        "resident_bytes": float(schedule.resident_bytes.get(lv.name, 0.0)),
+                        "bytes": float(nbytes), "busy": busy.get(lv.name, 0.0),
+                        "energy_j": (lv.energy_j(nbytes) + lv.static_power_w * latency_s) * devices}
+    return out
+
+
 def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
-                    area_breakdown_mm2: dict[str, float] | None = None) -> Metrics:
-    """`area_breakdown_mm2`: one device's area per component (hwsim.hw.area), from the caller,
-    which knows the hardware."""
+                    area_breakdown_mm2: dict[str, float] | None = None, levels=()) -> Metrics:
+    """`area_breakdown_mm2`: one device's area per component (hwsim.hw.area), and `levels` its
+    memory levels (hwsim.hw.system.Device.levels), from the caller, which knows the hardware."""
     info = graph.info
     latency_s = trace.makespan_ns * 1e-9
     devices = info.tp * info.ep * info.pp   # every stage assumed as busy as the one simulated
     breakdown = energy_breakdown_j(schedule, latency_s, devices)
     energy = math.fsum(breakdown.values())
     area = dict(area_breakdown_mm2 or {})
+    busy = _per_unit(schedule, trace.busy_fraction)
+    moved = trace.bytes_by_level()
     return Metrics(
         work_unit=info.work_unit,
         throughput_per_s=info.tokens / latency_s if latency_s > 0 else float("inf"),
@@ -185,11 +207,12 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
         energy_per_work_unit_j=energy / info.tokens,
         roofline_bound_s=roofline_bound_ns(schedule) * 1e-9,
         utilization=_per_unit(schedule, trace.utilization),
-        busy=_per_unit(schedule, trace.busy_fraction),
-        bytes={lv: int(round(b)) for lv, b in sorted(trace.bytes_by_level().items())},
+        busy=busy,
+        bytes={lv: int(round(b)) for lv, b in sorted(moved.items())},
         work_per_iteration=info.tokens,
         devices=devices,
         energy_breakdown_j=breakdown,
         area_mm2=math.fsum(area.values()),
         area_breakdown_mm2=area,
+        memory_levels=memory_level_metrics(levels, schedule, trace, busy, devices, moved),
     )

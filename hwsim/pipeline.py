@@ -10,12 +10,11 @@ from hwsim.config.schema import RunConfig, SystemUnderTest
 from hwsim.errors import ConfigError
 from hwsim.hw.area import device_area_breakdown_mm2
 from hwsim.mappers import MAPPERS
-from hwsim.metrics import Metrics, compute_metrics
-from hwsim.sim.engine import simulate
+from hwsim.metrics import Metrics
 from hwsim.sim.schedule import Schedule
 from hwsim.sim.trace import Trace
 from hwsim.workloads.ops import OpGraph, WorkloadInfo
-from hwsim.workloads.transformer import build_transformer, transformer_info
+from hwsim.workloads.transformer import transformer_info
 
 
 @dataclass
@@ -33,6 +32,7 @@ class SystemResult:
     @property
     def extrapolated(self) -> bool:
         return self.extrapolation_period is not None
+    machine: object = None        # the hwsim.hw.system.System simulated (devices, interconnect)
 
 
 @dataclass
@@ -67,47 +67,42 @@ def throughput_unit(graph: OpGraph) -> str:
     return f"{graph.info.work_unit}s/s"
 
 
-def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = "") -> None:
-    """Weights plus the KV cache of the batch must fit the device memory."""
+def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = "",
+               activation_bytes: float = 0) -> None:
+    """Weights plus the KV cache of the batch (plus `activation_bytes`, the largest layer's
+    inputs and outputs, for workloads checked after their graph is built) must fit the memory
+    of the device the mapper uses; requests must fit the model's context."""
     w = system.workload
-    longest = w.requests.longest(w.batch) + (1 if w.phase == "decode" else 0)
-    if longest > w.model.max_seq_len:
-        raise ConfigError(f"a request holds {longest} tokens but {w.model.name} supports "
-                          f"max_seq_len={w.model.max_seq_len}", key=f"{key_prefix}workload.requests")
-    capacity = system.hardware.memory_capacity_bytes()
-    need = info.weight_bytes_per_device + info.kv_bytes_per_device
+    requests = getattr(w, "requests", None)          # workloads with a context (Transformers)
+    if requests is not None:
+        longest = requests.longest(w.batch) + (1 if w.phase == "decode" else 0)
+        if longest > w.model.max_seq_len:
+            raise ConfigError(f"a request holds {longest} tokens but {w.model.name} supports "
+                              f"max_seq_len={w.model.max_seq_len}", key=f"{key_prefix}workload.requests")
+    capacity = system.hardware.memory_capacity_bytes(MAPPERS[system.mapper.name].needs)
+    need = info.weight_bytes_per_device + info.kv_bytes_per_device + activation_bytes
     if capacity is not None and need > capacity:
-        raise ConfigError(
-            f"{w.model.name} does not fit one device: weights {info.weight_bytes_per_device / 1e9:.2f} GB"
-            f" + KV cache {info.kv_bytes_per_device / 1e9:.2f} GB > memory {capacity / 1e9:.2f} GB"
-            f" (raise tp, lower the batch or context, or add memory)", key=f"{key_prefix}workload.batch")
+        parts = [f"weights {info.weight_bytes_per_device / 1e9:.3f} GB"]
+        if info.kv_bytes_per_device:
+            parts.append(f"KV cache {info.kv_bytes_per_device / 1e9:.3f} GB")
+        if activation_bytes:
+            parts.append(f"activations {activation_bytes / 1e9:.3f} GB")
+        hint = ("raise tp, lower the batch or context, or add memory" if info.kv_bytes_per_device
+                else "lower the batch or add memory")
+        raise ConfigError(f"{info.model} does not fit one device: {' + '.join(parts)} > memory "
+                          f"{capacity / 1e9:.3f} GB ({hint})", key=f"{key_prefix}workload.batch")
 
 
 def device_area_mm2(system: SystemUnderTest, graph: OpGraph) -> dict[str, float]:
     """Area per component of one device: the hardware the system's mapper uses, with datapaths
-    sized for the workload's dtype (hwsim.hw.area)."""
+    sized for the workload's dtype (each kind's registered area function)."""
     dtype = graph.ops[0].dtype if len(graph) else "fp16"
     return device_area_breakdown_mm2(system.hardware, MAPPERS[system.mapper.name].needs, dtype)
 
 
-# Mappers whose cost models know conv ops (hw/npu.py via hw/systolic.py).
-CNN_MAPPERS = ("npu_only",)
-
-
-def check_fits_cnn(system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") -> None:
-    """A CNN's weights plus its largest layer's input and output activations must fit the
-    device memory, and its mapper must know conv ops."""
-    if system.mapper.name not in CNN_MAPPERS:
-        raise ConfigError(f"mapper '{system.mapper.name}' cannot run CNN workloads; use one of: "
-                          f"{', '.join(CNN_MAPPERS)}", key=f"{key_prefix}mapper.name")
-    capacity = system.hardware.memory_capacity_bytes()
-    acts = max((op.act_in_bytes + op.act_out_bytes for op in graph.ops), default=0)
-    need = graph.info.weight_bytes_per_device + acts
-    if capacity is not None and need > capacity:
-        raise ConfigError(
-            f"{graph.info.model} does not fit one device: weights {graph.info.weight_bytes_per_device / 1e9:.3f} GB"
-            f" + activations {acts / 1e9:.3f} GB > memory {capacity / 1e9:.3f} GB"
-            " (lower the batch or add memory)", key=f"{key_prefix}workload.batch")
+def device_of(system: SystemUnderTest):
+    """The device the system's mapper uses (hwsim.hw.system.Device)."""
+    return system.hardware.device(MAPPERS[system.mapper.name].needs)
 
 
 def run_system(system: SystemUnderTest, key_prefix: str = "",
@@ -125,18 +120,8 @@ def run_system(system: SystemUnderTest, key_prefix: str = "",
             if found is not None:
                 return dataclasses.replace(found.run, system=system, metrics=found.metrics,
                                            extrapolation_period=found.period)
-    if system.workload.kind == "cnn":
-        from hwsim.workloads.cnn import build_cnn
-        graph = build_cnn(system.workload)
-        check_fits_cnn(system, graph, key_prefix)
-    else:
-        graph = build_transformer(system.workload)
-        check_fits(system, graph.info, key_prefix)
-    entry = MAPPERS[system.mapper.name]
-    schedule = entry.build(graph, system.hardware, system.mapper.options)
-    trace = simulate(schedule)
-    return SystemResult(system, graph, schedule, trace,
-                        compute_metrics(graph, schedule, trace, device_area_mm2(system, graph)))
+    from hwsim.scenarios import SCENARIOS
+    return SCENARIOS["pass"].run(system, key_prefix)
 
 
 def evaluate(config: RunConfig, extrapolate_layers: bool = False) -> RunResult:

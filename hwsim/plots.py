@@ -108,9 +108,9 @@ def timeline_figure(result):
     if verts:
         ax.add_collection(PolyCollection(np.concatenate(verts), facecolors=np.concatenate(colors),
                                          linewidths=0))
-    phases = np.array(trace.columns["phase"])
-    for layer, shade in (("L0", 0.12), ("L1", 0.06)):
-        sel = phases == layer
+    layers = np.array([t.layer for t in trace.schedule.tasks])
+    for layer, shade in ((0, 0.12), (1, 0.06)):
+        sel = layers == layer
         if sel.any():
             ax.axvspan(start_ms[sel].min(), end_ms[sel].max(), color="k", alpha=shade, lw=0)
     labels = []

@@ -176,10 +176,34 @@ def _energy_area(result: RunResult) -> str:
 
 def format_table(result: RunResult) -> str:
     sections = [_header(result), _systems_table(result), _units_table(result),
-                _traffic_table(result), _energy_area(result)]
+                _traffic_table(result), _memory_levels(result), _energy_area(result)]
     if result.check_detail is not None:
         sections.append(_check(result.check_detail))
     return "\n\n".join(sections)
+
+
+def _memory_levels(result: RunResult) -> str:
+    """Each off-chip memory level of each system, fastest first: what it holds, what it moved,
+    how long it was busy and its energy (transfers + static) per token."""
+    rows = []
+    for name, r in [("main", result.main), *result.baselines.items()]:
+        m = r.metrics
+        for lv, d in m.memory_levels.items():
+            rows.append([name, lv, f"{d['capacity_bytes'] / 1e9:,.1f}", f"{d['resident_bytes'] / 1e9:,.2f}",
+                         f"{d['bytes'] / 1e9:,.3f}", f"{d['busy'] * m.iteration_latency_s * 1e3:,.3f}",
+                         f"{d['energy_j'] / m.work_per_iteration * 1e3:,.3f}"])
+    unit = result.main.metrics.work_unit
+    table = _table(["system", "memory\nlevel", "capacity\nGB", "holds\nGB", "moved GB per\ndevice",
+                    "busy\nms", f"energy\nmJ/{unit}"], rows)
+    legend = _legend([
+        ("holds GB", "what placement put in the level (weights, KV cache, spilled activations), "
+         "one device"),
+        ("moved GB per device", "bytes the level served in one iteration, one device"),
+        ("busy ms", "time in the iteration with at least one transfer on the level"),
+        (f"energy mJ/{unit}", f"the level's transfer energy plus its static (background, refresh) "
+         f"power over the iteration, whole replica, per {unit}"),
+    ])
+    return f"{table}\n{legend}"
 
 
 def _check(detail: dict) -> str:

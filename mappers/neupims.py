@@ -25,12 +25,12 @@ from typing import Literal
 
 import numpy as np
 
-from hwsim.hw.npu import npu_op_cost
-from hwsim.hw.pim import (attention_commands, attention_cycles_per_request, internal_bw_gbps_per_channel,
-                          tile_energy_j)
+from hwsim.hw.pim import attention_cycles_per_request, internal_bw_gbps_per_channel, pim_channels
+from hwsim.hw.registry import op_cost
 from hwsim.hw.system import HardwareSpec
-from hwsim.mappers.common import add_collective_task, add_task, phase_of
+from hwsim.mappers.common import add_collective_task, add_task
 from hwsim.mappers.npu_only import npu_resources
+from hwsim.mappers.placement import place_data
 from hwsim.mappers.registry import NoOptions, register
 from hwsim.sim.schedule import Resource, Schedule
 from hwsim.spec import Spec
@@ -73,13 +73,18 @@ def split_sub_batches(channel_of: np.ndarray, channels: int, interleave: bool) -
     return [np.array(sorted(h), dtype=np.int64) for h in halves if h]
 
 
+NEEDS = ("npu", "memory", "pim")
+
+
 def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool,
                   policy: str) -> Schedule:
-    npu, mem, pim = hw.npu, hw.memory, hw.pim
-    dram = pim.dram
-    channels = mem.channels
-    schedule = npu_resources(hw)
-    per_channel_bw = mem.sustained_bw_gbps / channels
+    device = hw.device(NEEDS)
+    pim = device.spec("pim")
+    pim_level = device.level(pim.level)
+    channels = pim_channels(pim, device)
+    placement = place_data(graph, device)
+    schedule = npu_resources(hw, device)
+    schedule.resident_bytes = dict(placement.resident_bytes)
     first_attn = {}                               # micro-batch -> its first attention op
     for op in graph.ops:
         if op.attention is not None:
@@ -102,8 +107,8 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
         plan[mb] = (attn.query_array, attn.context_array, channel_of,
                     split_sub_batches(channel_of, channels, interleave and len(first_attn) == 1))
     last_op_of = {op.micro_batch: op.name for op in graph.ops}
-    cycle_ns = dram.tck_ns
     tasks_of: dict[tuple[str, int], list[int]] = {}
+    levels = [lv.name for lv in device.off_chip_levels]
 
     for op in graph.ops:
         query, context, channel_of, sub_batches = plan[op.micro_batch]
@@ -118,61 +123,35 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
             if part.kind.is_collective:
                 tasks_of[(op.name, s)] = [add_collective_task(schedule, label, part, hw.link, deps)]
             elif part.attention is not None:
-                tasks_of[(op.name, s)] = _pim_tasks(schedule, part, idx, channel_of, channels, pim, mem,
-                                                    dual, per_channel_bw, cycle_ns, deps, label,
-                                                    phase_of(part))
+                work = op_cost("pim", part.kind)(pim, pim_level, part, channel_of[idx], channels, dual)
+                tasks_of[(op.name, s)] = [
+                    schedule.add(f"{label}@ch{w.channel}", part.name, "pim",
+                                 {f"pim.ch{w.channel}": w.pim_ns, pim_level.name: w.bus_demand},
+                                 deps=deps, flops=w.flops,
+                                 bytes_by_level={"pim_internal": w.kv_bytes, pim_level.name: w.bus_bytes},
+                                 energy_j=sum(w.energy_by_component_j.values()),
+                                 energy_by_component_j=w.energy_by_component_j, roofline_ns=w.roofline_ns,
+                                 layer=part.layer, micro_batch=part.micro_batch, component="pim",
+                                 datapath="pim", level=pim_level.name)
+                    for w in work]
             else:
-                c = npu_op_cost(npu, mem, part)
-                tasks_of[(op.name, s)] = [add_task(schedule, label, part, c, "npu",
-                                                   {"npu": c.compute_ns, "hbm": c.bytes_by_level["hbm"]}, deps)]
+                where = placement.levels_for(part)
+                c = op_cost("npu", part.kind)(device, part, where)
+                demands = {"npu": c.compute_ns, **{lv: c.bytes_by_level.get(lv, 0.0) for lv in levels}}
+                weights = where.weights.name if where.weights is not None and part.weight_bytes else ""
+                tasks_of[(op.name, s)] = [add_task(schedule, label, part, c, "npu", demands, deps,
+                                                   level=weights)]
     return schedule
 
 
-def _pim_tasks(schedule, op, idx, channel_of, channels, pim, mem, dual, per_channel_bw, cycle_ns,
-               deps, label, phase):
-    """One task per PIM channel: the GEMVs of the sub-batch's requests whose KV it holds."""
-    context = op.kind == OpKind.ATTENTION_CONTEXT
-    attn = op.attention
-    b = op.dtype_bytes
-    cycles = attention_cycles_per_request(pim, attn, context, b)
-    tiles = attention_commands(pim, attn, context, b)[1]
-    per_tile_j = tile_energy_j(pim)
-    mac_pj = pim.mac_pj(op.dtype)
-    pairs = attn.query_array * attn.context_array
-    chans = channel_of[idx]
-    vector_bytes = attn.query_array * attn.heads * (attn.context_array if context else attn.head_dim) * b
-    ids = []
-    total_pairs = float(np.sum(pairs))
-    internal_bw = internal_bw_gbps_per_channel(pim, b)
-    per_channel = lambda values: np.bincount(chans, weights=values, minlength=channels)
-    requests_on = np.bincount(chans, minlength=channels)
-    pim_ns_on, bus_bytes_on = per_channel(cycles) * cycle_ns, per_channel(vector_bytes)
-    pairs_on, tiles_on = per_channel(pairs), per_channel(tiles)
-    for c in np.flatnonzero(requests_on):
-        pim_ns, bus_bytes = float(pim_ns_on[c]), float(bus_bytes_on[c])   # GWRITE in; results out ~ same order
-        demands = {f"pim.ch{c}": pim_ns, "hbm": bus_bytes if dual else max(bus_bytes, pim_ns * per_channel_bw)}
-        share = float(pairs_on[c]) / total_pairs
-        kv = op.kv_read_bytes * share
-        # "pim": row reads + activates in the banks and the PIM MACs; "dram": GWRITE/READRES bytes
-        # on the channel bus.
-        energy = {"pim": float(tiles_on[c]) * per_tile_j + op.flops * share / 2 * mac_pj * 1e-12,
-                  "dram": mem.energy_j(bus_bytes)}
-        ids.append(schedule.add(
-            f"{label}@ch{c}", op.name, "pim", demands, deps=deps, flops=op.flops * share,
-            bytes_by_level={"pim_internal": kv, "hbm": bus_bytes},
-            energy_j=sum(energy.values()), energy_by_component_j=energy,
-            roofline_ns=max(op.flops * share / (2 * internal_bw / b), kv / internal_bw), phase=phase))
-    return ids
-
-
 @register("neupims", "NPU for GEMMs + bank-level PIM for attention, dual row buffers and "
-          "sub-batch interleaving (ablatable)", needs=("npu", "memory", "pim"), options=NeuPIMsOptions)
+          "sub-batch interleaving (ablatable)", needs=NEEDS, options=NeuPIMsOptions)
 def map_neupims(graph: OpGraph, hw: HardwareSpec, options: NeuPIMsOptions) -> Schedule:
     dual = hw.pim.dual_row_buffer if options.dual_row_buffer is None else options.dual_row_buffer
     return build_npu_pim(graph, hw, options.sub_batch_interleaving, dual, options.channel_assignment)
 
 
 @register("npu_pim_naive", "NPU + PIM in blocked mode: attention on PIM, never overlapping the "
-          "NPU", needs=("npu", "memory", "pim"), options=NoOptions)
+          "NPU", needs=NEEDS, options=NoOptions)
 def map_npu_pim_naive(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
     return build_npu_pim(graph, hw, interleave=False, dual=False, policy="clb")

@@ -18,14 +18,16 @@ class MapperEntry:
     needs: tuple[str, ...]                     # hardware components it requires
     options: type[Spec]
     build: Callable                            # (OpGraph, HardwareSpec, options) -> Schedule
+    workloads: tuple[str, ...] = ("transformer",)   # workload kinds it can place
 
 
 MAPPERS: dict[str, MapperEntry] = {}
 
 
-def register(name: str, summary: str, needs: tuple[str, ...], options: type[Spec] = NoOptions):
+def register(name: str, summary: str, needs: tuple[str, ...], options: type[Spec] = NoOptions,
+             workloads: tuple[str, ...] = ("transformer",)):
     def wrap(fn):
-        MAPPERS[name] = MapperEntry(name, summary, needs, options, fn)
+        MAPPERS[name] = MapperEntry(name, summary, needs, options, fn, workloads)
         return fn
     return wrap
 

@@ -127,7 +127,8 @@ def simulate(schedule: Schedule) -> Trace:
     """Execute the schedule; return the timeline.
 
     Tasks are driven by callbacks on SimPy events rather than one process each (a process costs
-    several generator resumptions per task): a task becomes ready when its last dependency ends,
+    several generator resumptions per task): a task becomes ready when its last dependency ends
+    and its release time has come,
     takes its exclusive resources in name order — each granted to the lowest waiting task id when
     released — then spends its latency and its fluid-pool work. `sim.reference_engine` does the
     same with processes and must agree (tests/test_engine.py)."""
@@ -172,6 +173,13 @@ def simulate(schedule: Schedule) -> Trace:
     def work(tid: int) -> None:
         pool.run(tid, tasks[tid].demands).callbacks.append(lambda _ev: finish(tid))
 
+    def ready(tid: int) -> None:
+        """All dependencies done: wait for the release time (if any), then for the resources."""
+        if tasks[tid].release_ns and tasks[tid].release_ns > env.now:
+            env.timeout(tasks[tid].release_ns - env.now).callbacks.append(lambda _ev: acquire(tid))
+        else:
+            acquire(tid)
+
     def finish(tid: int) -> None:
         end[tid] = env.now
         finished[tid] = True
@@ -189,11 +197,11 @@ def simulate(schedule: Schedule) -> Trace:
         for s in successors[tid]:
             missing_deps[s] -= 1
             if missing_deps[s] == 0:
-                acquire(s)
+                ready(s)
 
     for tid in range(n):
         if missing_deps[tid] == 0:
-            acquire(tid)
+            ready(tid)
     env.run()
     unfinished = [t.name for t, ok in zip(tasks, finished) if not ok]
     if unfinished:

@@ -25,6 +25,8 @@ def simulate_with_processes(schedule: Schedule) -> Trace:
     def process(task):
         if task.deps:
             yield simpy.AllOf(env, [done[d] for d in task.deps])
+        if task.release_ns > env.now:
+            yield env.timeout(task.release_ns - env.now)
         held = []
         for name in sorted(r for r in task.demands if r in units):
             req = units[name].request(priority=task.id)

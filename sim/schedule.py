@@ -29,7 +29,13 @@ class Task:
     `demands` maps resource name -> work on it (ns of compute, or bytes). The task progresses on
     all its resources at once (the double-buffered steady state), so alone it takes
     `latency_ns + max(work / capacity)`; `latency_ns` is the part nothing overlaps (pipeline
-    fill, kernel launch, link latency).
+    fill, kernel launch, link latency). It starts no earlier than `release_ns` (a request's
+    arrival, a scenario's next step) and its dependencies' ends.
+
+    The provenance fields say what the task is, for reports, plots and `--check`; the engine
+    reads none of them: the op and its layer (-1 outside layers) and micro-batch, the device
+    (index into the system's devices), the registered component kind and its datapath that ran
+    it, and the memory level holding its weights ("" when none: activations only, or in metal).
     """
     id: int
     name: str
@@ -42,8 +48,21 @@ class Task:
     bytes_by_level: dict[str, float] = field(default_factory=dict)
     energy_j: float = 0.0
     roofline_ns: float = 0.0     # max(FLOPs / peak, bytes / peak bandwidth) on its unit
-    phase: str = ""              # free label (layer, sub-batch, ...)
     energy_by_component_j: dict[str, float] = field(default_factory=dict)   # sums to energy_j
+    release_ns: float = 0.0
+    layer: int = -1
+    micro_batch: int = 0
+    device: int = 0
+    component: str = ""          # registered component kind ("npu", "pim", "gpu", "link", ...)
+    datapath: str = ""           # its datapath ("systolic", "vector", "tensor", "link", ...)
+    level: str = ""              # memory level holding the op's weights
+
+    @property
+    def phase(self) -> str:
+        """A display label of the layer and micro-batch ("L3", "L3.m1"; "" outside layers)."""
+        if self.layer < 0:
+            return ""
+        return f"L{self.layer}" + (f".m{self.micro_batch}" if self.micro_batch else "")
 
 
 @dataclass
@@ -51,6 +70,8 @@ class Schedule:
     resources: dict[str, Resource]
     tasks: list[Task] = field(default_factory=list)
     static_power_w: dict[str, float] = field(default_factory=dict)   # per unit, for energy
+    resident_bytes: dict[str, float] = field(default_factory=dict)   # per memory level: what the
+                                                                     # mapper placed there (reports)
 
     def add_resource(self, r: Resource) -> None:
         self.resources[r.name] = r

@@ -78,6 +78,9 @@ class Trace:
         data = {
             "task": [t.name for t in tasks], "op": [t.op for t in tasks],
             "unit": [t.unit for t in tasks], "phase": [t.phase for t in tasks],
+            "layer": [t.layer for t in tasks], "micro_batch": [t.micro_batch for t in tasks],
+            "device": [t.device for t in tasks], "component": [t.component for t in tasks],
+            "datapath": [t.datapath for t in tasks], "level": [t.level for t in tasks],
             "start_ns": self.start_ns, "end_ns": self.end_ns,
             "duration_ns": self.end_ns - self.start_ns,
             "roofline_ns": np.array([t.roofline_ns for t in tasks]),
@@ -136,7 +139,9 @@ class Trace:
                            "args": {"sort_index": tid}})
             return tid
 
-        about = [{"unit": t.unit, "phase": t.phase, "flops": t.flops,
+        about = [{"unit": t.unit, "phase": t.phase, "flops": t.flops, "component": t.component,
+                  "datapath": t.datapath, "level": t.level, "layer": t.layer,
+                  "micro_batch": t.micro_batch, "device": t.device,
                   **{f"bytes_{lv}": b for lv, b in t.bytes_by_level.items()}} for t in tasks]
         ts_us, dur_us = (self.start_ns / 1e3).tolist(), ((self.end_ns - self.start_ns) / 1e3).tolist()
 

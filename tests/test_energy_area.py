@@ -11,7 +11,8 @@ from hwsim.config.loader import load_config
 from hwsim.configs import CONFIG_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
 from hwsim.hw import area as A
-from hwsim.hw.energy import (ADD_PJ_45NM, COMPONENTS, EYERISS_RELATIVE_COST, MAC_PJ_45NM, add_pj,
+from hwsim.hw.registry import energy_buckets
+from hwsim.hw.energy import (ADD_PJ_45NM, EYERISS_RELATIVE_COST, MAC_PJ_45NM, add_pj,
                              eyeriss_relative_energy, mac_pj, sram_pj_per_byte)
 from hwsim.hw.gpu import GPUSpec
 from hwsim.hw.memory import MemorySpec
@@ -153,7 +154,7 @@ def result(shipped_result):
 def test_energy_breakdown_sums_to_energy_j(result):
     for name, r in systems(result):
         m = r.metrics
-        assert set(COMPONENTS) <= set(m.energy_breakdown_j), name
+        assert set(energy_buckets()) <= set(m.energy_breakdown_j), name
         assert "other" not in m.energy_breakdown_j, (name, "a cost model gave no energy split")
         assert all(e >= 0 for e in m.energy_breakdown_j.values()), name
         assert math.fsum(m.energy_breakdown_j.values()) == m.energy_j, name

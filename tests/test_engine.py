@@ -113,3 +113,16 @@ def test_busy_fraction_is_the_union_of_task_intervals():
     t = simulate(s)
     assert t.busy_fraction("unit") == pytest.approx((5.0 + (t.end_ns[3] - t.start_ns[3])) / t.makespan_ns)
     assert t.busy_fraction("mem") == pytest.approx(max(t.end_ns[0], t.end_ns[2]) / t.makespan_ns)
+
+
+def test_a_task_starts_no_earlier_than_its_release_time():
+    """Release times (arrivals, scenario steps): a task with no dependencies waits for its
+    release; a dependent task waits for both; the reference engine agrees."""
+    s = machine()
+    s.add("early", "", "x", {"unit": 10.0})
+    s.add("released", "", "x", {"unit": 5.0}, release_ns=100.0)
+    s.add("after both", "", "x", {"unit": 1.0}, deps=(0, 1), release_ns=50.0)
+    s.add("released late", "", "x", {"unit": 1.0}, deps=(0,), release_ns=200.0)
+    t, ref = simulate(s), simulate_with_processes(s)
+    assert list(t.start_ns) == pytest.approx([0.0, 100.0, 105.0, 200.0])
+    assert list(t.end_ns) == pytest.approx(list(ref.end_ns))

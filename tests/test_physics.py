@@ -1,4 +1,5 @@
 """Physics that must hold for every shipped config, main system and every baseline."""
+import numpy as np
 import pytest
 
 from hwsim.hw.link import collective_bytes_sent
@@ -12,8 +13,9 @@ def result(shipped_result):
 def test_no_task_beats_its_roofline(result):
     for name, r in systems(result):
         durations = r.trace.end_ns - r.trace.start_ns
-        for task in r.schedule.tasks:
-            assert durations[task.id] >= task.roofline_ns * (1 - 1e-9), (name, task.name)
+        for task in r.schedule.tasks:     # a few ulps of the end time: nanosecond tasks late in long runs
+            slack = 4 * np.spacing(r.trace.end_ns[task.id])
+            assert durations[task.id] >= task.roofline_ns * (1 - 1e-9) - slack, (name, task.name)
         assert r.metrics.iteration_latency_s >= r.metrics.roofline_bound_s * (1 - 1e-9)
 
 
@@ -30,8 +32,8 @@ def test_bytes_conserved(result):
     for name, r in systems(result):
         ops = {op.name: op for op in r.graph.ops}
         tasks = r.schedule.tasks
-        moved = sum(t.bytes_by_level.get("hbm", 0.0) + t.bytes_by_level.get("pim_internal", 0.0)
-                    for t in tasks)
+        off_chip = [*r.metrics.memory_levels, "pim_internal"]
+        moved = sum(t.bytes_by_level.get(lv, 0.0) for t in tasks for lv in off_chip)
         floor = sum(op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes for op in ops.values()
                     if not op.kind.is_collective)
         assert moved >= floor * (1 - 1e-9), name

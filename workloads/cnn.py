@@ -120,13 +120,13 @@ def matmul_op(name: str, layer: int, m: int, k: int, n: int, dtype: str, weights
 
 def vector_op(name: str, layer: int, kind: OpKind, elements: int, dtype: str,
               flops_per_element: float = 1.0, in_elements: int | None = None,
-              weight_elements: int = 0) -> Op:
+              weight_elements: int = 0, function: str = "") -> Op:
     """An op for the vector units: `elements` outputs, `flops_per_element` operations each."""
     b = DTYPE_BYTES[dtype]
     return Op(name=name, kind=kind, layer=layer, dtype=dtype, flops=float(flops_per_element * elements),
               elements=elements, weight_bytes=weight_elements * b,
               act_in_bytes=(elements if in_elements is None else in_elements) * b,
-              act_out_bytes=elements * b)
+              act_out_bytes=elements * b, function=function)
 
 
 def pool_out(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False) -> int:
@@ -175,18 +175,20 @@ class CNNBuilder:
         h, w = pool_out(x.h, k, stride, padding), pool_out(x.w, k, stride, padding)
         out = self.batch * h * w * x.c
         op = vector_op(name or f"pool{len(self.graph)}", max(self.layer, 0), OpKind.POOL, out,
-                       self.dtype, flops_per_element=k * k, in_elements=self.batch * x.h * x.w * x.c)
+                       self.dtype, flops_per_element=k * k, in_elements=self.batch * x.h * x.w * x.c,
+                       function="max")
         return Tensor(self._add(op, [x]), h, w, x.c)
 
     def global_pool(self, x: Tensor, name: str = "avgpool") -> Tensor:
         inputs = self.batch * x.h * x.w * x.c
         op = vector_op(name, max(self.layer, 0), OpKind.POOL, self.batch * x.c, self.dtype,
-                       flops_per_element=x.h * x.w, in_elements=inputs)
+                       flops_per_element=x.h * x.w, in_elements=inputs, function="avg")
         return Tensor(self._add(op, [x]), 1, 1, x.c)
 
     def add(self, a: Tensor, b: Tensor, name: str) -> Tensor:
         n = self.batch * a.h * a.w * a.c
-        op = vector_op(name, self.layer, OpKind.ELEMENTWISE, n, self.dtype, in_elements=2 * n)
+        op = vector_op(name, self.layer, OpKind.ELEMENTWISE, n, self.dtype, in_elements=2 * n,
+                       function="add")
         return Tensor(self._add(op, [a, b]), a.h, a.w, a.c)
 
     def fc(self, x: Tensor, out: int, name: str) -> Tensor:
@@ -347,3 +349,8 @@ def build_cnn(workload: CNNWorkload) -> OpGraph:
 def param_count(graph: OpGraph) -> int:
     """Parameters = weight bytes / bytes per element (conv and FC weights plus biases)."""
     return int(sum(op.weight_bytes // op.dtype_bytes for op in graph.ops))
+
+
+from hwsim.workloads.registry import WorkloadKind, register_workload  # noqa: E402
+
+register_workload(WorkloadKind("cnn", CNNWorkload, build_cnn))

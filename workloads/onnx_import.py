@@ -194,21 +194,22 @@ def import_onnx(source, batch: int = 1, dtype: str = "fp16") -> OpGraph:
             x = shape(inputs[0], label)
             window = x[2] * x[3] if op_type == "GlobalAveragePool" else numel(a.get("kernel_shape", [1]))
             op = vector_op(op_name, max(layer, 0), OpKind.POOL, numel(out_shape), dtype,
-                           flops_per_element=window, in_elements=numel(x))
+                           flops_per_element=window, in_elements=numel(x),
+                           function="max" if op_type == "MaxPool" else "avg")
         elif op_type == "Softmax":
             op = vector_op(op_name, max(layer, 0), OpKind.SOFTMAX, numel(out_shape), dtype,
-                           flops_per_element=5)
+                           flops_per_element=5, function="softmax")
         elif op_type == "LayerNormalization":
             weights = sum(numel(constants[t]) for t in inputs[1:] if t in constants)
             op = vector_op(op_name, max(layer, 0), OpKind.NORM, numel(out_shape), dtype,
-                           flops_per_element=5, weight_elements=weights)
+                           flops_per_element=5, weight_elements=weights, function="layernorm")
         else:   # Relu, Clip, Sigmoid, Add, Mul, BatchNormalization
             data = act_inputs if op_type in ("Add", "Mul") else act_inputs[:1]
             weights = sum(numel(constants[t]) for t in inputs if t in constants)
             op = vector_op(op_name, max(layer, 0), OpKind.ELEMENTWISE, numel(out_shape), dtype,
                            flops_per_element=ELEMENTWISE_FLOPS[op_type],
                            in_elements=sum(numel(shape(t, label)) for t in data) or numel(out_shape),
-                           weight_elements=weights)
+                           weight_elements=weights, function=op_type.lower())
         graph.add(op, after=deps)
         for out in node.output:
             producer[out] = op_name

@@ -199,6 +199,8 @@ class Op:
     expert: int | None = None       # MoE: which expert's FFN this op belongs to
     conv: Conv | None = None        # conv / depthwise_conv ops: the convolution's shape
     micro_batch: int = 0            # pipeline parallelism: which micro-batch the op serves
+    function: str = ""              # vector ops: which function ("rmsnorm", "gelu", "swiglu", "rope",
+                                    # "add", "relu", "max" or "avg" pooling, ...), for --check
 
     @property
     def dtype_bytes(self) -> int:

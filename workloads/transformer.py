@@ -132,7 +132,7 @@ class _Builder:
         return Op(name=name, kind=_VECTOR_KIND[what], layer=layer, dtype=self.w.dtype,
                   flops=float(VECTOR_FLOPS_PER_ELEMENT[what] * elements), elements=elements,
                   act_in_bytes=(in_elements or elements) * b, act_out_bytes=elements * b,
-                  expert=expert)
+                  expert=expert, function=what)
 
     def collective(self, name, layer, kind, group, nbytes):
         return Op(name=name, kind=kind, layer=layer, dtype=self.w.dtype, flops=0.0,
@@ -294,3 +294,8 @@ def transformer_info(workload: TransformerWorkload) -> WorkloadInfo:
     """What `build_transformer(workload).info` holds (bytes resident per device, tokens), without
     building the ops."""
     return _Builder(workload).info()
+
+
+from hwsim.workloads.registry import WorkloadKind, register_workload  # noqa: E402
+
+register_workload(WorkloadKind("transformer", TransformerWorkload, build_transformer, transformer_info))

@@ -21,9 +21,9 @@ from hwsim.config.schema import WORKLOAD_KINDS, RunConfig, missing_hardware
 from hwsim.config.yamlio import SourceMap, load_scalar, parse_yaml, read_yaml
 from hwsim.configs import MODELS_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
+from hwsim.hw.registry import COMPONENTS
+from hwsim.hw.system import HardwareSpec
 from hwsim.mappers import MAPPERS
-
-HARDWARE_COMPONENTS = ("npu", "gpu", "memory", "link", "pim")
 
 
 def available(folder: Path) -> list[str]:
@@ -116,8 +116,13 @@ def _resolve_system(section: dict, prefix: str, sources: SourceMap, kind: str = 
             requests["path"] = _resolve_path(requests["path"], f"{prefix}workload.requests.path", sources)
     hw = section.get("hardware")
     if isinstance(hw, dict):
-        for comp in HARDWARE_COMPONENTS:
-            if comp in hw:
+        for comp, kind in COMPONENTS.items():   # every registered component kind
+            if comp not in hw:
+                continue
+            if kind.many and isinstance(hw[comp], list):   # several levels, fastest first
+                hw[comp] = [_resolve_named(v, PRESETS_DIR, f"{prefix}hardware.{comp}.{i}", sources,
+                                           component=comp) for i, v in enumerate(hw[comp])]
+            else:
                 hw[comp] = _resolve_named(hw[comp], PRESETS_DIR, f"{prefix}hardware.{comp}",
                                           sources, component=comp)
 
@@ -193,6 +198,11 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
         if container_key:    # a dict key or list index: stay on the item type
             container_key = False
             continue
+        if current is HardwareSpec:            # keys are the registered component kinds
+            current = HardwareSpec.spec_of(str(part))
+            if current is None:
+                return HardwareSpec
+            continue
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
             if field is None:
@@ -227,7 +237,8 @@ def _explain(err: dict) -> str:
     if kind == "extra_forbidden":
         tagged = len(loc) >= 3 and loc[-3] == "workload" and loc[-2] in WORKLOAD_KINDS
         owner = WORKLOAD_KINDS[loc[-2]] if tagged else _model_at(RunConfig, _untag(loc[:-1]))
-        fields = list(owner.model_fields) if owner else []
+        fields = (HardwareSpec.known_keys() if owner is HardwareSpec
+                  else list(owner.model_fields) if owner else [])
         hint = _did_you_mean(loc[-1], fields)
         return f"unknown key '{loc[-1]}'{hint}" + (f"; expected one of: {', '.join(fields)}" if fields and not hint else "")
     if kind == "missing":

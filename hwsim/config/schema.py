@@ -5,15 +5,15 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from hwsim.hw.registry import COMPONENTS
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers import MAPPERS
 from hwsim.outputs import plain_name_problem
 from hwsim.spec import Spec
-from hwsim.workloads.cnn import CNNWorkload
-from hwsim.workloads.transformer import TransformerWorkload
+from hwsim.workloads.registry import load_workloads
 
 # `workload.kind` picks the workload model; a workload without `kind:` is a Transformer.
-WORKLOAD_KINDS: dict[str, type[BaseModel]] = {"transformer": TransformerWorkload, "cnn": CNNWorkload}
+WORKLOAD_KINDS: dict[str, type[BaseModel]] = {name: k.spec for name, k in load_workloads().items()}
 
 
 def _workload_kind(value: Any) -> str:
@@ -21,8 +21,8 @@ def _workload_kind(value: Any) -> str:
     return str(kind)
 
 
-Workload = Annotated[Union[Annotated[TransformerWorkload, Tag("transformer")],
-                           Annotated[CNNWorkload, Tag("cnn")]], Discriminator(_workload_kind)]
+Workload = Annotated[Union[tuple(Annotated[spec, Tag(name)] for name, spec in WORKLOAD_KINDS.items())],
+                     Discriminator(_workload_kind)]
 
 
 class MapperChoice(Spec):
@@ -49,13 +49,14 @@ def missing_hardware(mapper: str, present: set[str], tp: int, ep: int) -> tuple[
     missing = [c for c in MAPPERS[mapper].needs if c not in present]
     if missing:
         return missing[0], f"mapper '{mapper}' needs hardware.{', hardware.'.join(missing)}"
-    if tp * ep > 1 and "link" not in present:
-        return "link", f"tp={tp}, ep={ep} needs a link for the collectives"
+    links = [name for name, kind in COMPONENTS.items() if kind.role == "link"]
+    if tp * ep > 1 and links and not present.intersection(links):
+        return links[0], f"tp={tp}, ep={ep} needs a {' or '.join(links)} for the collectives"
     return None
 
 
 def check_system(workload: Workload, hardware: HardwareSpec, mapper: MapperChoice):
-    present = {name for name in HardwareSpec.model_fields if getattr(hardware, name) is not None}
+    present = set(hardware.present())
     problem = missing_hardware(mapper.name, present, workload.tp, workload.ep)
     if problem:
         raise ValueError(problem[1])

@@ -1,0 +1,86 @@
+"""Scenarios: what is simulated over time, above the engine.
+
+A scenario takes a system (workload + hardware + mapper) and returns a `SystemResult` whose
+metrics say what their throughput counts (`Metrics.work_unit`: "token", "inference"; "request"
+and "step" for the scenarios to come). The engine stays generic: a scenario builds schedules (tasks may carry
+release times) and reads traces; it never reaches into the engine.
+
+- `pass` (today's behaviour): one prefill/decode/inference pass of a fixed batch: workload ->
+  op graph -> placement and mapping -> schedule -> engine -> metrics.
+- `serving` (issue 12) will loop over request arrivals, ask a batching policy for each
+  iteration and cost iterations with `PassScenario.simulate` (cached by iteration shape), or
+  release tasks at arrival times in one schedule.
+- `training` (issue 16) will build forward, backward and optimizer graphs and run them as steps.
+New scenarios register in SCENARIOS; nothing in sim/ or hw/ changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from hwsim.config.schema import SystemUnderTest
+from hwsim.errors import ConfigError
+from hwsim.hw.system import System
+from hwsim.mappers import MAPPERS
+from hwsim.mappers.placement import PlacementError
+from hwsim.metrics import compute_metrics
+from hwsim.sim.engine import simulate
+from hwsim.sim.schedule import Schedule
+from hwsim.workloads.ops import OpGraph
+from hwsim.workloads.registry import load_workloads
+
+
+class Scenario(Protocol):
+    name: str
+
+    def run(self, system: SystemUnderTest, key_prefix: str = ""):
+        """Simulate `system`; return a SystemResult (hwsim.pipeline)."""
+
+
+@dataclass(frozen=True)
+class PassScenario:
+    """One pass of the workload's batch through the model (module docstring)."""
+    name: str = "pass"
+
+    def build_graph(self, system: SystemUnderTest, key_prefix: str = "") -> OpGraph:
+        """The workload kind's graph, refused before the build when its sizes say it cannot fit
+        (hwsim.workloads.registry), else after it (its largest activations included)."""
+        from hwsim.pipeline import check_fits
+        kind = load_workloads()[system.workload.kind]
+        if kind.name not in MAPPERS[system.mapper.name].workloads:
+            able = [name for name, entry in sorted(MAPPERS.items()) if kind.name in entry.workloads]
+            raise ConfigError(f"mapper '{system.mapper.name}' cannot run {kind.name} workloads; use one "
+                              f"of: {', '.join(able)}", key=f"{key_prefix}mapper.name")
+        if kind.sizes is not None:
+            check_fits(system, kind.sizes(system.workload), key_prefix)
+        graph = kind.build(system.workload)
+        if kind.sizes is None:
+            acts = max((op.act_in_bytes + op.act_out_bytes for op in graph.ops), default=0)
+            check_fits(system, graph.info, key_prefix, activation_bytes=acts)
+        return graph
+
+    def schedule(self, system: SystemUnderTest, graph: OpGraph, key_prefix: str = "") -> Schedule:
+        """Placement and mapping; the device's static power per component (each registered
+        kind's `static_power_w`) charged over the makespan by the metrics."""
+        entry = MAPPERS[system.mapper.name]
+        try:
+            schedule = entry.build(graph, system.hardware, system.mapper.options)
+        except PlacementError as exc:
+            raise ConfigError(str(exc), key=f"{key_prefix}hardware.memory") from None
+        dtype = graph.ops[0].dtype if len(graph) else "fp16"
+        schedule.static_power_w = system.hardware.device(entry.needs).static_power_w(dtype)
+        return schedule
+
+    def run(self, system: SystemUnderTest, key_prefix: str = ""):
+        from hwsim.pipeline import SystemResult, device_area_mm2
+        graph = self.build_graph(system, key_prefix)
+        schedule = self.schedule(system, graph, key_prefix)
+        trace = simulate(schedule)
+        device = system.hardware.device(MAPPERS[system.mapper.name].needs)
+        info = graph.info
+        machine = System.replicated(device, info.tp * info.ep * info.pp, system.hardware.link)
+        metrics = compute_metrics(graph, schedule, trace, device_area_mm2(system, graph), device.levels)
+        return SystemResult(system, graph, schedule, trace, metrics, machine=machine)
+
+
+SCENARIOS: dict[str, Scenario] = {"pass": PassScenario()}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hwsim.hw.energy import HBM2_PJ_PER_BIT
 from hwsim.spec import Spec
@@ -61,6 +61,14 @@ class MemorySpec(Spec):
                                          "else 0")
     area_mm2: float | None = Field(default=None, ge=0, description="package area of the level; default: "
                                    "HBM stacks x the timing preset's stack footprint, else 0")
+
+    @field_validator("timing")
+    @classmethod
+    def _known_timing(cls, name: str | None) -> str | None:
+        from hwsim.hw.dram import PRESETS
+        if name is not None and name not in PRESETS:
+            raise ValueError(f"unknown DRAM timing preset {name!r} (known: {', '.join(sorted(PRESETS))})")
+        return name
 
     @property
     def sustained_bw_gbps(self) -> float:

@@ -329,7 +329,9 @@ def test_tasks_know_their_collective_phase_and_links():
     for k, ids in enumerate(tasks.phase_tasks):
         for tid in ids:
             assert tasks.phase_of_task[tid] == k
-            assert s.tasks[tid].phase == f"L3.attn.allreduce/{lc.phases[k].name}"
+            assert s.tasks[tid].name.startswith(f"L3.attn.allreduce.{k}:")
+            assert s.tasks[tid].component == "link"
+            assert s.tasks[tid].device == tasks.flow_of_task[tid].src
     assert s.tasks[tasks.done].deps == tasks.phase_tasks[-1]
     # phase 2 starts after phase 1 ends (through one barrier task)
     barrier = s.tasks[tasks.phase_tasks[1][0]].deps

@@ -49,7 +49,8 @@ def _ensure_link(schedule: Schedule, link: Link) -> str:
 def add_collective(schedule: Schedule, lowered: LoweredCollective, label: str,
                    deps: Sequence[int] = (), op: str = "") -> CollectiveTasks:
     """Append `lowered` to `schedule` after the tasks `deps`; `label` prefixes task names and
-    is the tasks' `phase` ("<label>/<phase name>"); `op` is the OpGraph op it implements."""
+    names the tasks ("<label>.<phase>:dev<src>->dev<dst>"); `op` is the OpGraph op it implements.
+    Flow tasks carry the sending device and the component "link" (hwsim.sim.schedule.Task)."""
     phase_tasks, flow_of_task, phase_of_task = [], {}, {}
     after = tuple(deps)
     for k, phase in enumerate(lowered.phases):
@@ -60,14 +61,15 @@ def add_collective(schedule: Schedule, lowered: LoweredCollective, label: str,
             tid = schedule.add(f"{label}.{k}:dev{flow.src}->dev{flow.dst}", op, UNIT, demands,
                                deps=after, latency_ns=c.latency_ns,
                                bytes_by_level=c.bytes_by_level, energy_j=c.energy_j,
-                               roofline_ns=c.roofline_ns, phase=f"{label}/{phase.name}",
+                               roofline_ns=c.roofline_ns, device=flow.src, component="link",
+                               datapath="link",
                                energy_by_component_j=c.energy_by_component_j)
             ids.append(tid)
             flow_of_task[tid] = flow
             phase_of_task[tid] = k
         phase_tasks.append(tuple(ids))
         after = (schedule.add(f"{label}.{k}:done", op, UNIT, {}, deps=ids,
-                              phase=f"{label}/{phase.name}"),)
+                              component="link"),)
     if not lowered.phases:        # a group of one: nothing moves
-        after = (schedule.add(f"{label}:done", op, UNIT, {}, deps=after, phase=label),)
+        after = (schedule.add(f"{label}:done", op, UNIT, {}, deps=after, component="link"),)
     return CollectiveTasks(lowered, tuple(phase_tasks), flow_of_task, phase_of_task, done=after[0])

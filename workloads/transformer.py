@@ -20,7 +20,7 @@ request). Parallelism, per replica:
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -86,20 +86,41 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+@dataclass(frozen=True)
+class DeviceCoord:
+    """Which device of a replica a graph describes: its pipeline stage and its expert-parallel
+    group. Tensor-parallel ranks are not a coordinate: Megatron sharding gives every rank of a
+    group the same shapes, so one graph stands for all ``tp`` of them."""
+    stage: int
+    expert_group: int
+
+
 class _Builder:
-    def __init__(self, w: TransformerWorkload):
+    def __init__(self, w: TransformerWorkload, device: DeviceCoord | None = None):
+        """`device`: the device whose graph to build; None = the one that sets the pace in the
+        single-device model (the last pipeline stage, the expert group receiving most tokens)."""
         self.w, self.m = w, w.model
         self.b = DTYPE_BYTES[w.dtype]
         self.heads = self.m.n_heads // w.tp
         self.kv_heads = max(1, self.m.kv_heads // w.tp)
-        ctx = w.context_lens()[: w.batch // w.ep]
+        self.device = device
+        self.stage = w.pp - 1 if device is None else device.stage
+        group = 0 if device is None else device.expert_group
+        if not (0 <= self.stage < w.pp and 0 <= group < w.ep):
+            raise ValueError(f"no device {device} in a replica with pp={w.pp}, ep={w.ep}")
+        per_group = w.batch // w.ep
+        all_ctx = w.context_lens()
+        ctx = all_ctx[group * per_group:(group + 1) * per_group]
         if w.phase == "decode":
             self.all_query = np.ones_like(ctx)
             self.all_attend = ctx + 1           # cached tokens plus the new one
+            self.replica_query = np.ones_like(all_ctx)
         else:
             self.all_query = ctx
             self.all_attend = ctx               # the prompt attends to itself (causal, unmasked count)
-        self.stage_layers = range(self.m.n_layers - self.m.n_layers // w.pp, self.m.n_layers)
+            self.replica_query = all_ctx
+        per_stage = self.m.n_layers // w.pp
+        self.stage_layers = range(self.stage * per_stage, (self.stage + 1) * per_stage)
         self.graph: OpGraph | None = None
         self.last: str | None = None
         self.micro_batch(0)
@@ -111,6 +132,10 @@ class _Builder:
         self.query = self.all_query[j * size:(j + 1) * size]
         self.attend = self.all_attend[j * size:(j + 1) * size]
         self.tokens = int(self.query.sum())      # tokens of the micro-batch on this device
+        per_group = len(self.replica_query) // self.w.ep
+        self.replica_tokens = sum(                # the micro-batch's tokens over every expert group
+            int(self.replica_query[g * per_group + j * size:g * per_group + (j + 1) * size].sum())
+            for g in range(self.w.ep))
 
     # -- helpers that append an op after the previous one --
     def add(self, op: Op, after: list[str] | None = None) -> str:
@@ -161,7 +186,7 @@ class _Builder:
         """One micro-batch through this device's layers (the whole model when pp = 1)."""
         w, m, b, T = self.w, self.m, self.b, self.tokens
         d = m.d_model
-        if w.pp == 1:
+        if self.stage == 0:
             self.add(Op(name="embed", kind=OpKind.EMBEDDING, layer=-1, dtype=w.dtype, flops=0.0,
                         weight_bytes=T * d * b, act_out_bytes=T * d * b, elements=T * d))
         else:
@@ -174,6 +199,8 @@ class _Builder:
                 self._moe_block(layer)
             else:
                 self._dense_ffn(layer)
+        if self.stage < w.pp - 1:
+            return                               # the next stage receives this micro-batch
         self.add(self.vector("final_norm", -1, T * d, m.norm))
         if w.lm_head:
             rows = len(self.query)               # logits for each request's last token
@@ -232,9 +259,10 @@ class _Builder:
         x_in = self.last
         self.add(self.vector(f"L{i}.norm2", i, T * d, m.norm))
         self.add(self.matmul(f"L{i}.router", i, T, d, moe.n_experts, kind=OpKind.ROUTER, bias=False))
-        counts = expert_token_counts(w.routing, T * w.ep, moe.n_experts, moe.top_k, i)
+        counts = expert_token_counts(w.routing, self.replica_tokens, moe.n_experts, moe.top_k, i)
         local = moe.n_experts // w.ep
-        group = int(np.argmax(counts.reshape(w.ep, local).sum(axis=1)))
+        group = (int(np.argmax(counts.reshape(w.ep, local).sum(axis=1))) if self.device is None
+                 else self.device.expert_group)
         if w.ep > 1:
             sent = T * moe.top_k * (w.ep - 1) // w.ep * d * b // w.tp
             self.add(self.collective(f"L{i}.dispatch", i, OpKind.ALL_TO_ALL, w.ep, sent))
@@ -267,8 +295,11 @@ class _Builder:
         w, m = self.w, self.m
         if w.pp == 1:
             total = m.embedding_params()
-        else:                                    # the last stage: LM head and final norm
+        elif self.stage == w.pp - 1:             # the last stage: LM head and final norm
             total = m.vocab * m.d_model + m.norm_params()
+        else:                                    # the first stage holds the token embedding
+            total = (m.embedding_params() - m.norm_params()
+                     - (0 if m.tied_embeddings else m.vocab * m.d_model)) if self.stage == 0 else 0
         for i in self.stage_layers:
             if m.is_moe_layer(i):
                 moe = m.moe
@@ -285,9 +316,10 @@ _VECTOR_KIND = {"layernorm": OpKind.NORM, "rmsnorm": OpKind.NORM, "softmax": OpK
                 "add": OpKind.ELEMENTWISE, "topk": OpKind.ELEMENTWISE}
 
 
-def build_transformer(workload: TransformerWorkload) -> OpGraph:
-    """The per-device op graph of one prefill or decode pass."""
-    return _Builder(workload).build()
+def build_transformer(workload: TransformerWorkload, device: DeviceCoord | None = None) -> OpGraph:
+    """The op graph of one prefill or decode pass on one device of a replica (`device`; None =
+    the device that sets the pace: the last stage, the expert group with the most tokens)."""
+    return _Builder(workload, device).build()
 
 
 def transformer_info(workload: TransformerWorkload) -> WorkloadInfo:

@@ -29,6 +29,14 @@ def collective_bytes_sent(kind: OpKind, group: int, nbytes: float) -> float:
     return float(nbytes)  # all-to-all and p2p: the op records what this device sends
 
 
+def collective_buffer_bytes(kind: OpKind, group: int, sent: float) -> float:
+    """The buffer of one device whose collective puts `sent` bytes on its link (the inverse of
+    `collective_bytes_sent`)."""
+    if kind == OpKind.ALL_REDUCE and group > 1:
+        return sent * group / (2.0 * (group - 1))
+    return float(sent)
+
+
 def collective_steps(kind: OpKind, group: int) -> int:
     if group <= 1:
         return 0

@@ -187,22 +187,37 @@ def memory_level_metrics(levels, schedule: Schedule, trace: Trace, busy: dict[st
 
 
 def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
-                    area_breakdown_mm2: dict[str, float] | None = None, levels=()) -> Metrics:
+                    area_breakdown_mm2: dict[str, float] | None = None, levels=(),
+                    replica=None, info=None) -> Metrics:
     """`area_breakdown_mm2`: one device's area per component (hwsim.hw.area), and `levels` its
-    memory levels (hwsim.hw.system.Device.levels), from the caller, which knows the hardware."""
-    info = graph.info
+    memory levels (hwsim.hw.system.Device.levels), from the caller, which knows the hardware.
+
+    `replica` (a ``mappers.partition.ReplicaSchedule``): the schedule holds every distinct device
+    of the replica with energies already counted per physical device; bytes and memory levels
+    are then the mean over the physical devices (each task weighted by its copies) and busy per
+    level the mean over the devices. `info` overrides the graph's (the replica's layers)."""
+    info = info or graph.info
     latency_s = trace.makespan_ns * 1e-9
-    devices = info.tp * info.ep * info.pp   # every stage assumed as busy as the one simulated
-    breakdown = energy_breakdown_j(schedule, latency_s, devices)
+    if replica is None:
+        devices = info.tp * info.ep * info.pp   # every stage assumed as busy as the one simulated
+        breakdown = energy_breakdown_j(schedule, latency_s, devices)
+        moved = trace.bytes_by_level()
+    else:
+        devices = replica.devices
+        breakdown = energy_breakdown_j(schedule, latency_s, 1)
+        moved = {}
+        for t, n in zip(schedule.tasks, replica.copies):
+            for lv, b in t.bytes_by_level.items():
+                moved[lv] = moved.get(lv, 0.0) + b * n / devices
     energy = math.fsum(breakdown.values())
     area = dict(area_breakdown_mm2 or {})
     busy = _per_unit(schedule, trace.busy_fraction)
-    moved = trace.bytes_by_level()
+    level_busy = busy if replica is None else _mean_over_devices(busy, schedule, replica)
     return Metrics(
         work_unit=info.work_unit,
         throughput_per_s=info.tokens / latency_s if latency_s > 0 else float("inf"),
         iteration_latency_s=latency_s,
-        time_per_layer_s=time_per_layer_ns(graph, trace) * 1e-9,
+        time_per_layer_s=layer_span_ns(graph, trace) / max(info.n_layers, 1) * 1e-9,
         energy_j=energy,
         energy_per_work_unit_j=energy / info.tokens,
         roofline_bound_s=roofline_bound_ns(schedule) * 1e-9,
@@ -214,5 +229,16 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
         energy_breakdown_j=breakdown,
         area_mm2=math.fsum(area.values()),
         area_breakdown_mm2=area,
-        memory_levels=memory_level_metrics(levels, schedule, trace, busy, devices, moved),
+        memory_levels=memory_level_metrics(levels, schedule, trace, level_busy, devices, moved),
     )
+
+
+def _mean_over_devices(busy: dict[str, float], schedule: Schedule, replica) -> dict[str, float]:
+    """Busy of each device-level unit ("hbm") as the mean over the physical devices of the
+    simulated devices' own units, each weighted by the devices it stands for."""
+    out: dict[str, float] = {}
+    for unit, b in busy.items():
+        if unit in replica.units:
+            k, own = replica.units[unit]
+            out[own] = out.get(own, 0.0) + b * replica.device_counts[k] / replica.devices
+    return out

@@ -33,6 +33,8 @@ class SystemResult:
     def extrapolated(self) -> bool:
         return self.extrapolation_period is not None
     machine: object = None        # the hwsim.hw.system.System simulated (devices, interconnect)
+    # Runs on a topology: (mappers.partition.Partition, ReplicaSchedule); None: one device.
+    replica: object = None
 
 
 @dataclass

@@ -72,6 +72,8 @@ class PassScenario:
         return schedule
 
     def run(self, system: SystemUnderTest, key_prefix: str = ""):
+        if system.hardware.topology is not None:
+            return self.run_replica(system, key_prefix)
         from hwsim.pipeline import SystemResult, device_area_mm2
         graph = self.build_graph(system, key_prefix)
         schedule = self.schedule(system, graph, key_prefix)
@@ -81,6 +83,50 @@ class PassScenario:
         machine = System.replicated(device, info.tp * info.ep * info.pp, system.hardware.link)
         metrics = compute_metrics(graph, schedule, trace, device_area_mm2(system, graph), device.levels)
         return SystemResult(system, graph, schedule, trace, metrics, machine=machine)
+
+
+    def run_replica(self, system: SystemUnderTest, key_prefix: str = ""):
+        """Every device of one replica on the topology (`hardware.topology`): the partition
+        step's distinct devices, each mapped on its own, merged with the collectives lowered to
+        flows on the topology's links (mappers/partition.py). Throughput and energy count the
+        replica; bytes, busy per level and area are per device (bytes: the mean)."""
+        import dataclasses
+
+        from hwsim.hw.interconnect.component import device_link
+        from hwsim.hw.system import HardwareSpec
+        from hwsim.mappers.partition import schedule_replica
+        from hwsim.pipeline import SystemResult, check_fits, device_area_mm2
+        from hwsim.workloads.transformer import transformer_info
+        w, hw = system.workload, system.hardware
+        key = f"{key_prefix}hardware.topology"
+        if w.kind != "transformer":
+            raise ConfigError(f"a topology models the devices of a Transformer replica; a "
+                              f"{w.kind} workload runs on one device (drop hardware.topology)", key=key)
+        topology = hw.topology.root
+        need = w.tp * w.ep * w.pp
+        if need > topology.num_devices:
+            raise ConfigError(f"the replica needs tp x ep x pp = {need} devices but the "
+                              f"{topology.kind} has {topology.num_devices}", key=key)
+        if hw.link is not None:
+            raise ConfigError("give either a link (one device, closed-form collectives) or a "
+                              "topology (every device, collectives on its links), not both",
+                              key=f"{key_prefix}hardware.link")
+        info = transformer_info(w)
+        check_fits(system, info, key_prefix)
+        per_device = HardwareSpec(**{**{k: v for k, v in hw.present().items() if k != "topology"},
+                                     "link": device_link(hw.topology)})
+        device_system = system.model_copy(update={"hardware": per_device})
+        part, replica = schedule_replica(w, lambda graph: self.schedule(device_system, graph, key_prefix),
+                                         network=topology.build())
+        trace = simulate(replica.schedule)
+        device = per_device.device(MAPPERS[system.mapper.name].needs)
+        machine = System(tuple((device, d.count) for d in part.devices), topology)
+        graph = part.devices[-1].graph                  # a device of the last stage: it ends the pass
+        metrics = compute_metrics(graph, replica.schedule, trace, device_area_mm2(system, graph),
+                                  device.levels, replica=replica,
+                                  info=dataclasses.replace(info, n_layers=w.model.n_layers))
+        return SystemResult(system, graph, replica.schedule, trace, metrics, machine=machine,
+                            replica=(part, replica))
 
 
 SCENARIOS: dict[str, Scenario] = {"pass": PassScenario()}

@@ -32,7 +32,8 @@ import heapq
 from dataclasses import dataclass
 
 from hwsim.sim.schedule import Schedule
-from hwsim.workloads.ops import OpGraph, OpKind
+from hwsim.hw.interconnect.schedule import add_coflows, add_collective
+from hwsim.workloads.ops import Op, OpGraph, OpKind
 from hwsim.workloads.transformer import DeviceCoord, TransformerWorkload, build_transformer
 
 
@@ -125,48 +126,151 @@ def device_prefix(k: int) -> str:
     return f"d{k}."
 
 
-def merge_device_schedules(part: Partition, schedules: list[Schedule]) -> Schedule:
+def physical_device(workload: TransformerWorkload, coord: DeviceCoord, rank: int) -> int:
+    """Where a device sits on the topology: devices 0, 1, ... in (pipeline stage, expert group,
+    tensor rank) order, so a tensor-parallel group is consecutive devices (one node)."""
+    return (coord.stage * workload.ep + coord.expert_group) * workload.tp + rank
+
+
+def _lowering(op: Op, sent: float, coord: DeviceCoord, workload: TransformerWorkload, network):
+    """The flows that carry collective `op` of the device at `coord` (its `sent` bytes per
+    device, from the mapper's task) and whether to add them as coflows (one task per sender).
+
+    - all-reduce (tensor parallel): over the coord's tp ranks, ring (hw/interconnect);
+    - all-to-all (expert parallel): each tp rank sends `sent` bytes, split evenly over its
+      peers of the other expert groups (uniform destinations assumed: the routing skew shows
+      in the expert loads of each group);
+    - p2p (the pipeline receive of stage s): every tp rank of stage s-1 sends the whole
+      activation to its peer of stage s (Megatron's scatter/gather optimisation not modelled).
+    Only the coord's own traffic is lowered; identical devices it stands for move the same bytes
+    on their own links (exact on a switch or full mesh; tests/test_partition.py)."""
+    from hwsim.hw.interconnect import Collective, lower_collective, lower_transfers
+    from hwsim.hw.link import collective_buffer_bytes
+    w, group = workload, op.collective.group
+    ranks = range(w.tp)
+    if op.kind == OpKind.ALL_REDUCE:
+        nodes = [physical_device(w, coord, r) for r in ranks]
+        return lower_collective(network, Collective.ALL_REDUCE, nodes,
+                                collective_buffer_bytes(op.kind, group, sent)), False
+    if op.kind == OpKind.ALL_TO_ALL:
+        peers = [DeviceCoord(coord.stage, g) for g in range(w.ep) if g != coord.expert_group]
+        transfers = [(physical_device(w, coord, r), physical_device(w, peer, r), sent / len(peers))
+                     for r in ranks for peer in peers]
+        return lower_transfers(network, transfers), True
+    if op.kind == OpKind.P2P:
+        prev = DeviceCoord(coord.stage - 1, coord.expert_group)
+        return lower_transfers(network, [(physical_device(w, prev, r), physical_device(w, coord, r), sent)
+                                         for r in ranks]), False
+    raise ValueError(f"op {op.name}: no lowering for a {op.kind} on a topology")
+
+
+@dataclass
+class ReplicaSchedule:
+    """The merged schedule of a replica and, per task, how many physical copies of it run
+    (a device's tasks: its count; a flow: the identical devices whose traffic it stands for;
+    barriers: 0): metrics weight bytes with it. Energies in the schedule already count them."""
+    schedule: Schedule
+    copies: list[float]
+    devices: int                                # physical devices of the replica
+    device_counts: tuple[int, ...]              # physical devices each simulated device stands for
+    units: dict[str, tuple[int, str]]           # merged unit -> (simulated device, its own unit)
+
+
+def merge_device_schedules(part: Partition, schedules: list[Schedule], network=None,
+                           workload: TransformerWorkload | None = None) -> ReplicaSchedule:
     """One schedule for the whole replica: device k's resources and units renamed ``d{k}.<name>``,
     its task ids shifted, its energy and static power counted once per physical device it stands
     for, and the cross-device edges added as dependencies (every task of the destination op
-    waits for every task of the source op)."""
+    waits for every task of the source op).
+
+    With a `network` (hw/interconnect), each collective task a mapper made becomes a barrier, the
+    flows that carry it on the topology's links (`_lowering`) and a barrier its successors wait
+    for; the devices' own `link` resources are dropped. The flows of one all-to-all on all the
+    devices of a stage end together: no device goes on before every flow of it is done."""
     merged = Schedule(resources={})
-    offsets, tasks_of_op = [], []
+    units: dict[str, tuple[int, str]] = {}
+    copies: list[float] = []
+    key: list[tuple[int, int]] = []               # renumbering key: (task index on its device, device)
+    tasks_of_op: list[dict[str, list[int]]] = []
+    joint: dict[tuple[int, str], tuple[list[int], list[int]]] = {}   # all-to-all: flows, dones
+    extra: dict[int, set[int]] = {}
+
+    def scaled(t, n):
+        return dataclasses.replace(t, energy_j=t.energy_j * n,
+                                   energy_by_component_j={c: e * n for c, e in t.energy_by_component_j.items()})
+
     for k, (dev, sched) in enumerate(zip(part.devices, schedules)):
-        pre, n = device_prefix(k), dev.count
+        pre, n, same = device_prefix(k), dev.count, len(dev.coords)
         for r in sched.resources.values():
-            merged.add_resource(dataclasses.replace(r, name=pre + r.name, unit=pre + (r.unit or r.name)))
+            if network is None or r.kind != "link":
+                unit = r.unit or r.name
+                merged.add_resource(dataclasses.replace(r, name=pre + r.name, unit=pre + unit))
+                units[pre + unit] = (k, unit)
         for unit, watts in sched.static_power_w.items():
             merged.static_power_w[pre + unit] = watts * n
-        offset = len(merged.tasks)
-        offsets.append(offset)
+        for level, nbytes in sched.resident_bytes.items():
+            merged.resident_bytes[level] = merged.resident_bytes.get(level, 0.0) + nbytes * n
+        ops = dev.graph.graph.nodes
+        new_id: dict[int, int] = {}
+        after: dict[int, int] = {}                # a replaced collective's start -> its done
         by_op: dict[str, list[int]] = {}
         for t in sched.tasks:
-            new = dataclasses.replace(
-                t, id=t.id + offset, unit=pre + t.unit,
-                demands={pre + r: v for r, v in t.demands.items()},
-                deps=tuple(d + offset for d in t.deps),
-                energy_j=t.energy_j * n,
-                energy_by_component_j={c: e * n for c, e in t.energy_by_component_j.items()})
-            merged.tasks.append(new)
-            by_op.setdefault(t.op, []).append(new.id)
+            deps = tuple(sorted({after.get(new_id[d], new_id[d]) for d in t.deps}))
+            op = ops[t.op]["op"] if t.op in ops else None
+            lower = network is not None and op is not None and op.kind.is_collective
+            tid = len(merged.tasks)
+            if lower:
+                merged.tasks.append(dataclasses.replace(
+                    t, id=tid, unit=pre + t.unit, demands={}, deps=deps, latency_ns=0.0, energy_j=0.0,
+                    energy_by_component_j={}, bytes_by_level={}, roofline_ns=0.0, device=k))
+                copies.append(0.0)
+            else:
+                merged.tasks.append(dataclasses.replace(
+                    scaled(t, n), id=tid, unit=pre + t.unit, deps=deps, device=k,
+                    demands={pre + r: v for r, v in t.demands.items()}))
+                copies.append(float(n))
+            key.append((t.id, k))
+            new_id[t.id] = tid
+            by_op.setdefault(t.op, []).append(tid)
+            if not lower:
+                continue
+            lowered, coflow = _lowering(op, t.bytes_by_level.get("link", 0.0), dev.coord, workload, network)
+            first = len(merged.tasks)
+            where = dict(layer=t.layer, micro_batch=t.micro_batch, device=k)
+            if coflow:
+                flows, done = add_coflows(merged, lowered, pre + t.name, (tid,), t.op, **where)
+            else:
+                added = add_collective(merged, lowered, pre + t.name, (tid,), t.op, **where)
+                flows, done = tuple(i for ids in added.phase_tasks for i in ids), added.done
+            for i in range(first, len(merged.tasks)):
+                merged.tasks[i] = scaled(merged.tasks[i], same)
+                copies.append(float(same) if i in flows else 0.0)
+                key.append((t.id, k))
+            after[tid] = done
+            if op.kind == OpKind.ALL_TO_ALL:
+                group = joint.setdefault((dev.coord.stage, t.op), ([], []))
+                group[0].extend(flows)
+                group[1].append(done)
         tasks_of_op.append(by_op)
-    extra: dict[int, set[int]] = {}
+    for flows, dones in joint.values():
+        for done in dones:
+            extra.setdefault(done, set()).update(flows)
     for e in part.edges:
         for dst in tasks_of_op[e.dst].get(e.dst_op, ()):
             extra.setdefault(dst, set()).update(tasks_of_op[e.src].get(e.src_op, ()))
     for tid, deps in extra.items():
         t = merged.tasks[tid]
         merged.tasks[tid] = dataclasses.replace(t, deps=tuple(sorted(set(t.deps) | deps)))
-    local = [t.id - offsets[k] for k, sched in enumerate(schedules) for t in sched.tasks]
-    device = [k for k, sched in enumerate(schedules) for _ in sched.tasks]
-    return _renumbered(merged, key=lambda tid: (local[tid], device[tid]))
+    order = _renumbered(merged, key=lambda tid: key[tid])
+    return ReplicaSchedule(merged, [copies[old] for old in order], part.physical_devices,
+                           tuple(d.count for d in part.devices), units)
 
 
 def _renumbered(schedule: Schedule, key) -> Schedule:
-    """The same schedule with task ids in a topological order (the engine runs a task only after
+    """Renumber the schedule's task ids (in place) in a topological order (the engine runs a task only after
     lower-numbered ones it depends on, and gives an exclusive unit to the lowest waiting id):
-    among ready tasks the smallest `key` goes first, so each device keeps its own order."""
+    among ready tasks the smallest `key` goes first, so each device keeps its own order.
+    Returns the old id of each new id."""
     tasks = schedule.tasks
     successors: dict[int, list[int]] = {}
     missing = [len(set(t.deps)) for t in tasks]
@@ -189,16 +293,15 @@ def _renumbered(schedule: Schedule, key) -> Schedule:
     schedule.tasks = [dataclasses.replace(tasks[old], id=new_id[old],
                                           deps=tuple(sorted(new_id[d] for d in tasks[old].deps)))
                       for old in order]
-    return schedule
+    return order
 
 
 
-def schedule_replica(workload: TransformerWorkload, hardware, mapper: str, options,
-                     dedupe: bool = True) -> tuple[Partition, Schedule]:
-    """Partition the pass, map every distinct device's graph with `mapper` (each device is the
-    same hardware), and merge the schedules into one for the whole replica."""
-    from hwsim.mappers.registry import MAPPERS
+def schedule_replica(workload: TransformerWorkload, map_device, dedupe: bool = True,
+                     network=None) -> tuple[Partition, ReplicaSchedule]:
+    """Partition the pass, map every distinct device's graph with `map_device(graph) ->
+    Schedule` (every device is the same hardware), and merge the schedules into one for the
+    whole replica, its collectives on `network` when given (`merge_device_schedules`)."""
     part = partition(workload, dedupe)
-    entry = MAPPERS[mapper]
-    return part, merge_device_schedules(part, [entry.build(d.graph, hardware, options)
-                                               for d in part.devices])
+    return part, merge_device_schedules(part, [map_device(d.graph) for d in part.devices],
+                                        network, workload)

@@ -400,18 +400,18 @@ topology_strategy = st.one_of(
     st.builds(lambda d, k, bw, lat: MeshSpec(kind=k, dims=d, link_bw_gbps=bw, hop_latency_ns=lat,
                                              energy_pj_per_bit=1),
               st.lists(st.integers(1, 4), min_size=1, max_size=2), st.sampled_from(["mesh", "torus"]),
-              st.floats(1, 500), st.floats(0, 1000)),
+              st.floats(1, 500), st.one_of(st.just(0.0), st.floats(1e-3, 1000))),
     st.builds(lambda n, bw, lat: SwitchSpec(kind="switch", devices=n, port_bw_gbps=bw,
                                             link_latency_ns=lat, energy_pj_per_bit=1),
-              st.integers(2, 9), st.floats(1, 500), st.floats(0, 1000)),
+              st.integers(2, 9), st.floats(1, 500), st.one_of(st.just(0.0), st.floats(1e-3, 1000))),
     st.builds(lambda n, bw, lat: FullMeshSpec(kind="full_mesh", devices=n, link_bw_gbps=bw,
                                               link_latency_ns=lat, energy_pj_per_bit=1),
-              st.integers(2, 6), st.floats(1, 500), st.floats(0, 1000)),
+              st.integers(2, 6), st.floats(1, 500), st.one_of(st.just(0.0), st.floats(1e-3, 1000))),
     st.builds(lambda dpl, leaves, spines, lanes, bw, lat: ClosSpec(
         kind="clos", devices_per_leaf=dpl, leaves=leaves, spines=spines,
         uplinks_per_leaf=spines * lanes, link_bw_gbps=bw, link_latency_ns=lat, energy_pj_per_bit=1),
         st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2),
-        st.floats(1, 500), st.floats(0, 1000)),
+        st.floats(1, 500), st.one_of(st.just(0.0), st.floats(1e-3, 1000))),
 )
 
 CHOICES = [(c, a) for c, algs in [(Collective.ALL_REDUCE, list(Algorithm)[:3]),

@@ -35,9 +35,10 @@ def gpu_hardware() -> HardwareSpec:
     return HardwareSpec(gpu=GPUSpec(**spec), link=LinkSpec(bw_gbps=450, latency_us=1.0))
 
 
-def run(w, dedupe=True):
-    part, schedule = schedule_replica(w, gpu_hardware(), "gpu", MAPPERS["gpu"].options(), dedupe)
-    return part, schedule, simulate(schedule)
+def run(w, dedupe=True, network=None):
+    hw, options = gpu_hardware(), MAPPERS["gpu"].options()
+    part, replica = schedule_replica(w, lambda g: MAPPERS["gpu"].build(g, hw, options), dedupe, network)
+    return part, replica.schedule, simulate(replica.schedule)
 
 
 def costs(graph):

@@ -1,7 +1,10 @@
 """Seedable MoE routing: how many tokens each expert receives in one layer.
 
 Each token picks `top_k` distinct experts. Expert popularity is uniform, or Zipf-skewed:
-p_e ∝ 1 / (rank_e + 1) ** skew, with the rank order shuffled per layer so the hot expert moves.
+p_e ∝ 1 / (rank_e + 1) ** skew, with the rank order shuffled per layer so the hot expert moves;
+or `balanced`: no sampling, every expert gets tokens x top_k / experts (the first experts one
+more when it does not divide), the ideal a load-balancing loss aims for (Fedus et al., Switch
+Transformer, JMLR 2022) — and the case in which expert-parallel devices are identical.
 Top-k without replacement uses the Gumbel-top-k trick (Kool et al., ICML 2019): the k largest of
 log p_e + Gumbel noise are a sample of k distinct experts drawn with probabilities p.
 """
@@ -16,7 +19,7 @@ from hwsim.spec import Spec
 
 
 class RoutingSpec(Spec):
-    distribution: Literal["uniform", "zipf"] = "uniform"
+    distribution: Literal["uniform", "zipf", "balanced"] = "uniform"
     skew: float = Field(default=1.0, ge=0, description="Zipf exponent (only for zipf)")
     seed: int = 0
 
@@ -24,6 +27,9 @@ class RoutingSpec(Spec):
 def expert_token_counts(spec: RoutingSpec, tokens: int, n_experts: int, top_k: int,
                         layer: int) -> np.ndarray:
     """Tokens routed to each expert in `layer` (sums to tokens * top_k)."""
+    if spec.distribution == "balanced":
+        share, extra = divmod(tokens * top_k, n_experts)
+        return np.array([share + (e < extra) for e in range(n_experts)], dtype=np.int64)
     rng = np.random.default_rng([spec.seed, layer])
     if spec.distribution == "uniform":
         log_p = np.zeros(n_experts)

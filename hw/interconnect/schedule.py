@@ -47,10 +47,11 @@ def _ensure_link(schedule: Schedule, link: Link) -> str:
 
 
 def add_collective(schedule: Schedule, lowered: LoweredCollective, label: str,
-                   deps: Sequence[int] = (), op: str = "") -> CollectiveTasks:
+                   deps: Sequence[int] = (), op: str = "", **provenance) -> CollectiveTasks:
     """Append `lowered` to `schedule` after the tasks `deps`; `label` prefixes task names and
     names the tasks ("<label>.<phase>:dev<src>->dev<dst>"); `op` is the OpGraph op it implements.
-    Flow tasks carry the sending device and the component "link" (hwsim.sim.schedule.Task)."""
+    Flow tasks carry the sending device and the component "link" (hwsim.sim.schedule.Task);
+    `provenance` (layer, micro_batch, device, ...) overrides those fields of every task."""
     phase_tasks, flow_of_task, phase_of_task = [], {}, {}
     after = tuple(deps)
     for k, phase in enumerate(lowered.phases):
@@ -61,15 +62,61 @@ def add_collective(schedule: Schedule, lowered: LoweredCollective, label: str,
             tid = schedule.add(f"{label}.{k}:dev{flow.src}->dev{flow.dst}", op, UNIT, demands,
                                deps=after, latency_ns=c.latency_ns,
                                bytes_by_level=c.bytes_by_level, energy_j=c.energy_j,
-                               roofline_ns=c.roofline_ns, device=flow.src, component="link",
-                               datapath="link",
+                               roofline_ns=c.roofline_ns,
+                               **({"device": flow.src, "component": "link", "datapath": "link"} | provenance),
                                energy_by_component_j=c.energy_by_component_j)
             ids.append(tid)
             flow_of_task[tid] = flow
             phase_of_task[tid] = k
         phase_tasks.append(tuple(ids))
         after = (schedule.add(f"{label}.{k}:done", op, UNIT, {}, deps=ids,
-                              component="link"),)
+                              **({"component": "link"} | provenance)),)
     if not lowered.phases:        # a group of one: nothing moves
-        after = (schedule.add(f"{label}:done", op, UNIT, {}, deps=after, component="link"),)
+        after = (schedule.add(f"{label}:done", op, UNIT, {}, deps=after,
+                                **({"component": "link"} | provenance)),)
     return CollectiveTasks(lowered, tuple(phase_tasks), flow_of_task, phase_of_task, done=after[0])
+
+
+def add_coflows(schedule: Schedule, lowered: LoweredCollective, label: str,
+                deps: Sequence[int] = (), op: str = "", **provenance) -> tuple[tuple[int, ...], int]:
+    """Append `lowered` with one task per (phase, sending device) instead of one per flow: the
+    task demands, on every link, the bytes of that device's flows crossing it, so its flows
+    progress together (a coflow). An all-to-all over p devices is then p tasks per phase, not
+    p(p-1). Exact where a device's flows would progress at one rate anyway (a uniform exchange
+    on a switch or full mesh: every port carries the same load); otherwise a device's flows to
+    lightly loaded destinations finish no earlier than its slowest one. Latency: the longest
+    route's; energy summed over the flows; roofline: that latency plus the busiest link's bytes
+    at its bandwidth. Returns (coflow task ids,
+    the barrier ending the last phase)."""
+    import math
+    after, ids_all = tuple(deps), []
+    for k, phase in enumerate(lowered.phases):
+        by_src: dict[int, list[Flow]] = {}
+        for flow in phase.flows:
+            by_src.setdefault(flow.src, []).append(flow)
+        ids = []
+        for src, flows in by_src.items():
+            demands: dict[str, float] = {}
+            costs = [flow_cost(f, phase.steps) for f in flows]
+            for f in flows:
+                for link in f.route:
+                    name = _ensure_link(schedule, link)
+                    demands[name] = demands.get(name, 0.0) + f.nbytes
+            energy = {c: math.fsum(x.energy_by_component_j.get(c, 0.0) for x in costs)
+                      for c in costs[0].energy_by_component_j}
+            tid = schedule.add(f"{label}.{k}:dev{src}->{len(flows)} devices", op, UNIT, demands,
+                               deps=after, latency_ns=max(c.latency_ns for c in costs),
+                               bytes_by_level={"link": math.fsum(f.nbytes for f in flows)},
+                               energy_j=math.fsum(energy.values()),
+                               roofline_ns=max(c.latency_ns for c in costs) + max(
+                                   b / schedule.resources[n].capacity_per_ns for n, b in demands.items()),
+                               energy_by_component_j=energy,
+                               **({"device": src, "component": "link", "datapath": "link"} | provenance))
+            ids.append(tid)
+        ids_all += ids
+        after = (schedule.add(f"{label}.{k}:done", op, UNIT, {}, deps=ids,
+                              **({"component": "link"} | provenance)),)
+    if not lowered.phases:
+        after = (schedule.add(f"{label}:done", op, UNIT, {}, deps=after,
+                              **({"component": "link"} | provenance)),)
+    return tuple(ids_all), after[0]

@@ -24,7 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import Discriminator, Field, Tag, TypeAdapter, model_validator
+
+from hwsim.spec import Spec
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,8 @@ def _hop(a: str, b: str) -> str:
     return f"{a}->{b}"
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Spec(Spec):
+    """Strict like every user-facing spec (hwsim.spec)."""
 
 
 class MeshSpec(_Spec):
@@ -299,8 +301,14 @@ class ClosSpec(_Spec):
         return paths
 
 
-TopologySpec = Annotated[Union[MeshSpec, SwitchSpec, FullMeshSpec, ClosSpec],
-                         Field(discriminator="kind")]
+def _topology_kind(value) -> str | None:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return "mesh" if kind == "torus" else kind
+
+
+TopologySpec = Annotated[Union[Annotated[MeshSpec, Tag("mesh")], Annotated[SwitchSpec, Tag("switch")],
+                               Annotated[FullMeshSpec, Tag("full_mesh")], Annotated[ClosSpec, Tag("clos")]],
+                         Discriminator(_topology_kind)]
 
 _TOPOLOGY = TypeAdapter(TopologySpec)
 

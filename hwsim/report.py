@@ -63,11 +63,11 @@ def _header(result: RunResult) -> str:
     devices = info.tp * info.ep * info.pp
     replica = f"one replica = tp {info.tp} x ep {info.ep} x pp {info.pp} = {_count(devices, 'device')}"
     if result.main.replica is not None:
-        part, replica = result.main.replica
+        part, merged = result.main.replica
         topology = result.main.system.hardware.topology.root
         simulated = (f"every device on the {topology.kind} of {topology.num_devices}: "
                      f"{_count(len(part.devices), 'distinct device')} simulated "
-                     f"({len(replica.schedule.tasks):,} tasks), identical ones counted")
+                     f"({len(merged.schedule.tasks):,} tasks), identical ones counted")
     elif info.pp > 1:
         simulated = (f"one device of the last pipeline stage simulated ({len(result.main.graph)} ops; "
                      "the other stages taken to be as busy)")

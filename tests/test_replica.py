@@ -35,6 +35,9 @@ def test_tp8_link_bytes_are_the_ring_all_reduce_closed_form(llama70b):
     B, p = 64 * 8192 * 2, 8
     assert llama70b.main.metrics.bytes["link"] == pytest.approx(160 * 2 * (p - 1) / p * B, rel=1e-9)
     # every flow is a task on the NVSwitch ports, none on a device-local link
+    # every byte crosses two links of 5 pJ/bit (configs/presets/hgx-h100.yaml), on 8 devices
+    energy = llama70b.main.metrics.energy_breakdown_j["link"]
+    assert energy == pytest.approx(8 * llama70b.main.metrics.bytes["link"] * 8 * 10e-12, rel=1e-9)
     links = {r for t in llama70b.main.schedule.tasks for r in t.demands if r.startswith("link")}
     assert links == {f"link:dev{i}->sw0" for i in range(8)} | {f"link:sw0->dev{i}" for i in range(8)}
 

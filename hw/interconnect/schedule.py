@@ -84,11 +84,16 @@ def add_coflows(schedule: Schedule, lowered: LoweredCollective, label: str,
     progress together (a coflow). An all-to-all over p devices is then p tasks per phase, not
     p(p-1). Exact where a device's flows would progress at one rate anyway (a uniform exchange
     on a switch or full mesh: every port carries the same load); otherwise a device's flows to
-    lightly loaded destinations finish no earlier than its slowest one. Latency: the longest
-    route's; energy summed over the flows; roofline: that latency plus the busiest link's bytes
-    at its bandwidth. Returns (coflow task ids,
-    the barrier ending the last phase)."""
+    lightly loaded destinations finish no earlier than its slowest one. Costs as `flow_cost`
+    per flow: latency = steps x the longest route's latency; energy = bytes x 8 x the route's
+    pJ/bit, summed; roofline: that latency plus the busiest link's bytes at its bandwidth.
+    Returns (coflow task ids, the barrier ending the last phase)."""
     import math
+
+    from hwsim.hw.energy import energy_components_j
+    from hwsim.hw.interconnect.cost import route_latency_ns, route_pj_per_bit
+    names: dict = {}                              # link -> its resource (checked once)
+    routes: dict = {}                             # route -> (latency ns, pJ/bit)
     after, ids_all = tuple(deps), []
     for k, phase in enumerate(lowered.phases):
         by_src: dict[int, list[Flow]] = {}
@@ -97,19 +102,23 @@ def add_coflows(schedule: Schedule, lowered: LoweredCollective, label: str,
         ids = []
         for src, flows in by_src.items():
             demands: dict[str, float] = {}
-            costs = [flow_cost(f, phase.steps) for f in flows]
+            latency, bits_pj = 0.0, 0.0
             for f in flows:
+                if f.route not in routes:
+                    routes[f.route] = (route_latency_ns(f.route), route_pj_per_bit(f.route))
+                lat, pj = routes[f.route]
+                latency, bits_pj = max(latency, lat), bits_pj + f.nbytes * 8 * pj
                 for link in f.route:
-                    name = _ensure_link(schedule, link)
+                    name = names.get(link) or names.setdefault(link, _ensure_link(schedule, link))
                     demands[name] = demands.get(name, 0.0) + f.nbytes
-            energy = {c: math.fsum(x.energy_by_component_j.get(c, 0.0) for x in costs)
-                      for c in costs[0].energy_by_component_j}
+            latency *= phase.steps
+            energy = energy_components_j(link=bits_pj)          # pJ in, J out
             tid = schedule.add(f"{label}.{k}:dev{src}->{len(flows)} devices", op, UNIT, demands,
-                               deps=after, latency_ns=max(c.latency_ns for c in costs),
+                               deps=after, latency_ns=latency,
                                bytes_by_level={"link": math.fsum(f.nbytes for f in flows)},
                                energy_j=math.fsum(energy.values()),
-                               roofline_ns=max(c.latency_ns for c in costs) + max(
-                                   b / schedule.resources[n].capacity_per_ns for n, b in demands.items()),
+                               roofline_ns=latency + max(b / schedule.resources[n].capacity_per_ns
+                                                         for n, b in demands.items()),
                                energy_by_component_j=energy,
                                **({"device": src, "component": "link", "datapath": "link"} | provenance))
             ids.append(tid)

@@ -28,25 +28,31 @@ def test_utilization_within_unit_interval(result):
 def test_bytes_conserved(result):
     """Every weight and KV byte is moved at least once (off-chip, or inside PIM banks); KV read
     in the banks equals the attention ops' KV exactly; a one-pass mapper moves no more than the
-    ops touch; link bytes are exactly what the collectives must send."""
+    ops touch; link bytes are exactly what the collectives must send. A replica on a topology:
+    the same over its distinct devices, each counted as often as it occurs (task copies)."""
     for name, r in systems(result):
-        ops = {op.name: op for op in r.graph.ops}
-        tasks = r.schedule.tasks
+        if r.replica is None:
+            graphs, tasks, copies = [(r.graph, 1)], r.schedule.tasks, [1.0] * len(r.schedule.tasks)
+        else:
+            part, replica = r.replica
+            graphs = [(d.graph, d.count) for d in part.devices]
+            tasks, copies = replica.schedule.tasks, replica.copies
+        ops = [(op, n) for g, n in graphs for op in g.ops]
         off_chip = [*r.metrics.memory_levels, "pim_internal"]
-        moved = sum(t.bytes_by_level.get(lv, 0.0) for t in tasks for lv in off_chip)
-        floor = sum(op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes for op in ops.values()
+        moved = sum(t.bytes_by_level.get(lv, 0.0) * c for t, c in zip(tasks, copies) for lv in off_chip)
+        floor = sum((op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes) * n for op, n in ops
                     if not op.kind.is_collective)
         assert moved >= floor * (1 - 1e-9), name
         in_banks = sum(t.bytes_by_level.get("pim_internal", 0.0) for t in tasks)
         if in_banks:
-            kv = sum(op.kv_read_bytes for op in ops.values() if op.attention is not None)
+            kv = sum(op.kv_read_bytes for op, _ in ops if op.attention is not None)
             assert in_banks == pytest.approx(kv, rel=1e-6), name
-        if len(tasks) == len(ops):      # one task per op
-            ceiling = sum(op.memory_bytes for op in ops.values() if not op.kind.is_collective)
+        if r.replica is None and len(tasks) == len(ops):      # one task per op
+            ceiling = sum(op.memory_bytes for op, _ in ops if not op.kind.is_collective)
             assert moved <= ceiling, name
-        link = sum(t.bytes_by_level.get("link", 0.0) for t in tasks)
-        expected = sum(collective_bytes_sent(op.kind, op.collective.group, op.collective.bytes)
-                       for op in ops.values() if op.kind.is_collective)
+        link = sum(t.bytes_by_level.get("link", 0.0) * c for t, c in zip(tasks, copies))
+        expected = sum(collective_bytes_sent(op.kind, op.collective.group, op.collective.bytes) * n
+                       for op, n in ops if op.kind.is_collective)
         assert link == pytest.approx(expected, rel=1e-6), name
 
 

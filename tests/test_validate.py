@@ -1,6 +1,7 @@
-"""`hwsim validate`: every published claim in the registry holds within its band, the JSON
-contract, the status logic (fail outside the band; not reproduced never a failure), `--only`,
-`--report` and the exit codes (0 all pass, 3 a claim failed, 2 bad input)."""
+"""`hwsim validate`: every published claim in the registry holds within its band (the known
+misses, KNOWN_MISSED, still miss), the GPU fidelity rows, the JSON contract, the status logic
+(fail outside the band; not reproduced never a failure), `--only`, `--report` and the exit codes
+(0 all pass, 3 a claim failed, 2 bad input)."""
 from __future__ import annotations
 
 import json
@@ -23,6 +24,18 @@ CLAIMS = all_claims()
 CONTRACT = {"id", "system", "claim", "source", "config", "metric", "published", "ours", "low",
             "high", "unit", "status", "reason"}
 
+# Claims hwsim misses today: each must fail, and no other claim may. A fix that brings one into
+# its band, or a regression that pushes another out, shows up here; never widen a band instead.
+# Median |error| of the GPU model against the committed measurements (configs/profiles/), issue 11:
+KNOWN_MISSED = {
+    "gpu.h200-sxm.datasheet.decode_step",   # 12.2% (target 10%)
+    "gpu.h200-sxm.datasheet.prefill",       # 19.5% (target 10%)
+    "gpu.h200-sxm.profile.attention",       # 8.2% (target 5%)
+    "gpu.h200-sxm.profile.decode_step",     # 7.2% (target 5%)
+    "gpu.h100-sxm.datasheet.prefill",       # 14.9% (target 10%)
+    "gpu.h100-sxm.profile.attention",       # 7.0% (target 5%)
+}
+
 
 def validate(*args):
     return CliRunner().invoke(main, ["validate", *args])
@@ -33,11 +46,63 @@ def validate(*args):
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
 def test_published_claim_holds(claim):
     """Each claim's ours falls in its accepted band (one source of truth for each published
-    number: hwsim/validate/<system>.py)."""
+    number: hwsim/validate/<system>.py), except the known misses, which must still miss."""
     outcome = evaluate_claim(claim)
-    assert outcome.status != Status.FAIL, (
-        f"{claim.id}: ours {outcome.ours} outside [{claim.bounds[0]}, {claim.bounds[1]}] "
-        f"(published {claim.published} {claim.unit})")
+    where = (f"{claim.id}: ours {outcome.ours} {claim.unit}, band [{claim.bounds[0]}, "
+             f"{claim.bounds[1]}] (published {claim.published} {claim.unit})")
+    if claim.id in KNOWN_MISSED:
+        assert outcome.status == Status.FAIL, f"now reproduced, drop it from KNOWN_MISSED: {where}"
+    else:
+        assert outcome.status != Status.FAIL, where
+
+
+def test_the_failing_claims_are_exactly_the_known_misses():
+    assert KNOWN_MISSED <= set(REGISTRY)
+    failing = {c.id for c in CLAIMS if evaluate_claim(c).status == Status.FAIL}
+    assert failing == KNOWN_MISSED
+
+
+# The GPU fidelity table (issue 11 "Done when"): (mode, kind) -> ceiling of the median |error|, %.
+# Datasheet-mode attention has no target in the issue: it takes the 10% of the other kinds.
+GPU_FIDELITY_TARGETS = {("datasheet", "gemm"): 10.0, ("datasheet", "attention"): 10.0,
+                        ("datasheet", "decode_step"): 10.0, ("datasheet", "prefill"): 10.0,
+                        ("profile", "gemm"): 5.0, ("profile", "attention"): 5.0,
+                        ("profile", "decode_step"): 5.0, ("profile", "prefill"): 5.0}
+MEASURED_CARDS = ("h200-sxm", "h100-sxm")
+
+
+def test_every_gpu_fidelity_claim_is_registered_with_its_band():
+    expected = {f"gpu.{card}.{mode}.{kind}": ceiling for card in MEASURED_CARDS
+                for (mode, kind), ceiling in GPU_FIDELITY_TARGETS.items()}
+    registered = {c.id for c in CLAIMS if c.id.startswith(("gpu.h200-sxm.", "gpu.h100-sxm."))}
+    assert registered == set(expected)
+    for claim_id, ceiling in expected.items():
+        c = REGISTRY[claim_id]
+        assert (c.bounds, c.published, c.unit, c.system) == ((0.0, ceiling), 0.0, "%", "GPU"), claim_id
+        assert f"configs/profiles/{claim_id.split('.')[1]}/" in c.source, claim_id
+    assert all("second, independent card" in REGISTRY[i].claim for i in expected if ".h100-sxm." in i)
+
+
+@pytest.mark.parametrize("card", MEASURED_CARDS)
+def test_gpu_fidelity_claims_are_the_fidelity_table(card):
+    """ours of each row is the median |error| hwsim.hw.gpu_fidelity reports for that kind and
+    mode, in percent (no row wired to another kind, mode or card)."""
+    from hwsim.hw.gpu_fidelity import fidelity_rows
+    table = {(r["mode"], r["kind"]): r["median_abs_err"] for r in fidelity_rows(card)}
+    for mode, kind in GPU_FIDELITY_TARGETS:
+        ours = REGISTRY[f"gpu.{card}.{mode}.{kind}"].ours()
+        assert ours == pytest.approx(100 * table[(mode, kind)], rel=1e-12)
+
+
+def test_validating_neupims_computes_no_gpu_fidelity(monkeypatch):
+    """`hwsim validate --only neupims` (what CI runs) stays cheap: no GPU prediction is made."""
+    import hwsim.validate.gpu as gpu_claims
+
+    def refuse(card):
+        raise AssertionError(f"GPU fidelity of {card} computed")
+    monkeypatch.setattr(gpu_claims, "fidelity_by_kind", refuse)
+    r = validate("--only", "neupims")
+    assert r.exit_code == 0, r.output
 
 
 @pytest.mark.parametrize("claim", [c for c in CLAIMS if c.not_reproduced and c.ours],

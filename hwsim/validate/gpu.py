@@ -1,8 +1,22 @@
-"""GPU baselines against measured GPUs. Issue 11's fidelity rows (datasheet and profile modes
-against the H200 measurements) belong here too."""
+"""GPU baselines against measured GPUs: the held-out A100 GEMM point, and issue 11's fidelity
+table as claims — the GPU model's median |error| per kind of kernel (GEMM, attention, decode
+step, prefill) and per mode (datasheet, profile) against the committed H200 measurements, and
+the same rows against the H100 SXM measurements, a second, independent card
+(configs/profiles/<card>/, computed by hwsim.hw.gpu_fidelity).
+
+The fidelity targets are issue 11's "Done when": datasheet mode within 10% median |error| for
+GEMMs, decode steps and prefills, profile mode within 5% for every kind. Issue 11 sets no target
+for attention in datasheet mode; these rows use the 10% of the other datasheet-mode kinds. Where
+the model misses a target the row fails (tests/test_validate.py lists them in KNOWN_MISSED).
+Each card's predictions take about 2 s, computed once per process and only when a row of that
+card is evaluated (`hwsim validate --only neupims` never computes them).
+"""
 from __future__ import annotations
 
-from hwsim.validate import Within, claim
+import functools
+import itertools
+
+from hwsim.validate import Between, Claim, Within, claim, register
 
 SYSTEM = "GPU"
 
@@ -30,3 +44,73 @@ def a100_gemm_ms(m: int, n: int = 12288, k: int = 12288) -> float:
        band=Within(0.10, "a measurement the efficiency fit did not see: ±10%"))
 def _():
     return a100_gemm_ms(1024)
+
+
+# --------------------------------------------------------------------------- fidelity table
+
+# The measured cards (a folder of configs/profiles/ and the preset of the same name).
+CARDS = {"h200-sxm": "H200 SXM", "h100-sxm": "H100 SXM (a second, independent card)"}
+
+# kind (hwsim.hw.gpu_fidelity) -> (words, the measurement file its rows come from)
+KINDS = {"gemm": ("GEMMs", "gemm.csv"),
+         "attention": ("attention kernels", "attention.csv"),
+         "decode_step": ("LLaMA-2-7B decode steps", "decoder_step.csv, CUDA graph + fused rows"),
+         "prefill": ("LLaMA-2-7B prefills", "decoder_step.csv, CUDA graph + fused rows")}
+
+DATASHEET = ("none of the datasheet mode's constants comes from these measurements, so every "
+             "row is out of sample")
+PROFILE = {"gemm": "each GEMM predicted leave-one-out (the profile without that row)",
+           "attention": "each attention kernel predicted leave-one-out (the profile without that row)",
+           "decode_step": "whole steps are never part of the profile: they test how the measured "
+                          "kernels compose",
+           "prefill": "whole prefills are never part of the profile: they test how the measured "
+                      "kernels compose"}
+
+
+def target(mode: str, kind: str) -> tuple[float, str]:
+    """The accepted ceiling of the median |error| in %, and why."""
+    if mode == "profile":
+        return 5.0, f"issue 11 target: profile mode within 5% for each kind; {PROFILE[kind]}"
+    if kind == "attention":
+        return 10.0, ("issue 11 sets no target for attention in datasheet mode; the 10% of its "
+                      f"other datasheet-mode kinds, chosen here; {DATASHEET}")
+    return 10.0, f"issue 11 target: datasheet mode within 10%; {DATASHEET}"
+
+
+@functools.cache
+def fidelity_by_kind(card: str) -> dict[tuple[str, str], dict]:
+    """(kind, mode) -> n, median and max |error| of the model against the card's measurements."""
+    from hwsim.hw.gpu_fidelity import fidelity_rows
+    return {(row["kind"], row["mode"]): row for row in fidelity_rows(card)}
+
+
+def median_abs_error_percent(card: str, kind: str, mode: str) -> float:
+    return 100.0 * fidelity_by_kind(card)[(kind, mode)]["median_abs_err"]
+
+
+def fidelity_claim_id(card: str, mode: str, kind: str) -> str:
+    return f"gpu.{card}.{mode}.{kind}"
+
+
+def _register_fidelity_claims() -> None:
+    for card, card_words in CARDS.items():
+        second = card != "h200-sxm"
+        for mode, kind in itertools.product(("datasheet", "profile"), KINDS):
+            ceiling, why = target(mode, kind)
+            words, csv = KINDS[kind]
+            profile = f" + profile: {card}" if mode == "profile" else ""
+            register(Claim(
+                id=fidelity_claim_id(card, mode, kind), system=SYSTEM,
+                claim=(f"{card_words}: {mode} mode predicts the measured {words} within "
+                       f"{ceiling:g}% median |error|"),
+                source=(f"hwsim issue 11 target{' (set for the H200, applied to this card)' if second else ''}; "
+                        f"measurements configs/profiles/{card}/ (committed raw CSV, provenance "
+                        f"in its README)"),
+                config=f"configs/presets/{card}.yaml{profile} ({mode} mode; hwsim.hw.gpu_fidelity)",
+                metric=f"median |predicted / measured - 1| over {csv}",
+                published=0.0, unit="%",
+                band=Between(0.0, ceiling, why),
+                ours=functools.partial(median_abs_error_percent, card, kind, mode)))
+
+
+_register_fidelity_claims()

@@ -4,7 +4,7 @@
     python benchmarks/bench_gpu_fidelity.py --rows     # also every decoder step / prefill
 
 Datasheet mode never saw these measurements; profile mode predicts GEMM and attention rows
-leave-one-out and whole decoder steps / prefills from microbenchmarks only (hwsim.hw.gpu_fidelity).
+leave-one-out and whole decoder steps / prefills from microbenchmarks only (hwsim.validate.gpu_fidelity).
 The run-to-run spread of the card (the second calibration run, run2/) is printed as the floor.
 """
 import sys
@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from hwsim.hw.gpu_fidelity import measured_card, predictions, summarize
+from hwsim.validate.gpu_fidelity import measured_card, predictions, summarize
 from hwsim.hw.gpu_profile import profiles_dir, read_csv
 
 TARGETS = {("gemm", "datasheet"): 0.10, ("decode_step", "datasheet"): 0.10,

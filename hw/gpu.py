@@ -32,7 +32,7 @@ kernel times:
 *Profile mode* (`profile: NAME`): the kernel times measured by `hwsim calibrate gpu` on a real
 card (configs/profiles/NAME/) are interpolated over shape (hwsim.hw.gpu_profile); the serving
 stack's launch mode still applies. The datasheet constants are never fitted to those
-measurements: they are the datasheet mode's out-of-sample test (hwsim.hw.gpu_fidelity).
+measurements: they are the datasheet mode's out-of-sample test (hwsim.validate.gpu_fidelity).
 """
 from __future__ import annotations
 

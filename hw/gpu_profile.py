@@ -4,7 +4,7 @@ A profile is a folder configs/profiles/NAME/ written by `hwsim calibrate gpu` (C
 hwsim.calibrate.gpu_bench). Only the microbenchmarks are read here: GEMMs (gemm.csv),
 FlashAttention (attention.csv), elementwise kernels (elementwise.csv) and launch costs
 (launch.csv). Whole decoder steps (decoder_step.csv) are never read: they are the held-out test
-of how the kernels compose (hwsim.hw.gpu_fidelity).
+of how the kernels compose (hwsim.validate.gpu_fidelity).
 
 Interpolation, all in log-log space (times follow power laws between the regimes):
 - GEMM x[m,k] @ W[k,n]: the measured (n, k) family nearest in log n + log k, interpolated over m,

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from hwsim.hw.gpu import GPUCoster, ServingStack, matmul_compute_ns
-from hwsim.hw.gpu_fidelity import fidelity_rows, preset, step_us
+from hwsim.validate.gpu_fidelity import fidelity_rows, preset, step_us
 from hwsim.hw.gpu_profile import PROFILE_FILES, load_profile, profile_from_dir, profiles_dir, read_csv
 from hwsim.workloads.ops import MatMul, Op, OpKind
 

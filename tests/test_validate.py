@@ -85,9 +85,9 @@ def test_every_gpu_fidelity_claim_is_registered_with_its_band():
 
 @pytest.mark.parametrize("card", MEASURED_CARDS)
 def test_gpu_fidelity_claims_are_the_fidelity_table(card):
-    """ours of each row is the median |error| hwsim.hw.gpu_fidelity reports for that kind and
+    """ours of each row is the median |error| hwsim.validate.gpu_fidelity reports for that kind and
     mode, in percent (no row wired to another kind, mode or card)."""
-    from hwsim.hw.gpu_fidelity import fidelity_rows
+    from hwsim.validate.gpu_fidelity import fidelity_rows
     table = {(r["mode"], r["kind"]): r["median_abs_err"] for r in fidelity_rows(card)}
     for mode, kind in GPU_FIDELITY_TARGETS:
         ours = REGISTRY[f"gpu.{card}.{mode}.{kind}"].ours()

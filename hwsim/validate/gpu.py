@@ -2,7 +2,7 @@
 table as claims — the GPU model's median |error| per kind of kernel (GEMM, attention, decode
 step, prefill) and per mode (datasheet, profile) against the committed H200 measurements, and
 the same rows against the H100 SXM measurements, a second, independent card
-(configs/profiles/<card>/, computed by hwsim.hw.gpu_fidelity).
+(configs/profiles/<card>/, computed by hwsim.validate.gpu_fidelity).
 
 The fidelity targets are issue 11's "Done when": datasheet mode within 10% median |error| for
 GEMMs, decode steps and prefills, profile mode within 5% for every kind. Issue 11 sets no target
@@ -51,7 +51,7 @@ def _():
 # The measured cards (a folder of configs/profiles/ and the preset of the same name).
 CARDS = {"h200-sxm": "H200 SXM", "h100-sxm": "H100 SXM (a second, independent card)"}
 
-# kind (hwsim.hw.gpu_fidelity) -> (words, the measurement file its rows come from)
+# kind (hwsim.validate.gpu_fidelity) -> (words, the measurement file its rows come from)
 KINDS = {"gemm": ("GEMMs", "gemm.csv"),
          "attention": ("attention kernels", "attention.csv"),
          "decode_step": ("LLaMA-2-7B decode steps", "decoder_step.csv, CUDA graph + fused rows"),
@@ -80,7 +80,7 @@ def target(mode: str, kind: str) -> tuple[float, str]:
 @functools.cache
 def fidelity_by_kind(card: str) -> dict[tuple[str, str], dict]:
     """(kind, mode) -> n, median and max |error| of the model against the card's measurements."""
-    from hwsim.hw.gpu_fidelity import fidelity_rows
+    from hwsim.validate.gpu_fidelity import fidelity_rows
     return {(row["kind"], row["mode"]): row for row in fidelity_rows(card)}
 
 
@@ -106,7 +106,7 @@ def _register_fidelity_claims() -> None:
                 source=(f"hwsim issue 11 target{' (set for the H200, applied to this card)' if second else ''}; "
                         f"measurements configs/profiles/{card}/ (committed raw CSV, provenance "
                         f"in its README)"),
-                config=f"configs/presets/{card}.yaml{profile} ({mode} mode; hwsim.hw.gpu_fidelity)",
+                config=f"configs/presets/{card}.yaml{profile} ({mode} mode; hwsim.validate.gpu_fidelity)",
                 metric=f"median |predicted / measured - 1| over {csv}",
                 published=0.0, unit="%",
                 band=Between(0.0, ceiling, why),

@@ -17,9 +17,10 @@ mapper options, sweep specs, the run config itself). Inherit from it, not from p
 Value rules (``gt=0``, ``le=``) stay on each field with pydantic's ``Field``; cross-field rules go
 in a ``model_validator`` that raises ``ValueError``. Those errors reach the user as one line naming
 the file, line and dotted key (hwsim.config.loader). This module imports only pydantic, so
-``hw/``, ``workloads/``, ``mappers/`` and ``dse/`` can all use it — including ``ConfigError``, the
-one-line input error, which readers of input files there (SCALE-Sim topologies, ONNX models)
-raise with the file and line (``hwsim.errors`` re-exports it for the face).
+``hw/``, ``workloads/``, ``mappers/`` and ``dse/`` can all use it. ``ConfigError``, the one-line
+input error that readers of input files there (SCALE-Sim topologies, ONNX models) raise with the
+file and line, lives in the dependency-free ``hwsim.errors`` (``hwsim --help`` must not import
+pydantic).
 """
 from __future__ import annotations
 
@@ -29,24 +30,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-class ConfigError(Exception):
-    """Bad user input: a config file, a key in it, or a value that cannot be simulated."""
-
-    def __init__(self, message: str, *, file: str | None = None, key: str | None = None,
-                 line: int | None = None):
-        self.message = message
-        self.file = file
-        self.key = key
-        self.line = line
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = []
-        if self.file:
-            where.append(f"{self.file}:{self.line}" if self.line else self.file)
-        if self.key:
-            where.append(self.key)
-        return ": ".join(where + [self.message])
+from hwsim.errors import ConfigError  # noqa: F401  (re-exported: readers of input files raise it)
 
 
 MAX_MAGNITUDE = 1e12

@@ -19,7 +19,7 @@ in a ``model_validator`` that raises ``ValueError``. Those errors reach the user
 the file, line and dotted key (hwsim.config.loader). This module imports only pydantic, so
 ``hw/``, ``workloads/``, ``mappers/`` and ``dse/`` can all use it. ``ConfigError``, the one-line
 input error that readers of input files there (SCALE-Sim topologies, ONNX models) raise with the
-file and line, lives in the dependency-free ``hwsim.errors`` (``hwsim --help`` must not import
+file and line, lives in the dependency-free ``hwsim.input_error`` (``hwsim --help`` must not import
 pydantic).
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from hwsim.errors import ConfigError  # noqa: F401  (re-exported: readers of input files raise it)
+from hwsim.input_error import ConfigError  # noqa: F401  (re-exported: readers of input files raise it)
 
 
 MAX_MAGNITUDE = 1e12

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# hwsim.errors (ConfigError, no imports) is the base every layer may raise from.
-FACE = ("hwsim.cli", "hwsim.cli_dse", "hwsim.config", "hwsim.pipeline",
+FACE = ("hwsim.cli", "hwsim.cli_dse", "hwsim.errors", "hwsim.config", "hwsim.pipeline",
         "hwsim.report", "hwsim.plots", "hwsim.scenarios", "hwsim.metrics", "hwsim.outputs",
         "hwsim.validate", "hwsim.calibrate", "hwsim.extrapolate", "hwsim.check")
 ABOVE = {"hw": ("hwsim.mappers", "hwsim.dse"), "workloads": ("hwsim.mappers", "hwsim.dse", "hwsim.hw"),

@@ -1,6 +1,6 @@
 """Optional dependencies and the one-line message when one is missing.
 
-`pip install hwsim` brings what `hwsim run` needs, plots included (numpy, simpy, networkx,
+`pip install hwsim` brings what `hwsim run` needs, plots included (numpy, simpy,
 pydantic, pyyaml, click, matplotlib). The rest comes with an extra (pyproject.toml's
 [project.optional-dependencies]; tests/test_packaging.py keeps the two lists equal):
 

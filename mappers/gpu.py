@@ -19,14 +19,13 @@ from hwsim.workloads.ops import Op, OpGraph, OpKind
 def flash_groups(graph: OpGraph) -> dict[str, list[Op]]:
     """score op name -> [score, softmax, context] of the same layer and micro-batch, for every
     attention that the graph computes as score -> softmax -> context."""
-    g = graph.graph
-    node = lambda name: g.nodes[name]["op"]        # noqa: E731
+    node = graph.op
     groups: dict[str, list[Op]] = {}
     for op in graph.ops:
         if op.kind != OpKind.ATTENTION_SCORE:
             continue
-        softmax = [s for s in g.successors(op.name) if node(s).kind == OpKind.SOFTMAX]
-        context = [c for s in softmax for c in g.successors(s)
+        softmax = [s for s in graph.successors(op.name) if node(s).kind == OpKind.SOFTMAX]
+        context = [c for s in softmax for c in graph.successors(s)
                    if node(c).kind == OpKind.ATTENTION_CONTEXT]
         if len(softmax) == 1 and len(context) == 1:
             groups[op.name] = [op, node(softmax[0]), node(context[0])]

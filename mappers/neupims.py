@@ -116,7 +116,7 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
             part = op_for_requests(op, idx, query, context) if len(sub_batches) > 1 else op
             preds = graph.predecessors(op.name)
             if not interleave and op.micro_batch and not op.kind.is_collective and \
-                    all(graph.graph.nodes[p]["op"].kind.is_collective for p in preds):
+                    all(graph.op(p).kind.is_collective for p in preds):
                 preds = preds + [last_op_of[op.micro_batch - 1]]   # micro-batches never overlap
             deps = sorted({t for p in preds for t in tasks_of[(p, s)]})
             label = f"{op.name}#{s}" if len(sub_batches) > 1 else op.name

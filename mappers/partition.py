@@ -78,8 +78,8 @@ def _signature(graph: OpGraph) -> tuple:
 
 def _sinks_of_micro_batch(graph: OpGraph, j: int) -> list[str]:
     return [op.name for op in graph.ops
-            if op.micro_batch == j and not any(graph.graph.nodes[s]["op"].micro_batch == j
-                                               for s in graph.graph.successors(op.name))]
+            if op.micro_batch == j and not any(graph.op(s).micro_batch == j
+                                               for s in graph.successors(op.name))]
 
 
 def _receive_of_micro_batch(graph: OpGraph, j: int) -> str:
@@ -210,13 +210,13 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
             merged.static_power_w[pre + unit] = watts * n
         for level, nbytes in sched.resident_bytes.items():
             merged.resident_bytes[level] = merged.resident_bytes.get(level, 0.0) + nbytes * n
-        ops = dev.graph.graph.nodes
+        graph = dev.graph
         new_id: dict[int, int] = {}
         after: dict[int, int] = {}                # a replaced collective's start -> its done
         by_op: dict[str, list[int]] = {}
         for t in sched.tasks:
             deps = tuple(sorted({after.get(new_id[d], new_id[d]) for d in t.deps}))
-            op = ops[t.op]["op"] if t.op in ops else None
+            op = graph.op(t.op) if t.op in graph else None
             lower = network is not None and op is not None and op.kind.is_collective
             tid = len(merged.tasks)
             if lower:

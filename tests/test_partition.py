@@ -97,8 +97,8 @@ def test_slowest_expert_group_sets_the_pace():
     part, schedule, trace = run(w)
 
     def is_expert(t):                # typed provenance: the task's op in its device's graph
-        nodes = part.devices[t.device].graph.graph.nodes
-        return t.op in nodes and (nodes[t.op]["op"].expert or -1) >= 0
+        graph = part.devices[t.device].graph
+        return t.op in graph and (graph.op(t.op).expert or -1) >= 0
 
     expert_time = {k: sum(trace.end_ns[t.id] - trace.start_ns[t.id] for t in schedule.tasks
                           if t.device == k and t.component == "gpu" and is_expert(t))

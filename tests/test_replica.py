@@ -105,8 +105,8 @@ def test_the_slowest_expert_group_sets_the_pace():
     tasks = replica.schedule.tasks
     assert len(part.devices) == 4
     def op_of(t):
-        nodes = part.devices[t.device].graph.graph.nodes
-        return nodes[t.op]["op"] if t.op in nodes else None
+        graph = part.devices[t.device].graph
+        return graph.op(t.op) if t.op in graph else None
 
     for layer in range(4):
         mine = [(t, op_of(t)) for t in tasks if t.layer == layer]

@@ -72,8 +72,8 @@ def test_time_per_layer_times_layers_fits_in_the_iteration(config, overrides):
     from hwsim.config.loader import load_config
     result = evaluate(load_config(CONFIG_DIR / config, overrides))
     for system in (result.main, *result.baselines.values()):
-        ops, trace, m = system.graph.graph.nodes, system.trace, system.metrics
-        in_layers = [t.id for t in trace.schedule.tasks if t.op in ops and ops[t.op]["op"].layer >= 0]
+        graph, trace, m = system.graph, system.trace, system.metrics
+        in_layers = [t.id for t in trace.schedule.tasks if t.op in graph and graph.op(t.op).layer >= 0]
         before = trace.start_ns[in_layers].min() * 1e-9
         after = m.iteration_latency_s - trace.end_ns[in_layers].max() * 1e-9
         layers = system.graph.info.n_layers

@@ -328,7 +328,7 @@ def graph_from_topology(layers, model: str, batch: int, dtype: str) -> OpGraph:
             op = matmul_op(layer.name, i, m * batch, k, n, dtype, bias=False)
         else:
             op = conv_op(layer.name, i, layer.conv, dtype, bias=False)
-        if op.name in graph.graph:
+        if op.name in graph:
             op = replace(op, name=f"{op.name}#{i}")
         prev = [graph.add(op, after=prev)]
     return finish_graph(graph, len(layers))

@@ -138,7 +138,7 @@ def import_onnx(source, batch: int = 1, dtype: str = "fp16") -> OpGraph:
                     constants[out] = shape(out, label) if out in shapes else constants[inputs[0]]
             continue
         op_name = node.name or f"{op_type.lower()}{idx}"
-        if op_name in graph.graph:
+        if op_name in graph:
             op_name = f"{op_name}#{idx}"
         out_shape = shape(node.output[0], label)
         a = _attrs(node)

@@ -5,7 +5,7 @@
     python benchmarks/bench_report.py --repeat 5 configs/tpu-like.yaml
 
 For each config: the tasks of the main system's trace, then the median time of each file that
-`hwsim.report.write_results` writes (trace.json, timeline.png, roofline.png, the CSV/JSON files
+`hwsim.report.write_results` writes (trace.json, timeline.svg, roofline.svg, the CSV/JSON files
 together) and of the whole folder; plus the import of what writing plots needs, in a fresh
 process. Times are CPU seconds of this process (time.process_time), which other work on a
 shared machine disturbs less than wall time; still take the median of several and compare
@@ -65,14 +65,14 @@ def main() -> None:
             trace = result.main.trace
             times = {
                 "trace.json": median_cpu(lambda: trace.write_chrome_trace(out / "trace.json"), args.repeat),
-                "timeline.png": median_cpu(lambda: timeline_plot(result, out / "timeline.png"), args.repeat),
-                "roofline.png": median_cpu(lambda: roofline_plot(result, out / "roofline.png"), args.repeat),
+                "timeline.svg": median_cpu(lambda: timeline_plot(result, out / "timeline.svg"), args.repeat),
+                "roofline.svg": median_cpu(lambda: roofline_plot(result, out / "roofline.svg"), args.repeat),
                 "folder": median_cpu(lambda: report.write_results(result, out / "folder"), args.repeat),
             }
             rows.append([cfg.name, f"{len(trace.schedule.tasks):,}"] + [f"{s:.3f}" for s in times.values()])
     table(f"writing the results folder, in-process, CPU seconds, median of {args.repeat} "
           "(imports, fresh process, CPU s: " + ", ".join(f"{m} {s:.2f}" for m, s in imports.items()) + ")",
-          ["config", "tasks", "trace.json s", "timeline.png s", "roofline.png s", "whole folder s"], rows)
+          ["config", "tasks", "trace.json s", "timeline.svg s", "roofline.svg s", "whole folder s"], rows)
 
 
 if __name__ == "__main__":

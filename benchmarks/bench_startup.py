@@ -6,7 +6,7 @@
 
 Each command runs as a fresh process of the `hwsim` console script installed next to this
 Python (process start-up, imports, work and exit all counted), from a temporary directory
-so that `hwsim run` writes its results folder (metrics, trace, timeline.png, roofline.png) there.
+so that `hwsim run` writes its results folder (metrics, trace, timeline.svg, roofline.svg) there.
 Targets from issue 9 on the project's 2-core machine: `run` <= 1.5 s, `--help` <= 0.3 s,
 `scalesim` <= 0.3 s. On a shared machine the spread is large: the min and max are printed next
 to the median so a noisy minute shows.

@@ -37,7 +37,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from hwsim.spec import ConfigError
+from hwsim.input_error import ConfigError
 
 REFERENCE_NODE_NM = 45   # node of the Horowitz energy table and of our 45 nm area data
 

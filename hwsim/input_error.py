@@ -1,8 +1,8 @@
 """``ConfigError``: bad user input, reported on one line (file, line, dotted key, what was expected).
 
 The base of every layer: readers of input files in hw/ and workloads/ (SCALE-Sim topologies, ONNX
-models) raise it through ``hwsim.spec``; the face (CLI, loader) through ``hwsim.errors``. This
-module imports nothing, so ``hwsim --help`` stays free of pydantic.
+models) import it from here, the face (CLI, loader) through ``hwsim.errors``. This module imports
+nothing, so ``hwsim --help`` and ``hwsim scalesim --topology`` stay free of pydantic.
 """
 from __future__ import annotations
 

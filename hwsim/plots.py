@@ -1,55 +1,51 @@
-"""Plots of a run: the roofline of the main system with each op placed on it, and its timeline.
-
-Drawn on a bare `matplotlib.figure.Figure` with the Agg canvas (no pyplot: no global figure
-state, nothing to close), with collections rather than an artist per task.
+"""Plots of a run, written as SVG (`hwsim.svg`): the roofline of the main system with each op
+placed on it, and its timeline. No matplotlib on the run path: importing it and rasterizing two
+PNGs cost ~1 s of a ~2 s `hwsim run`.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
-TIMELINE_WIDTH_IN, TIMELINE_DPI = 9.0, 110
+from hwsim.svg import Axis, Chart, color
+
+TIMELINE_WIDTH_PX = 1000
 
 
-def _figure(width_in: float, height_in: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width_in, height_in))
-    FigureCanvasAgg(fig)
-    return fig
+def roofline_points(result) -> tuple[np.ndarray, np.ndarray]:
+    """(arithmetic intensity in FLOP per off-chip byte, achieved GFLOP/s) of every task with
+    FLOPs, off-chip bytes and a duration on the main system's compute unit."""
+    sched, trace = result.main.schedule, result.main.trace
+    compute = next(r for r in sched.resources.values() if r.kind == "compute")
+    frame = trace.columns
+    off_chip = frame.get("bytes_hbm", np.zeros(len(frame["flops"])))
+    on_unit = np.array(frame["unit"]) == compute.unit
+    mask = on_unit & (frame["flops"] > 0) & (off_chip > 0) & (frame["duration_ns"] > 0)
+    return frame["flops"][mask] / off_chip[mask], frame["flops"][mask] / frame["duration_ns"][mask]
 
 
 def roofline_plot(result, path: Path) -> Path:
     """Achieved FLOP/s against arithmetic intensity (FLOPs per off-chip byte) for every task on
     the main system's compute unit, under the unit's compute and bandwidth roofs."""
-    sched, trace = result.main.schedule, result.main.trace
+    sched = result.main.schedule
     compute = next(r for r in sched.resources.values() if r.kind == "compute")
     memory = next((r for r in sched.resources.values() if r.kind == "memory"), None)
-    frame = trace.columns
-    off_chip = frame.get("bytes_hbm", np.zeros(len(frame["flops"])))
-    on_unit = np.array(frame["unit"]) == compute.unit
-    mask = on_unit & (frame["flops"] > 0) & (off_chip > 0) & (frame["duration_ns"] > 0)
-    intensity = frame["flops"][mask] / off_chip[mask]
-    achieved = frame["flops"][mask] / frame["duration_ns"][mask]      # FLOP/ns = GFLOP/s
-    fig = _figure(7, 4.5)
-    ax = fig.add_subplot()
-    peak = compute.peak_flops_per_ns
-    x = np.logspace(-2, 4, 200)
+    intensity, achieved = roofline_points(result)
+    peak = compute.peak_flops_per_ns                      # FLOP/ns = GFLOP/s
+    x_lo, x_hi = 1e-2, 1e4
+    floor = min([peak * 1e-4, *achieved.tolist()] + ([x_lo * memory.peak_per_ns] if memory else []))
+    y = Axis(10.0 ** math.floor(math.log10(max(floor, 1e-9))), 10.0 ** math.ceil(math.log10(peak * 1.5)),
+             "achieved GFLOP/s", log=True)
+    chart = Chart(Axis(x_lo, x_hi, "arithmetic intensity (FLOP / off-chip byte)", log=True), y,
+                  title=f"{result.config.name}: {compute.unit}")
     if memory is not None:
-        ax.plot(x, np.minimum(peak, x * memory.peak_per_ns), "k-", lw=1.5,
-                label=f"roofline: {peak:,.0f} GFLOP/s, {memory.peak_per_ns:,.0f} GB/s")
-    ax.scatter(intensity, achieved, s=12, alpha=0.6, label="ops (achieved)")
-    ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOP / off-chip byte)",
-           ylabel="achieved GFLOP/s", title=f"{result.config.name}: {compute.unit}")
-    from matplotlib.ticker import NullLocator
-    ax.xaxis.set_minor_locator(NullLocator())     # minor log ticks cost most of the drawing time
-    ax.yaxis.set_minor_locator(NullLocator())
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(True, which="major", alpha=0.3)
-    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.92)   # tight_layout costs ~1 s on log axes
-    fig.savefig(path, dpi=110)
-    return path
+        x = np.logspace(-2, 4, 200)
+        chart.line(x, np.minimum(peak, x * memory.peak_per_ns), "#000",
+                   label=f"roofline: {peak:,.0f} GFLOP/s, {memory.peak_per_ns:,.0f} GB/s")
+    chart.points(intensity, achieved, label="ops (achieved)")
+    return chart.write(path)
 
 
 def merged_intervals(start: np.ndarray, end: np.ndarray, join_gap: float) -> tuple[np.ndarray, np.ndarray]:
@@ -75,59 +71,54 @@ def timeline_rows(result) -> list[tuple[str, list[str]]]:
     return list(rows.items())
 
 
-def timeline_figure(result):
-    """Gantt chart of the main system: a row per unit (NPU, HBM, PIM, link, GPU, ...), a strip
-    per resource instance in it, bars where some task had work on it — on a memory bus or a
-    link, where at least one transfer was in flight. Tasks closer together than a pixel are
-    drawn as one bar, so the drawing time does not grow with the number of tasks. The first
-    two layers are shaded so a layer's pattern can be read."""
-    from matplotlib.collections import PolyCollection
-    from matplotlib.colors import to_rgba
-
-    trace, metrics = result.main.trace, result.main.metrics
-    rows = timeline_rows(result)
+def timeline_bars(result) -> list[tuple[int, int, int, np.ndarray, np.ndarray]]:
+    """The timeline's bars: (row, strip in the row, strips in the row, starts ms, ends ms) per
+    resource instance, where some task had work on it (on a memory bus or a link: at least one
+    transfer in flight). Tasks closer together than half a pixel are one bar, so the drawing does
+    not grow with the number of tasks."""
+    trace = result.main.trace
     makespan_ms = trace.makespan_ns / 1e6
-    join_ms = makespan_ms / (2 * TIMELINE_WIDTH_IN * TIMELINE_DPI)     # half a pixel
+    join_ms = makespan_ms / (2 * TIMELINE_WIDTH_PX)
     start_ms, end_ms = trace.start_ns / 1e6, trace.end_ns / 1e6
-    verts, colors = [], []
-    for row, (unit, resources) in enumerate(rows):
-        height = 0.8 / len(resources)
+    bars = []
+    for row, (unit, resources) in enumerate(timeline_rows(result)):
         for k, name in enumerate(resources):
             ids = trace.tasks_on[name][0]
             s, e = merged_intervals(start_ms[ids], end_ms[ids], join_ms)
-            top = row - 0.4 + k * height
-            bottom = top + height * (0.85 if len(resources) > 1 else 1.0)
-            box = np.empty((len(s), 4, 2))
-            box[:, :, 0] = np.stack([s, s, e, e], axis=1)
-            box[:, :, 1] = [top, bottom, bottom, top]
-            verts.append(box)
-            colors.append(np.tile(to_rgba(f"C{row % 10}"), (len(s), 1)))
-    height_in = 1.2 + 0.55 * len(rows)
-    fig = _figure(TIMELINE_WIDTH_IN, height_in)
-    ax = fig.add_subplot()
-    if verts:
-        ax.add_collection(PolyCollection(np.concatenate(verts), facecolors=np.concatenate(colors),
-                                         linewidths=0))
-    layers = np.array([t.layer for t in trace.schedule.tasks])
-    for layer, shade in ((0, 0.12), (1, 0.06)):
-        sel = layers == layer
-        if sel.any():
-            ax.axvspan(start_ms[sel].min(), end_ms[sel].max(), color="k", alpha=shade, lw=0)
+            bars.append((row, k, len(resources), s, e))
+    return bars
+
+
+def timeline_chart(result) -> Chart:
+    """Gantt chart of the main system: a row per unit (NPU, HBM, PIM, link, GPU, ...), a strip
+    per resource instance in it (`timeline_bars`); the first two layers are shaded so a layer's
+    pattern can be read."""
+    trace, metrics = result.main.trace, result.main.metrics
+    rows = timeline_rows(result)
+    makespan_ms = trace.makespan_ns / 1e6
     labels = []
-    for unit, resources in rows:
+    for row, (unit, resources) in enumerate(rows):
         count = f" x{len(resources)}" if len(resources) > 1 else ""
         figures = (f"\nbusy {metrics.busy[unit]:.2f}, util {metrics.utilization[unit]:.2f}"
                    if unit in metrics.busy else "")
-        labels.append(f"{unit}{count}{figures}")
-    ax.set(yticks=range(len(rows)), yticklabels=labels, xlabel="time (ms)",
-           xlim=(0, makespan_ms or 1.0), ylim=(len(rows) - 0.5, -0.5),
-           title=f"{result.config.name}: timeline of one device (layers 0 and 1 shaded)")
-    ax.tick_params(axis="y", labelsize=8)
-    fig.subplots_adjust(left=0.14, right=0.98, bottom=0.5 / height_in, top=1 - 0.35 / height_in)
-    return fig
+        labels.append((float(row), f"{unit}{count}{figures}"))
+    chart = Chart(Axis(0.0, makespan_ms or 1.0, "time (ms)"), Axis(len(rows) - 0.5, -0.5),
+                  title=f"{result.config.name}: timeline of one device (layers 0 and 1 shaded)",
+                  width=TIMELINE_WIDTH_PX, height=int(90 + 48 * len(rows)), left=150,
+                  y_labels=labels, grid=False)
+    layers = np.array([t.layer for t in trace.schedule.tasks])
+    start_ms, end_ms = trace.start_ns / 1e6, trace.end_ns / 1e6
+    for layer, shade in ((0, 0.12), (1, 0.06)):
+        sel = layers == layer
+        if sel.any():
+            chart.span(float(start_ms[sel].min()), float(end_ms[sel].max()), shade)
+    for row, k, strips, s, e in timeline_bars(result):
+        height = 0.8 / strips
+        top = row - 0.4 + k * height
+        chart.bars(s, e, top, top + height * (0.85 if strips > 1 else 1.0), color(row))
+    return chart
 
 
 def timeline_plot(result, path: Path) -> Path:
-    """`timeline_figure` as a PNG."""
-    timeline_figure(result).savefig(path, dpi=TIMELINE_DPI)
-    return path
+    """`timeline_chart` as an SVG file."""
+    return timeline_chart(result).write(path)

@@ -324,6 +324,6 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
     result.main.trace.write_chrome_trace(out_dir / "trace.json")
     written.append(out_dir / "trace.json")
     from hwsim.plots import roofline_plot, timeline_plot
-    written.append(roofline_plot(result, out_dir / "roofline.png"))
-    written.append(timeline_plot(result, out_dir / "timeline.png"))
+    written.append(roofline_plot(result, out_dir / "roofline.svg"))
+    written.append(timeline_plot(result, out_dir / "timeline.svg"))
     return written

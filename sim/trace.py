@@ -139,10 +139,22 @@ class Trace:
                            "args": {"sort_index": tid}})
             return tid
 
-        about = [{"unit": t.unit, "phase": t.phase, "flops": t.flops, "component": t.component,
-                  "datapath": t.datapath, "level": t.level, "layer": t.layer,
-                  "micro_batch": t.micro_batch, "device": t.device,
-                  **{f"bytes_{lv}": b for lv, b in t.bytes_by_level.items()}} for t in tasks]
+        # A task's provenance, without the fields at their defaults (no weights level, no bytes
+        # at a level, device 0, ...): the args repeat on every slice of the task, and the file's
+        # size is most of the time `hwsim run` spends writing results.
+        def about_task(t) -> dict:
+            args = {"flops": t.flops, "component": t.component, "datapath": t.datapath,
+                    "layer": t.layer}
+            if t.level:
+                args["level"] = t.level
+            if t.micro_batch:
+                args["micro_batch"] = t.micro_batch
+            if t.device:
+                args["device"] = t.device
+            args.update((f"bytes_{lv}", b) for lv, b in t.bytes_by_level.items() if b)
+            return args
+
+        about = [about_task(t) for t in tasks]
         ts_us, dur_us = (self.start_ns / 1e3).tolist(), ((self.end_ns - self.start_ns) / 1e3).tolist()
 
         def slices(pid: int, track: int, ids, resource: str | None = None, work=None,

@@ -29,7 +29,7 @@ BASE_TEXT = BASE.read_text()
 METRIC_KEYS = {"throughput_tokens_per_s", "iteration_latency_s", "energy_j",
                "energy_per_token_j", "roofline_bound_s", "utilization", "bytes"}
 RESULT_FILES = ("config.yaml", "metrics.json", "metrics.csv", "timeline.csv", "trace.json",
-                "roofline.png", "timeline.png")
+                "roofline.svg", "timeline.svg")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -340,8 +340,9 @@ def test_run_writes_results_folder(good_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metrics"]["throughput_tokens_per_s"] == \
         json.loads(proc.stdout)["metrics"]["throughput_tokens_per_s"]
-    for plot in ("roofline.png", "timeline.png"):
-        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import xml.etree.ElementTree as ET
+    for plot in ("roofline.svg", "timeline.svg"):
+        assert ET.parse(out / plot).getroot().tag == "{http://www.w3.org/2000/svg}svg"
 
 
 def test_set_changes_the_result(good_run, tmp_path):

@@ -137,7 +137,7 @@ def test_the_main_job_imports_no_extra(tmp_path):
     assert proc.returncode == 0, proc.stderr
     modules = set(json.loads(proc.stdout.strip().splitlines()[-1]))
     imported = {m.partition(".")[0] for m in modules}
-    assert (tmp_path / "out" / "timeline.png").is_file() and (tmp_path / "out" / "roofline.png").is_file()
+    assert (tmp_path / "out" / "timeline.svg").is_file() and (tmp_path / "out" / "roofline.svg").is_file()
     assert imported & set(EXTRA_OF) == set(), "the main job needs an extra"
     assert "matplotlib.pyplot" not in modules, "plots draw on a Figure: pyplot loads a GUI backend"
 

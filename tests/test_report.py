@@ -262,35 +262,51 @@ def test_pack_lanes_uses_as_many_lanes_as_intervals_open_at_once():
     assert lane.max() + 1 == open_at
 
 
-# --------------------------------------------------------------------------- timeline.png
+# --------------------------------------------------------------------------- plots
 
-def test_timeline_draws_every_unit_hbm_included_in_few_artists(result):
-    """A row per unit (HBM included), one PolyCollection for all bars, and every bar is a union
-    of task intervals covering all busy time of its resource."""
-    from matplotlib.collections import PolyCollection
+def test_timeline_draws_every_unit_hbm_included_and_covers_all_busy_time(result, tmp_path):
+    """A row per unit (HBM included), labelled in order; one path per resource instance; every
+    bar is a union of task intervals, and the bars cover all busy time of their resource."""
+    import xml.etree.ElementTree as ET
 
-    from hwsim.plots import merged_intervals, timeline_figure, timeline_rows
-    fig = timeline_figure(result)
-    ax = fig.axes[0]
+    from hwsim.plots import merged_intervals, timeline_bars, timeline_plot, timeline_rows
     rows = timeline_rows(result)
-    labels = [t.get_text().split("\n")[0].split(" x")[0] for t in ax.get_yticklabels()]
+    assert any(result.main.schedule.resources[n].kind == "memory" for _, res in rows for n in res)
+    svg = ET.parse(timeline_plot(result, tmp_path / "timeline.svg")).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    labels = [t.find(f"{ns}tspan").text.split(" x")[0] for t in svg.iter(f"{ns}text")
+              if t.find(f"{ns}tspan") is not None]
     assert labels == [unit for unit, _ in rows]
-    kinds = {r.kind for r in result.main.schedule.resources.values()}
-    assert "memory" in kinds and any(r.kind == "memory" for u, res in rows for n in res
-                                     for r in [result.main.schedule.resources[n]])
-    polys = [c for c in ax.collections if isinstance(c, PolyCollection)]
-    assert len(polys) == 1 and len(ax.patches) <= 2 and len(ax.lines) == 0    # patches: the layer shades
+    bars = timeline_bars(result)
+    assert len(bars) == sum(len(res) for _, res in rows)
+    drawn = [p for p in svg.iter(f"{ns}path")]
+    assert len(drawn) == sum(1 for *_, s, e in bars if len(s))     # one element per strip
     trace = result.main.trace
-    busy_ms = 0.0
-    for _, resources in rows:
-        for name in resources:
-            ids = trace.tasks_on[name][0]
-            s, e = merged_intervals(trace.start_ns[ids], trace.end_ns[ids], 0.0)
-            busy = float((e - s).sum())
-            assert busy == pytest.approx(trace.busy_fraction(name) * trace.makespan_ns, rel=1e-9, abs=1e-6)
-            busy_ms += busy / 1e6
-    drawn_ms = sum(np.ptp(p.vertices[:4, 0]) for p in polys[0].get_paths())
-    assert drawn_ms >= busy_ms * (1 - 1e-9)
+    for (row, k, strips, s, e), (unit, resources) in zip(
+            bars, [(u, res) for u, res in rows for _ in res]):
+        name = resources[k]
+        ids = trace.tasks_on[name][0]
+        exact_s, exact_e = merged_intervals(trace.start_ns[ids], trace.end_ns[ids], 0.0)
+        busy_ms = float((exact_e - exact_s).sum()) / 1e6
+        assert busy_ms == pytest.approx(trace.busy_fraction(name) * trace.makespan_ns / 1e6,
+                                        rel=1e-9, abs=1e-12)
+        assert float((e - s).sum()) >= busy_ms * (1 - 1e-9)
+
+
+def test_roofline_points_sit_under_both_roofs(result, tmp_path):
+    """No op beats the compute roof or its off-chip bandwidth roof (a roofline is an upper bound)."""
+    import xml.etree.ElementTree as ET
+
+    from hwsim.plots import roofline_plot, roofline_points
+    res = result.main.schedule.resources.values()
+    compute = next(r for r in res if r.kind == "compute")
+    memory = next(r for r in res if r.kind == "memory")
+    intensity, achieved = roofline_points(result)
+    assert len(achieved) > 0
+    assert (achieved <= compute.peak_flops_per_ns * (1 + 1e-9)).all()
+    assert (achieved <= intensity * memory.peak_per_ns * (1 + 1e-9)).all()
+    svg = ET.parse(roofline_plot(result, tmp_path / "roofline.svg")).getroot()
+    assert any(True for _ in svg.iter("{http://www.w3.org/2000/svg}circle"))
 
 
 def test_merged_intervals_only_closes_gaps_narrower_than_asked():

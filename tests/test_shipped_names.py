@@ -58,7 +58,7 @@ def test_run_by_name(tmp_path):
     assert result.exit_code == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert metrics["name"] == "neupims" and metrics["metrics"]["throughput_tokens_per_s"] > 0
-    assert (tmp_path / "out" / "timeline.png").is_file()
+    assert (tmp_path / "out" / "timeline.svg").is_file()
 
 
 def test_sweep_by_name(tmp_path):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from hwsim.spec import ConfigError
+from hwsim.input_error import ConfigError
 from hwsim.workloads.cnn import conv_op, finish_graph, matmul_op, vector_op
 from hwsim.workloads.ops import Conv, OpGraph, OpKind, WorkloadInfo
 

@@ -301,8 +301,9 @@ def op_for_requests(op: Op, idx: np.ndarray, all_query: np.ndarray, all_context:
     q_share = all_query[idx].sum() / all_query.sum()
     if op.attention is not None:
         a = op.attention
-        sub = Attention(tuple(int(x) for x in a.query_array[idx]), tuple(int(x) for x in a.context_array[idx]),
-                        a.heads, a.kv_heads, a.head_dim)
+        q, ctx = a.query_array[idx], a.context_array[idx]
+        sub = Attention(tuple(q.tolist()), tuple(ctx.tolist()), a.heads, a.kv_heads, a.head_dim)
+        sub.__dict__["query_array"], sub.__dict__["context_array"] = q, ctx    # cached_property
         pairs_share = float(np.sum(sub.query_array * sub.context_array)) / \
             float(np.sum(a.query_array * a.context_array))
         kv_share = float(sub.context_array.sum()) / float(a.context_array.sum())

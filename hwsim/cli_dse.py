@@ -110,6 +110,7 @@ def pareto(results_dir, x_metric, y_metric, color, maximize, out_path):
     --maximize.
     """
     require("dse", "`hwsim pareto`")
+    require("plots", "`hwsim pareto`")
     from hwsim.dse.plots import plot_front
     from hwsim.dse.results import front, frontier_table, load_results, require_columns, require_numeric
     from hwsim.outputs import check_output_file

@@ -1,15 +1,16 @@
 """Optional dependencies and the one-line message when one is missing.
 
 `pip install hwsim` brings what `hwsim run` needs, plots included (numpy, simpy,
-pydantic, pyyaml, click, matplotlib). The rest comes with an extra (pyproject.toml's
+pydantic, pyyaml, click; the run's plots are SVG written by hwsim.svg). The rest comes with an extra (pyproject.toml's
 [project.optional-dependencies]; tests/test_packaging.py keeps the two lists equal):
 
     dse    `hwsim sweep`, `hwsim results`, `hwsim pareto`: pandas, tqdm, optuna (NSGA-II),
            dask.distributed (--cluster), pyarrow (--parquet)
     onnx   `workload: {kind: cnn, onnx: FILE}`
+    plots  matplotlib: the Pareto plot of `hwsim pareto`, `hwsim validate --report`, notebooks
     check  `hwsim run --check`: numba models of the kernels
     calibrate  `hwsim calibrate gpu`: PyTorch (with CUDA, on the GPU to measure)
-    test   dse, onnx and check plus the test tools (not calibrate: the tests need no GPU)
+    test   dse, onnx, check and plots plus the test tools (not calibrate: the tests need no GPU)
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import importlib.util
 # extra -> the modules it provides (import names, not distribution names)
 EXTRAS = {"dse": ("pandas", "tqdm", "optuna", "dask", "distributed", "pyarrow"),
           "onnx": ("onnx",),
-          "check": ("numba",)}
+          "check": ("numba",),
+          "plots": ("matplotlib",)}
 # extras the test install leaves out: they need hardware the tests never have
 GPU_EXTRAS = {"calibrate": ("torch",)}
 EXTRA_OF = {module: extra for extra, modules in (EXTRAS | GPU_EXTRAS).items() for module in modules}

@@ -194,9 +194,12 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class that owns the field at `loc` (for did-you-mean)."""
     current: Any = model
     container_key = False
-    for part in loc:
+    for i, part in enumerate(loc):
         if container_key:    # a dict key or list index: stay on the item type
             container_key = False
+            continue
+        if i and loc[i - 1] == "workload" and part in WORKLOAD_KINDS:   # the union's tag
+            current = WORKLOAD_KINDS[part]
             continue
         if current is HardwareSpec:            # keys are the registered component kinds
             current = HardwareSpec.spec_of(str(part))
@@ -236,7 +239,7 @@ def _explain(err: dict) -> str:
     loc = tuple(err["loc"])
     if kind == "extra_forbidden":
         tagged = len(loc) >= 3 and loc[-3] == "workload" and loc[-2] in WORKLOAD_KINDS
-        owner = WORKLOAD_KINDS[loc[-2]] if tagged else _model_at(RunConfig, _untag(loc[:-1]))
+        owner = WORKLOAD_KINDS[loc[-2]] if tagged else _model_at(RunConfig, loc[:-1])
         fields = (HardwareSpec.known_keys() if owner is HardwareSpec
                   else list(owner.model_fields) if owner else [])
         hint = _did_you_mean(loc[-1], fields)

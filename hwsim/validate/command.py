@@ -101,6 +101,8 @@ def validate_command(only, as_json, report_dir):
         raise ConfigError(f"unknown system or claim '{only}'; systems: {', '.join(systems)}; "
                           f"claims: {', '.join(c.id for c in claims)}", key="--only") from None
     if report_dir is not None:
+        from hwsim.extras import require
+        require("plots", "`hwsim validate --report`")
         try:
             report_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -216,8 +216,8 @@ class _Builder:
         self.add(qkv)
         if m.positions == "rope":
             self.add(self.vector(f"L{i}.rope", i, T * (H + KV) * hd, "rope"))
-        attn = Attention(query_tokens=tuple(int(q) for q in self.query),
-                         context_lens=tuple(int(L) for L in self.attend),
+        attn = Attention(query_tokens=tuple(self.query.tolist()),
+                         context_lens=tuple(self.attend.tolist()),
                          heads=H, kv_heads=KV, head_dim=hd)
         pairs = int(np.sum(self.query * self.attend))       # (query token, key) pairs
         kv_read = int(self.attend.sum()) * KV * hd * b         # one of K or V

@@ -196,8 +196,8 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
     extra: dict[int, set[int]] = {}
 
     def scaled(t, n):
-        return dataclasses.replace(t, energy_j=t.energy_j * n,
-                                   energy_by_component_j={c: e * n for c, e in t.energy_by_component_j.items()})
+        return t.evolve(energy_j=t.energy_j * n,
+                        energy_by_component_j={c: e * n for c, e in t.energy_by_component_j.items()})
 
     for k, (dev, sched) in enumerate(zip(part.devices, schedules)):
         pre, n, same = device_prefix(k), dev.count, len(dev.coords)
@@ -220,13 +220,13 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
             lower = network is not None and op is not None and op.kind.is_collective
             tid = len(merged.tasks)
             if lower:
-                merged.tasks.append(dataclasses.replace(
-                    t, id=tid, unit=pre + t.unit, demands={}, deps=deps, latency_ns=0.0, energy_j=0.0,
+                merged.tasks.append(t.evolve(
+                    id=tid, unit=pre + t.unit, demands={}, deps=deps, latency_ns=0.0, energy_j=0.0,
                     energy_by_component_j={}, bytes_by_level={}, roofline_ns=0.0, device=k))
                 copies.append(0.0)
             else:
-                merged.tasks.append(dataclasses.replace(
-                    scaled(t, n), id=tid, unit=pre + t.unit, deps=deps, device=k,
+                merged.tasks.append(scaled(t, n).evolve(
+                    id=tid, unit=pre + t.unit, deps=deps, device=k,
                     demands={pre + r: v for r, v in t.demands.items()}))
                 copies.append(float(n))
             key.append((t.id, k))
@@ -260,7 +260,7 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
             extra.setdefault(dst, set()).update(tasks_of_op[e.src].get(e.src_op, ()))
     for tid, deps in extra.items():
         t = merged.tasks[tid]
-        merged.tasks[tid] = dataclasses.replace(t, deps=tuple(sorted(set(t.deps) | deps)))
+        merged.tasks[tid] = t.evolve(deps=tuple(sorted(set(t.deps) | deps)))
     order = _renumbered(merged, key=lambda tid: key[tid])
     return ReplicaSchedule(merged, [copies[old] for old in order], part.physical_devices,
                            tuple(d.count for d in part.devices), units)
@@ -290,8 +290,8 @@ def _renumbered(schedule: Schedule, key) -> Schedule:
     if len(order) != len(tasks):
         raise ValueError("the devices' dependencies form a cycle")
     new_id = {old: new for new, old in enumerate(order)}
-    schedule.tasks = [dataclasses.replace(tasks[old], id=new_id[old],
-                                          deps=tuple(sorted(new_id[d] for d in tasks[old].deps)))
+    schedule.tasks = [tasks[old].evolve(id=new_id[old],
+                                        deps=tuple(sorted(new_id[d] for d in tasks[old].deps)))
                       for old in order]
     return order
 

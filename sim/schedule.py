@@ -57,6 +57,18 @@ class Task:
     datapath: str = ""           # its datapath ("systolic", "vector", "tensor", "link", ...)
     level: str = ""              # memory level holding the op's weights
 
+    def evolve(self, **changes) -> "Task":
+        """A copy with `changes` (field name -> value): `dataclasses.replace` without re-running
+        `__init__`, which costs ~25 us a call and dominates merging the schedules of many
+        devices. Field names are checked all the same."""
+        unknown = set(changes) - self.__dict__.keys()
+        if unknown:
+            raise TypeError(f"Task has no field {sorted(unknown)[0]!r}")
+        new = object.__new__(Task)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
     @property
     def phase(self) -> str:
         """A display label of the layer and micro-batch ("L3", "L3.m1"; "" outside layers)."""

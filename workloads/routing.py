@@ -10,6 +10,7 @@ log p_e + Gumbel noise are a sample of k distinct experts drawn with probabiliti
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -24,9 +25,20 @@ class RoutingSpec(Spec):
     seed: int = 0
 
 
+@lru_cache(maxsize=4096)
 def expert_token_counts(spec: RoutingSpec, tokens: int, n_experts: int, top_k: int,
                         layer: int) -> np.ndarray:
-    """Tokens routed to each expert in `layer` (sums to tokens * top_k)."""
+    """Tokens routed to each expert in `layer` (sums to tokens * top_k), read-only.
+
+    Cached: the partition step builds every expert-parallel device's graph, and each asks for
+    the same layers' routing (a pure function of its arguments and the seed)."""
+    counts = _expert_token_counts(spec, tokens, n_experts, top_k, layer)
+    counts.setflags(write=False)
+    return counts
+
+
+def _expert_token_counts(spec: RoutingSpec, tokens: int, n_experts: int, top_k: int,
+                         layer: int) -> np.ndarray:
     if spec.distribution == "balanced":
         share, extra = divmod(tokens * top_k, n_experts)
         return np.array([share + (e < extra) for e in range(n_experts)], dtype=np.int64)

@@ -32,7 +32,7 @@ import heapq
 from dataclasses import dataclass
 
 from hwsim.sim.schedule import Schedule
-from hwsim.hw.interconnect.schedule import add_coflows, add_collective
+from hwsim.hw.interconnect.schedule import add_coflows, add_collective, coflow_plan
 from hwsim.workloads.ops import Op, OpGraph, OpKind
 from hwsim.workloads.transformer import DeviceCoord, TransformerWorkload, build_transformer
 
@@ -193,6 +193,7 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
     key: list[tuple[int, int]] = []               # renumbering key: (task index on its device, device)
     tasks_of_op: list[dict[str, list[int]]] = []
     joint: dict[tuple[int, str], tuple[list[int], list[int]]] = {}   # all-to-all: flows, dones
+    lowerings: dict = {}                          # (kind, group, bytes, coord) -> lowered, coflow?, plan
     extra: dict[int, set[int]] = {}
 
     def scaled(t, n):
@@ -234,11 +235,17 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
             by_op.setdefault(t.op, []).append(tid)
             if not lower:
                 continue
-            lowered, coflow = _lowering(op, t.bytes_by_level.get("link", 0.0), dev.coord, workload, network)
+            sent = t.bytes_by_level.get("link", 0.0)
+            lowering_key = (op.kind, op.collective.group, sent, dev.coord)   # same in every layer
+            if lowering_key not in lowerings:
+                lowered, coflow = _lowering(op, sent, dev.coord, workload, network)
+                lowerings[lowering_key] = lowered, coflow, coflow_plan(lowered) if coflow else None
+            lowered, coflow, plan = lowerings[lowering_key]
             first = len(merged.tasks)
             where = dict(layer=t.layer, micro_batch=t.micro_batch, device=k)
             if coflow:
-                flows, done = add_coflows(merged, lowered, pre + t.name, (tid,), t.op, **where)
+                flows, done = add_coflows(merged, lowered, pre + t.name, (tid,), t.op, plan=plan,
+                                          **where)
             else:
                 added = add_collective(merged, lowered, pre + t.name, (tid,), t.op, **where)
                 flows, done = tuple(i for ids in added.phase_tasks for i in ids), added.done

@@ -119,7 +119,9 @@ class Trace:
         """Chrome trace events (the JSON Perfetto and chrome://tracing read): a process per unit
         ("npu", "hbm", "pim", "link", ...), a thread per resource instance of it (each PIM
         channel, each memory bus, each link), and a slice per task on every resource it used
-        (a task that reads HBM while the NPU computes appears on both). A shared resource gets
+        (a task that reads HBM while the NPU computes appears on both; its provenance - FLOPs,
+        component, layer, bytes per level - is on its first slice, the others carry its task
+        id). A shared resource gets
         one thread per lane (see `lanes`) and a counter of the tasks using it, so no two slices
         of a thread overlap. Times in microseconds (the format's unit)."""
         tasks = self.schedule.tasks
@@ -157,13 +159,17 @@ class Trace:
         about = [about_task(t) for t in tasks]
         ts_us, dur_us = (self.start_ns / 1e3).tolist(), ((self.end_ns - self.start_ns) / 1e3).tolist()
 
+        described = [False] * len(tasks)   # a task's provenance goes on its first slice only
+
         def slices(pid: int, track: int, ids, resource: str | None = None, work=None,
                    work_name: str = "") -> None:
             works = work.tolist() if work is not None else None
             for k, i in enumerate(ids.tolist()):
                 t = tasks[i]
-                args = about[i] if resource is None else {**about[i], "resource": resource,
-                                                           work_name: works[k]}
+                args = {"task": i} if described[i] else {"task": i, **about[i]}
+                described[i] = True
+                if resource is not None:
+                    args["resource"], args[work_name] = resource, works[k]
                 events.append({"name": t.name, "cat": t.op or "task", "ph": "X", "pid": pid,
                                "tid": track, "ts": ts_us[i], "dur": dur_us[i], "args": args})
 

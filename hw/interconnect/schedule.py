@@ -77,8 +77,49 @@ def add_collective(schedule: Schedule, lowered: LoweredCollective, label: str,
     return CollectiveTasks(lowered, tuple(phase_tasks), flow_of_task, phase_of_task, done=after[0])
 
 
+@dataclass(frozen=True)
+class Coflow:
+    """The flows one device sends in one phase, as one task's worth of numbers."""
+    src: int
+    flows: int                        # how many flows it stands for
+    link_bytes: tuple[tuple[Link, float], ...]   # bytes crossing each link
+    latency_ns: float                 # steps x the longest route's latency
+    nbytes: float                     # bytes sent
+    energy_pj: float                  # bytes x 8 x each route's pJ/bit, summed
+
+
+def coflow_plan(lowered: LoweredCollective) -> tuple[tuple[Coflow, ...], ...]:
+    """Per phase, one `Coflow` per sending device (see `add_coflows`). Pure: a caller lowering
+    the same collective many times (every layer of a model) computes it once."""
+    import math
+
+    from hwsim.hw.interconnect.cost import route_latency_ns, route_pj_per_bit
+    routes: dict = {}                             # route -> (latency ns, pJ/bit)
+    plan = []
+    for phase in lowered.phases:
+        by_src: dict[int, list[Flow]] = {}
+        for flow in phase.flows:
+            by_src.setdefault(flow.src, []).append(flow)
+        coflows = []
+        for src, flows in by_src.items():
+            on_link: dict[Link, float] = {}
+            latency, bits_pj = 0.0, 0.0
+            for f in flows:
+                if f.route not in routes:
+                    routes[f.route] = (route_latency_ns(f.route), route_pj_per_bit(f.route))
+                lat, pj = routes[f.route]
+                latency, bits_pj = max(latency, lat), bits_pj + f.nbytes * 8 * pj
+                for link in f.route:
+                    on_link[link] = on_link.get(link, 0.0) + f.nbytes
+            coflows.append(Coflow(src, len(flows), tuple(on_link.items()), latency * phase.steps,
+                                  math.fsum(f.nbytes for f in flows), bits_pj))
+        plan.append(tuple(coflows))
+    return tuple(plan)
+
+
 def add_coflows(schedule: Schedule, lowered: LoweredCollective, label: str,
-                deps: Sequence[int] = (), op: str = "", **provenance) -> tuple[tuple[int, ...], int]:
+                deps: Sequence[int] = (), op: str = "", plan=None,
+                **provenance) -> tuple[tuple[int, ...], int]:
     """Append `lowered` with one task per (phase, sending device) instead of one per flow: the
     task demands, on every link, the bytes of that device's flows crossing it, so its flows
     progress together (a coflow). An all-to-all over p devices is then p tasks per phase, not
@@ -87,40 +128,27 @@ def add_coflows(schedule: Schedule, lowered: LoweredCollective, label: str,
     lightly loaded destinations finish no earlier than its slowest one. Costs as `flow_cost`
     per flow: latency = steps x the longest route's latency; energy = bytes x 8 x the route's
     pJ/bit, summed; roofline: that latency plus the busiest link's bytes at its bandwidth.
-    Returns (coflow task ids, the barrier ending the last phase)."""
-    import math
-
+    `plan` is `coflow_plan(lowered)` when the caller has it. Returns (coflow task ids, the
+    barrier ending the last phase)."""
     from hwsim.hw.energy import energy_components_j
-    from hwsim.hw.interconnect.cost import route_latency_ns, route_pj_per_bit
     names: dict = {}                              # link -> its resource (checked once)
-    routes: dict = {}                             # route -> (latency ns, pJ/bit)
     after, ids_all = tuple(deps), []
-    for k, phase in enumerate(lowered.phases):
-        by_src: dict[int, list[Flow]] = {}
-        for flow in phase.flows:
-            by_src.setdefault(flow.src, []).append(flow)
+    for k, coflows in enumerate(plan if plan is not None else coflow_plan(lowered)):
         ids = []
-        for src, flows in by_src.items():
-            demands: dict[str, float] = {}
-            latency, bits_pj = 0.0, 0.0
-            for f in flows:
-                if f.route not in routes:
-                    routes[f.route] = (route_latency_ns(f.route), route_pj_per_bit(f.route))
-                lat, pj = routes[f.route]
-                latency, bits_pj = max(latency, lat), bits_pj + f.nbytes * 8 * pj
-                for link in f.route:
-                    name = names.get(link) or names.setdefault(link, _ensure_link(schedule, link))
-                    demands[name] = demands.get(name, 0.0) + f.nbytes
-            latency *= phase.steps
-            energy = energy_components_j(link=bits_pj)          # pJ in, J out
-            tid = schedule.add(f"{label}.{k}:dev{src}->{len(flows)} devices", op, UNIT, demands,
-                               deps=after, latency_ns=latency,
-                               bytes_by_level={"link": math.fsum(f.nbytes for f in flows)},
-                               energy_j=math.fsum(energy.values()),
-                               roofline_ns=latency + max(b / schedule.resources[n].capacity_per_ns
-                                                         for n, b in demands.items()),
+        for c in coflows:
+            demands = {}
+            for link, nbytes in c.link_bytes:
+                name = names.get(link) or names.setdefault(link, _ensure_link(schedule, link))
+                demands[name] = nbytes
+            energy = energy_components_j(link=c.energy_pj)          # pJ in, J out
+            tid = schedule.add(f"{label}.{k}:dev{c.src}->{c.flows} devices", op, UNIT, demands,
+                               deps=after, latency_ns=c.latency_ns,
+                               bytes_by_level={"link": c.nbytes},
+                               energy_j=sum(energy.values()),
+                               roofline_ns=c.latency_ns + max(b / schedule.resources[n].capacity_per_ns
+                                                              for n, b in demands.items()),
                                energy_by_component_j=energy,
-                               **({"device": src, "component": "link", "datapath": "link"} | provenance))
+                               **({"device": c.src, "component": "link", "datapath": "link"} | provenance))
             ids.append(tid)
         ids_all += ids
         after = (schedule.add(f"{label}.{k}:done", op, UNIT, {}, deps=ids,

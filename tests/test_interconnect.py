@@ -491,3 +491,53 @@ def test_bad_inputs_say_what_is_wrong():
                             "link_latency_ns": 0, "energy_pj_per_bit": 0})
     with pytest.raises(ValidationError):
         topology_from_dict({"kind": "hypercube", "devices": 8})
+
+
+# ------------------------------------------------------------------ balanced single paths
+
+def link_loads(lowered) -> dict[str, float]:
+    return lowered.link_bytes()
+
+
+@pytest.mark.parametrize("devices_per_leaf, leaves, uplinks", [(4, 4, 4), (8, 3, 4), (3, 4, 4), (8, 2, 8)])
+def test_single_paths_with_minimal_splitting_put_exactly_sprayings_load_on_every_link(
+        devices_per_leaf, leaves, uplinks):
+    """Equal-size collective flows (a direct all-to-all): balanced single paths give every link
+    the bytes ideal spraying gives it, bytes are conserved, and only the remainder flows of a
+    leaf pair (fewer than its paths) are split."""
+    spec = ClosSpec(kind="clos", devices_per_leaf=devices_per_leaf, leaves=leaves, spines=4,
+                    uplinks_per_leaf=uplinks, link_bw_gbps=W, link_latency_ns=0, energy_pj_per_bit=0)
+    net, p = spec.build(), spec.num_devices
+    spray = lower_collective(net, Collective.ALL_TO_ALL, range(p), p * B,
+                             routing=Routing(paths_per_flow=uplinks))
+    balanced = lower_collective(net, Collective.ALL_TO_ALL, range(p), p * B,
+                                routing=Routing(assignment="balanced"))
+    a, b = link_loads(spray), link_loads(balanced)
+    assert a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    assert close(balanced.total_bytes, spray.total_bytes)
+    pieces = {}
+    for f in balanced.phases[0].flows:
+        pieces[f.src, f.dst] = pieces.get((f.src, f.dst), 0) + 1
+    split = sum(n > 1 for n in pieces.values())
+    cross_pairs = leaves * (leaves - 1)
+    per_pair = devices_per_leaf ** 2
+    assert split == cross_pairs * (per_pair % uplinks)
+    assert all(n in (1, uplinks) for n in pieces.values())
+
+
+def test_rail_rings_collide_under_ecmp_and_not_when_balanced():
+    """One ring step per local rank across the leaves: as many cross-leaf flows per leaf pair as
+    uplinks. Balanced: one flow per uplink (nothing split); ECMP: some uplink takes two or more."""
+    spec = ClosSpec(kind="clos", devices_per_leaf=8, leaves=4, spines=4, uplinks_per_leaf=8,
+                    link_bw_gbps=W, link_latency_ns=0, energy_pj_per_bit=0)
+    net = spec.build()
+    ring = [(lf * 8 + r, ((lf + 1) % 4) * 8 + r, B) for lf in range(4) for r in range(8)]
+    balanced = lower_transfers(net, ring, Routing(assignment="balanced"))
+    assert len(balanced.phases[0].flows) == len(ring)
+    assert close(max(link_loads(balanced).values()), B)
+    assert max(link_loads(lower_transfers(net, ring, Routing())).values()) >= 2 * B
+
+
+def test_balanced_assignment_splits_flows_itself():
+    with pytest.raises(ValueError, match="balanced assignment splits"):
+        Routing(assignment="balanced", paths_per_flow=2)

@@ -143,11 +143,36 @@ Transfer = tuple[int, int, float]       # (src device, dst device, bytes) before
 
 def _phase(network: Network, routing: Routing, name: str, steps: int,
            transfers: Sequence[Transfer]) -> Phase:
+    if routing.assignment == "balanced":
+        return Phase(name, steps, _balanced(network, transfers))
     flows = []
     for src, dst, nbytes in transfers:
         paths = choose_paths(network, src, dst, routing)
         flows += [Flow(src, dst, nbytes / len(paths), route) for route in paths]
     return Phase(name, steps, tuple(flows))
+
+
+def _balanced(network: Network, transfers: Sequence[Transfer]) -> tuple[Flow, ...]:
+    """Single paths placed by the application (hwsim.hw.interconnect.routing): transfers whose
+    equal-cost paths cross the same fabric links (the middle of every path: a Clos's leaf pair)
+    take its paths round-robin, whole; the last `n mod paths` of them are split evenly over
+    every path. Flows come out in the order of `transfers`."""
+    placed: list[tuple[Flow, ...]] = []
+    turn: dict[tuple, int] = {}                       # fabric -> transfers placed so far
+    count: dict[tuple, int] = {}
+    paths_of = [network.equal_cost_paths(src, dst) for src, dst, _ in transfers]
+    fabric_of = [tuple(route[1:-1] for route in paths) for paths in paths_of]
+    for fabric in fabric_of:
+        count[fabric] = count.get(fabric, 0) + 1
+    for (src, dst, nbytes), paths, fabric in zip(transfers, paths_of, fabric_of):
+        j = turn.get(fabric, 0)
+        turn[fabric] = j + 1
+        n, k = count[fabric], len(paths)
+        if j < n - n % k:
+            placed.append((Flow(src, dst, nbytes, paths[j % k]),))
+        else:
+            placed.append(tuple(Flow(src, dst, nbytes / k, route) for route in paths))
+    return tuple(f for flows in placed for f in flows)
 
 
 def _ring(group: Sequence[int], nbytes_per_flow: float) -> list[Transfer]:

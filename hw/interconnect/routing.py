@@ -9,15 +9,25 @@ hash function. The choice is made once per path (at the source leaf), and the pa
 the same lane it went up.
 
 `paths_per_flow = k > 1` splits each flow evenly over k distinct paths, starting at the hashed
-one (application-level flow splitting, as in "Challenging the Need for Packet Spraying in
-Large-Scale Distributed Training", issue 13); k at least the number of paths puts an equal share
-on every path, the fluid limit of per-packet spraying.
+one; k at least the number of paths puts an equal share on every path, the fluid limit of
+per-packet spraying.
+
+`assignment = "balanced"` is single-path transport placed by the application (e.g. by choosing
+each connection's source port or queue pair so the switches' hash lands where it wants): the
+flows of one phase that share a fabric (the leaf pair of a Clos) go round-robin over its paths,
+one path each, and only the last `n mod paths` flows are split, evenly over all paths ("minimal
+flow splitting"). For equal-size flows starting together — a collective's — every fabric link
+then carries exactly what spraying puts on it (the claim of "Challenging the Need for Packet
+Spraying in Large-Scale Distributed Training", Addanki et al., arXiv 2407.00550: single path with
+minimal splitting matches ideal spraying in maximum congestion; `hwsim validate --only fabric-routing`).
 """
 from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hwsim.hw.interconnect.topology import Network, Route
 
@@ -28,6 +38,16 @@ class Routing(BaseModel):
     paths_per_flow: int = Field(default=1, ge=1,
                                 description="1 = ECMP (one hashed path); k = split over k paths")
     ecmp_seed: int = Field(default=0, ge=0, description="the switches' hash seed")
+    assignment: Literal["hash", "balanced"] = Field(
+        default="hash", description="hash: ECMP; balanced: the application spreads each phase's "
+        "flows over the paths, splitting only the remainder (module docstring)")
+
+    @model_validator(mode="after")
+    def _one_way_to_split(self):
+        if self.assignment == "balanced" and self.paths_per_flow != 1:
+            raise ValueError("paths_per_flow is for hashed routing; balanced assignment splits "
+                             "flows itself")
+        return self
 
 
 def ecmp_hash(seed: int, src: int, dst: int, flow_id: int) -> int:

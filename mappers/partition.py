@@ -58,10 +58,22 @@ class CrossDeviceEdge:
     dst_op: str
 
 
+@dataclass(frozen=True)
+class JointCollective:
+    """A collective that the devices `members` run together (an expert-parallel all-to-all):
+    none of them starts it before every member has finished the ops before it, and none goes on
+    before all its flows are done. Merging adds one barrier on each side (O(members)
+    dependencies, not members²)."""
+    stage: int
+    op: str
+    members: tuple[int, ...]
+
+
 @dataclass
 class Partition:
     devices: list[DeviceGraph]
     edges: list[CrossDeviceEdge]
+    joint: list[JointCollective] = dataclasses.field(default_factory=list)
 
     @property
     def physical_devices(self) -> int:
@@ -107,19 +119,14 @@ def partition(workload: TransformerWorkload, dedupe: bool = True) -> Partition:
                 recv = _receive_of_micro_batch(devices[dst].graph, j)
                 for op in _sinks_of_micro_batch(devices[src].graph, j):
                     edges.add(CrossDeviceEdge(src, op, dst, recv))
+    joint = []
     for s in range(w.pp):                         # expert parallelism: all-to-alls are joint
-        members = sorted({index[DeviceCoord(s, g)] for g in range(w.ep)})
+        members = tuple(sorted({index[DeviceCoord(s, g)] for g in range(w.ep)}))
         if len(members) < 2:
             continue
-        for dst in members:
-            for op in devices[dst].graph.ops:
-                if op.kind != OpKind.ALL_TO_ALL:
-                    continue
-                for src in members:
-                    if src != dst:
-                        for pred in devices[src].graph.predecessors(op.name):
-                            edges.add(CrossDeviceEdge(src, pred, dst, op.name))
-    return Partition(devices, sorted(edges, key=lambda e: (e.dst, e.dst_op, e.src, e.src_op)))
+        joint += [JointCollective(s, op.name, members) for op in devices[members[0]].graph.ops
+                  if op.kind == OpKind.ALL_TO_ALL]
+    return Partition(devices, sorted(edges, key=lambda e: (e.dst, e.dst_op, e.src, e.src_op)), joint)
 
 
 def device_prefix(k: int) -> str:
@@ -259,9 +266,28 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
                 group[0].extend(flows)
                 group[1].append(done)
         tasks_of_op.append(by_op)
-    for flows, dones in joint.values():
-        for done in dones:
-            extra.setdefault(done, set()).update(flows)
+    for j in part.joint:      # a barrier before and after each joint collective
+        starts = [tid for k in j.members for tid in tasks_of_op[k].get(j.op, ())]
+        before = {tid for k in j.members for pred in part.devices[k].graph.predecessors(j.op)
+                  for tid in tasks_of_op[k].get(pred, ())}
+        first = min(starts, key=key.__getitem__)
+        unit = merged.tasks[first].unit
+        barrier = merged.add(f"{j.op}:all ready", "", unit, {}, deps=sorted(before),
+                             component="link", layer=merged.tasks[first].layer,
+                             micro_batch=merged.tasks[first].micro_batch)
+        copies.append(0.0)
+        key.append((key[first][0] - 0.5, key[first][1]))    # just before its first successor
+        for tid in starts:
+            extra.setdefault(tid, set()).add(barrier)
+        flows, dones = joint.get((j.stage, j.op), ([], []))
+        if dones:
+            barrier = merged.add(f"{j.op}:all done", "", unit, {}, deps=sorted(flows),
+                                 component="link", layer=merged.tasks[first].layer,
+                                 micro_batch=merged.tasks[first].micro_batch)
+            copies.append(0.0)
+            key.append((key[dones[0]][0] - 0.5, key[dones[0]][1]))
+            for done in dones:
+                extra.setdefault(done, set()).add(barrier)
     for e in part.edges:
         for dst in tasks_of_op[e.dst].get(e.dst_op, ()):
             extra.setdefault(dst, set()).update(tasks_of_op[e.src].get(e.src_op, ()))

@@ -172,3 +172,81 @@ def test_info_without_the_ops_equals_the_graphs(name, kw):
     from hwsim.workloads.transformer import transformer_info
     w = workload(name, **kw)
     assert transformer_info(w) == build_transformer(w).info
+
+
+# --------------------------------------------------------------------------- latent attention
+
+def deepseek(phase="decode", **kw):
+    """DeepSeek-V3 with its routing balanced (every expert the same tokens) and a short prompt."""
+    kw.setdefault("batch", 8)
+    kw.setdefault("requests", RequestSpec(context_len=1024))
+    kw.setdefault("routing", RoutingSpec(distribution="balanced"))
+    return TransformerWorkload(model=model("deepseek-v3"), phase=phase, **kw)
+
+
+def test_mla_caches_the_latent_and_the_rope_key_only():
+    """DeepSeek-V2's point: 512 + 64 = 576 cached elements per token and layer instead of
+    2 x 128 heads x 128 (57x less than MHA with the same heads)."""
+    w = deepseek()
+    g = build_transformer(w)
+    lens = w.context_lens() + 1
+    assert w.model.kv_cache_elements() == 576
+    assert g.info.kv_bytes_per_device == int(lens.sum()) * 576 * 2 * 61
+    written = sum(op.kv_write_bytes for op in g.ops)
+    assert written == w.batch * 576 * 2 * 61
+    read = sum(op.kv_read_bytes for op in g.ops)           # read once, by the score op
+    assert read == int(lens.sum()) * 576 * 2 * 61
+
+
+def test_mla_decode_reads_every_weight_once_absorbed_or_not():
+    """Absorbing W_UK and W_UV into per-head GEMMs reads the same weights as the expanded
+    form: one decode pass reads attention weights = the closed-form attention parameters."""
+    w = deepseek(batch=8, ep=1)
+    g = build_transformer(w)
+    attn = [op for op in g.ops if op.layer == 5 and op.matmul is not None
+            and op.kind == OpKind.MATMUL and "ffn" not in op.name and "expert" not in op.name
+            and "shared" not in op.name and "router" not in op.name]
+    norms = w.model.mla.q_lora_rank + w.model.mla.kv_lora_rank     # the two latent norms' gains
+    assert sum(op.weight_bytes for op in attn) == (w.model.attention_params() - norms) * 2
+
+
+def test_mla_decode_flops_are_the_absorbed_closed_form():
+    """Per token and layer, attention FLOPs in decode: scores 2 H (kv_lora + rope) L and values
+    2 H kv_lora L over the cache of L tokens (DeepSeek-V2, appendix on absorbed inference)."""
+    w = deepseek(batch=4, requests=RequestSpec(context_len=4095))
+    g = build_transformer(w)
+    score = sum(op.flops for op in g.ops if op.kind == OpKind.ATTENTION_SCORE)
+    context = sum(op.flops for op in g.ops if op.kind == OpKind.ATTENTION_CONTEXT)
+    assert score == 61 * 4 * 2 * 128 * 576 * 4096
+    assert context == 61 * 4 * 2 * 128 * 512 * 4096
+
+
+def test_mla_prefill_expands_the_latent_to_heads():
+    """Prefill rebuilds per-head keys (128 + 64) and values (128) and attends causally."""
+    w = deepseek(phase="prefill", batch=2, requests=RequestSpec(context_len=256))
+    g = build_transformer(w)
+    score = next(op for op in g.ops if op.kind == OpKind.ATTENTION_SCORE)
+    assert score.attention.kv_heads == score.attention.heads == 128
+    assert score.attention.head_dim == 192
+    up = next(op for op in g.ops if op.name == "L0.kv_up")
+    assert (up.matmul.k, up.matmul.n) == (512, 128 * 256)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(tp=8, batch=8), dict(ep=8, batch=8)])
+def test_mla_info_without_the_ops_equals_the_graphs(kw):
+    from hwsim.workloads.transformer import transformer_info
+    w = deepseek(**kw)
+    assert transformer_info(w) == build_transformer(w).info
+
+
+def test_mla_tensor_parallel_keeps_the_down_projections_whole():
+    """Heads shard over tp ranks; W_DQ, W_DKV (and their norms) stay whole on every rank."""
+    m = model("deepseek-v3")
+    a = m.mla
+    down = 7168 * a.q_lora_rank + a.q_lora_rank + 7168 * a.cache_dim + a.kv_lora_rank
+    assert m.attention_params(8) == down + (m.attention_params() - down) // 8
+
+
+def test_mla_refuses_head_sizes_outside_it():
+    with pytest.raises(ValueError, match="sets its head sizes there"):
+        model("deepseek-v3", n_kv_heads=8)

@@ -1,7 +1,8 @@
 """Model descriptions (the `model:` key of a workload) and their closed-form sizes.
 
-A ``ModelSpec`` covers GPT-3 style decoders (MHA, LayerNorm, GELU FFN, learned positions) and
-LLaMA style ones (GQA, RMSNorm, SwiGLU, RoPE), dense or Mixture-of-Experts. Zoo entries live in
+A ``ModelSpec`` covers GPT-3 style decoders (MHA, LayerNorm, GELU FFN, learned positions),
+LLaMA style ones (GQA, RMSNorm, SwiGLU, RoPE) and DeepSeek-V2/V3 style ones (multi-head latent
+attention), dense or Mixture-of-Experts. Zoo entries live in
 ``configs/models/*.yaml`` with their sources.
 """
 from __future__ import annotations
@@ -31,6 +32,31 @@ class MoESpec(Spec):
         return self
 
 
+class MLASpec(Spec):
+    """Multi-head latent attention (DeepSeek-V2, Liu et al. 2024, arXiv 2405.04434, section
+    2.1). Keys and values of all heads are rebuilt from one compressed latent of `kv_lora_rank`
+    per token (W_DKV: d -> kv_lora_rank, then W_UK, W_UV: kv_lora_rank -> heads x head dims); a
+    decoupled RoPE key of `qk_rope_head_dim` is shared by all heads. The KV cache holds only the
+    latent and the RoPE key: kv_lora_rank + qk_rope_head_dim elements per token and layer.
+    Queries go through a low-rank `q_lora_rank` bottleneck (0: a plain d -> heads projection).
+    Each head's query/key is qk_nope_head_dim + qk_rope_head_dim wide, its value v_head_dim."""
+
+    q_lora_rank: int = Field(ge=0)
+    kv_lora_rank: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0)
+    qk_rope_head_dim: int = Field(gt=0)
+    v_head_dim: int = Field(gt=0)
+
+    @property
+    def qk_head_dim(self) -> int:
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+    @property
+    def cache_dim(self) -> int:
+        """KV-cache elements per token and layer: the latent plus the shared RoPE key."""
+        return self.kv_lora_rank + self.qk_rope_head_dim
+
+
 class ModelSpec(Spec):
     name: str
     source: str = Field(description="where the architecture numbers come from")
@@ -48,6 +74,16 @@ class ModelSpec(Spec):
     bias: bool = Field(description="linear layers carry biases (GPT-3) or not (LLaMA)")
     tied_embeddings: bool = False
     moe: MoESpec | None = None
+    mla: MLASpec | None = Field(default=None, description="multi-head latent attention "
+                                "(DeepSeek-V2/V3) instead of MHA/GQA")
+
+    @model_validator(mode="after")
+    def _mla_has_no_kv_heads(self):
+        if self.mla is not None and (self.n_kv_heads is not None or self.head_dim is not None
+                                     or self.bias):
+            raise ValueError("a model with mla sets its head sizes there: no n_kv_heads, "
+                             "head_dim or bias")
+        return self
 
     @model_validator(mode="after")
     def _heads_divide(self):
@@ -68,11 +104,28 @@ class ModelSpec(Spec):
     def is_moe_layer(self, layer: int) -> bool:
         return self.moe is not None and layer >= self.moe.first_moe_layer
 
+    def kv_cache_elements(self, tp: int = 1) -> int:
+        """KV-cache elements per token and layer on one of `tp` tensor-parallel ranks: K and V
+        of its KV heads; with MLA the latent and RoPE key, which every rank keeps whole."""
+        if self.mla is not None:
+            return self.mla.cache_dim
+        return 2 * max(1, self.kv_heads // tp) * self.hd
+
     # ---- closed-form sizes (used by the builder's tests as the reference) ----
-    def attention_params(self) -> int:
+    def attention_params(self, tp: int = 1) -> int:
+        """Attention weights on one of `tp` ranks (Megatron: heads are sharded; MLA's
+        down-projections W_DQ, W_DKV and their norms are replicated on every rank)."""
+        if self.mla is not None:
+            a, d, h = self.mla, self.d_model, self.n_heads
+            q_in = a.q_lora_rank or d
+            down = (d * a.q_lora_rank + a.q_lora_rank if a.q_lora_rank else 0) \
+                + d * a.cache_dim + a.kv_lora_rank
+            per_head = q_in * a.qk_head_dim + a.kv_lora_rank * (a.qk_nope_head_dim + a.v_head_dim) \
+                + a.v_head_dim * d
+            return down + h * per_head // tp
         d, q, kv = self.d_model, self.n_heads * self.hd, self.kv_heads * self.hd
         weights = d * q + 2 * d * kv + q * d
-        return weights + ((q + 2 * kv + d) if self.bias else 0)
+        return -(-(weights + ((q + 2 * kv + d) if self.bias else 0)) // tp)
 
     def ffn_params(self, d_ff: int) -> int:
         d = self.d_model
@@ -105,5 +158,6 @@ class ModelSpec(Spec):
         (LM head included, embeddings excluded) plus 4 * heads * head_dim * L for QK^T and PV
         (Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Table 1)."""
         non_embedding = sum(self.layer_params(i, active=True) for i in range(self.n_layers))
+        qk_v = (self.mla.qk_head_dim + self.mla.v_head_dim) if self.mla else 2 * self.hd
         return 2.0 * (non_embedding + self.vocab * self.d_model) + \
-            4.0 * self.n_layers * self.n_heads * self.hd * context_len
+            2.0 * self.n_layers * self.n_heads * qk_v * context_len

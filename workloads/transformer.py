@@ -168,7 +168,7 @@ class _Builder:
     def info(self) -> WorkloadInfo:
         w, m, b = self.w, self.m, self.b
         layers = len(self.stage_layers)
-        kv = int(self.all_attend.sum()) * 2 * self.kv_heads * m.hd * b * layers
+        kv = int(self.all_attend.sum()) * m.kv_cache_elements(w.tp) * b * layers
         return WorkloadInfo(
             model=m.name, phase=w.phase, batch=w.batch, tokens=w.batch if w.phase == "decode"
             else int(w.context_lens().sum()), n_layers=layers, tp=w.tp, ep=w.ep, pp=w.pp,
@@ -207,6 +207,8 @@ class _Builder:
             self.add(self.matmul("lm_head", -1, rows, d, _ceil_div(m.vocab, w.tp), bias=False))
 
     def _attention_block(self, i: int):
+        if self.m.mla is not None:
+            return self._latent_attention_block(i)
         w, m, b, T = self.w, self.m, self.b, self.tokens
         d, hd, H, KV = m.d_model, m.hd, self.heads, self.kv_heads
         x_in = self.last
@@ -233,6 +235,72 @@ class _Builder:
             self.add(self.collective(f"L{i}.allreduce_attn", i, OpKind.ALL_REDUCE, w.tp, T * d * b))
         self.add(self.vector(f"L{i}.residual1", i, T * d, "add", in_elements=2 * T * d),
                  after=[self.last, x_in] if x_in else [self.last])
+
+    def _latent_attention_block(self, i: int):
+        """Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434, section 2.1; ModelSpec.mla).
+
+        Both phases: norm; queries through the low-rank W_DQ (norm) and W_UQ; the new tokens'
+        latent and RoPE key by W_DKV (written to the cache, then normed); RoPE on the RoPE parts.
+        Prefill expands each token's latent to per-head keys and values with W_UK, W_UV and runs
+        ordinary attention (head dim qk_nope + qk_rope for scores, v for values). Decode keeps
+        the cache compressed (the paper's "absorbed" form, as FlashMLA runs it): each head's
+        query is mapped into the latent space by W_UK (one batched GEMM over the heads),
+        attention runs over the cached latent + RoPE key as one shared KV head
+        (kv_lora + qk_rope wide; its first kv_lora elements are the values), and W_UV maps each
+        head's latent output back to v. The cache is read once per token: the score op reads it,
+        the context op reads nothing more."""
+        w, m, b, T = self.w, self.m, self.b, self.tokens
+        a, d, H = m.mla, m.d_model, self.heads
+        x_in = self.last
+        normed = self.add(self.vector(f"L{i}.norm1", i, T * d, m.norm))
+        q_in = d
+        if a.q_lora_rank:
+            self.add(self.matmul(f"L{i}.q_down", i, T, d, a.q_lora_rank, bias=False))
+            self.add(self.vector(f"L{i}.q_norm", i, T * a.q_lora_rank, m.norm))
+            q_in = a.q_lora_rank
+        q = self.add(self.matmul(f"L{i}.q_up", i, T, q_in, H * a.qk_head_dim, bias=False))
+        self.add(self.matmul(f"L{i}.kv_down", i, T, d, a.cache_dim, bias=False,
+                             kv_write_bytes=T * a.cache_dim * b), after=[normed])
+        self.add(self.vector(f"L{i}.kv_norm", i, T * a.kv_lora_rank, m.norm))
+        self.add(self.vector(f"L{i}.rope", i, T * (H + 1) * a.qk_rope_head_dim, "rope"),
+                 after=[q, self.last])
+        pairs = int(np.sum(self.query * self.attend))
+        cached = int(self.attend.sum())            # tokens in the attended cache
+        if self.w.phase == "decode":
+            self.add(self._head_gemm(f"L{i}.q_absorb", i, T, a.qk_nope_head_dim, a.kv_lora_rank, H))
+            attn = Attention(tuple(self.query.tolist()), tuple(self.attend.tolist()),
+                             heads=H, kv_heads=1, head_dim=a.cache_dim)
+            score_dim, value_dim, kv_read = a.cache_dim, a.kv_lora_rank, (cached * a.cache_dim * b, 0)
+        else:
+            self.add(self.matmul(f"L{i}.kv_up", i, cached, a.kv_lora_rank,
+                                 H * (a.qk_nope_head_dim + a.v_head_dim), bias=False))
+            attn = Attention(tuple(self.query.tolist()), tuple(self.attend.tolist()),
+                             heads=H, kv_heads=H, head_dim=a.qk_head_dim)
+            score_dim, value_dim = a.qk_head_dim, a.v_head_dim
+            kv_read = (cached * H * a.qk_head_dim * b, cached * H * a.v_head_dim * b)
+        self.add(Op(name=f"L{i}.attn_score", kind=OpKind.ATTENTION_SCORE, layer=i, dtype=w.dtype,
+                    flops=2.0 * H * score_dim * pairs, act_in_bytes=T * H * score_dim * b,
+                    act_out_bytes=H * pairs * b, kv_read_bytes=kv_read[0], attention=attn))
+        self.add(self.vector(f"L{i}.softmax", i, H * pairs, "softmax"))
+        self.add(Op(name=f"L{i}.attn_context", kind=OpKind.ATTENTION_CONTEXT, layer=i,
+                    dtype=w.dtype, flops=2.0 * H * value_dim * pairs, act_in_bytes=H * pairs * b,
+                    act_out_bytes=T * H * value_dim * b, kv_read_bytes=kv_read[1], attention=attn))
+        if self.w.phase == "decode":
+            self.add(self._head_gemm(f"L{i}.v_absorb", i, T, a.kv_lora_rank, a.v_head_dim, H))
+        self.add(self.matmul(f"L{i}.out_proj", i, T, H * a.v_head_dim, d, bias=False))
+        if w.tp > 1:
+            self.add(self.collective(f"L{i}.allreduce_attn", i, OpKind.ALL_REDUCE, w.tp, T * d * b))
+        self.add(self.vector(f"L{i}.residual1", i, T * d, "add", in_elements=2 * T * d),
+                 after=[self.last, x_in] if x_in else [self.last])
+
+    def _head_gemm(self, name: str, layer: int, m: int, k: int, n: int, heads: int) -> Op:
+        """One [m, k] x [k, n] product per head, each with its own weights (MLA's absorbed W_UK
+        and W_UV)."""
+        b = self.b
+        return Op(name=name, kind=OpKind.MATMUL, layer=layer, dtype=self.w.dtype,
+                  flops=2.0 * m * n * k * heads, weight_bytes=k * n * heads * b,
+                  act_in_bytes=m * k * heads * b, act_out_bytes=m * n * heads * b,
+                  matmul=MatMul(m, n, k, heads))
 
     def _dense_ffn(self, i: int):
         w, m, T = self.w, self.m, self.tokens
@@ -300,15 +368,17 @@ class _Builder:
         else:                                    # the first stage holds the token embedding
             total = (m.embedding_params() - m.norm_params()
                      - (0 if m.tied_embeddings else m.vocab * m.d_model)) if self.stage == 0 else 0
+        attention = 0                            # per rank (MLA keeps its down-projections whole)
         for i in self.stage_layers:
+            attention += m.attention_params(w.tp)
             if m.is_moe_layer(i):
                 moe = m.moe
                 experts = moe.n_experts // w.ep + moe.n_shared
-                total += (m.attention_params() + 2 * m.norm_params() + m.d_model * moe.n_experts
+                total += (2 * m.norm_params() + m.d_model * moe.n_experts
                           + experts * m.ffn_params(moe.d_ff_expert))
             else:
-                total += m.layer_params(i)
-        return math.ceil(total / w.tp) * self.b
+                total += m.layer_params(i) - m.attention_params()
+        return (math.ceil(total / w.tp) + attention) * self.b
 
 
 _VECTOR_KIND = {"layernorm": OpKind.NORM, "rmsnorm": OpKind.NORM, "softmax": OpKind.SOFTMAX,

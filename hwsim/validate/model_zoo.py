@@ -20,6 +20,7 @@ LLM_PARAMS_B = {
     "llama3-70b": (70.6, None, LLAMA3),
     "mixtral-8x7b": (46.7, 12.9, "Mixtral of Experts (Jiang et al., 2024), section 2"),
     "deepseek-moe-16b": (16.4, 2.8, "DeepSeekMoE (Dai et al., 2024)"),
+    "deepseek-v3": (671.0, 37.0, "DeepSeek-V3 Technical Report (arXiv 2412.19437), abstract"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
 

@@ -27,9 +27,10 @@ works at once and the busiest channel sets the time:
     time        = GWRITEs/ch x ceil(chunk / macs) x (tCCD_S + tCCD_L) + tiles/ch x tile
 
 (`columns` = ceil(outputs_per_row x chunk / macs_per_bank), the column slots one tile streams;
+a bias is one more row of W, multiplied by a 1 appended to the input vector;
 with a full row and one result burst `tile` is hwsim.hw.pim.tile_cycles exactly.) Partial sums
-of several k-chunks and the bias are added by the ASIC as the results arrive (not costed: k/row
-adds per output). The weight bytes read inside the banks equal the matrix's bytes (each element
+of several k-chunks are added by the ASIC as the results arrive (not costed: k/row adds per
+output). The weight bytes read inside the banks equal the matrix's bytes (each element
 sits in exactly one bank row and is read once): a test holds this.
 
 `asic` — the compact ASIC: `lanes` 16-bit vector ALUs at `clock_ghz` and an SRAM holding the
@@ -127,9 +128,17 @@ class GemvWork:
     bank_bytes: float           # read from the bank rows into the MACs, all channels
     bus_bytes: float            # GWRITE vectors + READRES results on the channel buses
     macs: float
+    slots: int = 0              # matrix elements the tiles' bank rows hold (the matrix + padding)
 
 
 def gemv_work(pim: PIMSpec, k: int, n: int, count: int, channels: int, dtype_bytes: int) -> GemvWork:
+    """A k longer than a row and not a multiple of it runs as its whole-row part and its
+    remainder (packed `elements_per_row // remainder` outputs to a row), partial sums added by the
+    ASIC: the last chunk does not stream a whole row's columns for a part of one."""
+    epr = pim.dram.row_bytes // dtype_bytes
+    if k > epr and k % epr:
+        return _add(gemv_work(pim, k - k % epr, n, count, channels, dtype_bytes),
+                    gemv_work(pim, k % epr, n, count, channels, dtype_bytes))
     lay = gemv_layout(pim, k, n, count, channels, dtype_bytes)
     t = pim.dram
     cycles = (lay.gwrites_per_channel * gemv_write_cycles(pim, lay.chunk)
@@ -137,13 +146,14 @@ def gemv_work(pim: PIMSpec, k: int, n: int, count: int, channels: int, dtype_byt
     per_vector = lay.units // (count * lay.chunks)          # units of one (vector, chunk)
     bus = (count * lay.chunks * min(channels, per_vector) * lay.chunk * dtype_bytes
            + lay.units * lay.result_bytes_per_tile)
+    slots = lay.units * t.banks_per_channel * lay.outputs_per_row * lay.chunk
     return GemvWork(cycles * t.tck_ns, lay.units, float(k) * n * count * dtype_bytes, float(bus),
-                    float(k) * n * count)
+                    float(k) * n * count, slots)
 
 
 def _add(a: GemvWork, b: GemvWork) -> GemvWork:
     return GemvWork(a.ns + b.ns, a.tiles + b.tiles, a.bank_bytes + b.bank_bytes,
-                    a.bus_bytes + b.bus_bytes, a.macs + b.macs)
+                    a.bus_bytes + b.bus_bytes, a.macs + b.macs, a.slots + b.slots)
 
 
 def op_gemvs(pim: PIMSpec, op: Op, channels: int) -> GemvWork:
@@ -152,11 +162,13 @@ def op_gemvs(pim: PIMSpec, op: Op, channels: int) -> GemvWork:
     b = op.dtype_bytes
     if op.matmul is not None:
         mm = op.matmul
-        return gemv_work(pim, mm.k, mm.n, mm.count * mm.m, channels, b)
+        # A bias is stored as one more row of W, met by a constant 1 appended to the input vector.
+        k = mm.k + (1 if op.weight_bytes > mm.k * mm.n * mm.count * b else 0)
+        return gemv_work(pim, k, mm.n, mm.count * mm.m, channels, b)
     attn = op.attention
     if attn is None:
         raise ValueError(f"op {op.name} ({op.kind}) is no matrix-vector product")
-    total = GemvWork(0.0, 0, 0.0, 0.0, 0.0)
+    total = GemvWork(0.0, 0, 0.0, 0.0, 0.0, 0)
     context = op.kind == OpKind.ATTENTION_CONTEXT
     for q, L in zip(attn.query_tokens, attn.context_lens):
         k, n = (L, attn.head_dim) if context else (attn.head_dim, L)

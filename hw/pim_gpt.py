@@ -256,7 +256,8 @@ def _level_channels(device, name: str) -> int:
 def _gemv_pim_area(spec: GemvPIMSpec, device, dtype: str) -> dict[str, float]:
     from hwsim.hw.area import pim_area_breakdown_mm2
     from hwsim.hw.pim import pim_channels
-    return pim_area_breakdown_mm2(spec, pim_channels(spec, device), dtype)
+    parts = pim_area_breakdown_mm2(spec, pim_channels(spec, device), dtype)
+    return {f"gemv_{part}": mm2 for part, mm2 in parts.items()}      # gemv_pim_macs, gemv_pim_buffers
 
 
 def _asic_area(spec: ASICSpec, device, dtype: str) -> dict[str, float]:

@@ -276,6 +276,15 @@ def _leakage(area_fn):
     return power
 
 
+def _check_case(unit: str):
+    """`--check`: the functional kernels of hwsim.hw.kernels (the bank-partitioned PIM GEMV with
+    its accumulation precision for gemv_pim; the vector kernels on `lanes` lanes for the ASIC)."""
+    def case(datapath: str, device, op, ctx):
+        from hwsim.hw.kernels.cases import op_case
+        return op_case(unit, device.hardware, op, ctx)
+    return case
+
+
 from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
 
 GEMV_KINDS = (OpKind.MATMUL, OpKind.ATTENTION_SCORE, OpKind.ATTENTION_CONTEXT)
@@ -286,10 +295,12 @@ register_component(ComponentKind(
     summary="bank-level DRAM-PIM running every GEMV with the matrix over all channels and banks "
             "(PIM-GPT)",
     op_costs={k.value: gemv_op_cost for k in GEMV_KINDS},
-    area_mm2=_gemv_pim_area, static_power_w=_leakage(_gemv_pim_area), energy_buckets=("pim", "dram")))
+    area_mm2=_gemv_pim_area, static_power_w=_leakage(_gemv_pim_area), energy_buckets=("pim", "dram"),
+    check_cases=_check_case("gemv_pim"), check_unit=lambda datapath: "gemv_pim"))
 
 register_component(ComponentKind(
     name="asic", spec=ASICSpec, role="compute",
     summary="compact vector ASIC beside a PIM memory: norms, softmax, activations, embedding (PIM-GPT)",
     op_costs={k.value: asic_op_cost for k in ASIC_KINDS},
-    area_mm2=_asic_area, static_power_w=_leakage(_asic_area), energy_buckets=("compute", "sram", "dram")))
+    area_mm2=_asic_area, static_power_w=_leakage(_asic_area), energy_buckets=("compute", "sram", "dram"),
+    check_cases=_check_case("asic"), check_unit=lambda datapath: "asic"))

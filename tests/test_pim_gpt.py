@@ -204,3 +204,20 @@ def test_validate_json_rows_follow_the_contract():
         assert row["status"] == ("pass" if 41 <= row["ours"] <= 137 else "fail")
     assert rows["pim-gpt.speedup_over_cpu"]["ours"] is None
     assert rows["pim-gpt.speedup_over_cpu"]["status"] == "not reproduced"
+
+
+def test_check_runs_every_gemv_on_the_pim_kernel_and_vector_ops_on_the_asic(tmp_path):
+    """`--check`: the GEMVs on the bank-partitioned PIM GEMV (fp16 accumulation, so it rounds),
+    norms, softmax and activations on the ASIC's lanes; all within tolerance."""
+    from hwsim.configs import CONFIG_DIR
+    res = CliRunner().invoke(main, ["run", str(CONFIG_DIR / "pim-gpt.yaml"), "--check", "--json",
+                                    "--out", str(tmp_path), "--set", "workload.model.n_layers=2"])
+    assert res.exit_code == 0, res.output
+    rows = [r for r in json.loads(res.stdout)["check_detail"]["rows"] if "main" in r["systems"]]
+    units = {(r["op_kind"], r["unit"]) for r in rows}
+    assert units == {("matmul", "gemv_pim"), ("attention_score", "gemv_pim"),
+                     ("attention_context", "gemv_pim"), ("norm", "asic"), ("softmax", "asic"),
+                     ("elementwise", "asic")}
+    assert all(r["passed"] for r in rows)
+    assert max(r["max_rel_error"] for r in rows if r["unit"] == "gemv_pim") > 0
+    assert all("64 lanes" in r["kernel"] for r in rows if r["op_kind"] in ("norm", "softmax"))

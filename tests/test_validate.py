@@ -36,7 +36,7 @@ KNOWN_MISSED = {
     "gpu.h100-sxm.profile.attention",       # 7.0% (target 5%)
     # PIM-GPT against an eager-PyTorch T4 (issue 14; hwsim/validate/pim_gpt.py): the speed-up falls
     # from 61x (GPT-2 small) to 19-35x at 0.76-1.5B parameters, because the GPU's per-kernel launch
-    # floor dominates the small models and its bandwidth the large ones, while our PIM runs at ~40%
+    # floor dominates the small models and its bandwidth the large ones, while our PIM runs at 28-35%
     # of its in-bank MAC rate (the NeuPIMs tile model: ACT, tRCD, READRES and tRP are not hidden).
     "pim-gpt.speedup_over_gpu.gpt3-760m",   # 25.5x (41-137x)
     "pim-gpt.speedup_over_gpu.gpt2-large",  # 35.3x

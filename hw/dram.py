@@ -221,6 +221,35 @@ PRESETS: dict[str, DramTiming] = {
         read_pj_per_bit=_FGDRAM_RDWR_PJ_PER_BIT, write_pj_per_bit=_FGDRAM_RDWR_PJ_PER_BIT,
         act_pj=_FGDRAM_ACT_PJ_PER_ROW_BIT * 1024 * 8,
     ),
+    # GDDR6 as SK hynix's GDDR6-AiM uses it (the PIM-GPT lineage: DRAM-PIM with all-bank MACs).
+    # One channel = one 16-bit (x16) GDDR6 channel; an 8 Gb x16 die has 2 channels of 4 bank
+    # groups x 4 banks, 16K rows of 2 KB (Ramulator 2 src/dram/impl/GDDR6.cpp org preset
+    # GDDR6_8Gb_x16: Ch 2, Bg 4, Ba 4, Ro 1<<14, Co 1<<10 x DQ 16 b).
+    # Data rate 16 Gb/s per pin (Kwon et al., "A 1ynm 1.25V 8Gb 16Gb/s/Pin GDDR6-Based
+    # Accelerator-in-Memory Supporting 1TFLOPS MAC Operation ...", JSSC 2023 / ISSCC'22): with
+    # tCK = 1 ns (the 1 GHz command clock Ramulator's GDDR6 preset computes: tCK_ps = 1e6 / (2000/2))
+    # that is 16 transfers per tCK, so a BL16 burst of 32 B takes one cycle: 32 GB/s per channel.
+    # Core timings: Ramulator 2 timing preset GDDR6_2000_1350mV_double in cycles of that 1 ns clock
+    # (nCL 24, nRCDRD 26, nRP 26, nRAS 53, nWR 26, nRTP 4, nCWL 6, nWTRS 9, nWTRL 11; x16 table
+    # nRRDS 5, nRRDL 6, nFAW 28; tRFC 360 ns for 8 Gb and tREFI 7,800 ns from its JEDEC tables).
+    # tCCD_S 1 / tCCD_L 2 cycles: assumed, rate-matched to AiM's 1 TFLOPS (32 banks x 16 BF16 MACs
+    # x 2 x 1 GHz: one 32 B column per bank per ns) — Ramulator's nCCDS 4 / nCCDL 6 belong to its
+    # 2 Gb/s-per-pin reading of the same clock and would cap AiM at a quarter of its rated FLOPS.
+    "gddr6_aim": DramTiming(
+        name="gddr6_aim", source="GDDR6-AiM (JSSC'23) rate + Ramulator 2 GDDR6_8Gb_x16 / GDDR6_2000_1350mV",
+        channels=2, ranks=1, bank_groups=4, banks_per_group=4,
+        rows=16384, row_bytes=2048,
+        bus_width_bits=16, burst_length=16, transfers_per_clock=16,
+        tck_ns=1.0,
+        **_from_cycles(1.0, cl=24, cwl=6, trcd=26, trp=26, tras=53, tccd_s=1, tccd_l=2,
+                       trrd_s=5, trrd_l=6, tfaw=28, twtr_s=9, twtr_l=11, twr=26, trtp=4,
+                       trefi=7800, trfc=360,
+                       trtrs=4),             # Ramulator RD->WR = nCL + nBL + 3 - nCWL + 1: the "+3+1"
+        # GDDR6 I/O energy: ~7.5 pJ/bit [assumed: commonly quoted GDDR6 figure, no stored source];
+        # ACT/PRE 0.11 pJ per bit of a 2 KB row (FGDRAM, as for the HBM presets).
+        read_pj_per_bit=7.5, write_pj_per_bit=7.5,
+        act_pj=_FGDRAM_ACT_PJ_PER_ROW_BIT * 2048 * 8,
+    ),
 }
 
 

@@ -16,11 +16,15 @@ TIMELINE_WIDTH_PX = 1000
 
 def roofline_points(result) -> tuple[np.ndarray, np.ndarray]:
     """(arithmetic intensity in FLOP per off-chip byte, achieved GFLOP/s) of every task with
-    FLOPs, off-chip bytes and a duration on the main system's compute unit."""
+    FLOPs, off-chip bytes and a duration on the main system's compute unit; off-chip bytes are
+    those of the first memory resource's level (the roof roofline_plot draws)."""
     sched, trace = result.main.schedule, result.main.trace
     compute = next(r for r in sched.resources.values() if r.kind == "compute")
+    memory = next((r for r in sched.resources.values() if r.kind == "memory"), None)
     frame = trace.columns
-    off_chip = frame.get("bytes_hbm", np.zeros(len(frame["flops"])))
+    # the level under the plot's bandwidth roof (a replica's resources are per device: "hbm")
+    level = memory.unit if memory is not None and f"bytes_{memory.unit}" in frame else "hbm"
+    off_chip = frame.get(f"bytes_{level}", np.zeros(len(frame["flops"])))
     on_unit = np.array(frame["unit"]) == compute.unit
     mask = on_unit & (frame["flops"] > 0) & (off_chip > 0) & (frame["duration_ns"] > 0)
     return frame["flops"][mask] / off_chip[mask], frame["flops"][mask] / frame["duration_ns"][mask]

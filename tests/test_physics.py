@@ -26,8 +26,8 @@ def test_utilization_within_unit_interval(result):
 
 
 def test_bytes_conserved(result):
-    """Every weight and KV byte is moved at least once (off-chip, or inside PIM banks); KV read
-    in the banks equals the attention ops' KV exactly; a one-pass mapper moves no more than the
+    """Every weight and KV byte is moved at least once (off-chip, or inside PIM banks); what the
+    banks read equals the weights and KV of the ops the PIM ran, exactly; a one-pass mapper moves no more than the
     ops touch; link bytes are exactly what the collectives must send. A replica on a topology:
     the same over its distinct devices, each counted as often as it occurs (task copies)."""
     for name, r in systems(result):
@@ -44,10 +44,16 @@ def test_bytes_conserved(result):
                     if not op.kind.is_collective)
         assert moved >= floor * (1 - 1e-9), name
         in_banks = sum(t.bytes_by_level.get("pim_internal", 0.0) for t in tasks)
-        if in_banks:
-            kv = sum(op.kv_read_bytes for op, _ in ops if op.attention is not None)
-            assert in_banks == pytest.approx(kv, rel=1e-6), name
-        if r.replica is None and len(tasks) == len(ops):      # one task per op
+        if in_banks:       # PIM reads its ops' weights and KV inside the banks, each byte once
+            on_pim = {t.op for t in tasks if "pim_internal" in t.bytes_by_level}
+            expected = sum(op.weight_bytes + op.kv_read_bytes for op, _ in ops if op.name in on_pim)
+            assert in_banks == pytest.approx(expected, rel=1e-6), name
+        # one task per op; a PIM's input vectors are copied to every channel that uses them
+        # (GWRITE broadcast), so PIM systems are bounded by their own closed form instead
+        # (tests/test_pim_gpt.py); unfused eager GPU kernels pass each norm/activation tensor
+        # through memory once per kernel on purpose (hwsim.hw.gpu.UNFUSED_KERNELS)
+        fused = getattr(r.system.mapper.options, "fused_elementwise", True)
+        if r.replica is None and len(tasks) == len(ops) and not in_banks and fused:
             ceiling = sum(op.memory_bytes for op, _ in ops if not op.kind.is_collective)
             assert moved <= ceiling, name
         link = sum(t.bytes_by_level.get("link", 0.0) * c for t, c in zip(tasks, copies))

@@ -34,6 +34,25 @@ KNOWN_MISSED = {
     "gpu.h200-sxm.profile.decode_step",     # 7.2% (target 5%)
     "gpu.h100-sxm.datasheet.prefill",       # 14.9% (target 10%)
     "gpu.h100-sxm.profile.attention",       # 7.0% (target 5%)
+    # PIM-GPT against an eager-PyTorch T4 (issue 14; hwsim/validate/pim_gpt.py): the speed-up falls
+    # from 61x (GPT-2 small) to 19-35x at 0.76-1.5B parameters, because the GPU's per-kernel launch
+    # floor dominates the small models and its bandwidth the large ones, while our PIM runs at 28-35%
+    # of its in-bank MAC rate (the NeuPIMs tile model: ACT, tRCD, READRES and tRP are not hidden).
+    "pim-gpt.speedup_over_gpu.gpt3-760m",   # 25.5x (41-137x)
+    "pim-gpt.speedup_over_gpu.gpt2-large",  # 35.3x
+    "pim-gpt.speedup_over_gpu.gpt3-1.3b",   # 18.6x
+    "pim-gpt.speedup_over_gpu.gpt2-xl",     # 24.8x
+    "pim-gpt.speedup_grows_with_model_size",  # 0.41 (>= 1): shrinks instead
+    # Energy: ours counts the T4's 10 W idle + dynamic energy and PIM-GPT's in-bank reads at
+    # 0.55 pJ/bit; 33-94x against 123-383x (GDDR6 background power is not modelled, which flatters PIM-GPT).
+    "pim-gpt.energy_over_gpu.gpt2-small",   # 93.9x (123-383x)
+    "pim-gpt.energy_over_gpu.gpt3-125m",    # 93.9x
+    "pim-gpt.energy_over_gpu.gpt3-350m",    # 69.8x
+    "pim-gpt.energy_over_gpu.gpt2-medium",  # 69.8x
+    "pim-gpt.energy_over_gpu.gpt3-760m",    # 42.2x
+    "pim-gpt.energy_over_gpu.gpt2-large",   # 54.3x
+    "pim-gpt.energy_over_gpu.gpt3-1.3b",    # 32.6x
+    "pim-gpt.energy_over_gpu.gpt2-xl",      # 41.4x
 }
 
 

@@ -110,10 +110,10 @@ def _gemm_case(kind, unit, hw, m, n, k, dtype, label_extra="") -> KernelCase | N
         k = _cap(k, GEMM_K_CAP)
         kernel = "vector-unit GEMM (one fp32 chain per output)"
         fn = lambda a, b: systolic.blocked_gemm(a, b, max(1, a.shape[1]))
-    elif unit == "pim":
+    elif unit in PIM_UNITS:
         if dtype == "int8":
             return None
-        pim_spec = hw.pim
+        pim_spec = getattr(hw, unit)
         acc = pim.PIM_ACCUMULATE
         banks, macs = pim_spec.dram.banks_per_channel, pim_spec.macs_per_bank
         epr = pim_spec.dram.row_bytes // 2
@@ -197,8 +197,8 @@ def _attention_case(kind, unit, hw, op) -> KernelCase | None:
                     refs.append((a.astype(np.float64) @ b.astype(np.float64)).ravel())
             return np.concatenate(ys), np.concatenate(refs)
         return KernelCase(kind, unit, kernel, f"{dtype} x {dtype} -> fp32", "fp32", shape, run)
-    if unit == "pim":
-        spec = hw.pim
+    if unit in PIM_UNITS:
+        spec = getattr(hw, unit)
         banks, macs = spec.dram.banks_per_channel, spec.macs_per_bank
         epr = spec.dram.row_bytes // op.dtype_bytes
         acc = pim.PIM_ACCUMULATE
@@ -222,11 +222,13 @@ def _attention_case(kind, unit, hw, op) -> KernelCase | None:
 
 
 def _lanes(unit, hw) -> int:
+    if unit == "asic":
+        return hw.asic.lanes
     return hw.npu.vector_lanes if unit.startswith("npu") else GPU_WARP
 
 
 def _softmax_case(unit, hw, op, attention_op) -> KernelCase | None:
-    if unit not in ("npu/vector", "npu/systolic", "gpu"):
+    if unit not in ("npu/vector", "npu/systolic", "gpu", "asic"):
         return None
     dtype = _float_dtype(op.dtype)
     lanes = _lanes(unit, hw)
@@ -253,7 +255,7 @@ def _model_attr(system, name, default):
 
 
 def _norm_case(unit, hw, op, system) -> KernelCase | None:
-    if not (unit.startswith("npu") or unit == "gpu"):
+    if not (unit.startswith("npu") or unit in ("gpu", "asic")):
         return None
     which = _model_attr(system, "norm", "layernorm")
     width = int(_model_attr(system, "d_model", 0)) or _cap(op.elements, 4096)
@@ -278,7 +280,7 @@ def _elementwise_function(op) -> str:
 
 
 def _elementwise_case(unit, op, system, context_len: int) -> KernelCase | None:
-    if not (unit.startswith("npu") or unit == "gpu"):
+    if not (unit.startswith("npu") or unit in ("gpu", "asic")):
         return None
     fn = _elementwise_function(op)
     dtype = _float_dtype(op.dtype)
@@ -395,6 +397,8 @@ class CheckContext:
 
 
 FUSED_UNITS = ("npu/vector", "gpu")     # units that run score -> softmax -> context as one kernel
+# Bank-level PIM kinds whose GEMVs run on hwsim.hw.kernels.pim (NeuPIMs' `pim`, PIM-GPT's `gemv_pim`)
+PIM_UNITS = ("pim", "gemv_pim")
 
 
 def op_case(unit: str, hw, op, ctx: CheckContext) -> KernelCase | None:

@@ -7,8 +7,19 @@ from hwsim.validate import Within, claim
 GPT3 = "GPT-3 (Brown et al., NeurIPS'20), Table 2.1"
 LLAMA2 = "Llama 2 (Touvron et al., 2023), Table 1 and HF model card"
 LLAMA3 = "Llama 3 model cards (Meta, 2024)"
+# GPT-2: the released checkpoints' names in openai/gpt-2 (download_model.py: 124M, 355M, 774M,
+# 1558M); the paper's Table 2 (117M/345M/762M/1542M) miscounted, as OpenAI's repository notes.
+GPT2 = "openai/gpt-2 released model sizes (124M, 355M, 774M, 1558M)"
 # model: (published total parameters in billions, active ones for MoE, source)
 LLM_PARAMS_B = {
+    "gpt2-small": (0.124, None, GPT2),
+    "gpt2-medium": (0.355, None, GPT2),
+    "gpt2-large": (0.774, None, GPT2),
+    "gpt2-xl": (1.558, None, GPT2),
+    "gpt3-125m": (0.125, None, GPT3),
+    "gpt3-350m": (0.350, None, GPT3),
+    "gpt3-760m": (0.760, None, GPT3),
+    "gpt3-1.3b": (1.3, None, GPT3),
     "gpt3-7b": (6.7, None, GPT3),
     "gpt3-13b": (13.0, None, GPT3),
     "gpt3-30b": (30.0, None, "NeuPIMs (ASPLOS'24) model table (GPT3-30B)"),

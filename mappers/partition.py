@@ -143,7 +143,8 @@ def _lowering(op: Op, sent: float, coord: DeviceCoord, workload: TransformerWork
     """The flows that carry collective `op` of the device at `coord` (its `sent` bytes per
     device, from the mapper's task) and whether to add them as coflows (one task per sender).
 
-    - all-reduce (tensor parallel): over the coord's tp ranks, ring (hw/interconnect);
+    - all-reduce (tensor parallel): over the coord's tp ranks, with the topology's
+      `all_reduce` algorithm (ring unless the config says otherwise; hw/interconnect);
     - all-to-all (expert parallel): each tp rank sends `sent` bytes, split evenly over its
       peers of the other expert groups (uniform destinations assumed: the routing skew shows
       in the expert loads of each group);
@@ -151,23 +152,24 @@ def _lowering(op: Op, sent: float, coord: DeviceCoord, workload: TransformerWork
       activation to its peer of stage s (Megatron's scatter/gather optimisation not modelled).
     Only the coord's own traffic is lowered; identical devices it stands for move the same bytes
     on their own links (exact on a switch or full mesh; tests/test_partition.py)."""
-    from hwsim.hw.interconnect import Collective, lower_collective, lower_transfers
+    from hwsim.hw.interconnect import lower_transfers
+    from hwsim.hw.interconnect.collectives import lower_all_reduce
     from hwsim.hw.link import collective_buffer_bytes
-    w, group = workload, op.collective.group
+    w, group, topology = workload, op.collective.group, network.spec
     ranks = range(w.tp)
     if op.kind == OpKind.ALL_REDUCE:
         nodes = [physical_device(w, coord, r) for r in ranks]
-        return lower_collective(network, Collective.ALL_REDUCE, nodes,
-                                collective_buffer_bytes(op.kind, group, sent)), False
+        return lower_all_reduce(network, nodes, collective_buffer_bytes(op.kind, group, sent),
+                                topology.all_reduce, topology.routing), False
     if op.kind == OpKind.ALL_TO_ALL:
         peers = [DeviceCoord(coord.stage, g) for g in range(w.ep) if g != coord.expert_group]
         transfers = [(physical_device(w, coord, r), physical_device(w, peer, r), sent / len(peers))
                      for r in ranks for peer in peers]
-        return lower_transfers(network, transfers), True
+        return lower_transfers(network, transfers, topology.routing), True
     if op.kind == OpKind.P2P:
         prev = DeviceCoord(coord.stage - 1, coord.expert_group)
         return lower_transfers(network, [(physical_device(w, prev, r), physical_device(w, coord, r), sent)
-                                         for r in ranks]), False
+                                         for r in ranks], topology.routing), False
     raise ValueError(f"op {op.name}: no lowering for a {op.kind} on a topology")
 
 

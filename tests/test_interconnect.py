@@ -541,3 +541,34 @@ def test_rail_rings_collide_under_ecmp_and_not_when_balanced():
 def test_balanced_assignment_splits_flows_itself():
     with pytest.raises(ValueError, match="balanced assignment splits"):
         Routing(assignment="balanced", paths_per_flow=2)
+
+
+# ------------------------------------------------------------------ all-reduce algorithm choice
+
+@pytest.mark.parametrize("nbytes", [1e3, 1e5, 1e7, 1e9])
+def test_auto_all_reduce_takes_the_least_estimated_time(nbytes):
+    """"auto" is the argmin of the alpha-beta estimate over ring, tree and star; small
+    (latency-bound) messages on a 16-device switch avoid the ring's 30 steps, large ones take
+    the ring (2(p-1)/p of the buffer per device, the least of the three)."""
+    from hwsim.hw.interconnect.collectives import estimated_time_ns, lower_all_reduce
+    net = SwitchSpec(kind="switch", devices=16, port_bw_gbps=W, link_latency_ns=LAT,
+                     energy_pj_per_bit=0).build()
+    each = {a: estimated_time_ns(lower_all_reduce(net, range(16), nbytes, a))
+            for a in ("ring", "double_binary_tree", "star")}
+    auto = lower_all_reduce(net, range(16), nbytes, "auto")
+    assert estimated_time_ns(auto) == min(each.values())
+    if nbytes <= 1e3:
+        assert auto.algorithm != Algorithm.RING
+    if nbytes >= 1e9:
+        assert auto.algorithm == Algorithm.RING
+
+
+def test_the_estimate_of_a_ring_is_its_closed_form():
+    """Ring all-reduce alone on a switch: 2(p-1) steps x the route latency + 2(p-1)/p B at the
+    port bandwidth."""
+    from hwsim.hw.interconnect.collectives import estimated_time_ns
+    p = 8
+    net = SwitchSpec(kind="switch", devices=p, port_bw_gbps=W, link_latency_ns=LAT,
+                     energy_pj_per_bit=0).build()
+    ring = lower_collective(net, Collective.ALL_REDUCE, range(p), B)
+    assert close(estimated_time_ns(ring), 2 * (p - 1) * 2 * LAT + 2 * (p - 1) / p * B / W)

@@ -141,3 +141,22 @@ def test_a_replica_that_does_not_fit_the_topology_is_one_line_exit_2(tmp_path, c
                           "--set", change, "--out", str(tmp_path / "r")], capture_output=True, text=True)
     assert run.returncode == 2, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and key in run.stderr
+
+
+def test_a_topology_chooses_its_all_reduce_algorithm():
+    """`hardware.topology.all_reduce: auto` lowers each tensor-parallel all-reduce with the
+    algorithm of least estimated time: for 70B decode's 1 MB all-reduces on 8 GPUs that is not
+    the ring (latency-bound), and the iteration is faster than with the ring."""
+    path = CONFIG_DIR / "llama2-70b-tp8-hgx.yaml"
+    ring = evaluate(load_config(path, ["hardware.topology.all_reduce=ring"])).main
+    auto = evaluate(load_config(path, ["hardware.topology.all_reduce=auto"])).main
+    from hwsim.hw.interconnect import Algorithm
+    from hwsim.hw.interconnect.collectives import lower_all_reduce
+    cfg = load_config(path)
+    message = 64 * 8192 * 2                    # batch x d_model x fp16 bytes, per all-reduce
+    chosen = lower_all_reduce(cfg.hardware.topology.spec.build(), range(8), message, "auto")
+    assert chosen.algorithm != Algorithm.RING
+    flows = [len([t for t in r.schedule.tasks if t.component == "link" and t.demands])
+             for r in (ring, auto)]
+    assert flows[0] != flows[1]                # the lowering changed
+    assert auto.metrics.iteration_latency_s < ring.metrics.iteration_latency_s

@@ -325,3 +325,41 @@ def lower_collective(network: Network, collective: Collective, group: Sequence[i
             phases = _all_to_all(network, routing, group, nbytes,
                                  pairwise=algorithm == Algorithm.PAIRWISE)
     return LoweredCollective(collective, algorithm, group, float(nbytes), tuple(phases))
+
+
+def estimated_time_ns(lowered: LoweredCollective) -> float:
+    """The time of `lowered` alone on the network in the alpha-beta model: per phase, its steps
+    x the longest route's latency plus the busiest link's bytes over its bandwidth. A lower
+    bound of the engine's time (no contention beyond the busiest link), and the kind of model
+    NCCL's tuner uses to pick an algorithm per message size (NVIDIA/nccl src/graph/tuning.cc:
+    latency + bytes / bandwidth per algorithm and protocol)."""
+    total = 0.0
+    for ph in lowered.phases:
+        if not ph.flows:
+            continue
+        latency = max(math.fsum(link.latency_ns for link in f.route) for f in ph.flows)
+        on_link: dict[str, float] = {}
+        bw: dict[str, float] = {}
+        for f in ph.flows:
+            for link in f.route:
+                on_link[link.name] = on_link.get(link.name, 0.0) + f.nbytes
+                bw[link.name] = link.bw_gbps
+        total += ph.steps * latency + max(b / bw[n] for n, b in on_link.items())
+    return total
+
+
+AUTO_ALL_REDUCE = (Algorithm.RING, Algorithm.DOUBLE_BINARY_TREE, Algorithm.STAR)
+
+
+def lower_all_reduce(network: Network, group: Sequence[int], nbytes: float, algorithm: str = "ring",
+                     routing: Routing = Routing()) -> LoweredCollective:
+    """An all-reduce with `algorithm`, or with "auto" the one of ring, double binary tree and
+    star whose `estimated_time_ns` is least for this message (ties: the first): latency-bound
+    small messages take the few steps of a tree or star, bandwidth-bound large ones the ring's
+    2(p-1)/p bytes per device."""
+    if algorithm != "auto":
+        return lower_collective(network, Collective.ALL_REDUCE, group, nbytes, Algorithm(algorithm),
+                                routing)
+    options = [lower_collective(network, Collective.ALL_REDUCE, group, nbytes, a, routing)
+               for a in AUTO_ALL_REDUCE]
+    return min(options, key=estimated_time_ns)

@@ -27,13 +27,18 @@ import hashlib
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import TYPE_CHECKING
 
-from hwsim.hw.interconnect.topology import Network, Route
+from pydantic import Field, model_validator
+
+from hwsim.spec import Spec
+
+if TYPE_CHECKING:
+    from hwsim.hw.interconnect.topology import Network, Route
 
 
-class Routing(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Routing(Spec):
+    """`hardware.topology.routing`: how flows pick among equal-cost paths (module docstring)."""
 
     paths_per_flow: int = Field(default=1, ge=1,
                                 description="1 = ECMP (one hashed path); k = split over k paths")

@@ -26,6 +26,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, model_validator
 
+from hwsim.hw.interconnect.routing import Routing
 from hwsim.spec import Spec
 
 
@@ -91,7 +92,11 @@ def _hop(a: str, b: str) -> str:
 
 
 class _Spec(Spec):
-    """Strict like every user-facing spec (hwsim.spec)."""
+    """What every topology has besides its shape: how flows choose among equal-cost paths and
+    which all-reduce algorithm the tensor-parallel groups run ("auto": the least estimated
+    time for each message, hw/interconnect/collectives.py `lower_all_reduce`)."""
+    routing: Routing = Field(default_factory=Routing)
+    all_reduce: Literal["ring", "double_binary_tree", "star", "auto"] = "ring"
 
 
 class MeshSpec(_Spec):
@@ -305,6 +310,9 @@ def _topology_kind(value) -> str | None:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
     return "mesh" if kind == "torus" else kind
 
+
+# The tags of the union below (pydantic puts them in an error's location: the loader drops them).
+TOPOLOGY_TAGS = ("mesh", "switch", "full_mesh", "clos")
 
 TopologySpec = Annotated[Union[Annotated[MeshSpec, Tag("mesh")], Annotated[SwitchSpec, Tag("switch")],
                                Annotated[FullMeshSpec, Tag("full_mesh")], Annotated[ClosSpec, Tag("clos")]],

@@ -228,10 +228,13 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
 
 
 def _untag(loc: tuple) -> tuple:
-    """Drop the workload kind pydantic puts after `workload` in an error's location (the tag
-    of the discriminated union), so keys read as written: `workload.batch`."""
+    """Drop the kind pydantic puts after `workload` or `topology` in an error's location (the
+    tag of a discriminated union), so keys read as written: `workload.batch`,
+    `hardware.topology.routing`."""
+    from hwsim.hw.interconnect.topology import TOPOLOGY_TAGS
     return tuple(p for i, p in enumerate(loc)
-                 if not (i and loc[i - 1] == "workload" and p in WORKLOAD_KINDS))
+                 if not (i and loc[i - 1] == "workload" and p in WORKLOAD_KINDS)
+                 and not (i and loc[i - 1] == "topology" and p in TOPOLOGY_TAGS))
 
 
 def _explain(err: dict) -> str:

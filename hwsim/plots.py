@@ -16,11 +16,14 @@ TIMELINE_WIDTH_PX = 1000
 
 def roofline_points(result) -> tuple[np.ndarray, np.ndarray]:
     """(arithmetic intensity in FLOP per off-chip byte, achieved GFLOP/s) of every task with
-    FLOPs, off-chip bytes and a duration on the main system's compute unit."""
+    FLOPs, off-chip bytes and a duration on the main system's compute unit; off-chip bytes are
+    HBM's, else those of the first memory level (an MCU's SRAM)."""
     sched, trace = result.main.schedule, result.main.trace
     compute = next(r for r in sched.resources.values() if r.kind == "compute")
+    memory = next((r for r in sched.resources.values() if r.kind == "memory"), None)
     frame = trace.columns
-    off_chip = frame.get("bytes_hbm", np.zeros(len(frame["flops"])))
+    key = "bytes_hbm" if "bytes_hbm" in frame or memory is None else f"bytes_{memory.name}"
+    off_chip = frame.get(key, np.zeros(len(frame["flops"])))
     on_unit = np.array(frame["unit"]) == compute.unit
     mask = on_unit & (frame["flops"] > 0) & (off_chip > 0) & (frame["duration_ns"] > 0)
     return frame["flops"][mask] / off_chip[mask], frame["flops"][mask] / frame["duration_ns"][mask]

@@ -67,6 +67,7 @@ class MCUSpec(Spec):
                                 "time; rough, see the preset)")
     flash_pj_per_bit: float = Field(default=10.0, gt=0, description="flash read energy (assumed)")
     sram_pj_per_bit: float = Field(default=1.0, gt=0, description="SRAM access energy (assumed)")
+    die_area_mm2: float = Field(gt=0, description="the whole MCU die (core, SRAM, flash, peripherals)")
 
     @model_validator(mode="after")
     def _below_peak(self):
@@ -144,5 +145,6 @@ register_component(ComponentKind(
     name="mcu", spec=MCUSpec, role="compute",
     summary="Cortex-M microcontroller: int8 kernels at a reached MAC rate, SRAM and flash as hard-capacity levels",
     op_costs={k.value: _mcu_cost for k in MCU_OPS},
+    area_mm2=lambda spec, device, dtype: {"mcu_die": spec.die_area_mm2},
     static_power_w=lambda spec, device, dtype: 0.0,
     energy_buckets=("compute", "sram", "flash"), memory_levels=_mcu_levels))

@@ -55,7 +55,7 @@ def test_the_cortex_m7_rate_is_the_named_calibration():
 def test_a_rate_above_the_smlad_peak_is_refused():
     with pytest.raises(ValueError, match="exceeds"):
         MCUSpec(core="cortex-m7", freq_mhz=480, sram_kib=512, flash_kib=2048, macs_per_cycle=2.5,
-                run_power_mw=1)
+                run_power_mw=1, die_area_mm2=1)
 
 
 # --------------------------------------------------------------------------- the memory plan

@@ -136,6 +136,39 @@ def _mcu_cost(device, op: Op, where=None) -> OpCost:
     return mcu_op_cost(device.spec("mcu"), op, device.level("sram"), device.level("flash"))
 
 
+def _mcu_check_case(datapath: str, device, op: Op, ctx):
+    """`--check` of a conv / depthwise conv on the MCU: the layer, scaled down (at most 16 x 16
+    pixels, 16 channels), computed patch by patch on a 2 x 2 grid with its halos by the int8
+    kernel of hw/kernels/patch.py, against the float64 definition (hw/kernels/conv.py), both
+    requantized the same way: exact for a correct patch schedule."""
+    c = op.conv
+    if c is None or op.dtype != "int8":
+        return None
+    import numpy as np
+
+    from hwsim.hw.kernels import conv, patch
+    from hwsim.hw.kernels.cases import KernelCase
+    kh, kw, s, p = int(c.kernel_h), int(c.kernel_w), int(c.stride), int(c.padding)
+    in_h, in_w = max(kh, min(int(c.in_h), 16)), max(kw, min(int(c.in_w), 16))
+    if c.is_depthwise:
+        in_c = min(int(c.in_c), 16)
+        groups, cg, out_c = in_c, 1, in_c
+    else:
+        groups, cg, out_c = 1, min(int(c.in_c) // int(c.groups), 16), min(int(c.out_c), 16)
+        in_c = cg
+    grid = min(2, patch.out_size(in_h, kh, s, p), patch.out_size(in_w, kw, s, p))
+
+    def run(rng):
+        x = rng.integers(-128, 128, size=(in_h, in_w, in_c), dtype=np.int8)
+        w = rng.integers(-128, 128, size=(kh, kw, cg, out_c), dtype=np.int8)
+        ours, _ = patch.chain_patches(x, [(w, s, p, groups)], grid)
+        ref = conv.conv2d_reference(x[None], w, s, p, groups)[0]
+        return ours.astype(np.float64), patch.requantize(ref.astype(np.int64), 7).astype(np.float64)
+    return KernelCase(str(op.kind.value), "mcu", f"patch-based direct conv, {grid}x{grid} patches with halos",
+                      "int8 x int8 -> int32 -> int8", "int32",
+                      f"{in_h}x{in_w}x{in_c} * {kh}x{kw}/{s} -> {out_c} (groups {groups})", run)
+
+
 from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
 from hwsim.workloads.ops import OpKind  # noqa: E402
 
@@ -147,4 +180,5 @@ register_component(ComponentKind(
     op_costs={k.value: _mcu_cost for k in MCU_OPS},
     area_mm2=lambda spec, device, dtype: {"mcu_die": spec.die_area_mm2},
     static_power_w=lambda spec, device, dtype: 0.0,
-    energy_buckets=("compute", "sram", "flash"), memory_levels=_mcu_levels))
+    energy_buckets=("compute", "sram", "flash"), memory_levels=_mcu_levels,
+    check_cases=_mcu_check_case, check_unit=lambda datapath: "mcu"))

@@ -322,9 +322,9 @@ def check_capacities(plan: MemoryPlan, sram_bytes: float, flash_bytes: float, mo
 
 # --------------------------------------------------------------------------- the mapper
 
-def _patch_op(op: Op, out: Region, inp: list[Region], shapes, graph: OpGraph, p: int) -> Op:
-    """`op` restricted to one patch: its MACs (or elements) and activation bytes over the regions;
-    its weights are read again for every patch."""
+def _patch_op(op: Op, out: Region, inp: list[Region], shapes, graph: OpGraph) -> Op:
+    """`op` restricted to one patch (same name: the task's label names the patch): its MACs (or
+    elements) and activation bytes over the regions; its weights are read again for every patch."""
     b = op.dtype_bytes
     c_out = shapes[op.name][2]
     act_in = sum(r.h * r.w * shapes[t][2] * b for t, r in zip(_inputs(graph, op), inp))
@@ -333,8 +333,7 @@ def _patch_op(op: Op, out: Region, inp: list[Region], shapes, graph: OpGraph, p:
         flops = 2.0 * region_macs(op, out)
     else:
         flops = float(op.flops) * (out.h * out.w) / (shapes[op.name][0] * shapes[op.name][1])
-    return dataclasses.replace(op, name=f"{op.name}@patch{p}", flops=flops, act_in_bytes=int(act_in),
-                               act_out_bytes=int(act_out))
+    return dataclasses.replace(op, flops=flops, act_in_bytes=int(act_in), act_out_bytes=int(act_out))
 
 
 @register("mcu", "a CNN on a microcontroller: layer by layer (or MCUNetV2 patches on the first "
@@ -372,7 +371,7 @@ def map_mcu(graph: OpGraph, hw: HardwareSpec, options: MCUOptions) -> Schedule:
             for name in stage.ops:
                 op = ops[name]
                 inp = [need[t] for t in _inputs(graph, op)]
-                run(_patch_op(op, need[name], inp, shapes, graph, p), f"{name}@patch{p}")
+                run(_patch_op(op, need[name], inp, shapes, graph), f"{name}@patch{p}")
         done = set(stage.ops)
     for op in graph.ops:
         if op.name not in done:

@@ -186,7 +186,7 @@ def live_steps(graph: OpGraph, ops: list[Op], size: dict[str, float], inplace_de
         dying = [t for t in ins if last.get(t) == i]
         if inplace_depthwise and op.kind == OpKind.DEPTHWISE_CONV and dying and op.conv is not None:
             t = dying[0]
-            temp = op.conv.out_h * op.conv.out_w * op.conv.batch * op.dtype_bytes * (out > 0)
+            temp = out / op.conv.out_c            # one output channel (of the patch, per patch)
             live[t] = max(live[t], out) + temp
         elif op.kind == OpKind.ELEMENTWISE and any(size[t] >= out for t in dying):
             pass                                  # written over a dying input of its size

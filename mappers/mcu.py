@@ -345,6 +345,9 @@ def map_mcu(graph: OpGraph, hw: HardwareSpec, options: MCUOptions) -> Schedule:
     if graph.ops and graph.ops[0].dtype != "int8":
         raise ConfigError(f"the MCU kernels run int8; got dtype {graph.ops[0].dtype}",
                           key="workload.dtype")
+    if graph.info.batch != 1:
+        raise ConfigError(f"an MCU runs one image at a time; got batch {graph.info.batch}",
+                          key="workload.batch")
     plan = memory_plan(graph, options.inplace_depthwise, options.patch, options.fuse_residual_add)
     check_capacities(plan, spec.sram_bytes, spec.flash_bytes, graph.info.model)
     schedule = Schedule(resources={})

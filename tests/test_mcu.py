@@ -202,6 +202,7 @@ def test_patches_cost_their_recompute_in_time():
     (["mapper.patch.grid=2", "hardware.mcu.sram_kib=256"],
      ["sram", "block1.expand (patch stage)", "431.5 kB", "256 kB"]),
     (["workload.dtype=fp16"], ["int8", "workload.dtype"]),
+    (["workload.batch=2"], ["one image", "workload.batch"]),
     (["hardware.mcu.macs_per_cycle=3"], ["exceeds", "macs_per_cycle"]),
 ])
 def test_what_does_not_fit_exits_2_naming_the_layer_peak_and_capacity(override, words):

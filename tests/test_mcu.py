@@ -97,6 +97,17 @@ def test_residual_inputs_stay_live_across_their_block(mbv2):
     assert "block1.project" not in steps["block3.expand"].buffers
 
 
+def test_mobilenet_v2_patch_peak_closed_forms(mbv2):
+    """4x4 patches: the later blocks decide; with the projection fused into the residual buffer
+    block4's in-place depthwise holds 28x28x192 + the 28x28x32 residual + one channel; without,
+    block4's projection holds its input, its output and the residual."""
+    opt = PatchOptions(grid=4, split_after="block3.project")
+    fused = memory_plan(mbv2, patch=opt)
+    assert fused.peak_op == "block4.dw" and fused.peak_bytes == 28 * 28 * (192 + 32) + 28 * 28
+    plain = memory_plan(mbv2, patch=opt, fuse_residual_add=False)
+    assert plain.peak_op == "block4.project" and plain.peak_bytes == 28 * 28 * (192 + 32 + 32)
+
+
 @pytest.mark.parametrize("grid", [2, 3, 4, 5, 7])
 def test_patches_never_need_more_sram_than_whole_tensors(mbv2, grid):
     whole = memory_plan(mbv2)

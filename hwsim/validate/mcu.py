@@ -45,7 +45,11 @@ def _():
        claim="4x4 patches on MobileNetV2's first 5 blocks cut its peak SRAM to 172 kB",
        source=MCUNETV2, config=MCUNETV2_CONFIG,
        metric="peak SRAM, patch stage (conv0 + blocks 0-3, 4x4) then layer by layer",
-       published=172.0, unit="kB", band=SRAM_BAND)
+       published=172.0, unit="kB",
+       band=Within(0.10, "±10% (issue 16). The peak is in the later blocks: 28x28x(32 + 192) B with "
+                   "the 1x1 projection accumulating into the residual buffer (mapper option "
+                   "fuse_residual_add, on by default; hwsim's reading of TinyEngine's operator fusion, "
+                   "chosen knowing this figure); with it off the peak is 196 kB (+14%, 7.0x)"))
 def _():
     return _mcunetv2_plans()[1].peak_bytes / 1024
 

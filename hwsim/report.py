@@ -185,9 +185,43 @@ def _energy_area(result: RunResult) -> str:
 def format_table(result: RunResult) -> str:
     sections = [_header(result), _systems_table(result), _units_table(result),
                 _traffic_table(result), _memory_levels(result), _energy_area(result)]
+    plan = _memory_plan(result)
+    if plan:
+        sections.insert(5, plan)
     if result.check_detail is not None:
         sections.append(_check(result.check_detail))
     return "\n\n".join(sections)
+
+
+def _memory_plan(result: RunResult) -> str:
+    """Systems whose mapper made a peak-SRAM plan (mappers/mcu.py): the peak, where it falls,
+    the capacities and, with patches, the recomputed MACs."""
+    rows = []
+    for name, r in [("main", result.main), *result.baselines.items()]:
+        plan = getattr(r.schedule, "memory_plan", None)
+        if plan is None:
+            continue
+        levels = r.metrics.memory_levels
+        macs = sum(op.flops / 2 for op in r.graph.ops if op.conv is not None or op.matmul is not None)
+        st = plan.patch
+        rows.append([name, f"{plan.peak_bytes / 1024:,.1f}", plan.peak_op,
+                     f"{levels['sram']['capacity_bytes'] / 1024:,.0f}", f"{plan.weight_bytes / 1024:,.1f}",
+                     f"{levels['flash']['capacity_bytes'] / 1024:,.0f}",
+                     "-" if st is None else f"{st.grid}x{st.grid} to {st.split_after}",
+                     "-" if st is None else f"{st.peak_bytes / 1024:,.1f}",
+                     "-" if st is None else f"{st.recompute_macs / 1e6:,.2f} (+{st.recompute_macs / macs:.1%})"])
+    if not rows:
+        return ""
+    table = _table(["system", "peak SRAM\nkB", "at layer", "SRAM\nkB", "weights\nkB", "flash\nkB",
+                    "patches", "patch stage\npeak kB", "recomputed\nM MACs"], rows)
+    legend = _legend([
+        ("peak SRAM kB", "the largest set of activation buffers live at once (inputs, outputs, "
+         "residuals held across a block; kB = 1024 B); it must fit the SRAM"),
+        ("patches", "MCUNetV2 patch-based stage: an n x n grid over the output of the named op"),
+        ("recomputed M MACs", "MACs spent again on the overlapping halos of the patches (share of "
+         "the model's MACs)"),
+    ])
+    return f"{table}\n{legend}"
 
 
 def _memory_levels(result: RunResult) -> str:

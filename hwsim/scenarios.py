@@ -51,10 +51,11 @@ class PassScenario:
             able = [name for name, entry in sorted(MAPPERS.items()) if kind.name in entry.workloads]
             raise ConfigError(f"mapper '{system.mapper.name}' cannot run {kind.name} workloads; use one "
                               f"of: {', '.join(able)}", key=f"{key_prefix}mapper.name")
-        if kind.sizes is not None:
+        checks_fit = MAPPERS[system.mapper.name].checks_fit   # the mapper checks each level itself
+        if kind.sizes is not None and not checks_fit:
             check_fits(system, kind.sizes(system.workload), key_prefix)
         graph = kind.build(system.workload)
-        if kind.sizes is None:
+        if kind.sizes is None and not checks_fit:
             acts = max((op.act_in_bytes + op.act_out_bytes for op in graph.ops), default=0)
             check_fits(system, graph.info, key_prefix, activation_bytes=acts)
         return graph

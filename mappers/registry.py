@@ -19,15 +19,18 @@ class MapperEntry:
     options: type[Spec]
     build: Callable                            # (OpGraph, HardwareSpec, options) -> Schedule
     workloads: tuple[str, ...] = ("transformer",)   # workload kinds it can place
+    # True: the mapper checks every memory level's capacity itself (per level, naming the layer),
+    # so the scenario's generic "weights + largest activations <= memory" check is skipped.
+    checks_fit: bool = False
 
 
 MAPPERS: dict[str, MapperEntry] = {}
 
 
 def register(name: str, summary: str, needs: tuple[str, ...], options: type[Spec] = NoOptions,
-             workloads: tuple[str, ...] = ("transformer",)):
+             workloads: tuple[str, ...] = ("transformer",), checks_fit: bool = False):
     def wrap(fn):
-        MAPPERS[name] = MapperEntry(name, summary, needs, options, fn, workloads)
+        MAPPERS[name] = MapperEntry(name, summary, needs, options, fn, workloads, checks_fit)
         return fn
     return wrap
 

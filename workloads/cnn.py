@@ -24,6 +24,19 @@ published MAC and parameter counts the tests check):
   conv of each bottleneck ("v1.5", torchvision): 1.8 / 4.1 GMAC, 11.7 M / 25.6 M.
 - MobileNetV1 (1.0, 224): Howard et al., arXiv 1704.04861, Table 1: 569 M mult-adds, 4.2 M.
 - MobileNetV2 (1.0, 224): Sandler et al., CVPR 2018, Table 2: 300 M mult-adds, 3.4 M.
+- MCUNet models (Lin et al., "MCUNet: Tiny Deep Learning on IoT Devices", NeurIPS 2020; the
+  model zoo of mit-han-lab/mcunet, mcunet/model_zoo.py, profiled with TinyEngine). ProxylessNAS
+  chains of inverted-residual blocks (t, c, n, s, k: expansion, channels, repeats, stride,
+  depthwise kernel), ReLU6 folded, no final 1x1 "feature mix" conv unless stated:
+  - ``mbv2-w0.35``: net_name "mbv2-w0.35-r144_imagenet": MobileNetV2 at width 0.35, 144 px, every
+    channel count (the last 1x1 conv's 1280 included) scaled and rounded to a multiple of 8 as
+    ``make_divisible`` does (torchvision / ProxylessNAS); the mcunet README lists it as
+    "mbv2-320kB": 23.5 M MACs, 0.75 M parameters.
+  - ``mcunet-in0``: net_name "mcunet-10fps_imagenet", 48 px; blocks as transcribed from its
+    released JSON in a third-party torchvision-style port (init 24 channels, classifier on 192,
+    no feature-mix conv); the mcunet README lists it as "mcunet-10fps": 6.4 M MACs, 0.75 M
+    parameters (both checked in hwsim/validate/model_zoo.py). The JSON itself
+    (hanlab's release server) was not readable here; mcunet-vww0's architecture was not found.
 """
 from __future__ import annotations
 
@@ -298,6 +311,50 @@ def _mobilenet_v2(b: CNNBuilder, size: int) -> None:
     b.fc(x, 1000, "fc")
 
 
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Channels rounded to a multiple of `divisor`, never down by more than 10% (torchvision's and
+    ProxylessNAS's `_make_divisible`)."""
+    out = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * value else out
+
+
+def _inverted_residual_net(init_c: int, blocks: list[tuple[int, int, int, int, int]],
+                           last_c: int | None, width: float = 1.0):
+    """A ProxylessNAS/MCUNet-style chain: a 3x3 stride-2 stem, inverted-residual blocks
+    (t, c, n, s, k), an optional 1x1 conv to `last_c`, global pool and a 1000-way classifier;
+    channels scaled by `width` (make_divisible). Op names as MobileNetV2's (block{i}.expand,
+    .dw, .project, .add)."""
+    def build(b: CNNBuilder, size: int) -> None:
+        x = b.input(size, size, 3)
+        x = b.conv(x, make_divisible(init_c * width), 3, 2, 1, name="conv0")
+        block = 0
+        for t, c, n, s, k in blocks:
+            out = make_divisible(c * width)
+            for i in range(n):
+                stride = s if i == 0 else 1
+                p = f"block{block}"
+                y = x if t == 1 else b.conv(x, round(x.c * t), 1, 1, 0, name=f"{p}.expand")
+                y = b.dwconv(y, k, stride, name=f"{p}.dw")
+                y = b.conv(y, out, 1, 1, 0, name=f"{p}.project")
+                x = b.add(y, x, f"{p}.add") if stride == 1 and x.c == out else y
+                block += 1
+        if last_c is not None:
+            x = b.conv(x, make_divisible(last_c * width), 1, 1, 0, name="conv_last")
+        x = b.global_pool(x)
+        b.fc(x, 1000, "fc")
+    return build
+
+
+# MobileNetV2's (t, c, n, s) settings (Sandler et al., Table 2) with 3x3 depthwise kernels.
+_MBV2_BLOCKS = [(1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 32, 3, 2, 3), (6, 64, 4, 2, 3),
+                (6, 96, 3, 1, 3), (6, 160, 3, 2, 3), (6, 320, 1, 1, 3)]
+# mcunet-10fps_imagenet (mcunet-in0): (t, c, n, s, k) per block, module docstring.
+_MCUNET_IN0_BLOCKS = [(1, 16, 1, 1, 3), (4, 16, 1, 2, 5), (3, 16, 1, 1, 3), (4, 16, 1, 1, 3),
+                      (5, 24, 1, 2, 7), (4, 24, 1, 1, 5), (5, 24, 1, 1, 5), (5, 48, 1, 2, 7),
+                      (4, 48, 1, 1, 5), (5, 56, 1, 1, 3), (4, 56, 1, 1, 5), (5, 56, 1, 1, 3),
+                      (6, 112, 1, 2, 3), (4, 112, 1, 1, 5), (6, 192, 1, 1, 3)]
+
+
 # name -> (builder, native input size)
 CNN_MODELS: dict[str, tuple[Callable[[CNNBuilder, int], None], int]] = {
     "alexnet": (_alexnet, 227),
@@ -306,6 +363,8 @@ CNN_MODELS: dict[str, tuple[Callable[[CNNBuilder, int], None], int]] = {
     "resnet50": (_resnet((3, 4, 6, 3), bottleneck=True), 224),
     "mobilenet_v1": (_mobilenet_v1, 224),
     "mobilenet_v2": (_mobilenet_v2, 224),
+    "mbv2-w0.35": (_inverted_residual_net(32, _MBV2_BLOCKS, 1280, width=0.35), 144),
+    "mcunet-in0": (_inverted_residual_net(24, _MCUNET_IN0_BLOCKS, None), 48),
 }
 
 

@@ -58,6 +58,7 @@ for _name, (_total, _active, _source) in LLM_PARAMS_B.items():
 
 
 # model: (published GMACs, M parameters, source), at the paper's input size
+MCUNET_ZOO = "mit-han-lab/mcunet README.md, ImageNet model list"
 HE = "He et al. (CVPR'16) and the torchvision model card"
 CNN_SIZES = {
     "alexnet": (0.72, 61.0, "Krizhevsky et al. (NeurIPS'12): '60 million parameters'"),
@@ -66,6 +67,8 @@ CNN_SIZES = {
     "resnet50": (4.1, 25.6, HE),
     "mobilenet_v1": (0.569, 4.2, "Howard et al. (2017), Table 1"),
     "mobilenet_v2": (0.300, 3.4, "Sandler et al. (CVPR'18), Table 2"),
+    "mbv2-w0.35": (0.0235, 0.75, f"{MCUNET_ZOO} (mbv2-320kB: 23.5M MACs, 0.75M params)"),
+    "mcunet-in0": (0.0064, 0.75, f"{MCUNET_ZOO} (mcunet-10fps: 6.4M MACs, 0.75M params)"),
 }
 CNN_BAND = Within(0.03, "BatchNorm is folded into one bias per channel and published sizes are "
                   "rounded: ±3%")

@@ -77,7 +77,8 @@ def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = ""
     w = system.workload
     requests = getattr(w, "requests", None)          # workloads with a context (Transformers)
     if requests is not None:
-        longest = requests.longest(w.batch) + (1 if w.phase == "decode" else 0)
+        longest = (int((requests.context_lens(w.batch) + requests.query_lens(w.batch)).max())
+                   if w.phase == "mixed" else requests.longest(w.batch) + (1 if w.phase == "decode" else 0))
         if longest > w.model.max_seq_len:
             raise ConfigError(f"a request holds {longest} tokens but {w.model.name} supports "
                               f"max_seq_len={w.model.max_seq_len}", key=f"{key_prefix}workload.requests")

@@ -1,7 +1,9 @@
 """Lower a Transformer decoder (dense or MoE) to the per-device ``OpGraph`` of one pass.
 
 One pass is a prefill of every request's prompt, or one decode step (one new token per
-request). Parallelism, per replica:
+request), or (phase ``mixed``: one iteration of a serving run) each request computing its
+``requests.new_tokens`` on top of the ``context_lens`` already in its KV cache: a prompt, a chunk
+of one (chunked prefill), or one token (decode), all in one batch. Parallelism, per replica:
 - ``tp`` devices shard attention, the dense FFN, the LM head and each expert (Megatron-LM style:
   column-parallel QKV/up, row-parallel out/down, one all-reduce after each; Shoeybi et al. 2019).
 - ``ep`` groups of ``tp`` devices each take ``batch / ep`` requests for attention (data parallel)
@@ -46,7 +48,7 @@ class TransformerWorkload(Spec):
 
     kind: Literal["transformer"] = "transformer"
     model: ModelSpec
-    phase: Literal["prefill", "decode"]
+    phase: Literal["prefill", "decode", "mixed"]
     batch: int = Field(gt=0, le=MAX_BATCH, description="requests in the pass")
     requests: RequestSpec = Field(default_factory=RequestSpec,
                                   description="context lengths of the requests")
@@ -76,6 +78,9 @@ class TransformerWorkload(Spec):
                 raise ValueError(f"pp={self.pp} must divide n_layers={m.n_layers}")
             if self.batch % (self.pp * self.ep):
                 raise ValueError(f"pp={self.pp} micro-batches (x ep={self.ep}) must divide batch={self.batch}")
+        if (self.phase == "mixed") != (self.requests.new_tokens is not None):
+            raise ValueError("phase 'mixed' needs requests.new_tokens, and requests.new_tokens "
+                             "needs phase 'mixed'")
         return self
 
     def context_lens(self) -> np.ndarray:
@@ -115,6 +120,11 @@ class _Builder:
             self.all_query = np.ones_like(ctx)
             self.all_attend = ctx + 1           # cached tokens plus the new one
             self.replica_query = np.ones_like(all_ctx)
+        elif w.phase == "mixed":               # new tokens on top of the cached ones
+            all_new = w.requests.query_lens(w.batch)
+            self.all_query = all_new[group * per_group:(group + 1) * per_group]
+            self.all_attend = ctx + self.all_query
+            self.replica_query = all_new
         else:
             self.all_query = ctx
             self.all_attend = ctx               # the prompt attends to itself (causal, unmasked count)
@@ -169,9 +179,10 @@ class _Builder:
         w, m, b = self.w, self.m, self.b
         layers = len(self.stage_layers)
         kv = int(self.all_attend.sum()) * 2 * self.kv_heads * m.hd * b * layers
+        tokens = int(self.replica_query.sum())   # new tokens of the pass, every request
         return WorkloadInfo(
-            model=m.name, phase=w.phase, batch=w.batch, tokens=w.batch if w.phase == "decode"
-            else int(w.context_lens().sum()), n_layers=layers, tp=w.tp, ep=w.ep, pp=w.pp,
+            model=m.name, phase=w.phase, batch=w.batch, tokens=tokens, n_layers=layers,
+            tp=w.tp, ep=w.ep, pp=w.pp,
             weight_bytes_per_device=self._weight_bytes_per_device(), kv_bytes_per_device=kv)
 
     def build(self) -> OpGraph:

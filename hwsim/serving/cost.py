@@ -1,0 +1,217 @@
+"""The time and energy of one serving iteration, from the pass machinery, through a cache.
+
+An iteration is one pass of a `mixed` Transformer workload (hwsim.workloads.transformer): each
+request in the batch computes its new tokens (a prompt, a chunk of one, or one decode token) on
+top of the tokens already in its KV cache. Its cost is what the pass scenario gives for that
+workload: op graph -> the system's mapper -> schedule -> engine (``PassScenario.schedule`` and
+``hwsim.sim.engine.simulate``), never a formula of this module.
+
+Two shortcuts make thousands of iterations affordable, both checked against a full pass
+simulation of the exact iteration (tests/test_serving.py: within 1% on sampled iterations):
+
+1. *One decoder layer, extended.* A dense decoder's layers are identical, so the graph is built
+   with one layer and the pass time is ``makespan + (L - 1) x layer span`` (the span from the
+   first start to the last end of the layer's tasks: hwsim.metrics.layer_span_ns); energy is the
+   layer's tasks' energy times L plus the rest, plus static power over the time. Exact when the
+   layers run one after another (a GPU stream, an NPU running the ops in order); mappers that
+   overlap consecutive layers see the error in the test. MoE models (routing differs per layer)
+   are simulated with every layer.
+2. *A cache keyed by the iteration's shape, bucketed* (``shape_key``):
+   - decoding requests: their count D exactly; the sum S of their cached tokens rounded to a
+     multiple of 2^(bits(S) - 7) (a relative step of 1/64 to 1/128, so S moves by <= 0.8%);
+     the longest, M, rounded up to a multiple of 2^(bits(M) - 5) (<= 6%);
+   - prompt chunks: their total new tokens exactly (with D, the tokens of every linear op,
+     whose GEMM tiling can step at any count); each chunk's (new tokens, cached tokens) rounded
+     to the nearest multiple of 2^(bits(x) - 6) tokens (exact below 64, then a relative step of
+     1/32 to 1/64), the largest chunk absorbing the difference to the exact total.
+   The iteration simulated for a key is its representative (``representative``): the chunks
+   at their rounded sizes, one decoding request holding M tokens and the other D - 1 sharing
+   S - M evenly. Decode attention cost grows with the tokens read (S) and, for kernels whose
+   rate depends on sequence length, with the longest context (M); the representative keeps
+   both.
+3. *Decode-only iterations* (most of a run) are interpolated instead, so that the cache fills
+   once per batch size D rather than once per step: at fixed D and longest context M, the
+   iteration's time and energy are affine in the KV tokens read S (every linear op depends on
+   D alone; attention reads, and on a GPU computes, in proportion to the context) — two
+   representatives per (D, M) give the line; in M (which sets only the rate of
+   sequence-length-dependent kernels) they are interpolated linearly in log2 M between
+   half-octave grid points (M = 2^(k/2)). D stays exact (GEMM tiles and attention waves step
+   with it).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.mappers import MAPPERS
+from hwsim.sim.engine import simulate
+from hwsim.workloads.registry import load_workloads
+
+CHUNK_REL_BITS = 6           # prompt-chunk sizes and cached prefixes rounded to 2^(bits(x) - 6)
+S_REL_BITS = 7               # decode KV tokens S rounded to a multiple of 2^(bits(S) - 7)
+M_REL_BITS = 5               # longest decode context rounded up to a multiple of 2^(bits(M) - 5)
+
+
+def _round_up(x: int, step: int) -> int:
+    return -(-x // step) * step
+
+
+def _rel_step(x: int, bits: int) -> int:
+    return 1 << max(int(x).bit_length() - bits, 0)
+
+
+def _round_rel(x: int, bits: int) -> int:
+    step = _rel_step(x, bits)
+    return max(int(round(x / step)) * step, 1 if x else 0)
+
+
+def shape_key(chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> tuple:
+    """The cache key of an iteration: prompt chunks [(new tokens, cached tokens)] and the cached
+    tokens of each decoding request (module docstring, item 2)."""
+    pre = (sum(q for q, _ in chunks),
+           tuple(sorted((_round_rel(q, CHUNK_REL_BITS), _round_rel(c, CHUNK_REL_BITS)) for q, c in chunks)))
+    d = len(dec_ctx)
+    if d == 0:
+        return pre, 0, 0, 0
+    s, m = int(dec_ctx.sum()), int(dec_ctx.max())
+    ms = _rel_step(m, M_REL_BITS)
+    m_b = _round_up(m, ms)
+    if d == 1:
+        return pre, 1, m_b, m_b
+    step = _rel_step(s, S_REL_BITS)
+    s_b = max(int(round(s / step)) * step, m_b)
+    return pre, d, s_b, m_b
+
+
+def representative(key: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(new tokens, cached tokens) per request of the iteration a key stands for."""
+    (total, chunks), d, s, m = key
+    q = [c[0] for c in chunks]
+    if q:                                # the largest chunk takes the rounding: new tokens exact
+        big = int(np.argmax(q))
+        q[big] = max(1, q[big] + total - sum(q))
+    q += [1] * d
+    cached = [c[1] for c in chunks]
+    if d:
+        rest = min(max(s - m, 0), (d - 1) * m)
+        share = [rest // (d - 1) + (1 if i < rest % (d - 1) else 0) for i in range(d - 1)] if d > 1 else []
+        cached += [m] + share
+    return np.asarray(q, dtype=np.int64), np.asarray(cached, dtype=np.int64)
+
+
+@dataclass
+class IterationCost:
+    time_s: float
+    energy_j: float           # whole replica, dynamic + static over time_s
+
+
+class IterationCoster:
+    """Costs iterations of one system (a SystemUnderTest) through the pass machinery, cached."""
+
+    def __init__(self, system, key_prefix: str = ""):
+        from hwsim.scenarios import PassScenario
+        self.system, self.key_prefix = system, key_prefix
+        self.passes = PassScenario()
+        w = system.workload
+        self.layers = w.model.n_layers
+        self.extend = w.model.moe is None and self.layers > 1
+        model = w.model.model_copy(update={"n_layers": 1}) if self.extend else w.model
+        self._w = w.model_copy(update={"model": model, "phase": "mixed"})
+        self._sys = system.model_copy(update={"workload": self._w})
+        self._build = load_workloads()[w.kind].build
+        self.devices = w.tp * w.ep * w.pp
+        self.cache: dict[tuple, IterationCost] = {}
+        self.simulations = 0
+        self.last_schedule = None
+
+    def workload(self, query: np.ndarray, cached: np.ndarray, full: bool = False):
+        """The `mixed` workload of one iteration (`full`: with every layer)."""
+        base = self.system.workload.model_copy(update={"phase": "mixed"}) if full else self._w
+        requests = base.requests.model_copy(update={
+            "distribution": "list", "lens": tuple(int(c) for c in cached),
+            "new_tokens": tuple(int(x) for x in query)})
+        return base.model_copy(update={"batch": len(query), "requests": requests})
+
+    def simulate_shape(self, query: np.ndarray, cached: np.ndarray) -> IterationCost:
+        """One iteration of exactly this shape: the one-layer graph, extended (module docstring)."""
+        self.simulations += 1
+        w = self.workload(query, cached)
+        system = self._sys.model_copy(update={"workload": w})
+        graph = self._build(w)
+        schedule = self.passes.schedule(system, graph, self.key_prefix)
+        trace = simulate(schedule)
+        self.last_schedule = schedule
+        makespan = trace.makespan_ns
+        extra_layers = self.layers - 1 if self.extend else 0
+        in_layer = np.fromiter((t.layer >= 0 for t in schedule.tasks), dtype=bool, count=len(schedule.tasks))
+        span = float(trace.end_ns[in_layer].max() - trace.start_ns[in_layer].min()) if in_layer.any() else 0.0
+        time_ns = makespan + extra_layers * span
+        layer_e = sum(t.energy_j for t, inside in zip(schedule.tasks, in_layer) if inside)
+        other_e = sum(t.energy_j for t, inside in zip(schedule.tasks, in_layer) if not inside)
+        static_w = sum(schedule.static_power_w.values())
+        energy = (other_e + layer_e * (1 + extra_layers) + static_w * time_ns * 1e-9) * self.devices
+        return IterationCost(time_ns * 1e-9, energy)
+
+    def full_pass(self, query: np.ndarray, cached: np.ndarray) -> IterationCost:
+        """The exact iteration through the whole pass scenario (every layer): the reference the
+        cached fast path is tested against."""
+        w = self.workload(query, cached, full=True)
+        result = self.passes.run(self.system.model_copy(update={"workload": w}), self.key_prefix)
+        return IterationCost(result.metrics.iteration_latency_s, result.metrics.energy_j)
+
+    def cost(self, chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> IterationCost:
+        """The cached fast path: prompt chunks [(new tokens, cached tokens)] and the cached tokens
+        of each decoding request."""
+        if not chunks and len(dec_ctx) > 1:
+            return self._decode_cost(len(dec_ctx), int(dec_ctx.sum()), int(dec_ctx.max()))
+        return self._at(shape_key(chunks, dec_ctx))
+
+    def _at(self, key: tuple) -> IterationCost:
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.cache[key] = self.simulate_shape(*representative(key))
+        return hit
+
+    def _decode_cost(self, d: int, s: int, m: int) -> IterationCost:
+        """Decode-only iterations (module docstring, item 3): interpolated in the longest context
+        M between half-octave grid points, and at each, affine in the tokens read S through two
+        anchors (the others at M/4, and all at M)."""
+        x = 2.0 * math.log2(max(m, 1))
+        k = math.floor(x)
+        w = x - k
+        out_t = out_e = 0.0
+        for grid, weight in ((k, 1.0 - w), (k + 1, w)):
+            if weight == 0.0:
+                continue
+            mg = max(1, round(2.0 ** (grid / 2.0)))
+            s1, s2 = mg + (d - 1) * max(1, -(-mg // 4)), d * mg
+            c1 = self._at(((0, ()), d, s1, mg))
+            if s2 == s1:
+                t, e = c1.time_s, c1.energy_j
+            else:
+                c2 = self._at(((0, ()), d, s2, mg))
+                f = (s - s1) / (s2 - s1)
+                t, e = c1.time_s + f * (c2.time_s - c1.time_s), c1.energy_j + f * (c2.energy_j - c1.energy_j)
+            out_t += weight * t
+            out_e += weight * e
+        return IterationCost(out_t, out_e)
+
+    def peak_flops_per_s(self) -> float:
+        """Dense peak FLOP/s of one device: its compute resources in a simulated schedule."""
+        if self.last_schedule is None:
+            self.simulate_shape(np.array([1]), np.array([1]))
+        return sum(r.peak_flops_per_ns for r in self.last_schedule.resources.values()
+                   if r.kind == "compute") * 1e9
+
+    def peak_memory_bw(self) -> float:
+        """Peak bytes/s of one device's memory resources."""
+        if self.last_schedule is None:
+            self.simulate_shape(np.array([1]), np.array([1]))
+        return sum(r.peak_per_ns for r in self.last_schedule.resources.values()
+                   if r.kind == "memory") * 1e9
+
+    @property
+    def mapper_needs(self):
+        return MAPPERS[self.system.mapper.name].needs

@@ -1,0 +1,190 @@
+"""The serving event loop: one replica serving a request stream, iteration by iteration.
+
+Time advances by whole iterations (Orca's iteration-level model): before each one, requests that
+have arrived join the waiting queue and the batching policy (hwsim.mappers.batching) picks the
+batch, admitting requests whose KV blocks it reserves; the iteration's time and energy come from
+the pass machinery (hwsim.serving.cost); when it ends, every prompt chunk's tokens enter the KV
+cache, a request whose prompt is complete emits its first output token, each decoding request
+emits one more, and requests with all their output tokens leave and free their blocks. When
+nothing can run, the replica idles (static power only) until the next arrival.
+
+Per request it records arrival, admission (the end of queueing), first token and completion;
+per iteration its start, time, energy, tokens and KV blocks in use.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.errors import ConfigError
+from hwsim.mappers import MAPPERS
+from hwsim.mappers.batching import load_policies
+from hwsim.mappers.batching.registry import ServingState
+from hwsim.serving.cost import IterationCoster
+from hwsim.workloads.arrivals import RequestStream
+from hwsim.workloads.ops import DTYPE_BYTES
+
+
+@dataclass
+class KVBudget:
+    """The paged KV cache of one replica, per device: memory the engine may use, minus the
+    weights, in blocks of `block_tokens`."""
+    capacity_bytes: float          # one device's memory
+    usable_bytes: float            # x memory_utilization
+    weight_bytes: float            # resident per device
+    bytes_per_token: float         # KV of one token, one device (all its layers)
+    block_tokens: int
+
+    @property
+    def blocks(self) -> int:
+        return int((self.usable_bytes - self.weight_bytes) // (self.bytes_per_token * self.block_tokens))
+
+    @property
+    def tokens(self) -> int:
+        return self.blocks * self.block_tokens
+
+
+def kv_budget(system, spec, key_prefix: str = "") -> KVBudget:
+    from hwsim.workloads.transformer import transformer_info
+    w = system.workload
+    m = w.model
+    capacity = system.hardware.memory_capacity_bytes(MAPPERS[system.mapper.name].needs)
+    if capacity is None:
+        raise ConfigError("serving needs a device with off-chip memory for the KV cache",
+                          key=f"{key_prefix}hardware")
+    info = transformer_info(w.model_copy(update={"phase": "decode", "batch": 1}))
+    kv_heads = max(1, m.kv_heads // w.tp)
+    per_token = 2 * kv_heads * m.hd * DTYPE_BYTES[w.dtype] * (m.n_layers // w.pp)
+    budget = KVBudget(capacity, capacity * spec.memory_utilization, info.weight_bytes_per_device,
+                      per_token, spec.kv_block_tokens)
+    if budget.blocks <= 0:
+        raise ConfigError(f"no room for a KV cache: weights {budget.weight_bytes / 1e9:.2f} GB per device "
+                          f"fill {spec.memory_utilization:g} of {capacity / 1e9:.2f} GB (raise tp or "
+                          f"scenario.memory_utilization, or add memory)", key=f"{key_prefix}workload.model")
+    return budget
+
+
+@dataclass
+class ServingRun:
+    """What one serving simulation produced (times in seconds from the first arrival)."""
+    stream: RequestStream
+    admitted_s: np.ndarray
+    first_token_s: np.ndarray
+    done_s: np.ndarray
+    iter_start_s: np.ndarray
+    iter_time_s: np.ndarray
+    iter_energy_j: np.ndarray
+    iter_prefill_tokens: np.ndarray
+    iter_decode_tokens: np.ndarray
+    iter_kv_blocks: np.ndarray        # blocks reserved during the iteration
+    generated: np.ndarray             # output tokens each request produced
+    kv: KVBudget
+    peak_blocks: int
+    idle_energy_j: float              # static power while no iteration ran
+    simulations: int                  # pass simulations the cache needed
+    cache_entries: int
+    coster: IterationCoster
+
+    @property
+    def end_s(self) -> float:
+        return float(self.done_s.max())
+
+    @property
+    def energy_j(self) -> float:
+        return float(self.iter_energy_j.sum()) + self.idle_energy_j
+
+
+def check_serving_system(system, key_prefix: str = "") -> None:
+    w = system.workload
+    key = f"{key_prefix}workload"
+    if w.kind != "transformer":
+        raise ConfigError("the serving scenario serves Transformer decoders", key=f"{key}.kind")
+    if w.pp > 1 or w.ep > 1:
+        raise ConfigError("the serving scenario models one replica with tensor parallelism only "
+                          "(pp = ep = 1)", key=f"{key}.{'pp' if w.pp > 1 else 'ep'}")
+    if system.hardware.topology is not None:
+        raise ConfigError("the serving scenario costs iterations on one device (with hardware.link "
+                          "for tp > 1); drop hardware.topology", key=f"{key_prefix}hardware.topology")
+
+
+def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = None,
+          coster: IterationCoster | None = None) -> ServingRun:
+    """Serve `stream` (default: the spec's arrivals) on one replica of `system` under the spec's
+    batching policy. `coster`: reuse another run's iteration cache (same system)."""
+    check_serving_system(system, key_prefix)
+    stream = stream if stream is not None else spec.arrivals.generate()
+    kv = kv_budget(system, spec, key_prefix)
+    n = len(stream)
+    prompt, output, arrival = stream.prompt_tokens, stream.output_tokens, stream.arrival_s
+    longest = int((prompt + output).max())
+    if longest > system.workload.model.max_seq_len:
+        i = int(np.argmax(prompt + output))
+        raise ConfigError(f"request {i} needs {longest} tokens (prompt + output) but "
+                          f"{system.workload.model.name} supports max_seq_len="
+                          f"{system.workload.model.max_seq_len}", key=f"{key_prefix}scenario.arrivals")
+    state = ServingState(prompt, output, kv.block_tokens, kv.blocks)
+    if int(state.blocks.max()) > kv.blocks:
+        raise ConfigError(f"a request of {longest} tokens needs more KV blocks than the replica has "
+                          f"({kv.blocks} blocks of {kv.block_tokens} tokens)", key=f"{key_prefix}scenario.arrivals")
+    policy = load_policies()[spec.policy.name].make(spec.policy.options)
+    coster = coster or IterationCoster(system, key_prefix)
+    static_w = None
+
+    admitted = np.full(n, math.nan)
+    first = np.full(n, math.nan)
+    done = np.full(n, math.nan)
+    it_start, it_time, it_energy, it_pre, it_dec, it_kv = [], [], [], [], [], []
+    t, nxt, finished, idle_s = 0.0, 0, 0, 0.0
+    prefilled, generated = state.prefilled, state.generated
+    while finished < n:
+        while nxt < n and arrival[nxt] <= t:
+            state.waiting.append(nxt)
+            nxt += 1
+        waiting_before = len(state.running)
+        batch = policy.next_batch(state)
+        for rid in state.running[waiting_before:]:
+            admitted[rid] = t
+        if not batch:
+            if nxt >= n:
+                raise RuntimeError("serving loop stalled: requests wait but none can be admitted")
+            idle_s += arrival[nxt] - t
+            t = float(arrival[nxt])
+            continue
+        dec = batch.decode
+        dec_ctx = prefilled[dec] + generated[dec] - 1
+        chunks = [(q, int(prefilled[r])) for r, q in batch.prefill]
+        c = coster.cost(chunks, dec_ctx)
+        it_start.append(t)
+        it_kv.append(state.used_blocks)
+        t += c.time_s
+        it_time.append(c.time_s)
+        it_energy.append(c.energy_j)
+        it_pre.append(sum(q for q, _ in chunks))
+        it_dec.append(len(dec))
+        ended = []
+        for rid, q in batch.prefill:
+            prefilled[rid] += q
+            if prefilled[rid] == prompt[rid]:
+                generated[rid] = 1
+                first[rid] = t
+                if output[rid] == 1:
+                    ended.append(rid)
+        if len(dec):
+            generated[dec] += 1
+            ended.extend(dec[generated[dec] >= output[dec]].tolist())
+        if ended:
+            gone = set(ended)
+            for rid in ended:
+                done[rid] = t
+                state.release(rid)
+            state.running = [r for r in state.running if r not in gone]
+            finished += len(ended)
+    if coster.last_schedule is not None:
+        static_w = sum(coster.last_schedule.static_power_w.values()) * coster.devices
+    return ServingRun(stream, admitted, first, done, np.asarray(it_start), np.asarray(it_time),
+                      np.asarray(it_energy), np.asarray(it_pre, dtype=np.int64),
+                      np.asarray(it_dec, dtype=np.int64), np.asarray(it_kv, dtype=np.int64),
+                      generated.copy(), kv, state.peak_blocks, (static_w or 0.0) * idle_s,
+                      coster.simulations, len(coster.cache), coster)

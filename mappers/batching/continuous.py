@@ -1,0 +1,36 @@
+"""`continuous`: iteration-level scheduling (Orca, Yu et al. OSDI'22) as vLLM's default scheduler
+runs it (Kwon et al. SOSP'23; vLLM v0 `Scheduler._schedule_default`): before every iteration,
+if requests wait and can be admitted, the iteration prefills them (prefill-prioritized: whole
+prompts, first come first served, while they fit `max_num_seqs`, the token budget
+`max_num_batched_tokens` and the KV cache); otherwise it decodes every running request. A prompt
+longer than the budget runs alone (vLLM would refuse it; stated)."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from hwsim.mappers.batching.registry import Batch, BatchingPolicy, CommonOptions, register_policy
+
+
+class ContinuousOptions(CommonOptions):
+    max_num_batched_tokens: int = Field(default=4096, gt=0, le=1 << 24, description=
+                                        "prompt tokens per prefill iteration (vLLM without chunked "
+                                        "prefill: max(max_model_len, 2048) = 4096 for LLaMA-2)")
+
+
+@register_policy("continuous", "iteration-level (Orca/vLLM): admit and prefill new requests first, "
+                 "else decode all running ones", ContinuousOptions)
+class ContinuousBatching(BatchingPolicy):
+    def next_batch(self, state) -> Batch:
+        o = self.options
+        prefill, tokens = [], 0
+        while state.waiting and len(state.running) < o.max_num_seqs:
+            rid = state.waiting[0]
+            p = int(state.prompt[rid])
+            if (prefill and tokens + p > o.max_num_batched_tokens) or not state.fits(rid):
+                break
+            state.admit(rid)
+            prefill.append((rid, p))
+            tokens += p
+        if prefill:
+            return Batch(prefill=prefill)
+        return Batch(decode=state.decoding())

@@ -48,11 +48,17 @@ class Metrics:
     # (what placement put there), bytes (moved), busy (share of the makespan with traffic) and
     # energy_j (bytes at the level's pJ/bit plus its static power over the makespan, whole replica).
     memory_levels: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Serving runs only (hwsim.serving.metrics): latencies, rates, SLO attainment, the ceiling.
+    # Throughput then counts output tokens per second over the run, iteration is the mean one,
+    # energy is the whole run's.
+    serving: dict | None = None
 
     def to_json(self) -> dict:
         """The fields, with the unit-counting ones named for their unit
-        (`throughput_tokens_per_s` or `throughput_inferences_per_s`, ...)."""
-        return {json_key(k, self.work_unit): v for k, v in asdict(self).items()}
+        (`throughput_tokens_per_s` or `throughput_inferences_per_s`, ...); `serving` only for
+        serving runs."""
+        return {json_key(k, self.work_unit): v for k, v in asdict(self).items()
+                if k != "serving" or v is not None}
 
     # Transformer runs only: the names sweeps, notebooks and tests have always used.
     @property

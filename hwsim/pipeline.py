@@ -35,6 +35,9 @@ class SystemResult:
     machine: object = None        # the hwsim.hw.system.System simulated (devices, interconnect)
     # Runs on a topology: (mappers.partition.Partition, ReplicaSchedule); None: one device.
     replica: object = None
+    # Serving runs: the hwsim.serving.loop.ServingRun (per request and per iteration records);
+    # graph, schedule and trace are then those of its largest iteration.
+    serving: object = None
 
 
 @dataclass
@@ -115,6 +118,9 @@ def run_system(system: SystemUnderTest, key_prefix: str = "",
     over whole periods to all its layers (hwsim.extrapolate: when it is exact, when it falls back
     to simulating every layer); the result's graph, schedule and trace are then those of the
     short run it was extended from."""
+    from hwsim.scenarios import SCENARIOS
+    if system.scenario.kind != "pass":
+        return SCENARIOS[system.scenario.kind].run(system, key_prefix)
     if extrapolate_layers:
         from hwsim.extrapolate import can_extrapolate, extrapolate
         if can_extrapolate(system):
@@ -123,7 +129,6 @@ def run_system(system: SystemUnderTest, key_prefix: str = "",
             if found is not None:
                 return dataclasses.replace(found.run, system=system, metrics=found.metrics,
                                            extrapolation_period=found.period)
-    from hwsim.scenarios import SCENARIOS
     return SCENARIOS["pass"].run(system, key_prefix)
 
 

@@ -29,14 +29,18 @@ simulation of the exact iteration (tests/test_serving.py: within 1% on sampled i
    S - M evenly. Decode attention cost grows with the tokens read (S) and, for kernels whose
    rate depends on sequence length, with the longest context (M); the representative keeps
    both.
-3. *Decode-only iterations* (most of a run) are interpolated instead, so that the cache fills
+3. *Prompt tokens* P are interpolated linearly between the multiples of 16 around them (the
+   other dimensions of the key fixed) when the costs at both ends differ by at most 1%, so the
+   interpolation cannot be off by more; a larger difference means a step inside the interval
+   (GEMM tiles), and the exact P is simulated.
+4. *Decode-only iterations* (most of a run) are interpolated instead, so that the cache fills
    once per batch size D rather than once per step: at fixed D and longest context M, the
    iteration's time and energy are affine in the KV tokens read S (every linear op depends on
    D alone; attention reads, and on a GPU computes, in proportion to the context) — two
    representatives per (D, M) give the line; in M (which sets only the rate of
    sequence-length-dependent kernels) they are interpolated linearly in log2 M between
-   half-octave grid points (M = 2^(k/2)). D stays exact (GEMM tiles and attention waves step
-   with it).
+   octave grid points (M = 2^k; FlashAttention-2's rate curve in hwsim.hw.gpu has its knots
+   there). D stays exact (GEMM tiles and attention waves step with it).
 """
 from __future__ import annotations
 
@@ -49,9 +53,11 @@ from hwsim.mappers import MAPPERS
 from hwsim.sim.engine import simulate
 from hwsim.workloads.registry import load_workloads
 
-CHUNK_REL_BITS = 6           # prompt-chunk sizes and cached prefixes rounded to 2^(bits(x) - 6)
+CHUNK_REL_BITS = 4           # chunks other than the largest, and cached prefixes, rounded to 2^(bits(x) - 4)
 S_REL_BITS = 7               # decode KV tokens S rounded to a multiple of 2^(bits(S) - 7)
 M_REL_BITS = 5               # longest decode context rounded up to a multiple of 2^(bits(M) - 5)
+P_STEP = 16                  # prompt tokens P interpolated between multiples of 16 ...
+P_SMOOTH = 0.01              # ... when the costs at both ends differ by at most 1%
 
 
 def _round_up(x: int, step: int) -> int:
@@ -69,9 +75,14 @@ def _round_rel(x: int, bits: int) -> int:
 
 def shape_key(chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> tuple:
     """The cache key of an iteration: prompt chunks [(new tokens, cached tokens)] and the cached
-    tokens of each decoding request (module docstring, item 2)."""
-    pre = (sum(q for q, _ in chunks),
-           tuple(sorted((_round_rel(q, CHUNK_REL_BITS), _round_rel(c, CHUNK_REL_BITS)) for q, c in chunks)))
+    tokens of each decoding request (module docstring, item 2): ((P, cached tokens of the
+    largest chunk, the other chunks), D, S, M)."""
+    pre: tuple = (0, 0, ())
+    if chunks:
+        big = max(range(len(chunks)), key=lambda i: chunks[i][0])
+        rest = tuple(sorted((_round_rel(q, CHUNK_REL_BITS), _round_rel(c, CHUNK_REL_BITS))
+                            for i, (q, c) in enumerate(chunks) if i != big))
+        pre = (sum(q for q, _ in chunks), _round_rel(chunks[big][1], CHUNK_REL_BITS), rest)
     d = len(dec_ctx)
     if d == 0:
         return pre, 0, 0, 0
@@ -86,17 +97,18 @@ def shape_key(chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> tuple:
 
 
 def representative(key: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(new tokens, cached tokens) per request of the iteration a key stands for."""
-    (total, chunks), d, s, m = key
-    q = [c[0] for c in chunks]
-    if q:                                # the largest chunk takes the rounding: new tokens exact
-        big = int(np.argmax(q))
-        q[big] = max(1, q[big] + total - sum(q))
+    """(new tokens, cached tokens) per request of the iteration a key stands for: the other
+    chunks at their rounded sizes, the largest taking the rest of the P new tokens."""
+    (total, big_c, rest), d, s, m = key
+    q = [c[0] for c in rest]
+    cached = [c[1] for c in rest]
+    if total:
+        q.append(max(1, total - sum(q)))
+        cached.append(big_c)
     q += [1] * d
-    cached = [c[1] for c in chunks]
     if d:
-        rest = min(max(s - m, 0), (d - 1) * m)
-        share = [rest // (d - 1) + (1 if i < rest % (d - 1) else 0) for i in range(d - 1)] if d > 1 else []
+        spread = min(max(s - m, 0), (d - 1) * m)
+        share = [spread // (d - 1) + (1 if i < spread % (d - 1) else 0) for i in range(d - 1)] if d > 1 else []
         cached += [m] + share
     return np.asarray(q, dtype=np.int64), np.asarray(cached, dtype=np.int64)
 
@@ -123,6 +135,7 @@ class IterationCoster:
         self._build = load_workloads()[w.kind].build
         self.devices = w.tp * w.ep * w.pp
         self.cache: dict[tuple, IterationCost] = {}
+        self._lines: dict[tuple[int, int], tuple] = {}     # (D, log2 M grid) -> affine in S
         self.simulations = 0
         self.last_schedule = None
 
@@ -166,7 +179,19 @@ class IterationCoster:
         of each decoding request."""
         if not chunks and len(dec_ctx) > 1:
             return self._decode_cost(len(dec_ctx), int(dec_ctx.sum()), int(dec_ctx.max()))
-        return self._at(shape_key(chunks, dec_ctx))
+        key = shape_key(chunks, dec_ctx)
+        (total, big_c, rest), d, s, m = key
+        lo = total - total % P_STEP
+        if total == lo or lo == 0 or rest or d:       # single-prompt prefills only (module docstring)
+            return self._at(key)
+        c_lo = self._at(((lo, big_c, rest), d, s, m))
+        c_hi = self._at(((lo + P_STEP, big_c, rest), d, s, m))
+        if abs(c_hi.time_s - c_lo.time_s) > P_SMOOTH * c_lo.time_s \
+                or abs(c_hi.energy_j - c_lo.energy_j) > P_SMOOTH * c_lo.energy_j:
+            return self._at(key)          # a step inside the interval (a GEMM tile): exact
+        f = (total - lo) / P_STEP
+        return IterationCost(c_lo.time_s + f * (c_hi.time_s - c_lo.time_s),
+                             c_lo.energy_j + f * (c_hi.energy_j - c_lo.energy_j))
 
     def _at(self, key: tuple) -> IterationCost:
         hit = self.cache.get(key)
@@ -175,28 +200,34 @@ class IterationCoster:
         return hit
 
     def _decode_cost(self, d: int, s: int, m: int) -> IterationCost:
-        """Decode-only iterations (module docstring, item 3): interpolated in the longest context
-        M between half-octave grid points, and at each, affine in the tokens read S through two
-        anchors (the others at M/4, and all at M)."""
-        x = 2.0 * math.log2(max(m, 1))
+        """Decode-only iterations (module docstring, item 3): interpolated in log2 of the longest
+        context M between octave grid points, and at each, affine in the tokens read S through
+        two representatives (the other requests at M/4, and all at M)."""
+        x = math.log2(max(m, 1))
         k = math.floor(x)
         w = x - k
         out_t = out_e = 0.0
         for grid, weight in ((k, 1.0 - w), (k + 1, w)):
             if weight == 0.0:
                 continue
-            mg = max(1, round(2.0 ** (grid / 2.0)))
-            s1, s2 = mg + (d - 1) * max(1, -(-mg // 4)), d * mg
-            c1 = self._at(((0, ()), d, s1, mg))
-            if s2 == s1:
-                t, e = c1.time_s, c1.energy_j
-            else:
-                c2 = self._at(((0, ()), d, s2, mg))
-                f = (s - s1) / (s2 - s1)
-                t, e = c1.time_s + f * (c2.time_s - c1.time_s), c1.energy_j + f * (c2.energy_j - c1.energy_j)
-            out_t += weight * t
-            out_e += weight * e
+            line = self._lines.get((d, grid))
+            if line is None:
+                line = self._lines[(d, grid)] = self._decode_line(d, 1 << grid)
+            s0, t0, dt, e0, de = line
+            out_t += weight * (t0 + (s - s0) * dt)
+            out_e += weight * (e0 + (s - s0) * de)
         return IterationCost(out_t, out_e)
+
+    def _decode_line(self, d: int, mg: int) -> tuple[float, float, float, float, float]:
+        """(S1, time at S1, time per S, energy at S1, energy per S) of D decoding requests whose
+        longest holds `mg` tokens."""
+        s1, s2 = mg + (d - 1) * max(1, -(-mg // 4)), d * mg
+        c1 = self._at(((0, 0, ()), d, s1, mg))
+        if s2 == s1:
+            return s1, c1.time_s, 0.0, c1.energy_j, 0.0
+        c2 = self._at(((0, 0, ()), d, s2, mg))
+        return (s1, c1.time_s, (c2.time_s - c1.time_s) / (s2 - s1),
+                c1.energy_j, (c2.energy_j - c1.energy_j) / (s2 - s1))
 
     def peak_flops_per_s(self) -> float:
         """Dense peak FLOP/s of one device: its compute resources in a simulated schedule."""

@@ -86,6 +86,7 @@ class ServingRun:
     simulations: int                  # pass simulations the cache needed
     cache_entries: int
     coster: IterationCoster
+    largest: tuple = None             # (new tokens, cached tokens) of the iteration with most tokens
 
     @property
     def end_s(self) -> float:
@@ -137,6 +138,7 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
     done = np.full(n, math.nan)
     it_start, it_time, it_energy, it_pre, it_dec, it_kv = [], [], [], [], [], []
     t, nxt, finished, idle_s = 0.0, 0, 0, 0.0
+    most, largest = 0, None
     prefilled, generated = state.prefilled, state.generated
     while finished < n:
         while nxt < n and arrival[nxt] <= t:
@@ -156,6 +158,11 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
         dec_ctx = prefilled[dec] + generated[dec] - 1
         chunks = [(q, int(prefilled[r])) for r, q in batch.prefill]
         c = coster.cost(chunks, dec_ctx)
+        tokens = len(dec) + sum(q for q, _ in chunks)
+        if tokens > most:
+            most = tokens
+            largest = (np.asarray([q for q, _ in chunks] + [1] * len(dec), dtype=np.int64),
+                       np.asarray([cc for _, cc in chunks] + dec_ctx.tolist(), dtype=np.int64))
         it_start.append(t)
         it_kv.append(state.used_blocks)
         t += c.time_s
@@ -187,4 +194,4 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                       np.asarray(it_energy), np.asarray(it_pre, dtype=np.int64),
                       np.asarray(it_dec, dtype=np.int64), np.asarray(it_kv, dtype=np.int64),
                       generated.copy(), kv, state.peak_blocks, (static_w or 0.0) * idle_s,
-                      coster.simulations, len(coster.cache), coster)
+                      coster.simulations, len(coster.cache), coster, largest)

@@ -1,0 +1,87 @@
+"""The `serving` scenario (issue 12): one replica of a system serves a request stream.
+
+- ``spec``: the `scenario:` section (arrivals, batching policy, SLOs, KV block size);
+- ``loop``: the event loop over iterations, the paged KV budget;
+- ``cost``: each iteration's time and energy from the pass machinery, through a cache;
+- ``metrics``: TTFT, TPOT, E2E, queueing, rates, SLO attainment, goodput, the NanoFlow ceiling.
+The batching policies are mapper-side decisions: hwsim.mappers.batching.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ServingScenario:
+    """Serve `system.scenario.arrivals` on one replica of `system` (module docstring)."""
+    name: str = "serving"
+
+    def run(self, system, key_prefix: str = ""):
+        from hwsim.scenarios import PassScenario
+        from hwsim.serving.loop import serve
+        from hwsim.serving.metrics import serving_metrics
+        spec = system.scenario
+        run = serve(system, spec, key_prefix)
+        doc = serving_metrics(run, system, spec)
+        if spec.goodput.search:
+            doc["goodput_rps"], doc["goodput_search"] = goodput(system, spec, run, doc, key_prefix)
+        # The graph, schedule and trace shown are those of the run's largest iteration, a full
+        # pass (every layer) of its exact shape.
+        query, cached = run.largest
+        w = run.coster.workload(query, cached, full=True)
+        rep = PassScenario().run(system.model_copy(update={"workload": w}), key_prefix)
+        return dataclasses.replace(rep, metrics=metrics_of(run, rep.metrics, doc), serving=run)
+
+
+def metrics_of(run, rep, doc):
+    """A ``Metrics`` for the whole run: throughput = output tokens/s of the replica, iteration =
+    the mean iteration, energy = the run's (split by component in the proportions of the largest
+    iteration), per output token; utilization, bytes and memory levels are the largest
+    iteration's."""
+    energy = run.energy_j
+    scale = energy / rep.energy_j if rep.energy_j else 0.0
+    tokens = doc["output_tokens"]
+    return dataclasses.replace(
+        rep, throughput_per_s=doc["output_tokens_per_s"], iteration_latency_s=doc["mean_iteration_s"],
+        energy_j=energy, energy_per_work_unit_j=energy / tokens,
+        work_per_iteration=max(1, int(round(tokens / max(doc["iterations"], 1)))),
+        energy_breakdown_j={k: v * scale for k, v in rep.energy_breakdown_j.items()}, serving=doc)
+
+
+def goodput(system, spec, run, doc, key_prefix: str = ""):
+    """The highest arrival rate whose SLO attainment reaches `slo.attainment`: the same
+    requests with their gaps rescaled, bisected on the rate (`goodput.iterations` steps), the
+    iteration cache shared. None when no SLO is set or the process is a trace."""
+    from hwsim.serving.loop import serve
+    from hwsim.serving.metrics import per_request, slo_attainment
+    from hwsim.workloads.arrivals import RequestStream
+    if doc["slo_attainment"] is None or spec.arrivals.process == "trace":
+        return None, None
+    stream, base = run.stream, spec.arrivals.rate_per_s
+    hi = spec.goodput.max_rate_per_s
+    if hi is None:
+        per_req = float(np.mean(stream.prompt_tokens + stream.output_tokens))
+        c = doc["ceiling"]
+        hi = 4.0 * c["optimal_tokens_per_s_per_device"] * (system.workload.tp) / per_req
+    steps = []
+
+    def attained(rate: float) -> bool:
+        scaled = RequestStream(stream.arrival_s * (base / rate), stream.prompt_tokens, stream.output_tokens)
+        r = serve(system, spec, key_prefix, stream=scaled, coster=run.coster)
+        a = slo_attainment(per_request(r), spec.slo)
+        steps.append({"rate_per_s": rate, "slo_attainment": a})
+        return a >= spec.slo.attainment
+
+    lo = 0.0
+    if attained(hi):
+        return hi, {"steps": steps, "note": "the upper end of the search meets the SLO"}
+    for _ in range(spec.goodput.iterations):
+        mid = (lo + hi) / 2.0
+        if attained(mid):
+            lo = mid
+        else:
+            hi = mid
+    return (lo if lo > 0 else None), {"steps": steps}

@@ -1,0 +1,113 @@
+"""Figures of merit of a serving run (`metrics.serving` in `--json`) and the NanoFlow ceiling.
+
+Per request (seconds): TTFT = first token - arrival; TPOT = (completion - first token) /
+(output tokens - 1), requests with one output token have none; E2E = completion - arrival;
+queueing = admission - arrival. Each as mean, p50, p90, p99 (numpy's linear percentiles).
+Rates are over the run, from the first arrival to the last completion. SLO attainment: the share
+of requests with TTFT <= slo.ttft_s and TPOT <= slo.tpot_s (a target left unset always holds;
+null when neither is set). Energy counts every iteration and static power while idle.
+
+The ceiling (NanoFlow, Zhu et al. OSDI'25, section 3): a token costs at least 2 FLOPs per active
+parameter, so one device can process at most peak FLOP/s / (2 x active parameters) tokens/s
+(prompt and output tokens alike; LLaMA-2-70B at 312 TFLOPS: 2,229 tok/s per A100 with NanoFlow's
+70e9, 2,261 with the model's 68.98e9 parameters here). Memory bound: each decode iteration
+reads the weights and the KV cache in use; with the cache full of requests of the stream's mean
+context (prompt + output / 2) the most output tokens per second one replica can make is
+(requests that fit) / ((weights + KV capacity) / peak bandwidth), per device. The network bound
+(tensor-parallel all-reduces) is not computed. `optimal` is the lower of the two; the achieved
+share compares tokens processed (prompt + output) per second per device with it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _stats(x: np.ndarray) -> dict[str, float | None]:
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return {"mean": None, "p50": None, "p90": None, "p99": None}
+    p50, p90, p99 = np.percentile(x, [50, 90, 99])
+    return {"mean": float(x.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+
+
+def per_request(run) -> dict[str, np.ndarray]:
+    s = run.stream
+    out = run.stream.output_tokens
+    tpot = np.where(out > 1, (run.done_s - run.first_token_s) / np.maximum(out - 1, 1), np.nan)
+    return {"ttft_s": run.first_token_s - s.arrival_s, "tpot_s": tpot, "e2e_s": run.done_s - s.arrival_s,
+            "queueing_s": run.admitted_s - s.arrival_s}
+
+
+def slo_attainment(req: dict[str, np.ndarray], slo) -> float | None:
+    if slo.ttft_s is None and slo.tpot_s is None:
+        return None
+    ok = np.ones(len(req["ttft_s"]), dtype=bool)
+    if slo.ttft_s is not None:
+        ok &= req["ttft_s"] <= slo.ttft_s
+    if slo.tpot_s is not None:
+        ok &= ~(req["tpot_s"] > slo.tpot_s)          # NaN (one output token): no TPOT to miss
+    return float(ok.mean())
+
+
+def ceiling(run, system) -> dict[str, float | str]:
+    """The NanoFlow optimum per device (module docstring)."""
+    w = system.workload
+    devices = w.tp * w.ep * w.pp
+    active = w.model.param_count(active=True)
+    peak = run.coster.peak_flops_per_s()
+    compute = peak / (2.0 * active)
+    kv = run.kv
+    s = run.stream
+    mean_ctx = float(np.mean(s.prompt_tokens) + np.mean(s.output_tokens) / 2.0)
+    kv_tokens = kv.tokens
+    fit = kv_tokens / mean_ctx
+    read_s = (kv.weight_bytes + kv_tokens * kv.bytes_per_token) / run.coster.peak_memory_bw()
+    memory = fit / read_s / devices if read_s > 0 else math.inf
+    optimal = min(compute, memory)
+    return {"compute_bound_tokens_per_s_per_device": compute,
+            "memory_bound_tokens_per_s_per_device": memory,
+            "optimal_tokens_per_s_per_device": optimal,
+            "binding": "compute" if compute <= memory else "memory",
+            "active_params": float(active), "peak_flops_per_device": peak}
+
+
+def serving_metrics(run, system, spec) -> dict:
+    """The `metrics.serving` section of a run's JSON."""
+    req = per_request(run)
+    s = run.stream
+    w = system.workload
+    devices = w.tp * w.ep * w.pp
+    duration = run.end_s - float(s.arrival_s.min())
+    out_tokens = int(run.generated.sum())
+    all_tokens = out_tokens + int(s.prompt_tokens.sum())
+    ceil = ceiling(run, system)
+    achieved = all_tokens / duration / devices if duration > 0 else math.inf
+    ceil["achieved_tokens_per_s_per_device"] = achieved
+    ceil["achieved_share"] = achieved / ceil["optimal_tokens_per_s_per_device"]
+    kv = run.kv
+    return {
+        "policy": spec.policy.name,
+        "requests": len(s),
+        "duration_s": duration,
+        **{k: _stats(v) for k, v in req.items()},
+        "output_tokens": out_tokens,
+        "prompt_tokens": int(s.prompt_tokens.sum()),
+        "output_tokens_per_s": out_tokens / duration if duration > 0 else math.inf,
+        "output_tokens_per_s_per_device": out_tokens / duration / devices if duration > 0 else math.inf,
+        "requests_per_s": len(s) / duration if duration > 0 else math.inf,
+        "slo": {"ttft_s": spec.slo.ttft_s, "tpot_s": spec.slo.tpot_s, "attainment": spec.slo.attainment},
+        "slo_attainment": slo_attainment(req, spec.slo),
+        "goodput_rps": None,
+        "energy_j": run.energy_j,
+        "energy_per_output_token_j": run.energy_j / out_tokens,
+        "iterations": len(run.iter_time_s),
+        "mean_iteration_s": float(run.iter_time_s.mean()),
+        "mean_tokens_per_iteration": float((run.iter_prefill_tokens + run.iter_decode_tokens).mean()),
+        "kv_cache": {"blocks": kv.blocks, "block_tokens": kv.block_tokens, "capacity_tokens": kv.tokens,
+                     "bytes_per_token_per_device": kv.bytes_per_token,
+                     "peak_blocks": run.peak_blocks, "peak_share": run.peak_blocks / kv.blocks},
+        "ceiling": ceil,
+        "cost_model": {"pass_simulations": run.simulations, "cache_entries": run.cache_entries},
+    }

@@ -182,7 +182,80 @@ def _energy_area(result: RunResult) -> str:
     return f"{table}\n{legend}"
 
 
+def _serving_header(result: RunResult) -> str:
+    sv = result.main.system.scenario
+    w = result.main.system.workload
+    a = sv.arrivals
+    if a.process == "trace":
+        arrivals = f"trace {Path(a.path).name}"
+    else:
+        arrivals = f"{a.process} {a.rate_per_s:g} req/s" + (f" (cv {a.cv:g})" if a.process == "gamma" else "")
+    d = result.main.metrics.serving
+    kv = d["kv_cache"]
+    info = result.main.graph.info
+    return (f"{result.config.name}: serving {w.model.name}, {d['requests']:,} requests ({arrivals}, "
+            f"prompt {a.prompt.dist}, output {a.output.dist}); one replica = tp {w.tp} = "
+            f"{_count(w.tp, 'device')}; KV cache {kv['capacity_tokens']:,} tokens in "
+            f"{kv['blocks']:,} blocks of {kv['block_tokens']}; {d['iterations']:,} iterations costed by "
+            f"{d['cost_model']['pass_simulations']:,} one-layer pass simulations (hwsim.serving.cost); "
+            f"tables after the serving ones: the largest iteration ({info.batch} requests, "
+            f"{info.tokens:,} new tokens), one full pass")
+
+
+def _ms(x) -> str:
+    return "-" if x is None else f"{x * 1e3:,.1f}"
+
+
+def _serving_tables(result: RunResult) -> str:
+    rows = []
+    for name, r in _systems(result):
+        d = r.metrics.serving
+        for what in ("ttft_s", "tpot_s", "e2e_s", "queueing_s"):
+            st = d[what]
+            rows.append([name, d["policy"], what.removesuffix("_s").upper() if what != "queueing_s"
+                         else "queueing", _ms(st["mean"]), _ms(st["p50"]), _ms(st["p90"]), _ms(st["p99"])])
+    latency = _table(["system", "policy", "latency", "mean\nms", "p50\nms", "p90\nms", "p99\nms"], rows)
+    rows = []
+    for name, r in _systems(result):
+        d = r.metrics.serving
+        c = d["ceiling"]
+        att = d["slo_attainment"]
+        rows.append([name, f"{d['output_tokens_per_s']:,.1f}", f"{d['output_tokens_per_s_per_device']:,.1f}",
+                     f"{d['requests_per_s']:,.3f}", "-" if att is None else f"{att:.3f}",
+                     "-" if d["goodput_rps"] is None else f"{d['goodput_rps']:,.3f}",
+                     f"{d['energy_per_output_token_j'] * 1e3:,.2f}",
+                     f"{c['optimal_tokens_per_s_per_device']:,.0f} ({c['binding']})",
+                     f"{c['achieved_share'] * 100:.1f}%", f"{d['kv_cache']['peak_share'] * 100:.1f}%"])
+    rates = _table(["system", "output\ntok/s", "output tok/s\nper device", "requests\n/s", "SLO\nattained",
+                    "goodput\nreq/s", "energy mJ per\noutput token", "optimal tok/s\nper device",
+                    "share of\noptimal", "KV peak\nused"], rows)
+    slo = result.main.system.scenario.slo
+    targets = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in (("TTFT", slo.ttft_s), ("TPOT", slo.tpot_s))
+                        if v is not None) or "none set"
+    legend = _legend([
+        ("TTFT", "time to first token: from arrival to the end of the iteration that completes the prompt"),
+        ("TPOT", "time per output token after the first: (completion - first token) / (output tokens - 1)"),
+        ("E2E", "arrival to the last output token"),
+        ("queueing", "arrival to admission (the batching policy reserves the request's KV blocks)"),
+        ("output tok/s", "output tokens per second of one replica, first arrival to last completion"),
+        ("SLO attained", f"share of requests meeting every target ({targets})"),
+        ("goodput", f"highest arrival rate with at least {slo.attainment:g} of requests meeting the SLO "
+         "(scenario.goodput.search; '-' when not searched)"),
+        ("energy mJ per output token", "every iteration's energy plus static power while idle, whole "
+         "replica, per output token"),
+        ("optimal tok/s per device", "NanoFlow's ceiling: peak FLOP/s / (2 x active parameters), or the "
+         "memory bound where lower (hwsim.serving.metrics)"),
+        ("share of optimal", "tokens processed (prompt + output) per second per device / optimal"),
+        ("KV peak used", "most KV blocks reserved at once / the blocks that fit beside the weights"),
+    ])
+    return f"{latency}\n\n{rates}\n{legend}"
+
+
 def format_table(result: RunResult) -> str:
+    if result.main.serving is not None:
+        sections = [_serving_header(result), _serving_tables(result), _units_table(result),
+                    _traffic_table(result)]
+        return "\n\n".join(sections)
     sections = [_header(result), _systems_table(result), _units_table(result),
                 _traffic_table(result), _memory_levels(result), _energy_area(result)]
     if result.check_detail is not None:
@@ -319,6 +392,19 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
              **{f"area_{c}_mm2": a for c, a in r.metrics.area_breakdown_mm2.items()}}
             for n, r in _systems(result)]
     put("metrics.csv", _csv_text(flat))
+    if result.main.serving is not None:         # serving: one row per request and per iteration
+        run = result.main.serving
+        from hwsim.serving.metrics import per_request
+        req = per_request(run)
+        put("requests.csv", _csv_text([
+            {"request": i, "arrival_s": float(run.stream.arrival_s[i]),
+             "prompt_tokens": int(run.stream.prompt_tokens[i]), "output_tokens": int(run.stream.output_tokens[i]),
+             **{k: float(v[i]) for k, v in req.items()}} for i in range(len(run.stream))]))
+        put("iterations.csv", _csv_text([
+            {"start_s": float(run.iter_start_s[i]), "time_s": float(run.iter_time_s[i]),
+             "energy_j": float(run.iter_energy_j[i]), "prefill_tokens": int(run.iter_prefill_tokens[i]),
+             "decode_tokens": int(run.iter_decode_tokens[i]), "kv_blocks": int(run.iter_kv_blocks[i])}
+            for i in range(len(run.iter_time_s))]))
     result.main.trace.write_csv(out_dir / "timeline.csv")
     written.append(out_dir / "timeline.csv")
     result.main.trace.write_chrome_trace(out_dir / "trace.json")

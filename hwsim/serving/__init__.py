@@ -28,8 +28,8 @@ class ServingScenario:
         doc = serving_metrics(run, system, spec)
         if spec.goodput.search:
             doc["goodput_rps"], doc["goodput_search"] = goodput(system, spec, run, doc, key_prefix)
-        # The graph, schedule and trace shown are those of the run's largest iteration, a full
-        # pass (every layer) of its exact shape.
+        # The graph, schedule and trace shown are those of the run's largest iteration (most
+        # requests), a full pass (every layer) of its exact shape.
         query, cached = run.largest
         w = run.coster.workload(query, cached, full=True)
         rep = PassScenario().run(system.model_copy(update={"workload": w}), key_prefix)

@@ -86,7 +86,7 @@ class ServingRun:
     simulations: int                  # pass simulations the cache needed
     cache_entries: int
     coster: IterationCoster
-    largest: tuple = None             # (new tokens, cached tokens) of the iteration with most tokens
+    largest: tuple = None             # (new tokens, cached tokens) of the iteration with most requests
 
     @property
     def end_s(self) -> float:
@@ -138,7 +138,7 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
     done = np.full(n, math.nan)
     it_start, it_time, it_energy, it_pre, it_dec, it_kv = [], [], [], [], [], []
     t, nxt, finished, idle_s = 0.0, 0, 0, 0.0
-    most, largest = 0, None
+    most, largest = (0, 0), None
     prefilled, generated = state.prefilled, state.generated
     while finished < n:
         while nxt < n and arrival[nxt] <= t:
@@ -158,9 +158,9 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
         dec_ctx = prefilled[dec] + generated[dec] - 1
         chunks = [(q, int(prefilled[r])) for r, q in batch.prefill]
         c = coster.cost(chunks, dec_ctx)
-        tokens = len(dec) + sum(q for q, _ in chunks)
-        if tokens > most:
-            most = tokens
+        size = (len(dec) + len(chunks), len(dec))       # most requests, then most decoding
+        if size > most:
+            most = size
             largest = (np.asarray([q for q, _ in chunks] + [1] * len(dec), dtype=np.int64),
                        np.asarray([cc for _, cc in chunks] + dec_ctx.tolist(), dtype=np.int64))
         it_start.append(t)

@@ -87,6 +87,7 @@ class ServingRun:
     cache_entries: int
     coster: IterationCoster
     largest: tuple = None             # (new tokens, cached tokens) of the iteration with most requests
+    samples: list = None              # sample_every: [(chunks, decode contexts)] of sampled iterations
 
     @property
     def end_s(self) -> float:
@@ -111,9 +112,10 @@ def check_serving_system(system, key_prefix: str = "") -> None:
 
 
 def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = None,
-          coster: IterationCoster | None = None) -> ServingRun:
+          coster: IterationCoster | None = None, sample_every: int = 0) -> ServingRun:
     """Serve `stream` (default: the spec's arrivals) on one replica of `system` under the spec's
-    batching policy. `coster`: reuse another run's iteration cache (same system)."""
+    batching policy. `coster`: reuse another run's iteration cache (same system).
+    `sample_every`: keep the shape of every so many iterations (``ServingRun.samples``)."""
     check_serving_system(system, key_prefix)
     stream = stream if stream is not None else spec.arrivals.generate()
     kv = kv_budget(system, spec, key_prefix)
@@ -138,7 +140,7 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
     done = np.full(n, math.nan)
     it_start, it_time, it_energy, it_pre, it_dec, it_kv = [], [], [], [], [], []
     t, nxt, finished, idle_s = 0.0, 0, 0, 0.0
-    most, largest = (0, 0), None
+    most, largest, samples = (0, 0), None, []
     prefilled, generated = state.prefilled, state.generated
     while finished < n:
         while nxt < n and arrival[nxt] <= t:
@@ -158,6 +160,8 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
         dec_ctx = prefilled[dec] + generated[dec] - 1
         chunks = [(q, int(prefilled[r])) for r, q in batch.prefill]
         c = coster.cost(chunks, dec_ctx)
+        if sample_every and len(it_time) % sample_every == 0:
+            samples.append((list(chunks), dec_ctx.copy()))
         size = (len(dec) + len(chunks), len(dec))       # most requests, then most decoding
         if size > most:
             most = size
@@ -194,4 +198,4 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                       np.asarray(it_energy), np.asarray(it_pre, dtype=np.int64),
                       np.asarray(it_dec, dtype=np.int64), np.asarray(it_kv, dtype=np.int64),
                       generated.copy(), kv, state.peak_blocks, (static_w or 0.0) * idle_s,
-                      coster.simulations, len(coster.cache), coster, largest)
+                      coster.simulations, len(coster.cache), coster, largest, samples)

@@ -51,13 +51,18 @@ def slo_attainment(req: dict[str, np.ndarray], slo) -> float | None:
     return float(ok.mean())
 
 
+def compute_bound_tokens_per_s(peak_flops_per_s: float, model) -> float:
+    """NanoFlow's compute-bound optimum of one device: peak / (2 x active parameters)."""
+    return peak_flops_per_s / (2.0 * model.param_count(active=True))
+
+
 def ceiling(run, system) -> dict[str, float | str]:
     """The NanoFlow optimum per device (module docstring)."""
     w = system.workload
     devices = w.tp * w.ep * w.pp
     active = w.model.param_count(active=True)
     peak = run.coster.peak_flops_per_s()
-    compute = peak / (2.0 * active)
+    compute = compute_bound_tokens_per_s(peak, w.model)
     kv = run.kv
     s = run.stream
     mean_ctx = float(np.mean(s.prompt_tokens) + np.mean(s.output_tokens) / 2.0)

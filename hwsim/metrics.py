@@ -48,9 +48,9 @@ class Metrics:
     # (what placement put there), bytes (moved), busy (share of the makespan with traffic) and
     # energy_j (bytes at the level's pJ/bit plus its static power over the makespan, whole replica).
     memory_levels: dict[str, dict[str, float]] = field(default_factory=dict)
-    # Serving runs only (hwsim.serving.metrics): latencies, rates, SLO attainment, the ceiling.
-    # Throughput then counts output tokens per second over the run, iteration is the mean one,
-    # energy is the whole run's.
+    # Serving runs only (hwsim.serving.metrics): latencies, rates, SLO attainment, energy per
+    # output token, the ceiling. The other fields then describe the run's largest iteration (one
+    # full pass of its exact shape).
     serving: dict | None = None
 
     def to_json(self) -> dict:

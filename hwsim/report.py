@@ -86,6 +86,8 @@ def _iteration_meaning(result: RunResult) -> str:
         what = f"one forward pass of a batch of {_count(info.batch, 'input')}"
     elif info.phase == "decode":
         what = f"one decode step: one new token for each of the {info.batch} requests"
+    elif info.phase == "mixed":
+        what = f"one serving iteration: {info.tokens:,} new tokens over {info.batch} requests"
     else:
         what = f"one prefill pass over the {info.batch} requests' prompts ({info.tokens:,} tokens)"
     if info.pp > 1:
@@ -193,13 +195,13 @@ def _serving_header(result: RunResult) -> str:
     d = result.main.metrics.serving
     kv = d["kv_cache"]
     info = result.main.graph.info
-    return (f"{result.config.name}: serving {w.model.name}, {d['requests']:,} requests ({arrivals}, "
-            f"prompt {a.prompt.dist}, output {a.output.dist}); one replica = tp {w.tp} = "
-            f"{_count(w.tp, 'device')}; KV cache {kv['capacity_tokens']:,} tokens in "
+    devices = info.tp * info.ep * info.pp
+    return (f"{result.config.name}: serving {w.model.name} ({w.model.n_layers} decoder layers), "
+            f"{d['requests']:,} requests ({arrivals}, prompt {a.prompt.dist}, output {a.output.dist}), "
+            f"{d['policy']} batching; one replica = tp {info.tp} x ep {info.ep} x pp {info.pp} = "
+            f"{_count(devices, 'device')}; KV cache {kv['capacity_tokens']:,} tokens in "
             f"{kv['blocks']:,} blocks of {kv['block_tokens']}; {d['iterations']:,} iterations costed by "
-            f"{d['cost_model']['pass_simulations']:,} one-layer pass simulations (hwsim.serving.cost); "
-            f"tables after the serving ones: the largest iteration ({info.batch} requests, "
-            f"{info.tokens:,} new tokens), one full pass")
+            f"{d['cost_model']['pass_simulations']:,} one-layer pass simulations (hwsim.serving.cost)")
 
 
 def _ms(x) -> str:
@@ -253,8 +255,11 @@ def _serving_tables(result: RunResult) -> str:
 
 def format_table(result: RunResult) -> str:
     if result.main.serving is not None:
-        sections = [_serving_header(result), _serving_tables(result), _units_table(result),
-                    _traffic_table(result)]
+        info = result.main.graph.info
+        largest = (f"The run's largest iteration ({info.batch} requests, {info.tokens:,} new tokens), "
+                   f"one full pass of its exact shape:\n{_header(result)}")
+        sections = [_serving_header(result), _serving_tables(result), largest, _systems_table(result),
+                    _units_table(result), _traffic_table(result), _memory_levels(result), _energy_area(result)]
         return "\n\n".join(sections)
     sections = [_header(result), _systems_table(result), _units_table(result),
                 _traffic_table(result), _memory_levels(result), _energy_area(result)]

@@ -213,3 +213,46 @@ def test_serving_refuses_pipeline_parallel():
     with pytest.raises(ConfigError) as err:
         evaluate(cfg)
     assert err.value.key == "workload.pp"
+
+
+def test_shipped_serving_config_runs_and_prints_serving_metrics(tmp_path):
+    """`hwsim run configs/serving-llama2-7b-a100.yaml`: the table and --json carry the serving
+    figures (with fewer requests, for time); the latencies respect their own definitions."""
+    import json
+
+    from click.testing import CliRunner
+
+    from hwsim.cli import main
+    from hwsim.configs import CONFIG_DIR
+    args = ["run", str(CONFIG_DIR / "serving-llama2-7b-a100.yaml"), "--set", "scenario.arrivals.num_requests=120"]
+    out = CliRunner().invoke(main, args + ["--out", str(tmp_path / "a")])
+    assert out.exit_code == 0, out.output
+    for words in ("continuous batching", "TTFT", "TPOT", "E2E", "queueing", "SLO", "share of",
+                  "largest iteration"):
+        assert words in out.output
+    out = CliRunner().invoke(main, args + ["--json", "--out", str(tmp_path / "b")])
+    assert out.exit_code == 0, out.output
+    sv = json.loads(out.output)["metrics"]["serving"]
+    for key in ("ttft_s", "tpot_s", "e2e_s"):
+        st = sv[key]
+        assert set(st) >= {"mean", "p50", "p90", "p99"} and st["p50"] <= st["p90"] <= st["p99"]
+    for key in ("output_tokens_per_s", "requests_per_s", "slo_attainment", "goodput_rps"):
+        assert key in sv
+    assert sv["ttft_s"]["p99"] <= sv["e2e_s"]["p99"] and 0 <= sv["slo_attainment"] <= 1
+    assert sv["requests"] == 120 and sv["energy_per_output_token_j"] > 0
+    for name in ("requests.csv", "iterations.csv"):
+        assert (tmp_path / "b" / name).is_file()
+
+
+def test_goodput_search_brackets_the_slo(system):
+    """The goodput rate meets the SLO attainment target; twice it does not."""
+    from hwsim.serving import goodput
+    spec = _spec("continuous", rate=5.0, n=200, seed=9, slo={"ttft_s": 0.2, "tpot_s": 0.018},
+                 goodput={"search": True, "iterations": 4})
+    run = serve(system, spec)
+    doc = serving_metrics(run, system, spec)
+    rate, detail = goodput(system, spec, run, doc)
+    assert rate is not None and len(detail["steps"]) == 5
+    met = {s["rate_per_s"]: s["slo_attainment"] for s in detail["steps"]}
+    assert all(a >= 0.9 for r, a in met.items() if r <= rate)
+    assert any(a < 0.9 for r, a in met.items() if r > rate)

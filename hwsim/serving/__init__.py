@@ -37,18 +37,10 @@ class ServingScenario:
 
 
 def metrics_of(run, rep, doc):
-    """A ``Metrics`` for the whole run: throughput = output tokens/s of the replica, iteration =
-    the mean iteration, energy = the run's (split by component in the proportions of the largest
-    iteration), per output token; utilization, bytes and memory levels are the largest
-    iteration's."""
-    energy = run.energy_j
-    scale = energy / rep.energy_j if rep.energy_j else 0.0
-    tokens = doc["output_tokens"]
-    return dataclasses.replace(
-        rep, throughput_per_s=doc["output_tokens_per_s"], iteration_latency_s=doc["mean_iteration_s"],
-        energy_j=energy, energy_per_work_unit_j=energy / tokens,
-        work_per_iteration=max(1, int(round(tokens / max(doc["iterations"], 1)))),
-        energy_breakdown_j={k: v * scale for k, v in rep.energy_breakdown_j.items()}, serving=doc)
+    """The largest iteration's pass metrics (throughput, latency, energy, utilization, bytes:
+    one full pass, as any pass run reports them, so every physics check of a pass holds), with
+    the run's figures under `serving`."""
+    return dataclasses.replace(rep, serving=doc)
 
 
 def goodput(system, spec, run, doc, key_prefix: str = ""):

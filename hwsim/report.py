@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from hwsim.config.schema import RunConfig
@@ -378,6 +379,17 @@ def _csv_text(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def _columns_csv(columns: dict) -> str:
+    """CSV text of equal-length numpy columns (repr of each value: exact floats; NaN as 'nan')."""
+    import csv
+    import io
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(list(columns))
+    writer.writerows(zip(*(np.asarray(c).tolist() for c in columns.values())))
+    return out.getvalue()
+
+
 def write_results(result: RunResult, out_dir: Path) -> list[Path]:
     """Resolved config, metrics (JSON + CSV), op timeline (CSV and plot), Chrome trace and roofline plot."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -400,16 +412,14 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
     if result.main.serving is not None:         # serving: one row per request and per iteration
         run = result.main.serving
         from hwsim.serving.metrics import per_request
-        req = per_request(run)
-        put("requests.csv", _csv_text([
-            {"request": i, "arrival_s": float(run.stream.arrival_s[i]),
-             "prompt_tokens": int(run.stream.prompt_tokens[i]), "output_tokens": int(run.stream.output_tokens[i]),
-             **{k: float(v[i]) for k, v in req.items()}} for i in range(len(run.stream))]))
-        put("iterations.csv", _csv_text([
-            {"start_s": float(run.iter_start_s[i]), "time_s": float(run.iter_time_s[i]),
-             "energy_j": float(run.iter_energy_j[i]), "prefill_tokens": int(run.iter_prefill_tokens[i]),
-             "decode_tokens": int(run.iter_decode_tokens[i]), "kv_blocks": int(run.iter_kv_blocks[i])}
-            for i in range(len(run.iter_time_s))]))
+        s = run.stream
+        put("requests.csv", _columns_csv({
+            "request": np.arange(len(s)), "arrival_s": s.arrival_s, "prompt_tokens": s.prompt_tokens,
+            "output_tokens": s.output_tokens, **per_request(run)}))
+        put("iterations.csv", _columns_csv({
+            "start_s": run.iter_start_s, "time_s": run.iter_time_s, "energy_j": run.iter_energy_j,
+            "prefill_tokens": run.iter_prefill_tokens, "decode_tokens": run.iter_decode_tokens,
+            "kv_blocks": run.iter_kv_blocks}))
     result.main.trace.write_csv(out_dir / "timeline.csv")
     written.append(out_dir / "timeline.csv")
     result.main.trace.write_chrome_trace(out_dir / "trace.json")

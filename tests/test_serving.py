@@ -39,7 +39,7 @@ def runs(system):
     out, coster = {}, None
     for policy in POLICIES:
         spec = _spec(policy)
-        run = serve(system, spec, coster=coster, sample_every=97)
+        run = serve(system, spec, coster=coster, sample_every=41)
         coster = run.coster
         out[policy] = (run, serving_metrics(run, system, spec))
     return out

@@ -18,21 +18,24 @@ simulation of the exact iteration (tests/test_serving.py: within 1% on sampled i
    are simulated with every layer.
 2. *A cache keyed by the iteration's shape, bucketed* (``shape_key``):
    - decoding requests: their count D exactly; the sum S of their cached tokens rounded to a
-     multiple of 2^(bits(S) - 7) (a relative step of 1/64 to 1/128, so S moves by <= 0.8%);
-     the longest, M, rounded up to a multiple of 2^(bits(M) - 5) (<= 6%);
-   - prompt chunks: their total new tokens exactly (with D, the tokens of every linear op,
-     whose GEMM tiling can step at any count); each chunk's (new tokens, cached tokens) rounded
-     to the nearest multiple of 2^(bits(x) - 6) tokens (exact below 64, then a relative step of
-     1/32 to 1/64), the largest chunk absorbing the difference to the exact total.
+     multiple of 2^(bits(S) - 8) (a relative step of 1/128 to 1/256, so S moves by <= 0.4%);
+     the longest, M, rounded up to a multiple of 2^(bits(M) - 6) (<= 3%);
+   - prompt chunks: their new tokens exactly (with D, the tokens of every linear op, whose GEMM
+     tiling steps at tile multiples; and each chunk's query blocks in FlashAttention step at
+     128 rows); their cached prefixes rounded to the nearest multiple of 2^(bits(c) - 4)
+     (exact below 16, then a relative step of 1/8 to 1/16).
    The iteration simulated for a key is its representative (``representative``): the chunks
-   at their rounded sizes, one decoding request holding M tokens and the other D - 1 sharing
-   S - M evenly. Decode attention cost grows with the tokens read (S) and, for kernels whose
-   rate depends on sequence length, with the longest context (M); the representative keeps
-   both.
-3. *Prompt tokens* P are interpolated linearly between the multiples of 16 around them (the
-   other dimensions of the key fixed) when the costs at both ends differ by at most 1%, so the
-   interpolation cannot be off by more; a larger difference means a step inside the interval
-   (GEMM tiles), and the exact P is simulated.
+   with their rounded prefixes, one decoding request holding M tokens and the other D - 1
+   sharing S - M evenly. Decode attention cost grows with the tokens read (S) and, for kernels
+   whose rate depends on sequence length, with the longest context (M); the representative
+   keeps both. (Rounding a chunk's new tokens, tried first, was off by 1.85% on a sampled
+   chunked-prefill iteration: a 129-token chunk became 128, one FlashAttention block fewer.)
+3. *A single prompt* (a prefill-only iteration of one request, the commonest prefill) is
+   interpolated linearly in its tokens P between the multiples of 16 around it when the times at
+   both ends differ by at most 1%, so the interpolated time cannot be off by more; a larger
+   difference means a step inside the interval (GEMM tiles, attention blocks), and the exact P
+   is simulated. Energy is interpolated alike: its dynamic part grows with the FLOPs and bytes,
+   in proportion to P inside such an interval, and its static part with the time.
 4. *Decode-only iterations* (most of a run) are interpolated instead, so that the cache fills
    once per batch size D rather than once per step: at fixed D and longest context M, the
    iteration's time and energy are affine in the KV tokens read S (every linear op depends on
@@ -41,7 +44,9 @@ simulation of the exact iteration (tests/test_serving.py: within 1% on sampled i
    sequence-length-dependent kernels) they are interpolated linearly in log2 M between
    half-octave grid points (M = 2^(k/2)); with octaves the sampled iterations were off by up
    to 1.4% (a kernel switching between compute- and memory-bound inside the interval), with
-   half-octaves by at most 0.7%. D stays exact (GEMM tiles and attention waves step with it).
+   half-octaves by at most 0.7%. D stays exact: GEMM tiles and attention waves step with it,
+   up and down (interpolating D between multiples of 4 whose times agreed within 0.5% was
+   still off by 3.9% at D = 17: the wave fill in between was not monotonic).
 """
 from __future__ import annotations
 
@@ -54,9 +59,9 @@ from hwsim.mappers import MAPPERS
 from hwsim.sim.engine import simulate
 from hwsim.workloads.registry import load_workloads
 
-CHUNK_REL_BITS = 4           # chunks other than the largest, and cached prefixes, rounded to 2^(bits(x) - 4)
-S_REL_BITS = 7               # decode KV tokens S rounded to a multiple of 2^(bits(S) - 7)
-M_REL_BITS = 5               # longest decode context rounded up to a multiple of 2^(bits(M) - 5)
+CHUNK_REL_BITS = 4           # cached prefixes of prompt chunks rounded to 2^(bits(x) - 4)
+S_REL_BITS = 8               # decode KV tokens S rounded to a multiple of 2^(bits(S) - 8)
+M_REL_BITS = 6               # longest decode context rounded up to a multiple of 2^(bits(M) - 6)
 M_PER_OCTAVE = 2             # decode-only: grid points of the longest context per octave
 P_STEP = 16                  # prompt tokens P interpolated between multiples of 16 ...
 P_SMOOTH = 0.01              # ... when the costs at both ends differ by at most 1%
@@ -82,8 +87,7 @@ def shape_key(chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> tuple:
     pre: tuple = (0, 0, ())
     if chunks:
         big = max(range(len(chunks)), key=lambda i: chunks[i][0])
-        rest = tuple(sorted((_round_rel(q, CHUNK_REL_BITS), _round_rel(c, CHUNK_REL_BITS))
-                            for i, (q, c) in enumerate(chunks) if i != big))
+        rest = tuple(sorted((q, _round_rel(c, CHUNK_REL_BITS)) for i, (q, c) in enumerate(chunks) if i != big))
         pre = (sum(q for q, _ in chunks), _round_rel(chunks[big][1], CHUNK_REL_BITS), rest)
     d = len(dec_ctx)
     if d == 0:
@@ -99,8 +103,8 @@ def shape_key(chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> tuple:
 
 
 def representative(key: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(new tokens, cached tokens) per request of the iteration a key stands for: the other
-    chunks at their rounded sizes, the largest taking the rest of the P new tokens."""
+    """(new tokens, cached tokens) per request of the iteration a key stands for: the chunks
+    with their rounded prefixes, the largest taking the rest of the P new tokens."""
     (total, big_c, rest), d, s, m = key
     q = [c[0] for c in rest]
     cached = [c[1] for c in rest]
@@ -188,12 +192,17 @@ class IterationCoster:
             return self._at(key)
         c_lo = self._at(((lo, big_c, rest), d, s, m))
         c_hi = self._at(((lo + P_STEP, big_c, rest), d, s, m))
-        if abs(c_hi.time_s - c_lo.time_s) > P_SMOOTH * c_lo.time_s \
-                or abs(c_hi.energy_j - c_lo.energy_j) > P_SMOOTH * c_lo.energy_j:
+        if abs(c_hi.time_s - c_lo.time_s) > P_SMOOTH * c_lo.time_s:
             return self._at(key)          # a step inside the interval (a GEMM tile): exact
         f = (total - lo) / P_STEP
         return IterationCost(c_lo.time_s + f * (c_hi.time_s - c_lo.time_s),
                              c_lo.energy_j + f * (c_hi.energy_j - c_lo.energy_j))
+
+    def decode_cost(self, d: int, s: int, m: int) -> IterationCost:
+        """A decode-only iteration of `d` requests holding `s` tokens in all, the longest `m`."""
+        if d > 1:
+            return self._decode_cost(d, s, m)
+        return self._at(shape_key([], np.asarray([m])))
 
     def _at(self, key: tuple) -> IterationCost:
         hit = self.cache.get(key)
@@ -202,9 +211,9 @@ class IterationCoster:
         return hit
 
     def _decode_cost(self, d: int, s: int, m: int) -> IterationCost:
-        """Decode-only iterations (module docstring, item 3): interpolated in log2 of the longest
-        context M between half-octave grid points, and at each, affine in the tokens read S through
-        two representatives (the other requests at M/4, and all at M)."""
+        """Decode-only iterations (module docstring, item 4): interpolated in log2 of the longest context M between half-octave
+        grid points, and at each, affine in the tokens read S through two representatives (the
+        other requests at M/4, and all at M)."""
         x = math.log2(max(m, 1)) * M_PER_OCTAVE
         k = math.floor(x)
         w = x - k

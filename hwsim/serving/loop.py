@@ -159,21 +159,47 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
         dec = batch.decode
         dec_ctx = prefilled[dec] + generated[dec] - 1
         chunks = [(q, int(prefilled[r])) for r, q in batch.prefill]
-        c = coster.cost(chunks, dec_ctx)
-        if sample_every and len(it_time) % sample_every == 0:
-            samples.append((list(chunks), dec_ctx.copy()))
         size = (len(dec) + len(chunks), len(dec))       # most requests, then most decoding
         if size > most:
             most = size
             largest = (np.asarray([q for q, _ in chunks] + [1] * len(dec), dtype=np.int64),
                        np.asarray([cc for _, cc in chunks] + dec_ctx.tolist(), dtype=np.int64))
-        it_start.append(t)
-        it_kv.append(state.used_blocks)
-        t += c.time_s
-        it_time.append(c.time_s)
-        it_energy.append(c.energy_j)
-        it_pre.append(sum(q for q, _ in chunks))
-        it_dec.append(len(dec))
+        steps = 1
+        if chunks or not policy.decode_runs:
+            c = coster.cost(chunks, dec_ctx)
+            if sample_every and len(it_time) % sample_every == 0:
+                samples.append((list(chunks), dec_ctx.copy()))
+            it_start.append(t)
+            it_kv.append(state.used_blocks)
+            t += c.time_s
+            it_time.append(c.time_s)
+            it_energy.append(c.energy_j)
+            it_pre.append(sum(q for q, _ in chunks))
+            it_dec.append(len(dec))
+        else:
+            # A run of decode-only iterations over the same requests: it repeats unchanged until
+            # a request finishes or arrives (the policy's `decode_runs`), each step one token
+            # longer per request; stepped here without asking the policy again.
+            d = len(dec)
+            s0, m0 = int(dec_ctx.sum()), int(dec_ctx.max())
+            most_steps = int((output[dec] - generated[dec]).min())
+            t_next = float(arrival[nxt]) if nxt < n else math.inf
+            blocks = state.used_blocks
+            steps = 0
+            while steps < most_steps:
+                if sample_every and len(it_time) % sample_every == 0:
+                    samples.append(([], dec_ctx + steps))
+                c = coster.decode_cost(d, s0 + steps * d, m0 + steps)
+                it_start.append(t)
+                it_kv.append(blocks)
+                t += c.time_s
+                it_time.append(c.time_s)
+                it_energy.append(c.energy_j)
+                it_pre.append(0)
+                it_dec.append(d)
+                steps += 1
+                if t >= t_next:
+                    break
         ended = []
         for rid, q in batch.prefill:
             prefilled[rid] += q
@@ -183,7 +209,7 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                 if output[rid] == 1:
                     ended.append(rid)
         if len(dec):
-            generated[dec] += 1
+            generated[dec] += steps
             ended.extend(dec[generated[dec] >= output[dec]].tolist())
         if ended:
             gone = set(ended)

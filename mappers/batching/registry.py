@@ -91,8 +91,14 @@ class ServingState:
 
 class BatchingPolicy:
     """Base of the policies: `next_batch(state)` -> the next iteration's Batch (empty: nothing
-    to run until a request arrives)."""
+    to run until a request arrives).
+
+    `decode_runs`: the policy promises that once it returns a decode-only batch, it would
+    return the same requests again until one of them finishes or a request arrives (its
+    decision depends on nothing else that changes meanwhile); the serving loop then steps such
+    runs without asking it again. All built-in policies keep it."""
     name = ""
+    decode_runs = True
 
     def __init__(self, options):
         self.options = options

@@ -131,3 +131,48 @@ def timeline_plot(result, path: Path) -> Path:
     """`timeline_figure` as a PNG."""
     timeline_figure(result).savefig(path, dpi=TIMELINE_DPI)
     return path
+
+
+def serving_plots(result, out_dir: Path) -> list[Path]:
+    """Serving runs: the latency CDFs (TTFT, TPOT, E2E of every request, main and baselines),
+    and the main run over time (tokens per iteration, KV blocks reserved, requests finished)."""
+    from hwsim.serving.metrics import per_request
+    systems = [("main", result.main), *result.baselines.items()]
+    fig = _figure(11, 3.6)
+    for i, (what, label) in enumerate((("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "E2E"))):
+        ax = fig.add_subplot(1, 3, i + 1)
+        for name, r in systems:
+            x = np.sort(per_request(r.serving)[what])
+            x = x[np.isfinite(x)]
+            ax.plot(x * 1e3, np.arange(1, len(x) + 1) / max(len(x), 1), lw=1.3,
+                    label=f"{name} ({r.system.scenario.policy.name})")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{label} (ms)")
+        ax.set_ylim(0, 1)
+        ax.grid(True, which="both", alpha=0.3)
+        if i == 0:
+            ax.set_ylabel("share of requests")
+            ax.legend(fontsize=8)
+    fig.suptitle(f"{result.config.name}: latency CDFs")
+    fig.tight_layout()
+    cdf = out_dir / "serving_latency.png"
+    fig.savefig(cdf, dpi=TIMELINE_DPI)
+
+    run = result.main.serving
+    fig = _figure(TIMELINE_WIDTH_IN, 5.0)
+    ax1, ax2 = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
+    t = run.iter_start_s
+    ax1.plot(t, run.iter_decode_tokens, lw=0.6, label="decode tokens")
+    ax1.plot(t, run.iter_prefill_tokens, lw=0.6, label="prompt tokens", alpha=0.7)
+    ax1.set_ylabel("tokens per iteration")
+    ax1.legend(fontsize=8, loc="upper right")
+    ax2.plot(t, run.iter_kv_blocks / run.kv.blocks, lw=0.8, color="C2", label="KV blocks reserved (share)")
+    done = np.sort(run.done_s)
+    ax2.plot(done, np.arange(1, len(done) + 1) / len(done), lw=0.8, color="C3", label="requests finished (share)")
+    ax2.set_ylim(0, 1.02)
+    ax2.set_xlabel("time (s)")
+    ax2.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    timeline = out_dir / "serving_timeline.png"
+    fig.savefig(timeline, dpi=TIMELINE_DPI)
+    return [cdf, timeline]

@@ -427,4 +427,7 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
     from hwsim.plots import roofline_plot, timeline_plot
     written.append(roofline_plot(result, out_dir / "roofline.png"))
     written.append(timeline_plot(result, out_dir / "timeline.png"))
+    if result.main.serving is not None:
+        from hwsim.plots import serving_plots
+        written += serving_plots(result, out_dir)
     return written

@@ -24,7 +24,7 @@ class ServingScenario:
         from hwsim.serving.loop import serve
         from hwsim.serving.metrics import serving_metrics
         spec = system.scenario
-        run = serve(system, spec, key_prefix)
+        run = serve(system, spec, key_prefix, coster=_coster_of(system, key_prefix))
         doc = serving_metrics(run, system, spec)
         if spec.goodput.search:
             doc["goodput_rps"], doc["goodput_search"] = goodput(system, spec, run, doc, key_prefix)
@@ -34,6 +34,22 @@ class ServingScenario:
         w = run.coster.workload(query, cached, full=True)
         rep = PassScenario().run(system.model_copy(update={"workload": w}), key_prefix)
         return dataclasses.replace(rep, metrics=metrics_of(run, rep.metrics, doc), serving=run)
+
+
+_COSTERS: dict = {}          # iteration caches by system (workload, hardware, mapper), newest last
+_COSTERS_KEPT = 4
+
+
+def _coster_of(system, key_prefix: str = ""):
+    """One iteration cache per system, shared by the runs of one process that serve it (the
+    main system and baselines that differ only in their policy or arrivals; goodput searches)."""
+    from hwsim.serving.cost import IterationCoster
+    key = "|".join(x.model_dump_json() for x in (system.workload, system.hardware, system.mapper))
+    coster = _COSTERS.pop(key, None) or IterationCoster(system, key_prefix)
+    _COSTERS[key] = coster
+    while len(_COSTERS) > _COSTERS_KEPT:
+        _COSTERS.pop(next(iter(_COSTERS)))
+    return coster
 
 
 def metrics_of(run, rep, doc):

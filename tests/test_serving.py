@@ -96,6 +96,27 @@ def test_kv_full_makes_requests_wait(system):
     assert np.max(run.admitted_s - run.stream.arrival_s) > 1.0          # some waited for blocks
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_on_demand_kv_preempts_by_recompute(system, policy):
+    """vLLM's allocation: blocks as tokens come; when the cache is full the newest running
+    request is preempted and recomputed. Never above capacity, every token still delivered once,
+    the recomputed prompt tokens and the tokens their prefills emit accounted for."""
+    spec = _spec(policy, rate=100.0, n=40, memory_utilization=0.1751, kv_allocation="on_demand",
+                 arrivals={"prompt": {"dist": "fixed", "tokens": 100}, "output": {"dist": "uniform", "low": 20, "high": 300}})
+    run = serve(system, spec)
+    s = run.stream
+    assert run.preemptions > 0 and run.peak_blocks <= run.kv.blocks
+    assert np.array_equal(run.generated, s.output_tokens)
+    assert run.iter_prefill_tokens.sum() == s.prompt_tokens.sum() + run.recomputed_tokens
+    assert run.iter_decode_tokens.sum() == (s.output_tokens - 1).sum() - run.preempted_decoding
+    req = per_request(run)
+    assert np.all(req["ttft_s"] <= req["e2e_s"]) and np.all(req["queueing_s"] >= 0)
+    # on demand admits more at once than reserving every output token up front
+    reserved = serve(system, spec.model_copy(update={"kv_allocation": "reserve"}), coster=run.coster)
+    assert reserved.preemptions == 0
+    assert np.mean(run.admitted_s - s.arrival_s) < np.mean(reserved.admitted_s - s.arrival_s)
+
+
 def test_no_run_exceeds_the_nanoflow_ceiling(runs):
     for policy in POLICIES:
         c = runs[policy][1]["ceiling"]

@@ -88,6 +88,9 @@ class ServingRun:
     coster: IterationCoster
     largest: tuple = None             # (new tokens, cached tokens) of the iteration with most requests
     samples: list = None              # sample_every: [(chunks, decode contexts)] of sampled iterations
+    preemptions: int = 0              # kv_allocation on_demand: recompute preemptions
+    recomputed_tokens: int = 0        # prefill tokens computed again after them
+    preempted_decoding: int = 0       # preemptions of requests that had emitted tokens
 
     @property
     def end_s(self) -> float:
@@ -127,29 +130,27 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
         raise ConfigError(f"request {i} needs {longest} tokens (prompt + output) but "
                           f"{system.workload.model.name} supports max_seq_len="
                           f"{system.workload.model.max_seq_len}", key=f"{key_prefix}scenario.arrivals")
-    state = ServingState(prompt, output, kv.block_tokens, kv.blocks)
-    if int(state.blocks.max()) > kv.blocks:
+    state = ServingState(prompt, output, kv.block_tokens, kv.blocks, on_demand=spec.kv_allocation == "on_demand")
+    if -(-longest // kv.block_tokens) > kv.blocks:
         raise ConfigError(f"a request of {longest} tokens needs more KV blocks than the replica has "
                           f"({kv.blocks} blocks of {kv.block_tokens} tokens)", key=f"{key_prefix}scenario.arrivals")
     policy = load_policies()[spec.policy.name].make(spec.policy.options)
     coster = coster or IterationCoster(system, key_prefix)
     static_w = None
 
-    admitted = np.full(n, math.nan)
     first = np.full(n, math.nan)
     done = np.full(n, math.nan)
     it_start, it_time, it_energy, it_pre, it_dec, it_kv = [], [], [], [], [], []
     t, nxt, finished, idle_s = 0.0, 0, 0, 0.0
     most, largest, samples = (0, 0), None, []
-    prefilled, generated = state.prefilled, state.generated
+    held, pending, generated, owned = state.held, state.pending, state.generated, state.owned
+    bt = kv.block_tokens
     while finished < n:
         while nxt < n and arrival[nxt] <= t:
             state.waiting.append(nxt)
             nxt += 1
-        waiting_before = len(state.running)
+        state.now = t
         batch = policy.next_batch(state)
-        for rid in state.running[waiting_before:]:
-            admitted[rid] = t
         if not batch:
             if nxt >= n:
                 raise RuntimeError("serving loop stalled: requests wait but none can be admitted")
@@ -157,8 +158,8 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
             t = float(arrival[nxt])
             continue
         dec = batch.decode
-        dec_ctx = prefilled[dec] + generated[dec] - 1
-        chunks = [(q, int(prefilled[r])) for r, q in batch.prefill]
+        dec_ctx = held[dec]
+        chunks = [(q, int(held[r])) for r, q in batch.prefill]
         size = (len(dec) + len(chunks), len(dec))       # most requests, then most decoding
         if size > most:
             most = size
@@ -178,11 +179,14 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
             it_dec.append(len(dec))
         else:
             # A run of decode-only iterations over the same requests: it repeats unchanged until
-            # a request finishes or arrives (the policy's `decode_runs`), each step one token
-            # longer per request; stepped here without asking the policy again.
+            # a request finishes or arrives, or (on_demand) needs a new KV block (the policy's
+            # `decode_runs`), each step one token longer per request; stepped here without
+            # asking the policy again.
             d = len(dec)
             s0, m0 = int(dec_ctx.sum()), int(dec_ctx.max())
             most_steps = int((output[dec] - generated[dec]).min())
+            if state.on_demand:
+                most_steps = min(most_steps, int((owned[dec] * bt - dec_ctx).min()))
             t_next = float(arrival[nxt]) if nxt < n else math.inf
             blocks = state.used_blocks
             steps = 0
@@ -202,13 +206,17 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                     break
         ended = []
         for rid, q in batch.prefill:
-            prefilled[rid] += q
-            if prefilled[rid] == prompt[rid]:
-                generated[rid] = 1
-                first[rid] = t
-                if output[rid] == 1:
+            held[rid] += q
+            pending[rid] -= q
+            if pending[rid] == 0:                  # the prefill emits the next output token
+                generated[rid] += 1
+                state.changed()
+                if generated[rid] == 1:
+                    first[rid] = t
+                if generated[rid] >= output[rid]:
                     ended.append(rid)
         if len(dec):
+            held[dec] += steps
             generated[dec] += steps
             ended.extend(dec[generated[dec] >= output[dec]].tolist())
         if ended:
@@ -217,11 +225,13 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                 done[rid] = t
                 state.release(rid)
             state.running = [r for r in state.running if r not in gone]
+            state.changed()
             finished += len(ended)
     if coster.last_schedule is not None:
         static_w = sum(coster.last_schedule.static_power_w.values()) * coster.devices
-    return ServingRun(stream, admitted, first, done, np.asarray(it_start), np.asarray(it_time),
+    return ServingRun(stream, state.admitted_s, first, done, np.asarray(it_start), np.asarray(it_time),
                       np.asarray(it_energy), np.asarray(it_pre, dtype=np.int64),
                       np.asarray(it_dec, dtype=np.int64), np.asarray(it_kv, dtype=np.int64),
                       generated.copy(), kv, state.peak_blocks, (static_w or 0.0) * idle_s,
-                      coster.simulations, len(coster.cache), coster, largest, samples)
+                      coster.simulations, len(coster.cache), coster, largest, samples,
+                      state.preemptions, state.recomputed_tokens, state.preempted_decoding)

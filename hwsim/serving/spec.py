@@ -63,6 +63,9 @@ class ServingSpec(Spec):
     goodput: GoodputSpec = Field(default_factory=GoodputSpec)
     kv_block_tokens: int = Field(default=16, gt=0, le=4096, description="tokens per KV-cache block "
                                  "(vLLM's default block size, 16; assumed)")
+    kv_allocation: Literal["reserve", "on_demand"] = Field(
+        default="reserve", description="reserve: blocks for prompt and all output at admission (no "
+        "preemption); on_demand: blocks as tokens come, preempting by recompute when full (vLLM)")
     memory_utilization: float = Field(default=0.9, gt=0, le=1, description="share of device memory "
                                       "the engine may use for weights and KV (vLLM's "
                                       "gpu_memory_utilization default, 0.9)")

@@ -20,20 +20,20 @@ class ChunkedOptions(CommonOptions):
 class ChunkedPrefill(BatchingPolicy):
     def next_batch(self, state) -> Batch:
         o = self.options
-        decode = state.decoding()
+        decode = state.make_room(state.decoding())
         budget = o.token_budget - len(decode)
         prefill = []
         for rid in state.prefilling():
             if budget <= 0:
                 break
-            q = min(int(state.prompt[rid] - state.prefilled[rid]), budget)
+            q = min(int(state.pending[rid]), budget)
             prefill.append((rid, q))
             budget -= q
         while budget > 0 and state.waiting and len(state.running) < o.max_num_seqs \
                 and state.fits(state.waiting[0]):
             rid = state.waiting[0]
             state.admit(rid)
-            q = min(int(state.prompt[rid]), budget)
+            q = min(int(state.pending[rid]), budget)
             prefill.append((rid, q))
             budget -= q
         return Batch(prefill=prefill, decode=decode)

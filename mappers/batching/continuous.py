@@ -25,7 +25,7 @@ class ContinuousBatching(BatchingPolicy):
         prefill, tokens = [], 0
         while state.waiting and len(state.running) < o.max_num_seqs:
             rid = state.waiting[0]
-            p = int(state.prompt[rid])
+            p = int(state.pending[rid])
             if (prefill and tokens + p > o.max_num_batched_tokens) or not state.fits(rid):
                 break
             state.admit(rid)
@@ -33,4 +33,7 @@ class ContinuousBatching(BatchingPolicy):
             tokens += p
         if prefill:
             return Batch(prefill=prefill)
-        return Batch(decode=state.decoding())
+        decode = state.make_room(state.decoding())
+        if not len(decode) and state.waiting and not state.running:   # all preempted: readmit
+            return self.next_batch(state)
+        return Batch(decode=decode)

@@ -6,13 +6,19 @@ which tokens — given the ``ServingState`` (requests waiting, requests running,
 cache). The policy admits requests (moving them from `waiting` to `running` and reserving their
 KV blocks through the state); the loop costs the batch, advances time and applies its tokens.
 
-KV cache (vLLM's PagedAttention, Kwon et al. SOSP'23): blocks of `block_tokens` tokens. A request
-is admitted only when blocks for its whole prompt plus all its output tokens are free (a
-reservation at admission, as Orca's scheduler does for the maximum length, Yu et al. OSDI'22:
-the simulator knows each request's output length); until then it waits, first come first served
-(a request that does not fit blocks those behind it). So the cache can never overflow and no
-request is preempted. vLLM instead allocates blocks as tokens are generated and preempts (by
-recompute) when the cache fills; that is not modelled (stated).
+KV cache (vLLM's PagedAttention, Kwon et al. SOSP'23): blocks of `block_tokens` tokens, in one
+of two allocation modes (`scenario.kv_allocation`):
+- `reserve` (default): a request is admitted only when blocks for its whole prompt plus all its
+  output tokens are free (a reservation at admission, as Orca's scheduler does for the maximum
+  length, Yu et al. OSDI'22; the simulator knows each request's output length). The cache can
+  never overflow and no request is ever preempted.
+- `on_demand` (vLLM's block manager): admission takes blocks for the prompt only; a decoding
+  request takes one more block each time its tokens fill the last one. When none is free, the
+  most recently admitted running request is preempted by recompute (vLLM v0's default,
+  `PreemptionMode.RECOMPUTE`): its blocks are freed, it goes back to the head of the queue, and
+  when readmitted it prefills its prompt and every token generated so far again, that prefill
+  producing its next token.
+Either way requests wait first come first served: one that does not fit blocks those behind it.
 """
 from __future__ import annotations
 
@@ -43,50 +49,117 @@ class Batch:
 
 @dataclass
 class ServingState:
-    """What the serving loop tracks per request (arrays indexed by request id), and the queues."""
+    """What the serving loop tracks per request (arrays indexed by request id), and the queues.
+
+    `held`: tokens in the request's KV cache; `pending`: tokens it must prefill before its next
+    output token (its prompt; after a preemption, its prompt and the tokens generated so far);
+    `generated`: output tokens so far; `owned`: KV blocks it holds."""
     prompt: np.ndarray                   # prompt tokens
     output: np.ndarray                   # output tokens to generate
     block_tokens: int                    # tokens per KV block
     total_blocks: int                    # KV blocks of the replica
-    prefilled: np.ndarray = None         # prompt tokens computed so far
-    generated: np.ndarray = None         # output tokens generated so far
-    waiting: deque = field(default_factory=deque)   # arrived, not admitted (FCFS)
+    on_demand: bool = False              # kv_allocation: on_demand (else reserve)
+    waiting: deque = field(default_factory=deque)   # arrived or preempted, not running (FCFS)
     running: list = field(default_factory=list)     # admitted, not finished (admission order)
     used_blocks: int = 0
     peak_blocks: int = 0
+    preemptions: int = 0
+    recomputed_tokens: int = 0           # prefill tokens computed again after preemptions
+    preempted_decoding: int = 0          # preemptions of requests that had emitted tokens
+    now: float = 0.0                     # the loop's clock (admission times)
 
     def __post_init__(self):
         n = len(self.prompt)
-        self.prefilled = np.zeros(n, dtype=np.int64)
+        self.held = np.zeros(n, dtype=np.int64)
+        self.pending = self.prompt.astype(np.int64).copy()
         self.generated = np.zeros(n, dtype=np.int64)
-        self.blocks = -(-(self.prompt + self.output) // self.block_tokens)   # reserved at admission
+        self.owned = np.zeros(n, dtype=np.int64)
+        self.admitted_s = np.full(n, np.nan)   # first admission
+        self._decoding = None            # cached decoding(), None when stale
 
-    def held_tokens(self, rids) -> np.ndarray:
-        """Tokens in the KV cache of each request: its computed prompt tokens plus every output
-        token but the newest (whose KV its next decode step writes)."""
-        return self.prefilled[rids] + np.maximum(self.generated[rids] - 1, 0)
+    def _blocks(self, tokens) -> int:
+        return -(-int(tokens) // self.block_tokens)
+
+    def need(self, rid: int) -> int:
+        """Blocks the request takes at admission."""
+        if self.on_demand:
+            return self._blocks(self.held[rid] + self.pending[rid])
+        return self._blocks(self.prompt[rid] + self.output[rid])
 
     def fits(self, rid: int) -> bool:
-        return self.used_blocks + int(self.blocks[rid]) <= self.total_blocks
+        return self.used_blocks + self.need(rid) <= self.total_blocks
 
     def admit(self, rid: int) -> None:
-        """Move the head of `waiting` to `running`, reserving its blocks."""
+        """Move the head of `waiting` to `running`, taking its blocks."""
         assert self.waiting[0] == rid and self.fits(rid)
         self.waiting.popleft()
         self.running.append(rid)
-        self.used_blocks += int(self.blocks[rid])
+        self._take(rid, self.need(rid))
+        if np.isnan(self.admitted_s[rid]):
+            self.admitted_s[rid] = self.now
+        self.changed()
+
+    def _take(self, rid: int, blocks: int) -> None:
+        self.owned[rid] += blocks
+        self.used_blocks += blocks
         self.peak_blocks = max(self.peak_blocks, self.used_blocks)
 
     def release(self, rid: int) -> None:
-        self.used_blocks -= int(self.blocks[rid])
+        self.used_blocks -= int(self.owned[rid])
+        self.owned[rid] = 0
 
     def decoding(self) -> np.ndarray:
-        """Running requests whose prompt is done (they decode), in admission order."""
-        run = np.asarray(self.running, dtype=np.int64)
-        return run[self.prefilled[run] == self.prompt[run]] if len(run) else run
+        """Running requests with nothing to prefill (they decode), in admission order."""
+        if self._decoding is None:
+            run = np.asarray(self.running, dtype=np.int64)
+            self._decoding = run[self.pending[run] == 0] if len(run) else run
+        return self._decoding
+
+    def changed(self) -> None:
+        """The running set or a request's phase changed (the loop and `make_room` call it)."""
+        self._decoding = None
 
     def prefilling(self) -> list[int]:
-        return [r for r in self.running if self.prefilled[r] < self.prompt[r]]
+        return [r for r in self.running if self.pending[r] > 0]
+
+    def make_room(self, decode: np.ndarray) -> np.ndarray:
+        """on_demand: give each decoding request the block its next token needs, preempting the
+        most recently admitted running requests while none is free; returns the requests that
+        still decode. reserve: nothing to do."""
+        if not self.on_demand or not len(decode):
+            return decode
+        full = decode[self.held[decode] + 1 > self.owned[decode] * self.block_tokens]
+        if not len(full):
+            return decode
+        gone = set()
+        for rid in full.tolist():
+            if rid in gone:
+                continue
+            while self.used_blocks + 1 > self.total_blocks:
+                victim = self.running[-1]
+                self.preempt(victim)
+                gone.add(victim)
+                if victim == rid:
+                    break
+            if rid not in gone:
+                self._take(rid, 1)
+        if gone:
+            decode = decode[~np.isin(decode, list(gone))]
+        return decode
+
+    def preempt(self, rid: int) -> None:
+        """Recompute preemption: free the blocks, requeue at the head, prefill everything again."""
+        self.running.remove(rid)
+        self.release(rid)
+        self.preemptions += 1
+        if self.generated[rid]:
+            self.preempted_decoding += 1     # its prefill again will emit a token
+        new = int(self.prompt[rid] + self.generated[rid])
+        self.recomputed_tokens += new - int(self.pending[rid])
+        self.pending[rid] = new
+        self.held[rid] = 0
+        self.waiting.appendleft(rid)
+        self.changed()
 
 
 class BatchingPolicy:

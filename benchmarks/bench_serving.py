@@ -40,7 +40,7 @@ print(json.dumps({"load_s": t1 - t0, "evaluate_s": t2 - t1, "iterations": sv["it
 
 
 def run(n: int, policy: str) -> dict:
-    args = [f"scenario.arrivals.num_requests={n}", f"scenario.policy.name={policy}"]
+    args = [f"scenario.arrivals.num_requests={n}", f"scenario.policy={{name: {policy}}}"]
     env = {**os.environ, "MPLBACKEND": "Agg"}
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", SNIPPET, *args], capture_output=True, text=True, env=env)
@@ -71,7 +71,7 @@ def main() -> None:
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "hwsim.cli", "run", "serving-llama2-7b-a100", "--json",
                             "--out", tmp, "--set", f"scenario.arrivals.num_requests={n}",
-                            "--set", f"scenario.policy.name={a.policy}"],
+                            "--set", f"scenario.policy={{name: {a.policy}}}"],
                            capture_output=True, check=True, env={**os.environ, "MPLBACKEND": "Agg"})
             print(f"\n`hwsim run --json` with {n:,} requests (results folder and plots included): "
                   f"{time.perf_counter() - t0:.2f} s")

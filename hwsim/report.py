@@ -420,6 +420,8 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
             "start_s": run.iter_start_s, "time_s": run.iter_time_s, "energy_j": run.iter_energy_j,
             "prefill_tokens": run.iter_prefill_tokens, "decode_tokens": run.iter_decode_tokens,
             "kv_blocks": run.iter_kv_blocks}))
+        from hwsim.serving.metrics import chrome_trace
+        put("serving_trace.json", json.dumps(chrome_trace(run), separators=(",", ":")))
     result.main.trace.write_csv(out_dir / "timeline.csv")
     written.append(out_dir / "timeline.csv")
     result.main.trace.write_chrome_trace(out_dir / "trace.json")

@@ -277,3 +277,20 @@ def test_goodput_search_brackets_the_slo(system):
     met = {s["rate_per_s"]: s["slo_attainment"] for s in detail["steps"]}
     assert all(a >= 0.9 for r, a in met.items() if r <= rate)
     assert any(a < 0.9 for r, a in met.items() if r > rate)
+
+
+def test_serving_trace_tracks_do_not_overlap(runs):
+    """The Perfetto trace: the replica's iterations in one track, every request's phases on
+    packed lanes; no two slices of a track overlap, and every request appears."""
+    from hwsim.serving.metrics import chrome_trace
+    run, _ = runs["chunked"]
+    events = [e for e in chrome_trace(run)["traceEvents"] if e["ph"] == "X"]
+    tracks: dict = {}
+    for e in events:
+        tracks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["ts"] + e["dur"]))
+    for spans in tracks.values():
+        spans.sort()
+        assert all(b[0] >= a[1] - 1e-6 for a, b in zip(spans, spans[1:]))
+    assert len(tracks[(1, 0)]) == len(run.iter_time_s)
+    decode = {e["name"] for e in events if e["pid"] == 2 and e["name"].startswith("decode")}
+    assert len(decode) == int((run.stream.output_tokens > 1).sum())

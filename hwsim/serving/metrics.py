@@ -118,3 +118,36 @@ def serving_metrics(run, system, spec) -> dict:
         "ceiling": ceil,
         "cost_model": {"pass_simulations": run.simulations, "cache_entries": run.cache_entries},
     }
+
+
+def chrome_trace(run, name: str = "replica") -> dict:
+    """The run as a Chrome/Perfetto trace (ui.perfetto.dev): process 1 is the replica, one track
+    of its iterations (each slice names its prompt and decode tokens) with counters of the
+    tokens per iteration and the KV blocks reserved; process 2 holds the requests, one slice per
+    phase — "queued" (arrival to admission), "prefill" (admission to first token), "decode"
+    (first token to the last) — on lanes packed so that no two slices of a lane overlap
+    (hwsim.sim.trace.pack_lanes). Times in microseconds."""
+    from hwsim.sim.trace import pack_lanes
+    us = 1e6
+    ev: list[dict] = [
+        {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": name}},
+        {"name": "thread_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": "iterations"}},
+        {"name": "process_name", "ph": "M", "pid": 2, "args": {"name": "requests"}}]
+    for t, d, p, k, b in zip((run.iter_start_s * us).tolist(), (run.iter_time_s * us).tolist(),
+                             run.iter_prefill_tokens.tolist(), run.iter_decode_tokens.tolist(),
+                             run.iter_kv_blocks.tolist()):
+        ev.append({"name": f"prompt {p} + decode {k}" if p else f"decode {k}", "ph": "X", "pid": 1,
+                   "tid": 0, "ts": t, "dur": d})
+        ev.append({"name": "tokens", "ph": "C", "pid": 1, "ts": t, "args": {"prompt": p, "decode": k}})
+        ev.append({"name": "KV blocks", "ph": "C", "pid": 1, "ts": t, "args": {"reserved": b}})
+    s = run.stream
+    lanes = pack_lanes(s.arrival_s, run.done_s)
+    phases = (("queued", s.arrival_s, run.admitted_s), ("prefill", run.admitted_s, run.first_token_s),
+              ("decode", run.first_token_s, run.done_s))
+    for i, lane in enumerate(lanes.tolist()):
+        for label, a, b in phases:
+            if b[i] > a[i]:
+                ev.append({"name": f"{label} r{i}", "ph": "X", "pid": 2, "tid": lane + 1,
+                           "ts": float(a[i]) * us, "dur": float(b[i] - a[i]) * us,
+                           "args": {"prompt": int(s.prompt_tokens[i]), "output": int(s.output_tokens[i])}})
+    return {"traceEvents": ev, "displayTimeUnit": "ms"}

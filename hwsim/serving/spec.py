@@ -29,7 +29,12 @@ class PolicyChoice(Spec):
         policies = load_policies()
         if self.name not in policies:
             raise ValueError(f"unknown batching policy '{self.name}'; available: {', '.join(sorted(policies))}")
-        policies[self.name].options(**(self.model_extra or {}))
+        options = policies[self.name].options
+        unknown = [k for k in (self.model_extra or {}) if k not in options.model_fields]
+        if unknown:
+            raise ValueError(f"unknown option '{unknown[0]}' of batching policy '{self.name}'; its "
+                             f"options: {', '.join(options.model_fields)}")
+        options(**(self.model_extra or {}))
         return self
 
     @property

@@ -261,6 +261,8 @@ def format_table(result: RunResult) -> str:
                    f"one full pass of its exact shape:\n{_header(result)}")
         sections = [_serving_header(result), _serving_tables(result), largest, _systems_table(result),
                     _units_table(result), _traffic_table(result), _memory_levels(result), _energy_area(result)]
+        if result.check_detail is not None:
+            sections.append(_check(result.check_detail))
         return "\n\n".join(sections)
     sections = [_header(result), _systems_table(result), _units_table(result),
                 _traffic_table(result), _memory_levels(result), _energy_area(result)]

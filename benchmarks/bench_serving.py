@@ -3,12 +3,16 @@
 
     python benchmarks/bench_serving.py                       # 1k, 3k, 10k requests, continuous
     python benchmarks/bench_serving.py --requests 1000 3000 --policy chunked
+    python benchmarks/bench_serving.py --sweep            # static vs continuous vs chunked vs load
 
 Each row is a fresh process (`python -c`: import hwsim, load configs/serving-llama2-7b-a100.yaml
 with `scenario.arrivals.num_requests=N`, evaluate), the whole-process wall time measured from
 outside; plus the in-process split (import + load, the serving loop), the iterations, the pass
 simulations the iteration cache needed, and the cost per request. `--cli` also times the full
-`hwsim run --json` (results folder, plots) for the largest N. Target: 10,000 requests of
+`hwsim run --json` (results folder, plots) for the largest N. `--sweep` serves the same
+500 requests at rising Poisson rates under each policy in one process (one iteration cache) and
+prints throughput and latency: the gap between static and continuous batching and where
+latency turns up (the knee). Target: 10,000 requests of
 LLaMA-2-7B on one A100 in <= 10 s whole-process on the 2-core development machine.
 """
 from __future__ import annotations
@@ -50,12 +54,42 @@ def run(n: int, policy: str) -> dict:
     return {"wall_s": wall, **json.loads(out.stdout)}
 
 
+def sweep(rates: list[float], n: int) -> None:
+    from hwsim.config.loader import load_config
+    from hwsim.configs import CONFIG_DIR
+    from hwsim.serving.loop import serve
+    from hwsim.serving.metrics import serving_metrics
+    cfg = load_config(CONFIG_DIR / "serving-llama2-7b-a100.yaml", [f"scenario.arrivals.num_requests={n}"])
+    system, coster, rows = cfg.main, None, []
+    for rate in rates:
+        for policy in ("static", "continuous", "chunked"):
+            spec = system.scenario.model_copy(update={
+                "arrivals": system.scenario.arrivals.model_copy(update={"rate_per_s": rate}),
+                "policy": type(system.scenario.policy)(name=policy)})
+            t0 = time.perf_counter()
+            run = serve(system, spec, coster=coster)
+            coster = run.coster
+            d = serving_metrics(run, system, spec)
+            rows.append([f"{rate:g}", policy, f"{d['output_tokens_per_s']:,.0f}", f"{d['requests_per_s']:.2f}",
+                         f"{d['ttft_s']['p50'] * 1e3:,.0f}", f"{d['ttft_s']['p99'] * 1e3:,.0f}",
+                         f"{d['tpot_s']['p50'] * 1e3:.1f}", f"{d['tpot_s']['p99'] * 1e3:.1f}",
+                         f"{d['e2e_s']['p50']:.2f}", f"{d['slo_attainment']:.3f}",
+                         f"{d['ceiling']['achieved_share'] * 100:.1f}%", f"{time.perf_counter() - t0:.1f}"])
+    table(f"LLaMA-2-7B on one A100, {n} ShareGPT-like requests, Poisson, SLO TTFT <= 1 s and TPOT <= 100 ms",
+          ["req/s offered", "policy", "output tok/s", "req/s", "TTFT p50 ms", "TTFT p99 ms", "TPOT p50 ms",
+           "TPOT p99 ms", "E2E p50 s", "SLO met", "of optimal", "sim s"], rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, nargs="+", default=[1000, 3000, 10000])
     ap.add_argument("--policy", default="continuous")
     ap.add_argument("--cli", action="store_true", help="also time `hwsim run --json` at the largest N")
+    ap.add_argument("--sweep", action="store_true", help="policies vs load instead (500 requests)")
     a = ap.parse_args()
+    if a.sweep:
+        sweep([2, 4, 8, 16, 32, 64], 500)
+        return
     rows = []
     for n in a.requests:
         r = run(n, a.policy)

@@ -93,7 +93,9 @@ def metric_names() -> dict[str, bool]:
     hints = typing.get_type_hints(Metrics)
     out = {}
     for f in fields(Metrics):
-        is_map = typing.get_origin(hints[f.name]) is dict
+        hint = hints[f.name]           # dict[...] or, for `serving`, dict | None
+        is_map = typing.get_origin(hint) is dict or any(
+            a is dict or typing.get_origin(a) is dict for a in typing.get_args(hint))
         for unit in WORK_UNITS:
             out[json_key(f.name, unit)] = is_map
     return out

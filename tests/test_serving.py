@@ -294,3 +294,11 @@ def test_serving_trace_tracks_do_not_overlap(runs):
     assert len(tracks[(1, 0)]) == len(run.iter_time_s)
     decode = {e["name"] for e in events if e["pid"] == 2 and e["name"].startswith("decode")}
     assert len(decode) == int((run.stream.output_tokens > 1).sum())
+
+
+def test_serving_metrics_are_sweep_objectives():
+    """`hwsim sweep` objectives may name serving figures (flattened: serving.ttft_s.p99)."""
+    from hwsim.dse.spec import check_metric_name
+    assert check_metric_name("serving.ttft_s.p99", baselines=False) is None
+    assert check_metric_name("serving.output_tokens_per_s", baselines=False) is None
+    assert check_metric_name("servng.ttft_s", baselines=False) is not None

@@ -227,11 +227,12 @@ def _serving_tables(result: RunResult) -> str:
                      f"{d['requests_per_s']:,.3f}", "-" if att is None else f"{att:.3f}",
                      "-" if d["goodput_rps"] is None else f"{d['goodput_rps']:,.3f}",
                      f"{d['energy_per_output_token_j'] * 1e3:,.2f}",
-                     f"{c['optimal_tokens_per_s_per_device']:,.0f} ({c['binding']})",
+                     f"{c['optimal_tokens_per_s_per_device']:,.0f}",
+                     f"{c['memory_bound_output_tokens_per_s_per_device']:,.0f}",
                      f"{c['achieved_share'] * 100:.1f}%", f"{d['kv_cache']['peak_share'] * 100:.1f}%"])
     rates = _table(["system", "output\ntok/s", "output tok/s\nper device", "requests\n/s", "SLO\nattained",
                     "goodput\nreq/s", "energy mJ per\noutput token", "optimal tok/s\nper device",
-                    "share of\noptimal", "KV peak\nused"], rows)
+                    "memory-bound\noutput tok/s", "share of\noptimal", "KV peak\nused"], rows)
     slo = result.main.system.scenario.slo
     targets = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in (("TTFT", slo.ttft_s), ("TPOT", slo.tpot_s))
                         if v is not None) or "none set"
@@ -246,8 +247,10 @@ def _serving_tables(result: RunResult) -> str:
          "(scenario.goodput.search; '-' when not searched)"),
         ("energy mJ per output token", "every iteration's energy plus static power while idle, whole "
          "replica, per output token"),
-        ("optimal tok/s per device", "NanoFlow's ceiling: peak FLOP/s / (2 x active parameters), or the "
-         "memory bound where lower (hwsim.serving.metrics)"),
+        ("optimal tok/s per device", "NanoFlow's ceiling: peak FLOP/s / (2 x active parameters), "
+         "tokens processed (prompt and output) per second of one device (hwsim.serving.metrics)"),
+        ("memory-bound output tok/s", "estimate for decode, per device: the requests that fit the KV "
+         "cache at the stream's mean context, one token each per read of weights and full cache"),
         ("share of optimal", "tokens processed (prompt + output) per second per device / optimal"),
         ("KV peak used", "most KV blocks reserved at once / the blocks that fit beside the weights"),
     ])

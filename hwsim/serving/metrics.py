@@ -8,14 +8,17 @@ of requests with TTFT <= slo.ttft_s and TPOT <= slo.tpot_s (a target left unset 
 null when neither is set). Energy counts every iteration and static power while idle.
 
 The ceiling (NanoFlow, Zhu et al. OSDI'25, section 3): a token costs at least 2 FLOPs per active
-parameter, so one device can process at most peak FLOP/s / (2 x active parameters) tokens/s
-(prompt and output tokens alike; LLaMA-2-70B at 312 TFLOPS: 2,229 tok/s per A100 with NanoFlow's
-70e9, 2,261 with the model's 68.98e9 parameters here). Memory bound: each decode iteration
-reads the weights and the KV cache in use; with the cache full of requests of the stream's mean
-context (prompt + output / 2) the most output tokens per second one replica can make is
-(requests that fit) / ((weights + KV capacity) / peak bandwidth), per device. The network bound
-(tensor-parallel all-reduces) is not computed. `optimal` is the lower of the two; the achieved
-share compares tokens processed (prompt + output) per second per device with it.
+parameter, so one device can process at most peak FLOP/s / (2 x active parameters) tokens/s,
+prompt and output tokens alike (LLaMA-2-70B at 312 TFLOPS: 2,229 tok/s per A100 with NanoFlow's
+70e9 parameters, 2,261 with the model's 68.98e9 here). This is `optimal`, a hard bound (attention
+FLOPs only add): the achieved share compares the tokens processed (prompt + output) per second
+per device with it, and no run can exceed 1. The memory side, reported beside it as an estimate
+for output tokens only: each decode iteration reads the weights and the KV cache in use; with
+the cache full of requests of the stream's mean context (prompt + output / 2), one replica makes
+at most (requests that fit) / ((weights + KV capacity) / peak bandwidth) output tokens per
+second, per device. `binding` says which of the two is lower (memory: decode-heavy serving
+cannot approach the compute bound). The network bound (tensor-parallel all-reduces) is not
+computed.
 """
 from __future__ import annotations
 
@@ -70,10 +73,9 @@ def ceiling(run, system) -> dict[str, float | str]:
     fit = kv_tokens / mean_ctx
     read_s = (kv.weight_bytes + kv_tokens * kv.bytes_per_token) / run.coster.peak_memory_bw()
     memory = fit / read_s / devices if read_s > 0 else math.inf
-    optimal = min(compute, memory)
-    return {"compute_bound_tokens_per_s_per_device": compute,
-            "memory_bound_tokens_per_s_per_device": memory,
-            "optimal_tokens_per_s_per_device": optimal,
+    return {"optimal_tokens_per_s_per_device": compute,
+            "compute_bound_tokens_per_s_per_device": compute,
+            "memory_bound_output_tokens_per_s_per_device": memory,
             "binding": "compute" if compute <= memory else "memory",
             "active_params": float(active), "peak_flops_per_device": peak}
 
@@ -91,6 +93,8 @@ def serving_metrics(run, system, spec) -> dict:
     achieved = all_tokens / duration / devices if duration > 0 else math.inf
     ceil["achieved_tokens_per_s_per_device"] = achieved
     ceil["achieved_share"] = achieved / ceil["optimal_tokens_per_s_per_device"]
+    out_rate = out_tokens / duration / devices if duration > 0 else math.inf
+    ceil["achieved_output_share_of_memory_bound"] = out_rate / ceil["memory_bound_output_tokens_per_s_per_device"]
     kv = run.kv
     return {
         "policy": spec.policy.name,

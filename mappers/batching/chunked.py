@@ -5,7 +5,7 @@ first served, while they fit `max_num_seqs` and the KV cache), each prompt cut i
 fill the remaining budget. Decodes are never stalled by a long prompt."""
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hwsim.mappers.batching.registry import Batch, BatchingPolicy, CommonOptions, register_policy
 
@@ -13,6 +13,13 @@ from hwsim.mappers.batching.registry import Batch, BatchingPolicy, CommonOptions
 class ChunkedOptions(CommonOptions):
     token_budget: int = Field(default=512, gt=0, le=1 << 24, description="tokens per iteration "
                               "(Sarathi-Serve's chunk size; 512 as in its evaluation)")
+
+    @model_validator(mode="after")
+    def _budget_holds_the_batch(self):
+        if self.token_budget < self.max_num_seqs:     # vLLM's SchedulerConfig refuses it too
+            raise ValueError(f"token_budget={self.token_budget} must be at least max_num_seqs={self.max_num_seqs} "
+                             "(every running request decodes one token per iteration)")
+        return self
 
 
 @register_policy("chunked", "chunked prefill (Sarathi-Serve): a token budget per iteration, decodes "

@@ -6,7 +6,7 @@ prompts, first come first served, while they fit `max_num_seqs`, the token budge
 longer than the budget runs alone (vLLM would refuse it; stated)."""
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hwsim.mappers.batching.registry import Batch, BatchingPolicy, CommonOptions, register_policy
 
@@ -15,6 +15,13 @@ class ContinuousOptions(CommonOptions):
     max_num_batched_tokens: int = Field(default=4096, gt=0, le=1 << 24, description=
                                         "prompt tokens per prefill iteration (vLLM without chunked "
                                         "prefill: max(max_model_len, 2048) = 4096 for LLaMA-2)")
+
+    @model_validator(mode="after")
+    def _budget_holds_the_batch(self):
+        if self.max_num_batched_tokens < self.max_num_seqs:     # vLLM's SchedulerConfig refuses it too
+            raise ValueError(f"max_num_batched_tokens={self.max_num_batched_tokens} must be at least max_num_seqs={self.max_num_seqs} "
+                             "(every running request decodes one token per iteration)")
+        return self
 
 
 @register_policy("continuous", "iteration-level (Orca/vLLM): admit and prefill new requests first, "

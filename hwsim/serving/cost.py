@@ -6,16 +6,18 @@ top of the tokens already in its KV cache. Its cost is what the pass scenario gi
 workload: op graph -> the system's mapper -> schedule -> engine (``PassScenario.schedule`` and
 ``hwsim.sim.engine.simulate``), never a formula of this module.
 
-Two shortcuts make thousands of iterations affordable, both checked against a full pass
+These shortcuts make thousands of iterations affordable, all checked against a full pass
 simulation of the exact iteration (tests/test_serving.py: within 1% on sampled iterations):
 
 1. *One decoder layer, extended.* A dense decoder's layers are identical, so the graph is built
    with one layer and the pass time is ``makespan + (L - 1) x layer span`` (the span from the
    first start to the last end of the layer's tasks: hwsim.metrics.layer_span_ns); energy is the
    layer's tasks' energy times L plus the rest, plus static power over the time. Exact when the
-   layers run one after another (a GPU stream, an NPU running the ops in order); mappers that
-   overlap consecutive layers see the error in the test. MoE models (routing differs per layer)
-   are simulated with every layer.
+   layers run one after another (a GPU stream, an NPU running the ops in order). Every run
+   checks it: the first iteration with prompt tokens and the first without are also simulated
+   with every layer, and if the two differ by more than 0.2% (a mapper that overlaps
+   consecutive layers) the run simulates every layer from then on. MoE models (routing
+   differs per layer) are simulated with every layer.
 2. *A cache keyed by the iteration's shape, bucketed* (``shape_key``):
    - decoding requests: their count D exactly; the sum S of their cached tokens rounded to a
      multiple of 2^(bits(S) - 8) (a relative step of 1/128 to 1/256, so S moves by <= 0.4%);
@@ -65,6 +67,7 @@ M_REL_BITS = 6               # longest decode context rounded up to a multiple o
 M_PER_OCTAVE = 2             # decode-only: grid points of the longest context per octave
 P_STEP = 16                  # prompt tokens P interpolated between multiples of 16 ...
 P_SMOOTH = 0.01              # ... when the costs at both ends differ by at most 1%
+EXTENSION_TOLERANCE = 0.002  # the one-layer extension checked against every layer (item 1)
 
 
 def _round_up(x: int, step: int) -> int:
@@ -141,6 +144,7 @@ class IterationCoster:
         self._build = load_workloads()[w.kind].build
         self.devices = w.tp * w.ep * w.pp
         self.cache: dict[tuple, IterationCost] = {}
+        self.extension_error: dict[bool, float] = {}   # has prompt tokens -> |one layer / every layer - 1|
         self._lines: dict[tuple[int, int], tuple] = {}     # (D, log2 M grid) -> affine in S
         self.simulations = 0
         self.last_schedule = None
@@ -154,7 +158,31 @@ class IterationCoster:
         return base.model_copy(update={"batch": len(query), "requests": requests})
 
     def simulate_shape(self, query: np.ndarray, cached: np.ndarray) -> IterationCost:
-        """One iteration of exactly this shape: the one-layer graph, extended (module docstring)."""
+        """One iteration of exactly this shape: the one-layer graph, extended (module docstring).
+        The first shape with prompt tokens and the first without are also simulated with every
+        layer; if the extension is off by more than EXTENSION_TOLERANCE on either (a mapper
+        that overlaps layers), every later iteration is simulated with every layer."""
+        if self.extend:
+            kind = bool(np.any(query > 1))
+            if kind not in self.extension_error:
+                one = self._simulate_shape(query, cached)
+                full = self.full_pass(query, cached)
+                err = max(abs(one.time_s / full.time_s - 1), abs(one.energy_j / full.energy_j - 1))
+                self.extension_error[kind] = err
+                if err > EXTENSION_TOLERANCE:
+                    self._whole_model()
+                    self.cache.clear()
+                    self._lines.clear()
+                    return full
+                return one
+        return self._simulate_shape(query, cached)
+
+    def _whole_model(self) -> None:
+        self.extend = False
+        self._w = self.system.workload.model_copy(update={"phase": "mixed"})
+        self._sys = self.system.model_copy(update={"workload": self._w})
+
+    def _simulate_shape(self, query: np.ndarray, cached: np.ndarray) -> IterationCost:
         self.simulations += 1
         w = self.workload(query, cached)
         system = self._sys.model_copy(update={"workload": w})

@@ -9,7 +9,9 @@ emits one more, and requests with all their output tokens leave and free their b
 nothing can run, the replica idles (static power only) until the next arrival.
 
 Per request it records arrival, admission (the end of queueing), first token and completion;
-per iteration its start, time, energy, tokens and KV blocks in use.
+per iteration its start, time, energy, tokens and KV blocks in use. A request whose prompt plus
+output exceeds the model's max_seq_len stops generating there (vLLM's max_model_len), counted
+in `outputs_cut`; a prompt that alone exceeds it is an input error.
 """
 from __future__ import annotations
 
@@ -91,6 +93,7 @@ class ServingRun:
     preemptions: int = 0              # kv_allocation on_demand: recompute preemptions
     recomputed_tokens: int = 0        # prefill tokens computed again after them
     preempted_decoding: int = 0       # preemptions of requests that had emitted tokens
+    outputs_cut: int = 0              # requests whose output was cut to the model's context
 
     @property
     def end_s(self) -> float:
@@ -124,12 +127,17 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
     kv = kv_budget(system, spec, key_prefix)
     n = len(stream)
     prompt, output, arrival = stream.prompt_tokens, stream.output_tokens, stream.arrival_s
+    limit = system.workload.model.max_seq_len
+    if int(prompt.max()) >= limit:
+        i = int(np.argmax(prompt))
+        raise ConfigError(f"request {i} has a {int(prompt[i])}-token prompt but "
+                          f"{system.workload.model.name} supports max_seq_len={limit}",
+                          key=f"{key_prefix}scenario.arrivals")
+    cut = int(np.sum(prompt + output > limit))
+    if cut:                  # generation stops at the model's context, as vLLM's max_model_len
+        output = np.minimum(output, limit - prompt)
+        stream = RequestStream(arrival, prompt, output)
     longest = int((prompt + output).max())
-    if longest > system.workload.model.max_seq_len:
-        i = int(np.argmax(prompt + output))
-        raise ConfigError(f"request {i} needs {longest} tokens (prompt + output) but "
-                          f"{system.workload.model.name} supports max_seq_len="
-                          f"{system.workload.model.max_seq_len}", key=f"{key_prefix}scenario.arrivals")
     state = ServingState(prompt, output, kv.block_tokens, kv.blocks, on_demand=spec.kv_allocation == "on_demand")
     if -(-longest // kv.block_tokens) > kv.blocks:
         raise ConfigError(f"a request of {longest} tokens needs more KV blocks than the replica has "
@@ -234,4 +242,4 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                       np.asarray(it_dec, dtype=np.int64), np.asarray(it_kv, dtype=np.int64),
                       generated.copy(), kv, state.peak_blocks, (static_w or 0.0) * idle_s,
                       coster.simulations, len(coster.cache), coster, largest, samples,
-                      state.preemptions, state.recomputed_tokens, state.preempted_decoding)
+                      state.preemptions, state.recomputed_tokens, state.preempted_decoding, cut)

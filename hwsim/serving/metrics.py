@@ -99,6 +99,7 @@ def serving_metrics(run, system, spec) -> dict:
     return {
         "policy": spec.policy.name,
         "requests": len(s),
+        "outputs_cut_to_context": run.outputs_cut,
         "duration_s": duration,
         **{k: _stats(v) for k, v in req.items()},
         "output_tokens": out_tokens,
@@ -120,7 +121,9 @@ def serving_metrics(run, system, spec) -> dict:
                      "bytes_per_token_per_device": kv.bytes_per_token,
                      "peak_blocks": run.peak_blocks, "peak_share": run.peak_blocks / kv.blocks},
         "ceiling": ceil,
-        "cost_model": {"pass_simulations": run.simulations, "cache_entries": run.cache_entries},
+        "cost_model": {"pass_simulations": run.simulations, "cache_entries": run.cache_entries,
+                       "one_layer_extension": run.coster.extend,
+                       "extension_error": max(run.coster.extension_error.values(), default=None)},
     }
 
 

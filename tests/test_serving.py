@@ -308,3 +308,28 @@ def test_serving_metrics_are_sweep_objectives():
     assert check_metric_name("serving.ttft_s.p99", baselines=False) is None
     assert check_metric_name("serving.output_tokens_per_s", baselines=False) is None
     assert check_metric_name("servng.ttft_s", baselines=False) is not None
+
+
+def test_one_layer_extension_is_checked_and_falls_back(system, monkeypatch):
+    """The run checks the one-layer extension against every layer; past the tolerance it
+    simulates every layer (forced here with a negative tolerance), giving the full pass."""
+    import hwsim.serving.cost as cost
+    coster = cost.IterationCoster(system)
+    q, c = np.array([1] * 8), np.arange(100, 108)
+    coster.simulate_shape(q, c)
+    assert coster.extend and coster.extension_error[False] < 1e-9
+    monkeypatch.setattr(cost, "EXTENSION_TOLERANCE", -1.0)
+    forced = cost.IterationCoster(system)
+    got = forced.simulate_shape(q, c)
+    assert not forced.extend
+    again = forced.simulate_shape(np.array([50, 1]), np.array([0, 300]))   # every layer from now on
+    full = forced.full_pass(np.array([50, 1]), np.array([0, 300]))
+    assert again.time_s == pytest.approx(full.time_s, rel=1e-12) and got.time_s > 0
+
+
+def test_outputs_stop_at_the_model_context(system):
+    spec = _spec("continuous", rate=5.0, n=4, arrivals={
+        "prompt": {"dist": "fixed", "tokens": 3000, "max_tokens": 8000},
+        "output": {"dist": "fixed", "tokens": 2000, "max_tokens": 8000}})
+    run = serve(system, spec)
+    assert run.outputs_cut == 4 and set(run.generated.tolist()) == {4096 - 3000}

@@ -161,10 +161,15 @@ def serving_plots(result, out_dir: Path) -> list[Path]:
     run = result.main.serving
     fig = _figure(TIMELINE_WIDTH_IN, 5.0)
     ax1, ax2 = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
+    # tokens per iteration, as the mean over each of (at most) 2,000 time bins
     t = run.iter_start_s
-    ax1.plot(t, run.iter_decode_tokens, lw=0.6, label="decode tokens")
-    ax1.plot(t, run.iter_prefill_tokens, lw=0.6, label="prompt tokens", alpha=0.7)
-    ax1.set_ylabel("tokens per iteration")
+    bins = np.linspace(t.min(), t.max() + 1e-9, min(2000, len(t)) + 1)
+    which = np.clip(np.digitize(t, bins) - 1, 0, len(bins) - 2)
+    count = np.maximum(np.bincount(which, minlength=len(bins) - 1), 1)
+    mid = (bins[:-1] + bins[1:]) / 2
+    for tokens, label in ((run.iter_decode_tokens, "decode tokens"), (run.iter_prefill_tokens, "prompt tokens")):
+        ax1.plot(mid, np.bincount(which, tokens, minlength=len(bins) - 1) / count, lw=0.7, label=label)
+    ax1.set_ylabel("tokens per iteration\n(mean per time bin)")
     ax1.legend(fontsize=8, loc="upper right")
     ax2.plot(t, run.iter_kv_blocks / run.kv.blocks, lw=0.8, color="C2", label="KV blocks reserved (share)")
     done = np.sort(run.done_s)

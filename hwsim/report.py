@@ -385,14 +385,11 @@ def _csv_text(rows: list[dict]) -> str:
 
 
 def _columns_csv(columns: dict) -> str:
-    """CSV text of equal-length numpy columns (repr of each value: exact floats; NaN as 'nan')."""
-    import csv
-    import io
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(list(columns))
-    writer.writerows(zip(*(np.asarray(c).tolist() for c in columns.values())))
-    return out.getvalue()
+    """CSV text of equal-length numeric numpy columns (repr of each value: exact floats, NaN as
+    'nan'; no quoting needed)."""
+    cells = [list(map(repr if np.asarray(c).dtype.kind == "f" else str, np.asarray(c).tolist()))
+             for c in columns.values()]
+    return ",".join(columns) + "\n" + "".join(f"{line}\n" for line in map(",".join, zip(*cells)))
 
 
 def write_results(result: RunResult, out_dir: Path) -> list[Path]:

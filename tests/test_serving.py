@@ -297,7 +297,9 @@ def test_serving_trace_tracks_do_not_overlap(runs):
     for spans in tracks.values():
         spans.sort()
         assert all(b[0] >= a[1] - 1e-6 for a, b in zip(spans, spans[1:]))
-    assert len(tracks[(1, 0)]) == len(run.iter_time_s)
+    slices = [e for e in events if e["pid"] == 1]
+    assert sum(e["args"]["iterations"] for e in slices) == len(run.iter_time_s)
+    assert sum(e["dur"] for e in slices) == pytest.approx(run.iter_time_s.sum() * 1e6, rel=1e-9)
     decode = {e["name"] for e in events if e["pid"] == 2 and e["name"].startswith("decode")}
     assert len(decode) == int((run.stream.output_tokens > 1).sum())
 

@@ -129,10 +129,11 @@ def serving_metrics(run, system, spec) -> dict:
 
 def chrome_trace(run, name: str = "replica") -> dict:
     """The run as a Chrome/Perfetto trace (ui.perfetto.dev): process 1 is the replica, one track
-    of its iterations (each slice names its prompt and decode tokens) with counters of the
-    tokens per iteration and the KV blocks reserved; process 2 holds the requests, one slice per
-    phase — "queued" (arrival to admission), "prefill" (admission to first token), "decode"
-    (first token to the last) — on lanes packed so that no two slices of a lane overlap
+    of its iterations — a prefill or mixed iteration is one slice; consecutive decode-only
+    iterations of one batch size are one slice ("decode 45 x 12"; iterations.csv has each) —
+    with a counter of the KV blocks reserved; process 2 holds the requests, one slice per phase
+    — "queued" (arrival to admission), "prefill" (admission to first token), "decode" (first
+    token to the last) — on lanes packed so that no two slices of a lane overlap
     (hwsim.sim.trace.pack_lanes). Times in microseconds."""
     from hwsim.sim.trace import pack_lanes
     us = 1e6
@@ -140,13 +141,24 @@ def chrome_trace(run, name: str = "replica") -> dict:
         {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": name}},
         {"name": "thread_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": "iterations"}},
         {"name": "process_name", "ph": "M", "pid": 2, "args": {"name": "requests"}}]
-    for t, d, p, k, b in zip((run.iter_start_s * us).tolist(), (run.iter_time_s * us).tolist(),
-                             run.iter_prefill_tokens.tolist(), run.iter_decode_tokens.tolist(),
-                             run.iter_kv_blocks.tolist()):
-        ev.append({"name": f"prompt {p} + decode {k}" if p else f"decode {k}", "ph": "X", "pid": 1,
-                   "tid": 0, "ts": t, "dur": d})
-        ev.append({"name": "tokens", "ph": "C", "pid": 1, "ts": t, "args": {"prompt": p, "decode": k}})
-        ev.append({"name": "KV blocks", "ph": "C", "pid": 1, "ts": t, "args": {"reserved": b}})
+    start, dur = (run.iter_start_s * us).tolist(), (run.iter_time_s * us).tolist()
+    pre, dec, kv = run.iter_prefill_tokens.tolist(), run.iter_decode_tokens.tolist(), run.iter_kv_blocks.tolist()
+    i, n = 0, len(start)
+    while i < n:
+        j = i + 1
+        if not pre[i]:          # a run of decode-only iterations of one batch size, back to back
+            while j < n and not pre[j] and dec[j] == dec[i] and kv[j] == kv[i] \
+                    and abs(start[j] - (start[j - 1] + dur[j - 1])) < 1e-3:
+                j += 1
+        steps = j - i
+        label = (f"prompt {pre[i]} + decode {dec[i]}" if pre[i] else
+                 f"decode {dec[i]}" + (f" x {steps}" if steps > 1 else ""))
+        ev.append({"name": label, "ph": "X", "pid": 1, "tid": 0, "ts": start[i],
+                   "dur": start[j - 1] + dur[j - 1] - start[i],
+                   "args": {"iterations": steps, "prompt_tokens": pre[i], "decode_tokens": dec[i]}})
+        if i == 0 or kv[i] != kv[i - 1]:
+            ev.append({"name": "KV blocks", "ph": "C", "pid": 1, "ts": start[i], "args": {"reserved": kv[i]}})
+        i = j
     s = run.stream
     lanes = pack_lanes(s.arrival_s, run.done_s)
     phases = (("queued", s.arrival_s, run.admitted_s), ("prefill", run.admitted_s, run.first_token_s),

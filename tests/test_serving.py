@@ -335,3 +335,10 @@ def test_outputs_stop_at_the_model_context(system):
         "output": {"dist": "fixed", "tokens": 2000, "max_tokens": 8000}})
     run = serve(system, spec)
     assert run.outputs_cut == 4 and set(run.generated.tolist()) == {4096 - 3000}
+
+
+def test_unknown_scenario_kind_is_named():
+    body = SYSTEM.replace("kind: serving", "kind: serve")
+    with pytest.raises(ConfigError) as err:
+        load_config_text(body)
+    assert err.value.key == "scenario.kind" and "serving" in str(err.value)

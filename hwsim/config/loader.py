@@ -331,6 +331,11 @@ def _check_systems(data: dict, sources: SourceMap, file: str) -> None:
             kinds = list(WORKLOAD_KINDS)
             fail(f"unknown workload kind {workload['kind']!r}{_did_you_mean(workload['kind'], kinds)}; "
                  f"expected one of: {', '.join(kinds)}", f"{prefix}workload.kind")
+        scenario = system.get("scenario")
+        if isinstance(scenario, dict) and str(scenario.get("kind", "pass")) not in SCENARIO_SPECS:
+            kinds = list(SCENARIO_SPECS)
+            fail(f"unknown scenario kind {scenario['kind']!r}{_did_you_mean(scenario['kind'], kinds)}; "
+                 f"expected one of: {', '.join(kinds)}", f"{prefix}scenario.kind")
         mapper = system.get("mapper")
         if not isinstance(mapper, dict) or not isinstance(mapper.get("name"), str):
             continue   # the schema reports a missing or mistyped mapper

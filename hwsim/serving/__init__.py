@@ -24,7 +24,11 @@ class ServingScenario:
         from hwsim.serving.loop import serve
         from hwsim.serving.metrics import serving_metrics
         spec = system.scenario
-        run = serve(system, spec, key_prefix, coster=_coster_of(system, key_prefix))
+        if spec.disaggregated is not None:
+            from hwsim.serving.disagg import serve_disaggregated
+            run = serve_disaggregated(system, spec, key_prefix, coster=_coster_of(system, key_prefix))
+        else:
+            run = serve(system, spec, key_prefix, coster=_coster_of(system, key_prefix))
         doc = serving_metrics(run, system, spec)
         if spec.goodput.search:
             doc["goodput_rps"], doc["goodput_search"] = goodput(system, spec, run, doc, key_prefix)

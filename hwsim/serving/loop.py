@@ -94,6 +94,10 @@ class ServingRun:
     recomputed_tokens: int = 0        # prefill tokens computed again after them
     preempted_decoding: int = 0       # preemptions of requests that had emitted tokens
     outputs_cut: int = 0              # requests whose output was cut to the model's context
+    replicas: int = 1                 # replicas that served the stream (2: disaggregated)
+    iter_replica: np.ndarray = None   # which replica ran each iteration (disaggregated)
+    extra_energy_j: float = 0.0       # energy outside iterations and idle (KV transfers)
+    transfer_s: np.ndarray = None     # disaggregated: each request's KV transfer time
 
     @property
     def end_s(self) -> float:
@@ -101,7 +105,7 @@ class ServingRun:
 
     @property
     def energy_j(self) -> float:
-        return float(self.iter_energy_j.sum()) + self.idle_energy_j
+        return float(self.iter_energy_j.sum()) + self.idle_energy_j + self.extra_energy_j
 
 
 def check_serving_system(system, key_prefix: str = "") -> None:
@@ -118,10 +122,14 @@ def check_serving_system(system, key_prefix: str = "") -> None:
 
 
 def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = None,
-          coster: IterationCoster | None = None, sample_every: int = 0) -> ServingRun:
+          coster: IterationCoster | None = None, sample_every: int = 0,
+          prefilled: bool = False) -> ServingRun:
     """Serve `stream` (default: the spec's arrivals) on one replica of `system` under the spec's
     batching policy. `coster`: reuse another run's iteration cache (same system).
-    `sample_every`: keep the shape of every so many iterations (``ServingRun.samples``)."""
+    `sample_every`: keep the shape of every so many iterations (``ServingRun.samples``).
+    `prefilled`: the requests arrive with their prompt in the KV cache and their first token
+    emitted (a decode replica of a disaggregated deployment; `arrival_s` = when their KV has
+    arrived); first_token_s is then their arrival."""
     check_serving_system(system, key_prefix)
     stream = stream if stream is not None else spec.arrivals.generate()
     kv = kv_budget(system, spec, key_prefix)
@@ -139,6 +147,10 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
         stream = RequestStream(arrival, prompt, output)
     longest = int((prompt + output).max())
     state = ServingState(prompt, output, kv.block_tokens, kv.blocks, on_demand=spec.kv_allocation == "on_demand")
+    if prefilled:
+        state.pending[:] = 0
+        state.held[:] = prompt
+        state.generated[:] = 1
     if -(-longest // kv.block_tokens) > kv.blocks:
         raise ConfigError(f"a request of {longest} tokens needs more KV blocks than the replica has "
                           f"({kv.blocks} blocks of {kv.block_tokens} tokens)", key=f"{key_prefix}scenario.arrivals")
@@ -146,7 +158,7 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
     coster = coster or IterationCoster(system, key_prefix)
     static_w = None
 
-    first = np.full(n, math.nan)
+    first = arrival.astype(float).copy() if prefilled else np.full(n, math.nan)
     done = np.full(n, math.nan)
     it_start, it_time, it_energy, it_pre, it_dec, it_kv = [], [], [], [], [], []
     t, nxt, finished, idle_s = 0.0, 0, 0, 0.0

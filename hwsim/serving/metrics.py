@@ -72,7 +72,7 @@ def ceiling(run, system) -> dict[str, float | str]:
     kv_tokens = kv.tokens
     fit = kv_tokens / mean_ctx
     read_s = (kv.weight_bytes + kv_tokens * kv.bytes_per_token) / run.coster.peak_memory_bw()
-    memory = fit / read_s / devices if read_s > 0 else math.inf
+    memory = fit / read_s / devices if read_s > 0 else math.inf   # one replica's devices
     return {"optimal_tokens_per_s_per_device": compute,
             "compute_bound_tokens_per_s_per_device": compute,
             "memory_bound_output_tokens_per_s_per_device": memory,
@@ -85,7 +85,7 @@ def serving_metrics(run, system, spec) -> dict:
     req = per_request(run)
     s = run.stream
     w = system.workload
-    devices = w.tp * w.ep * w.pp
+    devices = w.tp * w.ep * w.pp * run.replicas
     duration = run.end_s - float(s.arrival_s.min())
     out_tokens = int(run.generated.sum())
     all_tokens = out_tokens + int(s.prompt_tokens.sum())
@@ -97,7 +97,9 @@ def serving_metrics(run, system, spec) -> dict:
     ceil["achieved_output_share_of_memory_bound"] = out_rate / ceil["memory_bound_output_tokens_per_s_per_device"]
     kv = run.kv
     return {
-        "policy": spec.policy.name,
+        "policy": spec.policy.name if spec.disaggregated is None else
+        f"disaggregated ({spec.disaggregated.prefill_policy.name} prefill, {spec.policy.name} decode)",
+        "replicas": run.replicas,
         "requests": len(s),
         "outputs_cut_to_context": run.outputs_cut,
         "duration_s": duration,
@@ -139,24 +141,26 @@ def chrome_trace(run, name: str = "replica") -> dict:
     us = 1e6
     ev: list[dict] = [
         {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": name}},
-        {"name": "thread_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": "iterations"}},
         {"name": "process_name", "ph": "M", "pid": 2, "args": {"name": "requests"}}]
+    rep = (run.iter_replica if run.iter_replica is not None else np.zeros(len(run.iter_time_s), dtype=int)).tolist()
+    names = ["iterations"] if run.replicas == 1 else ["prefill replica", "decode replica"]
+    ev += [{"name": "thread_name", "ph": "M", "pid": 1, "tid": k, "args": {"name": nm}} for k, nm in enumerate(names)]
     start, dur = (run.iter_start_s * us).tolist(), (run.iter_time_s * us).tolist()
     pre, dec, kv = run.iter_prefill_tokens.tolist(), run.iter_decode_tokens.tolist(), run.iter_kv_blocks.tolist()
     i, n = 0, len(start)
     while i < n:
         j = i + 1
         if not pre[i]:          # a run of decode-only iterations of one batch size, back to back
-            while j < n and not pre[j] and dec[j] == dec[i] and kv[j] == kv[i] \
+            while j < n and not pre[j] and dec[j] == dec[i] and kv[j] == kv[i] and rep[j] == rep[i] \
                     and abs(start[j] - (start[j - 1] + dur[j - 1])) < 1e-3:
                 j += 1
         steps = j - i
         label = (f"prompt {pre[i]} + decode {dec[i]}" if pre[i] else
                  f"decode {dec[i]}" + (f" x {steps}" if steps > 1 else ""))
-        ev.append({"name": label, "ph": "X", "pid": 1, "tid": 0, "ts": start[i],
+        ev.append({"name": label, "ph": "X", "pid": 1, "tid": rep[i], "ts": start[i],
                    "dur": start[j - 1] + dur[j - 1] - start[i],
                    "args": {"iterations": steps, "prompt_tokens": pre[i], "decode_tokens": dec[i]}})
-        if i == 0 or kv[i] != kv[i - 1]:
+        if rep[i] == len(names) - 1 and (i == 0 or kv[i] != kv[i - 1]):   # the (decode) replica's KV
             ev.append({"name": "KV blocks", "ph": "C", "pid": 1, "ts": start[i], "args": {"reserved": kv[i]}})
         i = j
     s = run.stream

@@ -59,6 +59,13 @@ class GoodputSpec(Spec):
     iterations: int = Field(default=8, gt=0, le=30, description="bisection steps")
 
 
+class DisaggregationSpec(Spec):
+    """Prefill and decode on separate replicas of the system, the KV cache sent over
+    hardware.link (hwsim.serving.disagg); `scenario.policy` schedules the decode replica."""
+    prefill_policy: PolicyChoice = Field(default_factory=PolicyChoice, description="batching of the "
+                                         "prefill replica (default: continuous)")
+
+
 class ServingSpec(Spec):
     """Serve a request stream on one replica (hwsim.serving)."""
     kind: Literal["serving"] = "serving"
@@ -66,6 +73,8 @@ class ServingSpec(Spec):
     policy: PolicyChoice = Field(default_factory=PolicyChoice)
     slo: SLOSpec = Field(default_factory=SLOSpec)
     goodput: GoodputSpec = Field(default_factory=GoodputSpec)
+    disaggregated: DisaggregationSpec | None = Field(default=None, description="prefill and decode "
+                                                     "on two replicas (Splitwise/DistServe); none: colocated")
     kv_block_tokens: int = Field(default=16, gt=0, le=4096, description="tokens per KV-cache block "
                                  "(vLLM's default block size, 16; assumed)")
     kv_allocation: Literal["reserve", "on_demand"] = Field(

@@ -41,6 +41,9 @@ class ChunkedPrefill(BatchingPolicy):
             rid = state.waiting[0]
             state.admit(rid)
             q = min(int(state.pending[rid]), budget)
-            prefill.append((rid, q))
-            budget -= q
+            if q:                       # 0: its KV came from a prefill replica (disaggregated)
+                prefill.append((rid, q))
+                budget -= q
+        if not prefill and not len(decode):
+            decode = state.make_room(state.decoding())
         return Batch(prefill=prefill, decode=decode)

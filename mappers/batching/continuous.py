@@ -36,8 +36,9 @@ class ContinuousBatching(BatchingPolicy):
             if (prefill and tokens + p > o.max_num_batched_tokens) or not state.fits(rid):
                 break
             state.admit(rid)
-            prefill.append((rid, p))
-            tokens += p
+            if p:                       # 0: its KV came from a prefill replica (disaggregated)
+                prefill.append((rid, p))
+                tokens += p
         if prefill:
             return Batch(prefill=prefill)
         decode = state.make_room(state.decoding())

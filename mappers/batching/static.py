@@ -27,5 +27,8 @@ class StaticBatching(BatchingPolicy):
         while state.waiting and len(prefill) < self.options.max_num_seqs and state.fits(state.waiting[0]):
             rid = state.waiting[0]
             state.admit(rid)
-            prefill.append((rid, int(state.pending[rid])))
-        return Batch(prefill=prefill)
+            if state.pending[rid]:          # 0: its KV came from a prefill replica (disaggregated)
+                prefill.append((rid, int(state.pending[rid])))
+        if prefill:
+            return Batch(prefill=prefill)
+        return Batch(decode=state.make_room(state.decoding()))

@@ -2,6 +2,7 @@
 
 - ``spec``: the `scenario:` section (arrivals, batching policy, SLOs, KV block size);
 - ``loop``: the event loop over iterations, the paged KV budget;
+- ``disagg``: prefill and decode on two replicas, the KV cache sent over the link;
 - ``cost``: each iteration's time and energy from the pass machinery, through a cache;
 - ``metrics``: TTFT, TPOT, E2E, queueing, rates, SLO attainment, goodput, the NanoFlow ceiling.
 The batching policies are mapper-side decisions: hwsim.mappers.batching.

@@ -78,12 +78,16 @@ def goodput(system, spec, run, doc, key_prefix: str = ""):
     if hi is None:
         per_req = float(np.mean(stream.prompt_tokens + stream.output_tokens))
         c = doc["ceiling"]
-        hi = 4.0 * c["optimal_tokens_per_s_per_device"] * (system.workload.tp) / per_req
+        hi = 4.0 * c["optimal_tokens_per_s_per_device"] * system.workload.tp * run.replicas / per_req
     steps = []
 
     def attained(rate: float) -> bool:
         scaled = RequestStream(stream.arrival_s * (base / rate), stream.prompt_tokens, stream.output_tokens)
-        r = serve(system, spec, key_prefix, stream=scaled, coster=run.coster)
+        if spec.disaggregated is not None:
+            from hwsim.serving.disagg import serve_disaggregated
+            r = serve_disaggregated(system, spec, key_prefix, coster=run.coster, stream=scaled)
+        else:
+            r = serve(system, spec, key_prefix, stream=scaled, coster=run.coster)
         a = slo_attainment(per_request(r), spec.slo)
         steps.append({"rate_per_s": rate, "slo_attainment": a})
         return a >= spec.slo.attainment

@@ -41,8 +41,9 @@ def kv_transfer(system, tokens: np.ndarray, bytes_per_token: float, key_prefix: 
     return time_s, energy
 
 
-def serve_disaggregated(system, spec, key_prefix: str = "", coster=None) -> ServingRun:
-    stream = spec.arrivals.generate()
+def serve_disaggregated(system, spec, key_prefix: str = "", coster=None,
+                        stream: RequestStream | None = None) -> ServingRun:
+    stream = stream if stream is not None else spec.arrivals.generate()
     limit = system.workload.model.max_seq_len
     out = np.minimum(stream.output_tokens, np.maximum(limit - stream.prompt_tokens, 1))
     cut = int(np.sum(out < stream.output_tokens))

@@ -52,7 +52,9 @@ class SLOSpec(Spec):
 
 class GoodputSpec(Spec):
     """Goodput search: the highest Poisson/gamma arrival rate whose SLO attainment reaches
-    `slo.attainment`, found by bisection on the rate (same requests and seed, gaps rescaled)."""
+    `slo.attainment`, found by bisection on the rate (same requests and seed, gaps rescaled).
+    A short stream is served as one burst at any rate; give enough requests for the queue to
+    reach its steady state, or every rate meets the SLO (the search then says so)."""
     search: bool = Field(default=False, description="run the search (costs several serving runs)")
     max_rate_per_s: float | None = Field(default=None, gt=0, le=1e6, description="upper end of the "
                                          "search (default: 4 x the ceiling's request rate)")

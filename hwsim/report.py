@@ -199,7 +199,7 @@ def _serving_header(result: RunResult) -> str:
     devices = info.tp * info.ep * info.pp
     return (f"{result.config.name}: serving {w.model.name} ({w.model.n_layers} decoder layers), "
             f"{d['requests']:,} requests ({arrivals}, prompt {a.prompt.dist}, output {a.output.dist}), "
-            f"{d['policy']} batching; {'one replica' if d['replicas'] == 1 else 'two replicas (prefill, decode), each'}"
+            f"{d['policy']} batching; {'one replica' if d['replicas'] == 1 else 'two replicas (prefill, decode), each' if 'disaggregated' in d['policy'] else str(d['replicas']) + ' replicas (round-robin), each'}"
             f" = tp {info.tp} x ep {info.ep} x pp {info.pp} = {_count(devices, 'device')}; KV cache {kv['capacity_tokens']:,} tokens in "
             f"{kv['blocks']:,} blocks of {kv['block_tokens']}; {d['iterations']:,} iterations costed by "
             f"{d['cost_model']['pass_simulations']:,} one-layer pass simulations (hwsim.serving.cost)")

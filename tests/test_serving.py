@@ -379,3 +379,19 @@ def test_disaggregated_needs_a_link(system):
     with pytest.raises(ConfigError) as err:
         serve_disaggregated(system, _spec("continuous", n=5, disaggregated={}))
     assert err.value.key == "hardware.link"
+
+
+def test_replicas_scale_throughput(system):
+    """Two round-robin replicas at twice the load serve about twice the tokens per second with
+    about the same latencies as one replica at the load; every token delivered."""
+    from hwsim.serving.disagg import serve_replicas
+    one = serve(system, _spec("continuous", rate=10.0, n=200, seed=4))
+    two_spec = _spec("continuous", rate=20.0, n=400, seed=4, replicas=2)
+    two = serve_replicas(system, two_spec, coster=one.coster)
+    assert two.replicas == 2 and np.array_equal(two.generated, two.stream.output_tokens)
+    d1 = serving_metrics(one, system, _spec("continuous", rate=10.0, n=200, seed=4))
+    d2 = serving_metrics(two, system, two_spec)
+    assert d2["output_tokens_per_s"] == pytest.approx(2 * d1["output_tokens_per_s"], rel=0.25)
+    assert d2["output_tokens_per_s_per_device"] == pytest.approx(d1["output_tokens_per_s_per_device"], rel=0.25)
+    assert d2["tpot_s"]["p50"] == pytest.approx(d1["tpot_s"]["p50"], rel=0.2)
+    assert set(two.iter_replica.tolist()) == {0, 1}

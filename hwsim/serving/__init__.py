@@ -22,14 +22,9 @@ class ServingScenario:
 
     def run(self, system, key_prefix: str = ""):
         from hwsim.scenarios import PassScenario
-        from hwsim.serving.loop import serve
         from hwsim.serving.metrics import serving_metrics
         spec = system.scenario
-        if spec.disaggregated is not None:
-            from hwsim.serving.disagg import serve_disaggregated
-            run = serve_disaggregated(system, spec, key_prefix, coster=_coster_of(system, key_prefix))
-        else:
-            run = serve(system, spec, key_prefix, coster=_coster_of(system, key_prefix))
+        run = _serve(system, spec, key_prefix, _coster_of(system, key_prefix))
         doc = serving_metrics(run, system, spec)
         if spec.goodput.search:
             doc["goodput_rps"], doc["goodput_search"] = goodput(system, spec, run, doc, key_prefix)
@@ -39,6 +34,17 @@ class ServingScenario:
         w = run.coster.workload(query, cached, full=True)
         rep = PassScenario().run(system.model_copy(update={"workload": w}), key_prefix)
         return dataclasses.replace(rep, metrics=metrics_of(run, rep.metrics, doc), serving=run)
+
+
+def _serve(system, spec, key_prefix, coster, stream=None):
+    """One replica, `replicas` round-robin replicas, or a prefill and a decode replica."""
+    from hwsim.serving.disagg import serve_disaggregated, serve_replicas
+    from hwsim.serving.loop import serve
+    if spec.disaggregated is not None:
+        return serve_disaggregated(system, spec, key_prefix, coster=coster, stream=stream)
+    if spec.replicas > 1:
+        return serve_replicas(system, spec, key_prefix, coster=coster, stream=stream)
+    return serve(system, spec, key_prefix, stream=stream, coster=coster)
 
 
 _COSTERS: dict = {}          # iteration caches by system (workload, hardware, mapper), newest last
@@ -68,7 +74,6 @@ def goodput(system, spec, run, doc, key_prefix: str = ""):
     """The highest arrival rate whose SLO attainment reaches `slo.attainment`: the same
     requests with their gaps rescaled, bisected on the rate (`goodput.iterations` steps), the
     iteration cache shared. None when no SLO is set or the process is a trace."""
-    from hwsim.serving.loop import serve
     from hwsim.serving.metrics import per_request, slo_attainment
     from hwsim.workloads.arrivals import RequestStream
     if doc["slo_attainment"] is None or spec.arrivals.process == "trace":
@@ -83,11 +88,7 @@ def goodput(system, spec, run, doc, key_prefix: str = ""):
 
     def attained(rate: float) -> bool:
         scaled = RequestStream(stream.arrival_s * (base / rate), stream.prompt_tokens, stream.output_tokens)
-        if spec.disaggregated is not None:
-            from hwsim.serving.disagg import serve_disaggregated
-            r = serve_disaggregated(system, spec, key_prefix, coster=run.coster, stream=scaled)
-        else:
-            r = serve(system, spec, key_prefix, stream=scaled, coster=run.coster)
+        r = _serve(system, spec, key_prefix, run.coster, stream=scaled)
         a = slo_attainment(per_request(r), spec.slo)
         steps.append({"rate_per_s": rate, "slo_attainment": a})
         return a >= spec.slo.attainment

@@ -77,3 +77,41 @@ def serve_disaggregated(system, spec, key_prefix: str = "", coster=None,
         sum(r.recomputed_tokens for r in parts), sum(r.preempted_decoding for r in parts),
         cut,
         replicas=2, iter_replica=replica, extra_energy_j=float(transfer_j.sum()), transfer_s=transfer_s)
+
+
+def serve_replicas(system, spec, key_prefix: str = "", coster=None,
+                   stream: RequestStream | None = None) -> ServingRun:
+    """`scenario.replicas` identical replicas of the system, colocated prefill and decode each;
+    requests are dispatched round-robin in arrival order (no load-aware routing; stated). Each
+    replica is simulated on its own (they share nothing but the iteration cache) and the runs
+    merged: iterations keep their replica (`iter_replica`), KV figures are the busiest
+    replica's."""
+    stream = stream if stream is not None else spec.arrivals.generate()
+    k = spec.replicas
+    n = len(stream)
+    runs, parts_idx = [], []
+    admitted, first, done = (np.full(n, np.nan) for _ in range(3))
+    generated = np.zeros(n, dtype=np.int64)
+    out = stream.output_tokens.copy()
+    for r in range(k):
+        idx = np.arange(r, n, k)
+        if not len(idx):
+            continue
+        sub = RequestStream(stream.arrival_s[idx], stream.prompt_tokens[idx], stream.output_tokens[idx])
+        run = serve(system, spec, key_prefix, stream=sub, coster=coster)
+        coster = run.coster
+        admitted[idx], first[idx], done[idx] = run.admitted_s, run.first_token_s, run.done_s
+        generated[idx] = run.generated
+        out[idx] = run.stream.output_tokens
+        runs.append(run)
+    cat = lambda name: np.concatenate([getattr(r, name) for r in runs])   # noqa: E731
+    replica = np.concatenate([np.full(len(r.iter_time_s), i) for i, r in enumerate(runs)])
+    busiest = max(runs, key=lambda r: r.peak_blocks)
+    return ServingRun(
+        RequestStream(stream.arrival_s, stream.prompt_tokens, out), admitted, first, done,
+        cat("iter_start_s"), cat("iter_time_s"), cat("iter_energy_j"), cat("iter_prefill_tokens"),
+        cat("iter_decode_tokens"), cat("iter_kv_blocks"), generated, busiest.kv, busiest.peak_blocks,
+        sum(r.idle_energy_j for r in runs), coster.simulations, len(coster.cache), coster,
+        busiest.largest, [], sum(r.preemptions for r in runs), sum(r.recomputed_tokens for r in runs),
+        sum(r.preempted_decoding for r in runs), sum(r.outputs_cut for r in runs),
+        replicas=len(runs), iter_replica=replica)

@@ -143,7 +143,9 @@ def chrome_trace(run, name: str = "replica") -> dict:
         {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": name}},
         {"name": "process_name", "ph": "M", "pid": 2, "args": {"name": "requests"}}]
     rep = (run.iter_replica if run.iter_replica is not None else np.zeros(len(run.iter_time_s), dtype=int)).tolist()
-    names = ["iterations"] if run.replicas == 1 else ["prefill replica", "decode replica"]
+    names = (["iterations"] if run.replicas == 1 else
+             [f"replica {k}" for k in range(run.replicas)] if run.transfer_s is None else
+             ["prefill replica", "decode replica"])
     ev += [{"name": "thread_name", "ph": "M", "pid": 1, "tid": k, "args": {"name": nm}} for k, nm in enumerate(names)]
     start, dur = (run.iter_start_s * us).tolist(), (run.iter_time_s * us).tolist()
     pre, dec, kv = run.iter_prefill_tokens.tolist(), run.iter_decode_tokens.tolist(), run.iter_kv_blocks.tolist()
@@ -160,7 +162,7 @@ def chrome_trace(run, name: str = "replica") -> dict:
         ev.append({"name": label, "ph": "X", "pid": 1, "tid": rep[i], "ts": start[i],
                    "dur": start[j - 1] + dur[j - 1] - start[i],
                    "args": {"iterations": steps, "prompt_tokens": pre[i], "decode_tokens": dec[i]}})
-        if rep[i] == len(names) - 1 and (i == 0 or kv[i] != kv[i - 1]):   # the (decode) replica's KV
+        if rep[i] == len(names) - 1 and (i == 0 or kv[i] != kv[i - 1]):   # the (last) replica's KV
             ev.append({"name": "KV blocks", "ph": "C", "pid": 1, "ts": start[i], "args": {"reserved": kv[i]}})
         i = j
     s = run.stream

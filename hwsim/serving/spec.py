@@ -75,8 +75,14 @@ class ServingSpec(Spec):
     policy: PolicyChoice = Field(default_factory=PolicyChoice)
     slo: SLOSpec = Field(default_factory=SLOSpec)
     goodput: GoodputSpec = Field(default_factory=GoodputSpec)
+    replicas: int = Field(default=1, gt=0, le=4096, description="identical replicas serving the "
+                          "stream, requests dispatched round-robin (colocated only)")
     disaggregated: DisaggregationSpec | None = Field(default=None, description="prefill and decode "
                                                      "on two replicas (Splitwise/DistServe); none: colocated")
+
+    @model_validator(mode="after")
+    def _replicas(self):
+        return _check_replicas(self)
     kv_block_tokens: int = Field(default=16, gt=0, le=4096, description="tokens per KV-cache block "
                                  "(vLLM's default block size, 16; assumed)")
     kv_allocation: Literal["reserve", "on_demand"] = Field(
@@ -85,6 +91,13 @@ class ServingSpec(Spec):
     memory_utilization: float = Field(default=0.9, gt=0, le=1, description="share of device memory "
                                       "the engine may use for weights and KV (vLLM's "
                                       "gpu_memory_utilization default, 0.9)")
+
+
+def _check_replicas(spec: "ServingSpec") -> "ServingSpec":
+    if spec.replicas > 1 and spec.disaggregated is not None:
+        raise ValueError("replicas > 1 is for colocated serving; disaggregated runs one prefill and "
+                         "one decode replica")
+    return spec
 
 
 def _scenario_kind(value: Any) -> str:

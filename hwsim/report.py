@@ -241,7 +241,8 @@ def _serving_tables(result: RunResult) -> str:
         ("TPOT", "time per output token after the first: (completion - first token) / (output tokens - 1)"),
         ("E2E", "arrival to the last output token"),
         ("queueing", "arrival to admission (the batching policy reserves the request's KV blocks)"),
-        ("output tok/s", "output tokens per second of one replica, first arrival to last completion"),
+        ("output tok/s", "output tokens per second of the deployment (every replica), first arrival "
+         "to last completion; per device: divided by all its devices"),
         ("SLO attained", f"share of requests meeting every target ({targets})"),
         ("goodput", f"highest arrival rate with at least {slo.attainment:g} of requests meeting the SLO "
          "(scenario.goodput.search; '-' when not searched)"),

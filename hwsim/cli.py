@@ -158,11 +158,18 @@ def show(config, overrides):
 
 @main.command(name="list")
 @click.argument("what", type=click.Choice(["configs", "models", "presets", "sweeps", "topologies",
-                                           "mappers"]))
+                                           "mappers", "policies"]))
 @_guarded
 def list_(what):
-    """List the shipped run configs, models, hardware presets, sweep specs, SCALE-Sim topologies
-    or the mappers. Commands take these names in place of a file: `hwsim run neupims`."""
+    """List the shipped run configs, models, hardware presets, sweep specs, SCALE-Sim topologies,
+    the mappers or the serving batching policies. Commands take these names in place of a file:
+    `hwsim run neupims`."""
+    if what == "policies":
+        from hwsim.mappers.batching import load_policies
+        for name, entry in sorted(load_policies().items()):
+            options = ", ".join(entry.options.model_fields)
+            click.echo(f"{name:16s} {entry.summary} (options: {options})")
+        return
     if what == "mappers":
         from hwsim.mappers import MAPPERS
         for name, entry in sorted(MAPPERS.items()):

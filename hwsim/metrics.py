@@ -48,11 +48,17 @@ class Metrics:
     # (what placement put there), bytes (moved), busy (share of the makespan with traffic) and
     # energy_j (bytes at the level's pJ/bit plus its static power over the makespan, whole replica).
     memory_levels: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Serving runs only (hwsim.serving.metrics): latencies, rates, SLO attainment, energy per
+    # output token, the ceiling. The other fields then describe the run's largest iteration (one
+    # full pass of its exact shape).
+    serving: dict | None = None
 
     def to_json(self) -> dict:
         """The fields, with the unit-counting ones named for their unit
-        (`throughput_tokens_per_s` or `throughput_inferences_per_s`, ...)."""
-        return {json_key(k, self.work_unit): v for k, v in asdict(self).items()}
+        (`throughput_tokens_per_s` or `throughput_inferences_per_s`, ...); `serving` only for
+        serving runs."""
+        return {json_key(k, self.work_unit): v for k, v in asdict(self).items()
+                if k != "serving" or v is not None}
 
     # Transformer runs only: the names sweeps, notebooks and tests have always used.
     @property
@@ -87,7 +93,9 @@ def metric_names() -> dict[str, bool]:
     hints = typing.get_type_hints(Metrics)
     out = {}
     for f in fields(Metrics):
-        is_map = typing.get_origin(hints[f.name]) is dict
+        hint = hints[f.name]           # dict[...] or, for `serving`, dict | None
+        is_map = typing.get_origin(hint) is dict or any(
+            a is dict or typing.get_origin(a) is dict for a in typing.get_args(hint))
         for unit in WORK_UNITS:
             out[json_key(f.name, unit)] = is_map
     return out

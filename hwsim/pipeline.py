@@ -35,6 +35,9 @@ class SystemResult:
     machine: object = None        # the hwsim.hw.system.System simulated (devices, interconnect)
     # Runs on a topology: (mappers.partition.Partition, ReplicaSchedule); None: one device.
     replica: object = None
+    # Serving runs: the hwsim.serving.loop.ServingRun (per request and per iteration records);
+    # graph, schedule and trace are then those of its largest iteration.
+    serving: object = None
 
 
 @dataclass
@@ -77,7 +80,8 @@ def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = ""
     w = system.workload
     requests = getattr(w, "requests", None)          # workloads with a context (Transformers)
     if requests is not None:
-        longest = requests.longest(w.batch) + (1 if w.phase == "decode" else 0)
+        longest = (int((requests.context_lens(w.batch) + requests.query_lens(w.batch)).max())
+                   if w.phase == "mixed" else requests.longest(w.batch) + (1 if w.phase == "decode" else 0))
         if longest > w.model.max_seq_len:
             raise ConfigError(f"a request holds {longest} tokens but {w.model.name} supports "
                               f"max_seq_len={w.model.max_seq_len}", key=f"{key_prefix}workload.requests")
@@ -114,6 +118,9 @@ def run_system(system: SystemUnderTest, key_prefix: str = "",
     over whole periods to all its layers (hwsim.extrapolate: when it is exact, when it falls back
     to simulating every layer); the result's graph, schedule and trace are then those of the
     short run it was extended from."""
+    from hwsim.scenarios import SCENARIOS
+    if system.scenario.kind != "pass":
+        return SCENARIOS[system.scenario.kind].run(system, key_prefix)
     if extrapolate_layers:
         from hwsim.extrapolate import can_extrapolate, extrapolate
         if can_extrapolate(system):
@@ -122,7 +129,6 @@ def run_system(system: SystemUnderTest, key_prefix: str = "",
             if found is not None:
                 return dataclasses.replace(found.run, system=system, metrics=found.metrics,
                                            extrapolation_period=found.period)
-    from hwsim.scenarios import SCENARIOS
     return SCENARIOS["pass"].run(system, key_prefix)
 
 

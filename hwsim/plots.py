@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.svg import Axis, Chart, color
+from hwsim.svg import Axis, Chart, color, write_side_by_side, write_stacked
 
 TIMELINE_WIDTH_PX = 1000
 
@@ -126,3 +126,52 @@ def timeline_chart(result) -> Chart:
 def timeline_plot(result, path: Path) -> Path:
     """`timeline_chart` as an SVG file."""
     return timeline_chart(result).write(path)
+
+
+def serving_plots(result, out_dir: Path) -> list[Path]:
+    """Serving runs: the latency CDFs (TTFT, TPOT, E2E of every request, main and baselines),
+    and the main run over time (tokens per iteration, KV blocks reserved, requests finished)."""
+    from hwsim.serving.metrics import per_request
+    systems = [("main", result.main), *result.baselines.items()]
+    panels = []
+    for what, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "E2E")):
+        curves = []
+        for k, (name, r) in enumerate(systems):
+            x = np.sort(per_request(r.serving)[what])
+            x = x[np.isfinite(x) & (x > 0)] * 1e3
+            if len(x):
+                curves.append((k, name, r, x))
+        lo = min((c[3][0] for c in curves), default=1e-3)
+        hi = max((c[3][-1] for c in curves), default=1.0)
+        chart = Chart(Axis(10.0 ** math.floor(math.log10(lo)), 10.0 ** math.ceil(math.log10(hi * 1.0001)),
+                           f"{label} (ms)", log=True), Axis(0.0, 1.0, "share of requests"),
+                      title=f"{result.config.name}: {label}", width=420, height=340, left=60)
+        for k, name, r, x in curves:
+            chart.line(x, np.arange(1, len(x) + 1) / len(x), color(k), 1.3,
+                       label=f"{name} ({r.system.scenario.policy.name})" if label == "TTFT" else "")
+        panels.append(chart)
+    cdf = write_side_by_side(panels, out_dir / "serving_latency.svg")
+
+    run = result.main.serving
+    t = run.iter_start_s
+    bins = np.linspace(t.min(), t.max() + 1e-9, min(2000, len(t)) + 1)
+    which = np.clip(np.digitize(t, bins) - 1, 0, len(bins) - 2)
+    count = np.maximum(np.bincount(which, minlength=len(bins) - 1), 1)
+    mid = (bins[:-1] + bins[1:]) / 2
+    means = [(np.bincount(which, tokens, minlength=len(bins) - 1) / count, what) for tokens, what in
+             ((run.iter_decode_tokens, "decode tokens"), (run.iter_prefill_tokens, "prompt tokens"))]
+    top = max(float(m.max()) for m, _ in means) if len(t) else 1.0
+    x_axis = (float(t.min()), float(max(t.max(), run.done_s.max() if len(run.done_s) else 0.0)))
+    tokens_chart = Chart(Axis(*x_axis, "time (s)"), Axis(0.0, top * 1.05 or 1.0,
+                                                         "tokens per iteration (mean per time bin)"),
+                         title=f"{result.config.name}: the main run over time", width=1000, height=300)
+    for k, (m, what) in enumerate(means):
+        tokens_chart.line(mid, m, color(k), 0.8, label=what)
+    share_chart = Chart(Axis(*x_axis, "time (s)"), Axis(0.0, 1.02, "share"), width=1000, height=300)
+    share_chart.line(t, run.iter_kv_blocks / run.kv.blocks, color(2), 0.8, label="KV blocks reserved")
+    done = np.sort(run.done_s)
+    if len(done):
+        share_chart.line(done, np.arange(1, len(done) + 1) / len(done), color(3), 0.8,
+                         label="requests finished")
+    timeline = write_stacked([tokens_chart, share_chart], out_dir / "serving_timeline.svg")
+    return [cdf, timeline]

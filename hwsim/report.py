@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from hwsim.config.schema import RunConfig
@@ -86,6 +87,8 @@ def _iteration_meaning(result: RunResult) -> str:
         what = f"one forward pass of a batch of {_count(info.batch, 'input')}"
     elif info.phase == "decode":
         what = f"one decode step: one new token for each of the {info.batch} requests"
+    elif info.phase == "mixed":
+        what = f"one serving iteration: {info.tokens:,} new tokens over {info.batch} requests"
     else:
         what = f"one prefill pass over the {info.batch} requests' prompts ({info.tokens:,} tokens)"
     if info.pp > 1:
@@ -182,7 +185,89 @@ def _energy_area(result: RunResult) -> str:
     return f"{table}\n{legend}"
 
 
+def _serving_header(result: RunResult) -> str:
+    sv = result.main.system.scenario
+    w = result.main.system.workload
+    a = sv.arrivals
+    if a.process == "trace":
+        arrivals = f"trace {Path(a.path).name}"
+    else:
+        arrivals = f"{a.process} {a.rate_per_s:g} req/s" + (f" (cv {a.cv:g})" if a.process == "gamma" else "")
+    d = result.main.metrics.serving
+    kv = d["kv_cache"]
+    info = result.main.graph.info
+    devices = info.tp * info.ep * info.pp
+    return (f"{result.config.name}: serving {w.model.name} ({w.model.n_layers} decoder layers), "
+            f"{d['requests']:,} requests ({arrivals}, prompt {a.prompt.dist}, output {a.output.dist}), "
+            f"{d['policy']} batching; {'one replica' if d['replicas'] == 1 else 'two replicas (prefill, decode), each' if 'disaggregated' in d['policy'] else str(d['replicas']) + ' replicas (round-robin), each'}"
+            f" = tp {info.tp} x ep {info.ep} x pp {info.pp} = {_count(devices, 'device')}; KV cache {kv['capacity_tokens']:,} tokens in "
+            f"{kv['blocks']:,} blocks of {kv['block_tokens']}; {d['iterations']:,} iterations costed by "
+            f"{d['cost_model']['pass_simulations']:,} one-layer pass simulations (hwsim.serving.cost)")
+
+
+def _ms(x) -> str:
+    return "-" if x is None else f"{x * 1e3:,.1f}"
+
+
+def _serving_tables(result: RunResult) -> str:
+    rows = []
+    for name, r in _systems(result):
+        d = r.metrics.serving
+        for what in ("ttft_s", "tpot_s", "e2e_s", "queueing_s"):
+            st = d[what]
+            rows.append([name, d["policy"], what.removesuffix("_s").upper() if what != "queueing_s"
+                         else "queueing", _ms(st["mean"]), _ms(st["p50"]), _ms(st["p90"]), _ms(st["p99"])])
+    latency = _table(["system", "policy", "latency", "mean\nms", "p50\nms", "p90\nms", "p99\nms"], rows)
+    rows = []
+    for name, r in _systems(result):
+        d = r.metrics.serving
+        c = d["ceiling"]
+        att = d["slo_attainment"]
+        rows.append([name, f"{d['output_tokens_per_s']:,.1f}", f"{d['output_tokens_per_s_per_device']:,.1f}",
+                     f"{d['requests_per_s']:,.3f}", "-" if att is None else f"{att:.3f}",
+                     "-" if d["goodput_rps"] is None else f"{d['goodput_rps']:,.3f}",
+                     f"{d['energy_per_output_token_j'] * 1e3:,.2f}",
+                     f"{c['optimal_tokens_per_s_per_device']:,.0f}",
+                     f"{c['memory_bound_output_tokens_per_s_per_device']:,.0f}",
+                     f"{c['achieved_share'] * 100:.1f}%", f"{d['kv_cache']['peak_share'] * 100:.1f}%"])
+    rates = _table(["system", "output\ntok/s", "output tok/s\nper device", "requests\n/s", "SLO\nattained",
+                    "goodput\nreq/s", "energy mJ per\noutput token", "optimal tok/s\nper device",
+                    "memory-bound\noutput tok/s", "share of\noptimal", "KV peak\nused"], rows)
+    slo = result.main.system.scenario.slo
+    targets = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in (("TTFT", slo.ttft_s), ("TPOT", slo.tpot_s))
+                        if v is not None) or "none set"
+    legend = _legend([
+        ("TTFT", "time to first token: from arrival to the end of the iteration that completes the prompt"),
+        ("TPOT", "time per output token after the first: (completion - first token) / (output tokens - 1)"),
+        ("E2E", "arrival to the last output token"),
+        ("queueing", "arrival to admission (the batching policy reserves the request's KV blocks)"),
+        ("output tok/s", "output tokens per second of the deployment (every replica), first arrival "
+         "to last completion; per device: divided by all its devices"),
+        ("SLO attained", f"share of requests meeting every target ({targets})"),
+        ("goodput", f"highest arrival rate with at least {slo.attainment:g} of requests meeting the SLO "
+         "(scenario.goodput.search; '-' when not searched)"),
+        ("energy mJ per output token", "every iteration's energy plus static power while idle, whole "
+         "replica, per output token"),
+        ("optimal tok/s per device", "NanoFlow's ceiling: peak FLOP/s / (2 x active parameters), "
+         "tokens processed (prompt and output) per second of one device (hwsim.serving.metrics)"),
+        ("memory-bound output tok/s", "estimate for decode, per device: the requests that fit the KV "
+         "cache at the stream's mean context, one token each per read of weights and full cache"),
+        ("share of optimal", "tokens processed (prompt + output) per second per device / optimal"),
+        ("KV peak used", "most KV blocks reserved at once / the blocks that fit beside the weights"),
+    ])
+    return f"{latency}\n\n{rates}\n{legend}"
+
+
 def format_table(result: RunResult) -> str:
+    if result.main.serving is not None:
+        info = result.main.graph.info
+        largest = (f"The run's largest iteration ({info.batch} requests, {info.tokens:,} new tokens), "
+                   f"one full pass of its exact shape:\n{_header(result)}")
+        sections = [_serving_header(result), _serving_tables(result), largest, _systems_table(result),
+                    _units_table(result), _traffic_table(result), _memory_levels(result), _energy_area(result)]
+        if result.check_detail is not None:
+            sections.append(_check(result.check_detail))
+        return "\n\n".join(sections)
     sections = [_header(result), _systems_table(result), _units_table(result),
                 _traffic_table(result), _memory_levels(result), _energy_area(result)]
     plan = _memory_plan(result)
@@ -334,6 +419,14 @@ def _csv_text(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def _columns_csv(columns: dict) -> str:
+    """CSV text of equal-length numeric numpy columns (repr of each value: exact floats, NaN as
+    'nan'; no quoting needed)."""
+    cells = [list(map(repr if np.asarray(c).dtype.kind == "f" else str, np.asarray(c).tolist()))
+             for c in columns.values()]
+    return ",".join(columns) + "\n" + "".join(f"{line}\n" for line in map(",".join, zip(*cells)))
+
+
 def write_results(result: RunResult, out_dir: Path) -> list[Path]:
     """Resolved config, metrics (JSON + CSV), op timeline (CSV and plot), Chrome trace and roofline plot."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -353,6 +446,19 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
              **{f"area_{c}_mm2": a for c, a in r.metrics.area_breakdown_mm2.items()}}
             for n, r in _systems(result)]
     put("metrics.csv", _csv_text(flat))
+    if result.main.serving is not None:         # serving: one row per request and per iteration
+        run = result.main.serving
+        from hwsim.serving.metrics import per_request
+        s = run.stream
+        put("requests.csv", _columns_csv({
+            "request": np.arange(len(s)), "arrival_s": s.arrival_s, "prompt_tokens": s.prompt_tokens,
+            "output_tokens": s.output_tokens, **per_request(run)}))
+        put("iterations.csv", _columns_csv({
+            "start_s": run.iter_start_s, "time_s": run.iter_time_s, "energy_j": run.iter_energy_j,
+            "prefill_tokens": run.iter_prefill_tokens, "decode_tokens": run.iter_decode_tokens,
+            "kv_blocks": run.iter_kv_blocks}))
+        from hwsim.serving.metrics import chrome_trace
+        put("serving_trace.json", json.dumps(chrome_trace(run), separators=(",", ":")))
     result.main.trace.write_csv(out_dir / "timeline.csv")
     written.append(out_dir / "timeline.csv")
     result.main.trace.write_chrome_trace(out_dir / "trace.json")
@@ -360,4 +466,7 @@ def write_results(result: RunResult, out_dir: Path) -> list[Path]:
     from hwsim.plots import roofline_plot, timeline_plot
     written.append(roofline_plot(result, out_dir / "roofline.svg"))
     written.append(timeline_plot(result, out_dir / "timeline.svg"))
+    if result.main.serving is not None:
+        from hwsim.plots import serving_plots
+        written += serving_plots(result, out_dir)
     return written

@@ -7,9 +7,10 @@ release times) and reads traces; it never reaches into the engine.
 
 - `pass` (today's behaviour): one prefill/decode/inference pass of a fixed batch: workload ->
   op graph -> placement and mapping -> schedule -> engine -> metrics.
-- `serving` (issue 12) will loop over request arrivals, ask a batching policy for each
-  iteration and cost iterations with `PassScenario.simulate` (cached by iteration shape), or
-  release tasks at arrival times in one schedule.
+- `serving` (issue 12, hwsim.serving): loops over the iterations of one replica serving a
+  request stream, asks a batching policy (hwsim.mappers.batching) for each iteration's batch
+  and costs it with this pass machinery (`build`/`schedule`/engine on a `mixed` workload),
+  through a cache keyed by iteration shape (hwsim.serving.cost).
 - `training` (issue 16) will build forward, backward and optimizer graphs and run them as steps.
 New scenarios register in SCENARIOS; nothing in sim/ or hw/ changes.
 """
@@ -130,4 +131,6 @@ class PassScenario:
                             replica=(part, replica))
 
 
-SCENARIOS: dict[str, Scenario] = {"pass": PassScenario()}
+from hwsim.serving import ServingScenario  # noqa: E402
+
+SCENARIOS: dict[str, Scenario] = {"pass": PassScenario(), "serving": ServingScenario()}

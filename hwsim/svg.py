@@ -187,3 +187,27 @@ class Chart:
     def write(self, path: Path) -> Path:
         path.write_text(self.svg())
         return path
+
+
+def _compose(charts: list[Chart], path: Path, across: bool) -> Path:
+    """Several charts in one SVG file, side by side (`across`) or stacked."""
+    width = sum(c.width for c in charts) if across else max(c.width for c in charts)
+    height = max(c.height for c in charts) if across else sum(c.height for c in charts)
+    parts, offset = [], 0
+    for c in charts:
+        body = c.svg().split("\n", 1)[1]            # the chart without its own <svg> opening
+        x, y = (offset, 0) if across else (0, offset)
+        parts.append(f'<svg x="{x}" y="{y}" width="{c.width}" height="{c.height}" '
+                     f'viewBox="0 0 {c.width} {c.height}" style="{FONT}">\n{body}')
+        offset += c.width if across else c.height
+    path.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+                    f'viewBox="0 0 {width} {height}">\n' + "\n".join(parts) + "</svg>\n")
+    return path
+
+
+def write_side_by_side(charts: list[Chart], path: Path) -> Path:
+    return _compose(charts, path, across=True)
+
+
+def write_stacked(charts: list[Chart], path: Path) -> Path:
+    return _compose(charts, path, across=False)

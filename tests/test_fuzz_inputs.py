@@ -180,6 +180,13 @@ def _cheap(tree: dict) -> dict:
             wl["model"] = {"preset": wl["model"], "n_layers": layers}
         elif isinstance(wl.get("model"), dict) and "n_layers" in wl["model"]:
             wl["model"]["n_layers"] = layers
+        scenario = system.get("scenario")       # serving: a few requests
+        arrivals = scenario.get("arrivals") if isinstance(scenario, dict) else None
+        if isinstance(arrivals, dict):
+            arrivals["num_requests"] = 12
+            for lengths in (arrivals.get("prompt"), arrivals.get("output")):
+                if isinstance(lengths, dict):
+                    lengths["max_tokens"] = 64
     return tree
 
 

@@ -10,6 +10,10 @@
   trace-generator `max_seq_len`);
 - `csv`: lengths read from a CSV file, column `context_len` or, as in NeuPIMs'
   request-traces/*.csv, the first column (`seq_len`).
+
+`new_tokens` (phase `mixed` only, e.g. one iteration of a serving run): the tokens each request
+computes in the pass (a prompt or a chunk of it, or 1 for a request decoding), on top of the
+`context_lens` it already holds in its KV cache (repeated cyclically like `lens`).
 """
 from __future__ import annotations
 
@@ -37,14 +41,21 @@ class RequestSpec(Spec):
     max_len: int = Field(default=2048, gt=1, le=MAX_CONTEXT_LEN)
     seed: int = 0
     path: str | None = Field(default=None, description="CSV of request lengths (csv)")
+    new_tokens: tuple[int, ...] | None = Field(default=None, description="tokens each request "
+                                               "computes in the pass (phase mixed)")
 
     @model_validator(mode="after")
     def _lens_given(self):
         if self.distribution == "list":
             if not self.lens:
                 raise ValueError("distribution 'list' needs `lens`")
-            if not all(0 < n <= MAX_CONTEXT_LEN for n in self.lens):
-                raise ValueError(f"every entry of `lens` must be from 1 to {MAX_CONTEXT_LEN:,}")
+            least = 0 if self.new_tokens is not None else 1     # a fresh prompt holds nothing yet
+            if not all(least <= n <= MAX_CONTEXT_LEN for n in self.lens):
+                raise ValueError(f"every entry of `lens` must be from {least} to {MAX_CONTEXT_LEN:,}")
+        if self.new_tokens is not None and not all(0 < n <= MAX_CONTEXT_LEN for n in self.new_tokens):
+            raise ValueError(f"every entry of `new_tokens` must be from 1 to {MAX_CONTEXT_LEN:,}")
+        if self.new_tokens is not None and not self.new_tokens:
+            raise ValueError("`new_tokens` is empty")
         if self.distribution == "csv":
             if not self.path:
                 raise ValueError("distribution 'csv' needs `path`")
@@ -62,6 +73,10 @@ class RequestSpec(Spec):
         if self.distribution in ("list", "csv"):
             return np.resize(np.asarray(self.lens, dtype=np.int64), batch)
         return np.full(batch, self.context_len, dtype=np.int64)
+
+    def query_lens(self, batch: int) -> np.ndarray:
+        """New tokens per request in a `mixed` pass (`new_tokens`)."""
+        return np.resize(np.asarray(self.new_tokens, dtype=np.int64), batch)
 
     def longest(self, batch: int) -> int:
         return int(self.context_lens(batch).max())

@@ -1,7 +1,9 @@
 """Lower a Transformer decoder (dense or MoE) to the per-device ``OpGraph`` of one pass.
 
 One pass is a prefill of every request's prompt, or one decode step (one new token per
-request). Parallelism, per replica:
+request), or (phase ``mixed``: one iteration of a serving run) each request computing its
+``requests.new_tokens`` on top of the ``context_lens`` already in its KV cache: a prompt, a chunk
+of one (chunked prefill), or one token (decode), all in one batch. Parallelism, per replica:
 - ``tp`` devices shard attention, the dense FFN, the LM head and each expert (Megatron-LM style:
   column-parallel QKV/up, row-parallel out/down, one all-reduce after each; Shoeybi et al. 2019).
 - ``ep`` groups of ``tp`` devices each take ``batch / ep`` requests for attention (data parallel)
@@ -46,7 +48,7 @@ class TransformerWorkload(Spec):
 
     kind: Literal["transformer"] = "transformer"
     model: ModelSpec
-    phase: Literal["prefill", "decode"]
+    phase: Literal["prefill", "decode", "mixed"]
     batch: int = Field(gt=0, le=MAX_BATCH, description="requests in the pass")
     requests: RequestSpec = Field(default_factory=RequestSpec,
                                   description="context lengths of the requests")
@@ -76,6 +78,9 @@ class TransformerWorkload(Spec):
                 raise ValueError(f"pp={self.pp} must divide n_layers={m.n_layers}")
             if self.batch % (self.pp * self.ep):
                 raise ValueError(f"pp={self.pp} micro-batches (x ep={self.ep}) must divide batch={self.batch}")
+        if (self.phase == "mixed") != (self.requests.new_tokens is not None):
+            raise ValueError("phase 'mixed' needs requests.new_tokens, and requests.new_tokens "
+                             "needs phase 'mixed'")
         return self
 
     def context_lens(self) -> np.ndarray:
@@ -115,6 +120,11 @@ class _Builder:
             self.all_query = np.ones_like(ctx)
             self.all_attend = ctx + 1           # cached tokens plus the new one
             self.replica_query = np.ones_like(all_ctx)
+        elif w.phase == "mixed":               # new tokens on top of the cached ones
+            all_new = w.requests.query_lens(w.batch)
+            self.all_query = all_new[group * per_group:(group + 1) * per_group]
+            self.all_attend = ctx + self.all_query
+            self.replica_query = all_new
         else:
             self.all_query = ctx
             self.all_attend = ctx               # the prompt attends to itself (causal, unmasked count)
@@ -169,9 +179,10 @@ class _Builder:
         w, m, b = self.w, self.m, self.b
         layers = len(self.stage_layers)
         kv = int(self.all_attend.sum()) * m.kv_cache_elements(w.tp) * b * layers
+        tokens = int(self.replica_query.sum())   # new tokens of the pass, every request
         return WorkloadInfo(
-            model=m.name, phase=w.phase, batch=w.batch, tokens=w.batch if w.phase == "decode"
-            else int(w.context_lens().sum()), n_layers=layers, tp=w.tp, ep=w.ep, pp=w.pp,
+            model=m.name, phase=w.phase, batch=w.batch, tokens=tokens, n_layers=layers,
+            tp=w.tp, ep=w.ep, pp=w.pp,
             weight_bytes_per_device=self._weight_bytes_per_device(), kv_bytes_per_device=kv)
 
     def build(self) -> OpGraph:
@@ -243,7 +254,8 @@ class _Builder:
         latent and RoPE key by W_DKV (written to the cache, then normed); RoPE on the RoPE parts.
         Prefill expands each token's latent to per-head keys and values with W_UK, W_UV and runs
         ordinary attention (head dim qk_nope + qk_rope for scores, v for values). Decode keeps
-        the cache compressed (the paper's "absorbed" form, as FlashMLA runs it): each head's
+        the cache compressed (the paper's "absorbed" form, as FlashMLA runs it; in a serving
+        pass too when every request brings one token): each head's
         query is mapped into the latent space by W_UK (one batched GEMM over the heads),
         attention runs over the cached latent + RoPE key as one shared KV head
         (kv_lora + qk_rope wide; its first kv_lora elements are the values), and W_UV maps each
@@ -266,7 +278,8 @@ class _Builder:
                  after=[q, self.last])
         pairs = int(np.sum(self.query * self.attend))
         cached = int(self.attend.sum())            # tokens in the attended cache
-        if self.w.phase == "decode":
+        absorbed = bool(np.all(self.query == 1))  # decode steps (FlashMLA); prompts expand
+        if absorbed:
             self.add(self._head_gemm(f"L{i}.q_absorb", i, T, a.qk_nope_head_dim, a.kv_lora_rank, H))
             attn = Attention(tuple(self.query.tolist()), tuple(self.attend.tolist()),
                              heads=H, kv_heads=1, head_dim=a.cache_dim)
@@ -285,7 +298,7 @@ class _Builder:
         self.add(Op(name=f"L{i}.attn_context", kind=OpKind.ATTENTION_CONTEXT, layer=i,
                     dtype=w.dtype, flops=2.0 * H * value_dim * pairs, act_in_bytes=H * pairs * b,
                     act_out_bytes=T * H * value_dim * b, kv_read_bytes=kv_read[1], attention=attn))
-        if self.w.phase == "decode":
+        if absorbed:
             self.add(self._head_gemm(f"L{i}.v_absorb", i, T, a.kv_lora_rank, a.v_head_dim, H))
         self.add(self.matmul(f"L{i}.out_proj", i, T, H * a.v_head_dim, d, bias=False))
         if w.tp > 1:

@@ -311,14 +311,16 @@ def _topology_kind(value) -> str | None:
     return "mesh" if kind == "torus" else kind
 
 
-# The tags of the union below (pydantic puts them in an error's location: the loader drops them).
-TOPOLOGY_TAGS = ("mesh", "switch", "full_mesh", "clos")
 
 TopologySpec = Annotated[Union[Annotated[MeshSpec, Tag("mesh")], Annotated[SwitchSpec, Tag("switch")],
                                Annotated[FullMeshSpec, Tag("full_mesh")], Annotated[ClosSpec, Tag("clos")]],
                          Discriminator(_topology_kind)]
 
 _TOPOLOGY = TypeAdapter(TopologySpec)
+
+# The tags of the union above and their specs (pydantic puts a tag in an error's location: the
+# config loader drops it and finds the spec for did-you-mean hints).
+TOPOLOGY_SPECS = {"mesh": MeshSpec, "switch": SwitchSpec, "full_mesh": FullMeshSpec, "clos": ClosSpec}
 
 
 def topology_from_dict(data: dict) -> MeshSpec | SwitchSpec | FullMeshSpec | ClosSpec:

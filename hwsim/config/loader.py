@@ -18,9 +18,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hwsim.config.schema import WORKLOAD_KINDS, RunConfig, missing_hardware
+from hwsim.serving.spec import SCENARIO_SPECS
 from hwsim.config.yamlio import SourceMap, load_scalar, parse_yaml, read_yaml
 from hwsim.configs import MODELS_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
+from hwsim.hw.interconnect.topology import TOPOLOGY_SPECS
 from hwsim.hw.registry import COMPONENTS
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers import MAPPERS
@@ -114,6 +116,10 @@ def _resolve_system(section: dict, prefix: str, sources: SourceMap, kind: str = 
         requests = wl.get("requests")
         if isinstance(requests, dict) and isinstance(requests.get("path"), str):
             requests["path"] = _resolve_path(requests["path"], f"{prefix}workload.requests.path", sources)
+    scenario = section.get("scenario")
+    arrivals = scenario.get("arrivals") if isinstance(scenario, dict) else None
+    if isinstance(arrivals, dict) and isinstance(arrivals.get("path"), str):
+        arrivals["path"] = _resolve_path(arrivals["path"], f"{prefix}scenario.arrivals.path", sources)
     hw = section.get("hardware")
     if isinstance(hw, dict):
         for comp, kind in COMPONENTS.items():   # every registered component kind
@@ -178,16 +184,29 @@ def resolve_config_dict(data: Any, sources: SourceMap, overrides: list[str] = ()
         # A baseline inherits the main workload (merged key by key) and, unless it names its
         # own, the main hardware and mapper (replaced whole: options of one do not fit another).
         merged = dict(spec)
-        main_workload, own = data.get("workload"), spec.get("workload")
-        if isinstance(main_workload, dict) and isinstance(own or {}, dict):
-            merged["workload"] = _deep_merge(main_workload, own or {})
-        elif own is None:      # a malformed main workload: reported at its own key
-            merged["workload"] = copy.deepcopy(main_workload)
+        for key in ("workload", "scenario"):    # merged key by key
+            main_section, own = data.get(key), spec.get(key)
+            if isinstance(main_section, dict) and isinstance(own or {}, dict):
+                merged[key] = _deep_merge(main_section, own or {})
+            elif own is None and main_section is not None:   # malformed: reported at its own key
+                merged[key] = copy.deepcopy(main_section)
         for key in ("hardware", "mapper"):
             if key not in spec and key in data:
                 merged[key] = copy.deepcopy(data[key])
         baselines[name] = merged
+    for system in [data, *baselines.values()]:
+        _serving_workload(system)
     return data
+
+
+def _serving_workload(system: dict) -> None:
+    """A serving run's workload needs no `phase` or `batch`: each iteration's batch comes from
+    the batching policy (hwsim.serving); they are filled in (decode, 1) and not used."""
+    scenario, workload = system.get("scenario"), system.get("workload")
+    if isinstance(scenario, dict) and scenario.get("kind") == "serving" and isinstance(workload, dict) \
+            and workload.get("kind", "transformer") == "transformer":
+        workload.setdefault("phase", "decode")
+        workload.setdefault("batch", 1)
 
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
@@ -227,22 +246,32 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+# Sections whose kind picks their spec: the tag pydantic puts after them in an error's location.
+_TAGGED = {"workload": WORKLOAD_KINDS, "scenario": SCENARIO_SPECS, "topology": TOPOLOGY_SPECS}
+
+
 def _untag(loc: tuple) -> tuple:
-    """Drop the kind pydantic puts after `workload` or `topology` in an error's location (the
-    tag of a discriminated union), so keys read as written: `workload.batch`,
-    `hardware.topology.routing`."""
-    from hwsim.hw.interconnect.topology import TOPOLOGY_TAGS
+    """Drop the workload, scenario or topology kind pydantic puts after `workload` / `scenario` /
+    `topology` in an error's location (the tag of the discriminated union), so keys read as
+    written: `workload.batch`, `scenario.arrivals`, `hardware.topology.routing`."""
     return tuple(p for i, p in enumerate(loc)
-                 if not (i and loc[i - 1] == "workload" and p in WORKLOAD_KINDS)
-                 and not (i and loc[i - 1] == "topology" and p in TOPOLOGY_TAGS))
+                 if not (i and loc[i - 1] in _TAGGED and p in _TAGGED[loc[i - 1]]))
+
+
+def _owner(loc: tuple) -> type[BaseModel] | None:
+    """The spec owning the field at the (tagged) location `loc`."""
+    for i in range(len(loc) - 1, 0, -1):
+        kinds = _TAGGED.get(loc[i - 1])
+        if kinds and loc[i] in kinds:
+            return _model_at(kinds[loc[i]], loc[i + 1:])
+    return _model_at(RunConfig, loc)
 
 
 def _explain(err: dict) -> str:
     kind = err["type"]
     loc = tuple(err["loc"])
     if kind == "extra_forbidden":
-        tagged = len(loc) >= 3 and loc[-3] == "workload" and loc[-2] in WORKLOAD_KINDS
-        owner = WORKLOAD_KINDS[loc[-2]] if tagged else _model_at(RunConfig, loc[:-1])
+        owner = _owner(loc[:-1])
         fields = (HardwareSpec.known_keys() if owner is HardwareSpec
                   else list(owner.model_fields) if owner else [])
         hint = _did_you_mean(loc[-1], fields)
@@ -306,6 +335,11 @@ def _check_systems(data: dict, sources: SourceMap, file: str) -> None:
             kinds = list(WORKLOAD_KINDS)
             fail(f"unknown workload kind {workload['kind']!r}{_did_you_mean(workload['kind'], kinds)}; "
                  f"expected one of: {', '.join(kinds)}", f"{prefix}workload.kind")
+        scenario = system.get("scenario")
+        if isinstance(scenario, dict) and str(scenario.get("kind", "pass")) not in SCENARIO_SPECS:
+            kinds = list(SCENARIO_SPECS)
+            fail(f"unknown scenario kind {scenario['kind']!r}{_did_you_mean(scenario['kind'], kinds)}; "
+                 f"expected one of: {', '.join(kinds)}", f"{prefix}scenario.kind")
         mapper = system.get("mapper")
         if not isinstance(mapper, dict) or not isinstance(mapper.get("name"), str):
             continue   # the schema reports a missing or mistyped mapper

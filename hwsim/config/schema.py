@@ -9,6 +9,7 @@ from hwsim.hw.registry import COMPONENTS
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers import MAPPERS
 from hwsim.outputs import plain_name_problem
+from hwsim.serving.spec import PassSpec, Scenario
 from hwsim.spec import Spec
 from hwsim.workloads.registry import load_workloads
 
@@ -68,6 +69,7 @@ class SystemUnderTest(Spec):
     workload: Workload
     hardware: HardwareSpec
     mapper: MapperChoice
+    scenario: Scenario = Field(default_factory=PassSpec)
 
     @model_validator(mode="after")
     def _mapper_has_its_hardware(self):
@@ -84,6 +86,8 @@ class RunConfig(Spec):
     workload: Workload
     hardware: HardwareSpec
     mapper: MapperChoice
+    scenario: Scenario = Field(default_factory=PassSpec, description="what is simulated over time: "
+                               "one pass of the batch (`pass`, default) or a request stream (`serving`)")
     baselines: dict[str, SystemUnderTest] = Field(default_factory=dict)
     output: OutputSpec = Field(default_factory=OutputSpec)
 
@@ -102,4 +106,5 @@ class RunConfig(Spec):
 
     @property
     def main(self) -> SystemUnderTest:
-        return SystemUnderTest(workload=self.workload, hardware=self.hardware, mapper=self.mapper)
+        return SystemUnderTest(workload=self.workload, hardware=self.hardware, mapper=self.mapper,
+                               scenario=self.scenario)

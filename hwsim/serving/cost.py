@@ -1,0 +1,287 @@
+"""The time and energy of one serving iteration, from the pass machinery, through a cache.
+
+An iteration is one pass of a `mixed` Transformer workload (hwsim.workloads.transformer): each
+request in the batch computes its new tokens (a prompt, a chunk of one, or one decode token) on
+top of the tokens already in its KV cache. Its cost is what the pass scenario gives for that
+workload: op graph -> the system's mapper -> schedule -> engine (``PassScenario.schedule`` and
+``hwsim.sim.engine.simulate``), never a formula of this module.
+
+These shortcuts make thousands of iterations affordable, all checked against a full pass
+simulation of the exact iteration (tests/test_serving.py: within 1% on sampled iterations):
+
+1. *One decoder layer, extended.* A dense decoder's layers are identical, so the graph is built
+   with one layer and the pass time is ``makespan + (L - 1) x layer span`` (the span from the
+   first start to the last end of the layer's tasks: hwsim.metrics.layer_span_ns); energy is the
+   layer's tasks' energy times L plus the rest, plus static power over the time. Exact when the
+   layers run one after another (a GPU stream, an NPU running the ops in order). Every run
+   checks it: the first iteration with prompt tokens and the first without are also simulated
+   with every layer, and if the two differ by more than 0.2% (a mapper that overlaps
+   consecutive layers) the run simulates every layer from then on. MoE models (routing
+   differs per layer) are simulated with every layer.
+2. *A cache keyed by the iteration's shape, bucketed* (``shape_key``):
+   - decoding requests: their count D exactly; the sum S of their cached tokens rounded to a
+     multiple of 2^(bits(S) - 8) (a relative step of 1/128 to 1/256, so S moves by <= 0.4%);
+     the longest, M, rounded up to a multiple of 2^(bits(M) - 6) (<= 3%);
+   - prompt chunks: their new tokens exactly (with D, the tokens of every linear op, whose GEMM
+     tiling steps at tile multiples; and each chunk's query blocks in FlashAttention step at
+     128 rows); their cached prefixes rounded to the nearest multiple of 2^(bits(c) - 4)
+     (exact below 16, then a relative step of 1/8 to 1/16).
+   The iteration simulated for a key is its representative (``representative``): the chunks
+   with their rounded prefixes, one decoding request holding M tokens and the other D - 1
+   sharing S - M evenly. Decode attention cost grows with the tokens read (S) and, for kernels
+   whose rate depends on sequence length, with the longest context (M); the representative
+   keeps both. (Rounding a chunk's new tokens, tried first, was off by 1.85% on a sampled
+   chunked-prefill iteration: a 129-token chunk became 128, one FlashAttention block fewer.)
+3. *A single prompt* (a prefill-only iteration of one request, the commonest prefill) is
+   interpolated linearly in its tokens P between the multiples of 16 around it when the times at
+   both ends differ by at most 1%, so the interpolated time cannot be off by more; a larger
+   difference means a step inside the interval (GEMM tiles, attention blocks), and the exact P
+   is simulated. Energy is interpolated alike: its dynamic part grows with the FLOPs and bytes,
+   in proportion to P inside such an interval, and its static part with the time.
+4. *Decode-only iterations* (most of a run) are interpolated instead, so that the cache fills
+   once per batch size D rather than once per step: at fixed D and longest context M, the
+   iteration's time and energy are affine in the KV tokens read S (every linear op depends on
+   D alone; attention reads, and on a GPU computes, in proportion to the context) — two
+   representatives per (D, M) give the line; in M (which sets only the rate of
+   sequence-length-dependent kernels) they are interpolated linearly in log2 M between
+   half-octave grid points (M = 2^(k/2)); with octaves the sampled iterations were off by up
+   to 1.4% (a kernel switching between compute- and memory-bound inside the interval), with
+   half-octaves by at most 0.7%. D stays exact: GEMM tiles and attention waves step with it,
+   up and down (interpolating D between multiples of 4 whose times agreed within 0.5% was
+   still off by 3.9% at D = 17: the wave fill in between was not monotonic).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.mappers import MAPPERS
+from hwsim.sim.engine import simulate
+from hwsim.workloads.registry import load_workloads
+
+CHUNK_REL_BITS = 4           # cached prefixes of prompt chunks rounded to 2^(bits(x) - 4)
+S_REL_BITS = 8               # decode KV tokens S rounded to a multiple of 2^(bits(S) - 8)
+M_REL_BITS = 6               # longest decode context rounded up to a multiple of 2^(bits(M) - 6)
+M_PER_OCTAVE = 2             # decode-only: grid points of the longest context per octave
+P_STEP = 16                  # prompt tokens P interpolated between multiples of 16 ...
+P_SMOOTH = 0.01              # ... when the costs at both ends differ by at most 1%
+EXTENSION_TOLERANCE = 0.002  # the one-layer extension checked against every layer (item 1)
+
+
+def _round_up(x: int, step: int) -> int:
+    return -(-x // step) * step
+
+
+def _rel_step(x: int, bits: int) -> int:
+    return 1 << max(int(x).bit_length() - bits, 0)
+
+
+def _round_rel(x: int, bits: int) -> int:
+    step = _rel_step(x, bits)
+    return max(int(round(x / step)) * step, 1 if x else 0)
+
+
+def shape_key(chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> tuple:
+    """The cache key of an iteration: prompt chunks [(new tokens, cached tokens)] and the cached
+    tokens of each decoding request (module docstring, item 2): ((P, cached tokens of the
+    largest chunk, the other chunks), D, S, M)."""
+    pre: tuple = (0, 0, ())
+    if chunks:
+        big = max(range(len(chunks)), key=lambda i: chunks[i][0])
+        rest = tuple(sorted((q, _round_rel(c, CHUNK_REL_BITS)) for i, (q, c) in enumerate(chunks) if i != big))
+        pre = (sum(q for q, _ in chunks), _round_rel(chunks[big][1], CHUNK_REL_BITS), rest)
+    d = len(dec_ctx)
+    if d == 0:
+        return pre, 0, 0, 0
+    s, m = int(dec_ctx.sum()), int(dec_ctx.max())
+    ms = _rel_step(m, M_REL_BITS)
+    m_b = _round_up(m, ms)
+    if d == 1:
+        return pre, 1, m_b, m_b
+    step = _rel_step(s, S_REL_BITS)
+    s_b = max(int(round(s / step)) * step, m_b)
+    return pre, d, s_b, m_b
+
+
+def representative(key: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(new tokens, cached tokens) per request of the iteration a key stands for: the chunks
+    with their rounded prefixes, the largest taking the rest of the P new tokens."""
+    (total, big_c, rest), d, s, m = key
+    q = [c[0] for c in rest]
+    cached = [c[1] for c in rest]
+    if total:
+        q.append(max(1, total - sum(q)))
+        cached.append(big_c)
+    q += [1] * d
+    if d:
+        spread = min(max(s - m, 0), (d - 1) * m)
+        share = [spread // (d - 1) + (1 if i < spread % (d - 1) else 0) for i in range(d - 1)] if d > 1 else []
+        cached += [m] + share
+    return np.asarray(q, dtype=np.int64), np.asarray(cached, dtype=np.int64)
+
+
+@dataclass
+class IterationCost:
+    time_s: float
+    energy_j: float           # whole replica, dynamic + static over time_s
+
+
+class IterationCoster:
+    """Costs iterations of one system (a SystemUnderTest) through the pass machinery, cached."""
+
+    def __init__(self, system, key_prefix: str = ""):
+        from hwsim.scenarios import PassScenario
+        self.system, self.key_prefix = system, key_prefix
+        self.passes = PassScenario()
+        w = system.workload
+        self.layers = w.model.n_layers
+        self.extend = w.model.moe is None and self.layers > 1
+        model = w.model.model_copy(update={"n_layers": 1}) if self.extend else w.model
+        self._w = w.model_copy(update={"model": model, "phase": "mixed"})
+        self._sys = system.model_copy(update={"workload": self._w})
+        self._build = load_workloads()[w.kind].build
+        self.devices = w.tp * w.ep * w.pp
+        self.cache: dict[tuple, IterationCost] = {}
+        self.extension_error: dict[bool, float] = {}   # has prompt tokens -> |one layer / every layer - 1|
+        self._lines: dict[tuple[int, int], tuple] = {}     # (D, log2 M grid) -> affine in S
+        self.simulations = 0
+        self.last_schedule = None
+
+    def workload(self, query: np.ndarray, cached: np.ndarray, full: bool = False):
+        """The `mixed` workload of one iteration (`full`: with every layer)."""
+        base = self.system.workload.model_copy(update={"phase": "mixed"}) if full else self._w
+        requests = base.requests.model_copy(update={
+            "distribution": "list", "lens": tuple(int(c) for c in cached),
+            "new_tokens": tuple(int(x) for x in query)})
+        return base.model_copy(update={"batch": len(query), "requests": requests})
+
+    def simulate_shape(self, query: np.ndarray, cached: np.ndarray) -> IterationCost:
+        """One iteration of exactly this shape: the one-layer graph, extended (module docstring).
+        The first shape with prompt tokens and the first without are also simulated with every
+        layer; if the extension is off by more than EXTENSION_TOLERANCE on either (a mapper
+        that overlaps layers), every later iteration is simulated with every layer."""
+        if self.extend:
+            kind = bool(np.any(query > 1))
+            if kind not in self.extension_error:
+                one = self._simulate_shape(query, cached)
+                full = self.full_pass(query, cached)
+                err = max(abs(one.time_s / full.time_s - 1), abs(one.energy_j / full.energy_j - 1))
+                self.extension_error[kind] = err
+                if err > EXTENSION_TOLERANCE:
+                    self._whole_model()
+                    self.cache.clear()
+                    self._lines.clear()
+                    return full
+                return one
+        return self._simulate_shape(query, cached)
+
+    def _whole_model(self) -> None:
+        self.extend = False
+        self._w = self.system.workload.model_copy(update={"phase": "mixed"})
+        self._sys = self.system.model_copy(update={"workload": self._w})
+
+    def _simulate_shape(self, query: np.ndarray, cached: np.ndarray) -> IterationCost:
+        self.simulations += 1
+        w = self.workload(query, cached)
+        system = self._sys.model_copy(update={"workload": w})
+        graph = self._build(w)
+        schedule = self.passes.schedule(system, graph, self.key_prefix)
+        trace = simulate(schedule)
+        self.last_schedule = schedule
+        makespan = trace.makespan_ns
+        extra_layers = self.layers - 1 if self.extend else 0
+        in_layer = np.fromiter((t.layer >= 0 for t in schedule.tasks), dtype=bool, count=len(schedule.tasks))
+        span = float(trace.end_ns[in_layer].max() - trace.start_ns[in_layer].min()) if in_layer.any() else 0.0
+        time_ns = makespan + extra_layers * span
+        layer_e = sum(t.energy_j for t, inside in zip(schedule.tasks, in_layer) if inside)
+        other_e = sum(t.energy_j for t, inside in zip(schedule.tasks, in_layer) if not inside)
+        static_w = sum(schedule.static_power_w.values())
+        energy = (other_e + layer_e * (1 + extra_layers) + static_w * time_ns * 1e-9) * self.devices
+        return IterationCost(time_ns * 1e-9, energy)
+
+    def full_pass(self, query: np.ndarray, cached: np.ndarray) -> IterationCost:
+        """The exact iteration through the whole pass scenario (every layer): the reference the
+        cached fast path is tested against."""
+        w = self.workload(query, cached, full=True)
+        result = self.passes.run(self.system.model_copy(update={"workload": w}), self.key_prefix)
+        return IterationCost(result.metrics.iteration_latency_s, result.metrics.energy_j)
+
+    def cost(self, chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> IterationCost:
+        """The cached fast path: prompt chunks [(new tokens, cached tokens)] and the cached tokens
+        of each decoding request."""
+        if not chunks and len(dec_ctx) > 1:
+            return self._decode_cost(len(dec_ctx), int(dec_ctx.sum()), int(dec_ctx.max()))
+        key = shape_key(chunks, dec_ctx)
+        (total, big_c, rest), d, s, m = key
+        lo = total - total % P_STEP
+        if total == lo or lo == 0 or rest or d:       # single-prompt prefills only (module docstring)
+            return self._at(key)
+        c_lo = self._at(((lo, big_c, rest), d, s, m))
+        c_hi = self._at(((lo + P_STEP, big_c, rest), d, s, m))
+        if abs(c_hi.time_s - c_lo.time_s) > P_SMOOTH * c_lo.time_s:
+            return self._at(key)          # a step inside the interval (a GEMM tile): exact
+        f = (total - lo) / P_STEP
+        return IterationCost(c_lo.time_s + f * (c_hi.time_s - c_lo.time_s),
+                             c_lo.energy_j + f * (c_hi.energy_j - c_lo.energy_j))
+
+    def decode_cost(self, d: int, s: int, m: int) -> IterationCost:
+        """A decode-only iteration of `d` requests holding `s` tokens in all, the longest `m`."""
+        if d > 1:
+            return self._decode_cost(d, s, m)
+        return self._at(shape_key([], np.asarray([m])))
+
+    def _at(self, key: tuple) -> IterationCost:
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.cache[key] = self.simulate_shape(*representative(key))
+        return hit
+
+    def _decode_cost(self, d: int, s: int, m: int) -> IterationCost:
+        """Decode-only iterations (module docstring, item 4): interpolated in log2 of the longest context M between half-octave
+        grid points, and at each, affine in the tokens read S through two representatives (the
+        other requests at M/4, and all at M)."""
+        x = math.log2(max(m, 1)) * M_PER_OCTAVE
+        k = math.floor(x)
+        w = x - k
+        out_t = out_e = 0.0
+        for grid, weight in ((k, 1.0 - w), (k + 1, w)):
+            if weight == 0.0:
+                continue
+            line = self._lines.get((d, grid))
+            if line is None:
+                line = self._lines[(d, grid)] = self._decode_line(d, max(1, round(2.0 ** (grid / M_PER_OCTAVE))))
+            s0, t0, dt, e0, de = line
+            out_t += weight * (t0 + (s - s0) * dt)
+            out_e += weight * (e0 + (s - s0) * de)
+        return IterationCost(out_t, out_e)
+
+    def _decode_line(self, d: int, mg: int) -> tuple[float, float, float, float, float]:
+        """(S1, time at S1, time per S, energy at S1, energy per S) of D decoding requests whose
+        longest holds `mg` tokens."""
+        s1, s2 = mg + (d - 1) * max(1, -(-mg // 4)), d * mg
+        c1 = self._at(((0, 0, ()), d, s1, mg))
+        if s2 == s1:
+            return s1, c1.time_s, 0.0, c1.energy_j, 0.0
+        c2 = self._at(((0, 0, ()), d, s2, mg))
+        return (s1, c1.time_s, (c2.time_s - c1.time_s) / (s2 - s1),
+                c1.energy_j, (c2.energy_j - c1.energy_j) / (s2 - s1))
+
+    def peak_flops_per_s(self) -> float:
+        """Dense peak FLOP/s of one device: its compute resources in a simulated schedule."""
+        if self.last_schedule is None:
+            self.simulate_shape(np.array([1]), np.array([1]))
+        return sum(r.peak_flops_per_ns for r in self.last_schedule.resources.values()
+                   if r.kind == "compute") * 1e9
+
+    def peak_memory_bw(self) -> float:
+        """Peak bytes/s of one device's memory resources."""
+        if self.last_schedule is None:
+            self.simulate_shape(np.array([1]), np.array([1]))
+        return sum(r.peak_per_ns for r in self.last_schedule.resources.values()
+                   if r.kind == "memory") * 1e9
+
+    @property
+    def mapper_needs(self):
+        return MAPPERS[self.system.mapper.name].needs

@@ -185,7 +185,7 @@ def gemv_op_cost(device, op: Op, where=None) -> OpCost:
     QKV projection also writes the new K and V over the bus."""
     from hwsim.hw.pim import pim_channels
     pim: GemvPIMSpec = device.spec("gemv_pim")
-    level = device.level(pim.level)
+    level = device.level_of("gemv_pim")
     channels = pim_channels(pim, device)
     w = op_gemvs(pim, op, channels)
     bus = w.bus_bytes + op.kv_write_bytes
@@ -227,7 +227,7 @@ def asic_op_cost(device, op: Op, where=None) -> OpCost:
     sram = float(op.act_in_bytes + op.act_out_bytes)
     level_bytes = float(op.weight_bytes)
     pim_level = device.spec("gemv_pim").level if "gemv_pim" in device.kinds else None
-    level = device.level(pim_level) if pim_level else device.off_chip_levels[0]
+    level = device.level_of("gemv_pim") if pim_level else device.off_chip_levels[0]
     bytes_by_level = {"sram": sram}
     roofline = compute_ns
     if level_bytes:

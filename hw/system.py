@@ -23,7 +23,7 @@ from pydantic_core import InitErrorDetails
 
 from hwsim.hw.memory import MemoryLevel
 from hwsim.hw.registry import COMPONENTS, component, load_builtins
-from hwsim.spec import Spec
+from hwsim.spec import ConfigError, Spec
 
 load_builtins()
 
@@ -143,6 +143,16 @@ class Device:
                 return lv
         raise KeyError(f"the device has no memory level '{name}' (it has: "
                        f"{', '.join(lv.name for lv in self.levels)})")
+
+    def level_of(self, kind: str) -> MemoryLevel:
+        """The memory level the `kind` spec sits in (its `level:` key), or a ConfigError naming
+        `hardware.<kind>.level` when the device has no such level."""
+        name = self.spec(kind).level
+        for lv in self.levels:
+            if lv.name == name:
+                return lv
+        raise ConfigError(f"'{name}' is not a memory level of this device (it has: "
+                          f"{', '.join(lv.name for lv in self.levels)})", key=f"hardware.{kind}.level")
 
     @property
     def off_chip_levels(self) -> tuple[MemoryLevel, ...]:

@@ -80,7 +80,7 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
                   policy: str) -> Schedule:
     device = hw.device(NEEDS)
     pim = device.spec("pim")
-    pim_level = device.level(pim.level)
+    pim_level = device.level_of("pim")
     channels = pim_channels(pim, device)
     placement = place_data(graph, device)
     schedule = npu_resources(hw, device)

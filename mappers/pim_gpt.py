@@ -28,7 +28,7 @@ def map_pim_gpt(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
     device = hw.device(NEEDS)
     pim = device.spec("gemv_pim")
     asic = device.spec("asic")
-    device.level(pim.level)                       # the PIM sits in a level the device has
+    device.level_of("gemv_pim")                   # the PIM sits in a level the device has
     placement = place_data(graph, device)
     schedule = Schedule(resources={})
     schedule.resident_bytes = dict(placement.resident_bytes)

@@ -221,3 +221,15 @@ def test_check_runs_every_gemv_on_the_pim_kernel_and_vector_ops_on_the_asic(tmp_
     assert all(r["passed"] for r in rows)
     assert max(r["max_rel_error"] for r in rows if r["unit"] == "gemv_pim") > 0
     assert all("64 lanes" in r["kernel"] for r in rows if r["op_kind"] in ("norm", "softmax"))
+
+
+@pytest.mark.parametrize("config, kind", [("pim-gpt.yaml", "gemv_pim"), ("neupims.yaml", "pim")])
+def test_a_pim_in_a_memory_level_the_device_lacks_is_one_line_exit_2(tmp_path, config, kind):
+    """Renaming the memory level under a PIM leaves the PIM's `level:` dangling: a bad input,
+    named by its key, never a KeyError (found by the fuzz test)."""
+    from hwsim.configs import CONFIG_DIR
+    res = CliRunner().invoke(main, ["run", str(CONFIG_DIR / config), "--out", str(tmp_path),
+                                    "--set", "hardware.memory.name=renamed"])
+    assert res.exit_code == 2, res.output
+    assert f"hardware.{kind}.level" in res.output and "renamed" in res.output
+    assert len(res.output.strip().splitlines()) == 1

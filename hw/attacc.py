@@ -110,8 +110,11 @@ def _attacc_static_power(spec: AttAccSpec, device, dtype: str) -> float:
 
 
 def _check_case(datapath: str, device, op, ctx):
+    """`--check`: the bank-partitioned PIM attention GEMVs with their accumulation precision
+    (hwsim.hw.kernels, as for NeuPIMs' `pim`) on the AttAcc banks; the buffer-die softmax has no
+    functional model here."""
     from hwsim.hw.kernels.cases import op_case
-    return op_case("pim", device.hardware, op, ctx)
+    return op_case("attacc", device.hardware, op, ctx)
 
 
 from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
@@ -124,4 +127,4 @@ register_component(ComponentKind(
               OpKind.ATTENTION_CONTEXT.value: attention_on_channels,
               OpKind.SOFTMAX.value: softmax_on_channels},
     area_mm2=_attacc_area, static_power_w=_attacc_static_power, energy_buckets=("pim", "dram", "link"),
-    check_cases=_check_case, check_unit=lambda datapath: "pim"))
+    check_cases=_check_case, check_unit=lambda datapath: "attacc"))

@@ -17,13 +17,20 @@ rows). What is AttAcc's own:
 - a MAC command every `comp_interval_cycles` = nCCDAB = 6 cycles: the power limit, which the
   simulator models by raising nCCDAB/nCCDSB from 4 to 6 (HBM3-PIM.cpp HBM3_5.2Gbps vs
   HBM3_5.2Gbps_NPC; README "Modeling AttAcc with a Power Constraint");
-- `macs_per_bank` = 16 FP16 MACs, one 32 B column (BL8 x 32 DQ) per MAC command [derived: the
-  simulator's internal-bandwidth multiplier for AttAcc_bank without the power limit is
-  ranks x bank groups x banks / 2 = 16 per pseudo-channel (config.py BW_SCALE), i.e. each bank
-  consumes one 32 B column per tCCD_L = 2 bursts];
+- `macs_per_bank` = 16 FP16 MACs, one 32 B column (BL8 x 32 DQ) per MAC command
+  (trace_gen/gen_trace_attacc_bank.py: n_mac = prefetch 32 B / 2 B; the simulator's internal-
+  bandwidth multiplier for AttAcc_bank without the power limit, ranks x bank groups x banks / 2 =
+  16 per pseudo-channel (config.py BW_SCALE), is the same rate: a column per bank per tCCD_L).
+  The trace generator's comment gives an all-bank MAC 8 tCK ("tCCDL x 2"); the Ramulator preset's
+  nCCDAB (6) is what its timing enforces, and what we use;
 - softmax on the stacks' buffer dies at the stacks' external bandwidth, one FLOP per byte
   (config.py: SOFTMAX_MEM_BW = 670.4 GB/s x stacks, SOFTMAX_FLOPS = the same number), so the
   scores never leave the AttAcc;
+- KV placement: AttAcc deals (request, head) pairs over the channels (gen_trace_attacc_bank.py
+  run_attention: n_head_per_hbm heads over 16 channels per stack); hwsim.hw.pim's cost functions
+  use NeuPIMs' layout (4 heads' 128-element keys share a 1 KB row), so the mapper binds whole
+  requests to channels: at batch 64 on 80 channels per unit, 16 channels idle (the PIM attention is
+  under a tenth of the decode step, so this costs under 2% of it);
 - the GPU-AttAcc interface: NVLink 3, 600 GB/s (config.py make_pim_config, InterfaceType.NVLINK3,
   as main.py uses it), 1.3 pJ/bit (config.py ENERGY_TABLE PIM 'comm' 10.4 pJ per byte, citing
   IEEE doc 10067395).

@@ -10,7 +10,8 @@ Costs from the DRAM timing (cycles of tCK):
 - GWRITE = columns x (tCCD_S + tCCD_L), columns = row_bytes / (macs_per_bank * dtype bytes):
   NewtonSim's GWRITE latency formula; 96 cycles on the NeuPIMs HBM2.
 - tile = (bank_groups - 1) x tRRD_S + tRCD        (activate all groups of a rank; ranks overlap)
-       + columns x max(BL/2, tCCD_S)              (COMP stream, rate-matched to column reads)
+       + columns x slot                           (COMP stream; slot = max(BL/2, tCCD_S), rate-
+                                                   matched to column reads, or comp_interval_cycles)
        + CL + BL/2                                (READRES: one burst of per-bank results)
        + tRP                                      (precharge; tRAS is met by the COMP stream)
 
@@ -45,6 +46,9 @@ class PIMSpec(Spec):
     macs_per_bank: int = Field(default=16, gt=0)
     dual_row_buffer: bool = Field(default=True, description="False: PIM and normal accesses "
                                   "to a bank serialize (blocked mode)")
+    comp_interval_cycles: int | None = Field(default=None, gt=0, description="cycles between two "
+                                             "all-bank MAC commands; None: rate-matched to the column "
+                                             "reads, max(BL/2, tCCD_S) (NewtonSim)")
     internal_pj_per_bit: float = Field(default=PIM_INTERNAL_PJ_PER_BIT, gt=0)
     # 20 nm: the DRAM process of Samsung's HBM-PIM (Lee et al., ISCA 2021 abstract, "20 nm DRAM";
     # pim_anchors.md section 3.2). Logic in a DRAM process is less dense and slower than in a
@@ -63,6 +67,15 @@ class PIMSpec(Spec):
         return PRESETS[self.timing]
 
 
+def comp_slot_cycles(pim: PIMSpec) -> int:
+    """Cycles of one COMP slot: `comp_interval_cycles` when the device sets it (AttAcc's nCCDAB,
+    a power limit on all-bank MACs), else rate-matched to the column reads, max(BL/2, tCCD_S)."""
+    t = pim.dram
+    if pim.comp_interval_cycles is not None:
+        return pim.comp_interval_cycles
+    return max(t.burst_cycles, t.cycles(t.tccd_s_ns))
+
+
 def columns_per_row(pim: PIMSpec, dtype_bytes: int) -> int:
     return pim.dram.row_bytes // (pim.macs_per_bank * dtype_bytes)
 
@@ -75,7 +88,7 @@ def gwrite_cycles(pim: PIMSpec, dtype_bytes: int = 2) -> int:
 def tile_cycles(pim: PIMSpec, dtype_bytes: int = 2) -> int:
     t = pim.dram
     activate = (t.bank_groups - 1) * t.cycles(t.trrd_s_ns) + t.cycles(t.trcd_ns)
-    comp = columns_per_row(pim, dtype_bytes) * max(t.burst_cycles, t.cycles(t.tccd_s_ns))
+    comp = columns_per_row(pim, dtype_bytes) * comp_slot_cycles(pim)
     readres = t.cycles(t.cl_ns) + t.burst_cycles
     return activate + comp + readres + t.cycles(t.trp_ns)
 
@@ -84,7 +97,7 @@ def internal_bw_gbps_per_channel(pim: PIMSpec, dtype_bytes: int = 2) -> float:
     """Bytes the MACs consume per ns during the COMP stream: every bank reads
     macs_per_bank operands per COMP slot."""
     t = pim.dram
-    slot_ns = max(t.burst_cycles, t.cycles(t.tccd_s_ns)) * t.tck_ns
+    slot_ns = comp_slot_cycles(pim) * t.tck_ns
     return t.banks_per_channel * pim.macs_per_bank * dtype_bytes / slot_ns
 
 

@@ -398,7 +398,7 @@ class CheckContext:
 
 FUSED_UNITS = ("npu/vector", "gpu")     # units that run score -> softmax -> context as one kernel
 # Bank-level PIM kinds whose GEMVs run on hwsim.hw.kernels.pim (NeuPIMs' `pim`, PIM-GPT's `gemv_pim`)
-PIM_UNITS = ("pim", "gemv_pim")
+PIM_UNITS = ("pim", "gemv_pim", "attacc")
 
 
 def op_case(unit: str, hw, op, ctx: CheckContext) -> KernelCase | None:

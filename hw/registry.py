@@ -54,7 +54,8 @@ COMPONENTS: dict[str, ComponentKind] = {}
 # The modules of the built-in kinds (each registers itself when imported); a new kind that
 # ships with hwsim adds its module here, a kind from outside registers by being imported.
 BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory", "hwsim.hw.pim",
-                             "hwsim.hw.pim_gpt", "hwsim.hw.link", "hwsim.hw.interconnect.component")
+                             "hwsim.hw.pim_gpt", "hwsim.hw.wafer", "hwsim.hw.link",
+                             "hwsim.hw.interconnect.component")
 _builtins_loaded = False
 
 

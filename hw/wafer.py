@@ -210,7 +210,7 @@ def _levels(spec: WaferSpec) -> list[MemoryLevel]:
 
 
 def _area(spec: WaferSpec, device, dtype: str) -> dict[str, float]:
-    return {"wafer": spec.die_area_mm2 * spec.wafers}
+    return {"wafer_dies": spec.die_area_mm2 * spec.wafers}
 
 
 def _power(spec: WaferSpec, device, dtype: str) -> float:

@@ -57,7 +57,7 @@ KNOWN_MISSED = {
     # is ~4x faster than the served speeds. Ours is a hardware bound of the decode step: one cycle
     # per fabric hop (assumed), an ideal GEMV per region (input broadcast along rows, partial sums
     # reduced along columns, 2 x side hops) and no software overhead (task switching on the cores,
-    # sampling, the API). Fabric hops bind (72% of the 8B token, 72% of the 70B), SRAM bandwidth 19-27%.
+    # sampling, the API). Fabric hops bind (81% of the 8B token, 72% of the 70B), SRAM bandwidth 19-27%.
     # The 405B row (Nov 2024, later software) passes at 816 tok/s (969).
     "wse.llama3.1-8b.decode_tok_s",         # 7,458 tok/s (1,800 +-25%)
     "wse.llama3.1-70b.decode_tok_s",        # 1,980 tok/s (450 +-25%)

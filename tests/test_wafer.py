@@ -281,3 +281,13 @@ def test_wse2_and_wse3_presets_per_core():
         s = WaferSpec(**data)
         assert s.cores == cores and s.sram_bytes_per_core / 1e3 == pytest.approx(kb, abs=0.1)
         assert region_side(s.cores) == s.mesh_side
+
+
+def test_report_shows_which_bound_binds():
+    from hwsim.report import format_table
+    result = evaluate(load_config(CONFIG_DIR / "wse3-llama3-8b.yaml"))
+    text = format_table(result)
+    row = next(line for line in text.splitlines() if line.startswith("main") and line.endswith("fabric_hops"))
+    assert row.count("%") == 4            # the four terms with their shares
+    # systems not on wafers get no such section
+    assert "wafer_links" not in format_table(evaluate(load_config(CONFIG_DIR / "pim-gpt.yaml")))

@@ -19,15 +19,19 @@ class MapperEntry:
     options: type[Spec]
     build: Callable                            # (OpGraph, HardwareSpec, options) -> Schedule
     workloads: tuple[str, ...] = ("transformer",)   # workload kinds it can place
+    # Each identical layer costs the same whatever the number of layers (sweeps may then simulate
+    # a few layers and extend them: hwsim.extrapolate); False when a layer's placement depends on
+    # how many there are (wafer regions sized to fill the wafer).
+    layer_periodic: bool = True
 
 
 MAPPERS: dict[str, MapperEntry] = {}
 
 
 def register(name: str, summary: str, needs: tuple[str, ...], options: type[Spec] = NoOptions,
-             workloads: tuple[str, ...] = ("transformer",)):
+             workloads: tuple[str, ...] = ("transformer",), layer_periodic: bool = True):
     def wrap(fn):
-        MAPPERS[name] = MapperEntry(name, summary, needs, options, fn, workloads)
+        MAPPERS[name] = MapperEntry(name, summary, needs, options, fn, workloads, layer_periodic)
         return fn
     return wrap
 

@@ -142,7 +142,7 @@ def place_regions(graph: OpGraph, spec: WaferSpec) -> tuple[dict[str, str], dict
 
 @register("wafer_pipeline", "layer-pipelined over the regions of wafer-scale engines: weights "
           "stationary in SRAM, activations over the fabric and wafer-to-wafer links (Cerebras)",
-          needs=NEEDS, options=NoOptions)
+          needs=NEEDS, options=NoOptions, layer_periodic=False)
 def map_wafer_pipeline(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
     device = hw.device(NEEDS)
     spec: WaferSpec = device.spec("wafer")

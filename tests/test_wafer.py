@@ -291,3 +291,14 @@ def test_report_shows_which_bound_binds():
     assert row.count("%") == 4            # the four terms with their shares
     # systems not on wafers get no such section
     assert "wafer_links" not in format_table(evaluate(load_config(CONFIG_DIR / "pim-gpt.yaml")))
+
+
+def test_sweeps_simulate_every_layer_on_wafers():
+    """Region sizes depend on how many layers share the wafer: no layer extrapolation."""
+    from hwsim.extrapolate import can_extrapolate
+    cfg = load_config(CONFIG_DIR / "wse3-llama3-70b.yaml")
+    assert not can_extrapolate(cfg.main)
+    r = evaluate(cfg, extrapolate_layers=True).main
+    assert r.extrapolation_period is None
+    assert r.metrics.throughput_tokens_per_s == pytest.approx(
+        evaluate(cfg).main.metrics.throughput_tokens_per_s, rel=1e-12)

@@ -154,6 +154,12 @@ def map_wafer_pipeline(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
         schedule.add_resource(Resource(f"wafer{w}", "compute", 1.0, 1.0, exclusive=True, unit="wafer",
                                        peak_flops_per_ns=spec.peak_flops_per_ns))
         schedule.add_resource(Resource(f"{FABRIC}{w}", "link", 1.0, 1.0, exclusive=False, unit=FABRIC))
+        # The wafer's SRAM as one memory resource at its aggregate bandwidth (for the report's
+        # busy and utilization): a region reads at its own share, so this demand never sets a
+        # task's time (region busy >= bytes / region bandwidth >= bytes / wafer bandwidth).
+        bw = spec.sram_bw_pb_per_s * 1e6
+        schedule.add_resource(Resource(f"{SRAM_LEVEL}{w}", "memory", bw, bw, exclusive=False,
+                                       unit=SRAM_LEVEL))
     if spec.wafers > 1:
         schedule.add_resource(Resource(WAFER_LINK, "link", spec.wafer_link_bw, spec.wafer_link_bw,
                                        exclusive=False, unit=WAFER_LINK))
@@ -195,7 +201,8 @@ def map_wafer_pipeline(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
             deps.append(sent[key])
         c = region_op_cost(spec, here.cores, op)
         task_of[op.name] = add_task(schedule, op.name, op, c, f"wafer{here.wafer}",
-                                    {f"wafer{here.wafer}": c.compute_ns}, sorted(deps),
+                                    {f"wafer{here.wafer}": c.compute_ns,
+                                     f"{SRAM_LEVEL}{here.wafer}": c.bytes_by_level[SRAM_LEVEL]}, sorted(deps),
                                     component="wafer", level=SRAM_LEVEL if op.weight_bytes else "")
     last = graph.ops[-1]
     head, embed = regions[group_of[last.name]], regions[group_of[graph.ops[0].name]]
@@ -221,7 +228,7 @@ def token_latency_terms(schedule: Schedule) -> dict[str, float]:
     out = dict.fromkeys(BOUNDS, 0.0)
     for t in schedule.tasks:
         if t.component == "wafer":
-            out[t.datapath] += sum(t.demands.values())
+            out[t.datapath] += t.demands[t.unit]
             out["fabric_hops"] += t.latency_ns
         elif t.component == FABRIC:
             out["fabric_hops"] += schedule.standalone_ns(t)

@@ -200,7 +200,7 @@ def map_wafer_pipeline(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
                                      src, here, [task_of[p]])
             deps.append(sent[key])
         c = region_op_cost(spec, here.cores, op)
-        task_of[op.name] = add_task(schedule, op.name, op, c, f"wafer{here.wafer}",
+        task_of[op.name] = add_task(schedule, op.name, op, c, "wafer",
                                     {f"wafer{here.wafer}": c.compute_ns,
                                      f"{SRAM_LEVEL}{here.wafer}": c.bytes_by_level[SRAM_LEVEL]}, sorted(deps),
                                     component="wafer", level=SRAM_LEVEL if op.weight_bytes else "")
@@ -228,7 +228,7 @@ def token_latency_terms(schedule: Schedule) -> dict[str, float]:
     out = dict.fromkeys(BOUNDS, 0.0)
     for t in schedule.tasks:
         if t.component == "wafer":
-            out[t.datapath] += t.demands[t.unit]
+            out[t.datapath] += sum(w for r, w in t.demands.items() if schedule.resources[r].kind == "compute")
             out["fabric_hops"] += t.latency_ns
         elif t.component == FABRIC:
             out["fabric_hops"] += schedule.standalone_ns(t)

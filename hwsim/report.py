@@ -273,6 +273,9 @@ def format_table(result: RunResult) -> str:
     plan = _memory_plan(result)
     if plan:
         sections.insert(5, plan)
+    bounds = _wafer_bounds(result)
+    if bounds:
+        sections.append(bounds)
     if result.check_detail is not None:
         sections.append(_check(result.check_detail))
     return "\n\n".join(sections)
@@ -305,6 +308,32 @@ def _memory_plan(result: RunResult) -> str:
         ("patches", "MCUNetV2 patch-based stage: an n x n grid over the output of the named op"),
         ("recomputed M MACs", "MACs spent again on the overlapping halos of the patches (share of "
          "the model's MACs)"),
+    ])
+    return f"{table}\n{legend}"
+
+
+def _wafer_bounds(result: RunResult) -> str:
+    """Systems on wafer-scale engines (the `wafer_pipeline` mapper): the per-token chain split by
+    what sets it (hwsim.mappers.wafer.token_latency_terms) and which bound binds; "" if none."""
+    from hwsim.mappers.wafer import BOUNDS, token_latency_terms
+    rows = []
+    for name, r in _systems(result):
+        if not any(t.component == "wafer" for t in r.schedule.tasks):
+            continue
+        terms = token_latency_terms(r.schedule)
+        total = sum(terms.values()) or 1.0
+        rows.append([name] + [f"{terms[b] / 1e3:,.1f} ({terms[b] / total:.0%})" for b in BOUNDS]
+                    + [max(terms, key=terms.get)])
+    if not rows:
+        return ""
+    table = _table(["system"] + [f"{b}\nus (share)" for b in BOUNDS] + ["binds"], rows)
+    legend = _legend([
+        ("compute, sram", "a region op's busy time, whichever of its MACs and its SRAM bandwidth "
+         "is slower"),
+        ("fabric_hops", "the reductions and broadcasts across each region (2 x side hops per "
+         "matrix-vector product, norm or softmax) and the hand-offs between regions"),
+        ("wafer_links", "crossings of the wafer-to-wafer link, with their hops to the wafer edge"),
+        ("binds", "the largest term: at batch 1 the terms add up to the token's latency"),
     ])
     return f"{table}\n{legend}"
 

@@ -22,15 +22,21 @@ class MapperEntry:
     # True: the mapper checks every memory level's capacity itself (per level, naming the layer),
     # so the scenario's generic "weights + largest activations <= memory" check is skipped.
     checks_fit: bool = False
+    # Each identical layer costs the same whatever the number of layers (sweeps may then simulate
+    # a few layers and extend them: hwsim.extrapolate); False when a layer's placement depends on
+    # how many there are (wafer regions sized to fill the wafer).
+    layer_periodic: bool = True
 
 
 MAPPERS: dict[str, MapperEntry] = {}
 
 
 def register(name: str, summary: str, needs: tuple[str, ...], options: type[Spec] = NoOptions,
-             workloads: tuple[str, ...] = ("transformer",), checks_fit: bool = False):
+             workloads: tuple[str, ...] = ("transformer",), checks_fit: bool = False,
+             layer_periodic: bool = True):
     def wrap(fn):
-        MAPPERS[name] = MapperEntry(name, summary, needs, options, fn, workloads, checks_fit)
+        MAPPERS[name] = MapperEntry(name, summary, needs, options, fn, workloads, checks_fit,
+                                    layer_periodic)
         return fn
     return wrap
 

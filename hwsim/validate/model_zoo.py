@@ -29,6 +29,7 @@ LLM_PARAMS_B = {
     "llama2-70b": (69.0, None, LLAMA2),
     "llama3-8b": (8.03, None, LLAMA3),
     "llama3-70b": (70.6, None, LLAMA3),
+    "llama3.1-405b": (405.0, None, "Llama 3.1 model card (Meta, 2024): 405B"),
     "mixtral-8x7b": (46.7, 12.9, "Mixtral of Experts (Jiang et al., 2024), section 2"),
     "deepseek-moe-16b": (16.4, 2.8, "DeepSeekMoE (Dai et al., 2024)"),
     "deepseek-v3": (671.0, 37.0, "DeepSeek-V3 Technical Report (arXiv 2412.19437), abstract"),

@@ -37,6 +37,7 @@ class EdgeSpec(Spec):
     disk_read_gbps: float = Field(gt=0, description="sequential disk read bandwidth, GB/s")
     power_w: float = Field(default=15.0, gt=0, description="package power while running (energy = "
                            "power x time; rough)")
+    die_area_mm2: float = Field(gt=0, description="the CPU die (area only; no claim uses it)")
     ram_pj_per_bit: float = Field(default=20.0, gt=0, description="RAM access energy (assumed)")
     disk_pj_per_bit: float = Field(default=100.0, gt=0, description="disk read energy (assumed)")
 
@@ -83,6 +84,6 @@ register_component(ComponentKind(
     summary="CPU edge device (laptop class): BLAS-rate compute, RAM as a hard-capacity level, "
             "a disk holding the weights",
     op_costs={k.value: _edge_cost for k in EDGE_OPS},
-    area_mm2=lambda spec, device, dtype: {},
+    area_mm2=lambda spec, device, dtype: {"edge_die": spec.die_area_mm2},
     static_power_w=lambda spec, device, dtype: 0.0,
     energy_buckets=("compute", "ram", "disk"), memory_levels=edge_levels))

@@ -48,7 +48,7 @@ def _():
 @claim(id="tpi-llm.peak_memory_reduction", system="TPI-LLM",
        claim="the memory scheduler cuts LLaMA-2-70B's peak memory per device by 90%",
        source=TPI, config=f"{CONFIG} with mapper.memory_schedule=false as the reference",
-       metric="1 - peak with the window / peak with every weight resident", published=0.90, unit="",
+       metric="1 - peak with the window / peak with every weight resident", published=0.90, unit="fraction",
        band=Between(0.90, None, "a direction: at least 90% less (ours omits the runtime footprint "
                     "common to both, which raises the ratio)"))
 def _():
@@ -59,7 +59,7 @@ def _():
 @claim(id="tpi-llm.token_latency_vs_accelerate", system="TPI-LLM",
        claim="over 80% less token latency than Accelerate",
        source=TPI, config=f"{CONFIG}: main vs baseline accelerate (blocking disk offload on one device)",
-       metric="1 - token latency / Accelerate-like token latency", published=0.80, unit="",
+       metric="1 - token latency / Accelerate-like token latency", published=0.80, unit="fraction",
        band=Between(0.80, None, "a direction (over 80% less); the baseline is our reading of "
                     "Accelerate's disk offload: blocking reads, one device"))
 def _():
@@ -89,7 +89,7 @@ def ring_over_star(nbytes: float = 8192 * 4) -> float:
 
 register(Claim(id="tpi-llm.ttft_vs_accelerate", system="TPI-LLM",
                claim="over 80% less time-to-first-token than Accelerate", source=TPI, config=CONFIG,
-               metric="1 - TTFT / Accelerate TTFT", published=0.80, unit="",
+               metric="1 - TTFT / Accelerate TTFT", published=0.80, unit="fraction",
                band=Between(0.80, None, "a direction"), ours=None,
                not_reproduced="the config models decode; a prefill run of the same systems was not "
                               "built in this session"))

@@ -87,9 +87,25 @@ def ring_over_star(nbytes: float = 8192 * 4) -> float:
     return t["ring"] / t["star"]
 
 
-register(Claim(id="tpi-llm.ttft_vs_accelerate", system="TPI-LLM",
-               claim="over 80% less time-to-first-token than Accelerate", source=TPI, config=CONFIG,
-               metric="1 - TTFT / Accelerate TTFT", published=0.80, unit="fraction",
-               band=Between(0.80, None, "a direction"), ours=None,
-               not_reproduced="the config models decode; a prefill run of the same systems was not "
-                              "built in this session"))
+@functools.cache
+def _prefill_run():
+    from hwsim.config.loader import load_config
+    from hwsim.configs import CONFIG_DIR
+    from hwsim.pipeline import evaluate
+    return evaluate(load_config(CONFIG_DIR / "tpi-llm-70b.yaml", overrides=["workload.phase=prefill"]))
+
+
+@claim(id="tpi-llm.ttft_vs_accelerate", system="TPI-LLM",
+       claim="over 80% less time-to-first-token than Accelerate", source=TPI,
+       config=f"{CONFIG} with workload.phase=prefill (the 512-token context as the prompt): main vs "
+              "baseline accelerate", metric="1 - TTFT / Accelerate-like TTFT", published=0.80,
+       unit="fraction",
+       band=Between(0.80, None, "a direction (over 80% less). Not reproduced: a 512-token prompt's "
+                    "all-reduce carries 16 MB, bandwidth-bound on 300 Mbps ports, and the star's root "
+                    "port moves 2 (p-1) B of it: TTFT 1,031 s against 361 s for the one-device "
+                    "blocking offload. With the ring (or `auto`) the same system takes 156 s, 57% "
+                    "less, still short of 80%. The paper's prompt length and network were not found; "
+                    "both are assumed here"))
+def _():
+    r = _prefill_run()
+    return 1 - r.main.metrics.iteration_latency_s / r.baselines["accelerate"].metrics.iteration_latency_s

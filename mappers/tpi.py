@@ -13,7 +13,7 @@ As engine tasks (the overlap comes from the engine, not from a formula):
   bytes; reads run one after another (one loader thread: each depends on the previous read)
   and block k's read may start only once block k - window has been computed (its RAM slot is
   free): `deps = (read k-1, last op of block k-window)`;
-- every op of block k depends on its graph predecessors and on read k; it runs on `cpu` with its
+- every op of block k depends on its graph predecessors and on read k; it runs on the `edge` CPU with its
   RAM bytes on `ram` (hw/edge.py);
 - collectives (the TP all-reduces) are link tasks (on a `hardware.topology` the partition step
   lowers them onto its links with its `all_reduce` algorithm: ring, star, ...).
@@ -132,7 +132,7 @@ def map_tpi(graph: OpGraph, hw: HardwareSpec, options: TPIOptions) -> Schedule:
     plan = memory_plan(graph, options.window, options.memory_schedule)
     check_capacities(plan, spec.ram_bytes, spec.disk_bytes, graph.info.model)
     schedule = Schedule(resources={})
-    schedule.add_resource(Resource("cpu", "compute", 1.0, 1.0, exclusive=True, unit="edge",
+    schedule.add_resource(Resource("edge", "compute", 1.0, 1.0, exclusive=True, unit="edge",
                                    peak_flops_per_ns=spec.peak_flops_per_ns))
     memory_resources(schedule, device)
     link = link_resource(hw.link)
@@ -170,8 +170,8 @@ def map_tpi(graph: OpGraph, hw: HardwareSpec, options: TPIOptions) -> Schedule:
                 task_of[name] = add_collective_task(schedule, name, op, hw.link, deps)
             else:
                 c = op_cost("edge", op.kind)(device, op)
-                demands = {"cpu": c.compute_ns, "ram": c.bytes_by_level.get("ram", 0.0)}
-                task_of[name] = add_task(schedule, name, op, c, "cpu", demands, deps, component="edge",
+                demands = {"edge": c.compute_ns, "ram": c.bytes_by_level.get("ram", 0.0)}
+                task_of[name] = add_task(schedule, name, op, c, "edge", demands, deps, component="edge",
                                          level="ram" if op.weight_bytes else "")
         last_of_block.append(task_of[block.ops[-1]])
     return schedule

@@ -22,8 +22,14 @@ def roofline_points(result) -> tuple[np.ndarray, np.ndarray]:
     compute = next(r for r in sched.resources.values() if r.kind == "compute")
     memory = next((r for r in sched.resources.values() if r.kind == "memory"), None)
     frame = trace.columns
-    # the level under the plot's bandwidth roof (a replica's resources are per device: "hbm")
-    level = memory.unit if memory is not None and f"bytes_{memory.unit}" in frame else "hbm"
+    # the level under the plot's bandwidth roof (a replica's resources are per device, "d0.ram",
+    # its trace columns per level, "bytes_ram")
+    level = "hbm"
+    if memory is not None:
+        for name in (memory.unit, memory.unit.rsplit(".", 1)[-1]):
+            if f"bytes_{name}" in frame:
+                level = name
+                break
     off_chip = frame.get(f"bytes_{level}", np.zeros(len(frame["flops"])))
     on_unit = np.array(frame["unit"]) == compute.unit
     mask = on_unit & (frame["flops"] > 0) & (off_chip > 0) & (frame["duration_ns"] > 0)

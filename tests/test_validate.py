@@ -28,6 +28,13 @@ CONTRACT = {"id", "system", "claim", "source", "config", "metric", "published", 
 # its band, or a regression that pushes another out, shows up here; never widen a band instead.
 # Median |error| of the GPU model against the committed measurements (configs/profiles/), issue 11:
 KNOWN_MISSED = {
+    # TPI-LLM (issue 16 item 5; hwsim/validate/tpi_llm.py): the window plan of one 8-way fp32 slice
+    # peaks at 0.53 GB; the published 3.1 GB is a measured process footprint (PyTorch runtime, the
+    # master's unsliced embedding and head), which hwsim does not model and no constant stands in for.
+    "tpi-llm.llama2-70b_peak_memory",       # 0.53 GB (2.79-3.41 GB)
+    # the prefill of a 512-token prompt is bandwidth-bound on the 300 Mbps ports, where a star's root
+    # port carries 2(p-1)B: TPI-LLM's TTFT is 2.9x the one-device blocking offload's (ring: -57%).
+    "tpi-llm.ttft_vs_accelerate",           # -1.86 (>= 0.80)
     "gpu.h200-sxm.datasheet.decode_step",   # 12.2% (target 10%)
     "gpu.h200-sxm.datasheet.prefill",       # 19.5% (target 10%)
     "gpu.h200-sxm.profile.attention",       # 8.2% (target 5%)

@@ -77,6 +77,12 @@ def _get(node, path):
     return node
 
 
+def _fresh(value):
+    """A copy of a drawn constant: the sampled lists and dicts are shared between examples, and a
+    later mutation inside one must not change (or make a cycle through) the constant itself."""
+    return copy.deepcopy(value)
+
+
 @st.composite
 def mutated_tree(draw, tree):
     tree = copy.deepcopy(tree)
@@ -87,16 +93,16 @@ def mutated_tree(draw, tree):
                                    "copy"]))
         if not path:
             if op in ("replace", "wrap"):
-                tree = draw(SCALARS) if op == "replace" else [tree]
+                tree = _fresh(draw(SCALARS)) if op == "replace" else [tree]
             continue
         parent, key = _get(tree, path[:-1]), path[-1]
         if op == "replace":
-            parent[key] = draw(SCALARS)
+            parent[key] = _fresh(draw(SCALARS))
         elif op == "delete":
             del parent[key]
         elif op == "add" and isinstance(parent, dict):
             parent[draw(st.sampled_from(["extra", "batch", "tp", "name", "key", "values", "zip",
-                                         "preset", "kind", "path", "distribution"]))] = draw(SCALARS)
+                                         "preset", "kind", "path", "distribution"]))] = _fresh(draw(SCALARS))
         elif op == "nest":
             depth = draw(st.sampled_from([1, 3, 70]))
             value = parent[key]

@@ -1,6 +1,7 @@
 """The engine against closed forms: sharing, exclusivity, dependencies, work conservation."""
+import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from hwsim.sim.engine import simulate
 from hwsim.sim.reference_engine import simulate_with_processes
@@ -98,8 +99,14 @@ def test_callback_engine_matches_the_process_per_task_reference(s):
     """The fast engine drives tasks with callbacks; the reference runs one SimPy process per
     task with SimPy's own PriorityResource. Same rules, so the same timeline. (A task that needs
     two units takes them at once in the fast engine but one SimPy step apart in the reference,
-    so ties may break differently there; every mapper gives a task one unit.)"""
+    so ties may break differently there; every mapper gives a task one unit.) Two tasks that
+    finish at the same instant are taken in SimPy's event order, which differs between a callback
+    and a process (a latency-only task takes fewer steps), so the claim is for timelines without
+    such coincidences; they are measure-zero for real costs but common among drawn round values."""
     fast, slow = simulate(s), simulate_with_processes(s)
+    timed = np.array([t.latency_ns > 0 or any(v > 0 for v in t.demands.values()) for t in s.tasks])
+    ends = np.sort(fast.end_ns[timed])
+    assume(not (np.diff(ends) < 1e-6).any())
     assert fast.start_ns == pytest.approx(slow.start_ns, abs=1e-6)
     assert fast.end_ns == pytest.approx(slow.end_ns, abs=1e-6)
 

@@ -119,6 +119,35 @@ def test_profile_never_reads_the_decoder_steps(tmp_path):
     assert a.gemm_us("bf16", 300, 5000, 5000) == b.gemm_us("bf16", 300, 5000, 5000)
 
 
+def _decode_attn(batch, ctx, heads=32):
+    from hwsim.workloads.ops import Attention
+    return Attention(query_tokens=(1,) * batch, context_lens=(ctx,) * batch, heads=heads,
+                     kv_heads=heads, head_dim=128)
+
+
+def test_profile_decode_attention_reproduces_its_grid_and_is_monotone():
+    """Decode attention over (batch, context): the measured points exactly; more keys or more
+    requests never take less time; past the longest context the time grows by the slope of the
+    last two measured contexts (affine: the KV stream grows, the fixed cost stays)."""
+    prof = load_profile("h200-sxm")
+    rows = [r for r in read_csv(profiles_dir() / "h200-sxm" / "attention.csv")
+            if r["phase"] == "decode"]
+    for r in rows:
+        us = prof.attention_us(_decode_attn(int(r["batch"]), int(r["kv_len"])), 2)
+        assert us == pytest.approx(float(r["us"]), rel=1e-9)
+    for b in (1, 3, 16, 100, 128):
+        ts = [prof.attention_us(_decode_attn(b, L), 2) for L in (256, 512, 700, 3000, 8192, 20000)]
+        assert all(x <= y for x, y in zip(ts, ts[1:])), (b, ts)
+    for L in (300, 512, 3000, 8192):
+        ts = [prof.attention_us(_decode_attn(b, L), 2) for b in (1, 2, 4, 9, 16, 64, 128, 256)]
+        assert all(x <= y for x, y in zip(ts, ts[1:])), (L, ts)
+    b1 = {int(r["kv_len"]): float(r["us"]) for r in rows if r["batch"] == "1"}
+    slope = (b1[8192] - b1[4096]) / 4096
+    assert prof.attention_us(_decode_attn(1, 16384), 2) == pytest.approx(b1[8192] + slope * 8192)
+    # below the smallest measured batch: that batch's time (the kernel's fixed cost)
+    assert prof.attention_us(_decode_attn(1, 512, heads=8), 2) == pytest.approx(b1[512])
+
+
 def test_unknown_profile_is_named():
     with pytest.raises(ValueError, match="no GPU profile 'nope'"):
         load_profile("nope")
@@ -131,9 +160,9 @@ def test_datasheet_gemms_within_10_percent(card):
 
 
 @pytest.mark.parametrize("card", ["h200-sxm", "h100-sxm"])
-@pytest.mark.parametrize("kind", ["gemm", "prefill"])
+@pytest.mark.parametrize("kind", ["gemm", "attention", "prefill"])
 def test_profile_within_5_percent(card, kind):
-    """GEMMs leave-one-out; prefills never seen by the profile."""
+    """GEMMs and attention kernels leave-one-out; prefills never seen by the profile."""
     assert by_kind(card)[(kind, "profile")]["median_abs_err"] <= 0.05
 
 

@@ -37,10 +37,8 @@ KNOWN_MISSED = {
     "tpi-llm.ttft_vs_accelerate",           # -1.86 (>= 0.80)
     "gpu.h200-sxm.datasheet.decode_step",   # 12.2% (target 10%)
     "gpu.h200-sxm.datasheet.prefill",       # 19.5% (target 10%)
-    "gpu.h200-sxm.profile.attention",       # 8.2% (target 5%)
     "gpu.h200-sxm.profile.decode_step",     # 7.2% (target 5%)
     "gpu.h100-sxm.datasheet.prefill",       # 14.9% (target 10%)
-    "gpu.h100-sxm.profile.attention",       # 7.0% (target 5%)
     # PIM-GPT against an eager-PyTorch T4 (issue 14; hwsim/validate/pim_gpt.py): the speed-up falls
     # from 61x (GPT-2 small) to 19-35x at 0.76-1.5B parameters, because the GPU's per-kernel launch
     # floor dominates the small models and its bandwidth the large ones, while our PIM runs at 28-35%

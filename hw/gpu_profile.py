@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.hw.gpu import GPUSpec, KernelTime, ServingStack, _hbm_bytes, kernels_of
+from hwsim.hw.gpu import (GPUSpec, KernelTime, ServingStack, _hbm_bytes, folded_into_norm,
+                          kernels_of)
 from hwsim.workloads.ops import Attention, Op, OpKind
 
 PROFILE_FILES = ("gemm.csv", "attention.csv", "elementwise.csv", "launch.csv")
@@ -175,6 +176,8 @@ class GPUProfile:
             engine = "tensor"
         elif op.attention is not None:     # one of score / context on its own: half the kernel
             return _half(self.flash(gpu, op.attention, op.dtype, stack))
+        elif folded_into_norm(op, stack):   # measured inside the fused add_rmsnorm kernel
+            return KernelTime(0.0, hbm, "vector")
         else:
             us = self.elementwise_us(op.kind, op.elements or 1, stack.fused_elementwise)
             engine = "vector"

@@ -35,15 +35,29 @@ KNOWN_MISSED = {
     # the prefill of a 512-token prompt is bandwidth-bound on the 300 Mbps ports, where a star's root
     # port carries 2(p-1)B: TPI-LLM's TTFT is 2.9x the one-device blocking offload's (ring: -57%).
     "tpi-llm.ttft_vs_accelerate",           # -1.86 (>= 0.80)
+    # GPU fidelity (issue 11; hwsim/validate/gpu_fidelity.py, benchmarks/bench_gpu_step_breakdown.py):
+    # whole steps take longer than their kernels measured alone ("composition": +0.3-0.6 ms per
+    # decode step on both cards, about 0.6-0.8 us per kernel, +4-5 ms per 2048-token prefill); the
+    # model (vLLM's kernels: residual add folded into the fused RMSNorm, one KV-cache write) also
+    # omits the calibration harness's extra copies. Datasheet mode lacks small kernels' fixed costs
+    # (decode attention at batch 1: 2.2 us vs 10.5 us measured; 4096x4096 GEMV 10.2 vs 13.4 us)
+    # for which no public figure was found, and LLM-shaped GEMMs reach ~90% of the MAMF peak.
     "gpu.h200-sxm.datasheet.decode_step",   # 12.2% (target 10%)
-    "gpu.h200-sxm.datasheet.prefill",       # 19.5% (target 10%)
-    "gpu.h200-sxm.profile.decode_step",     # 7.2% (target 5%)
-    "gpu.h100-sxm.datasheet.prefill",       # 14.9% (target 10%)
+    "gpu.h200-sxm.datasheet.prefill",       # 19.6% (target 10%)
+    "gpu.h200-sxm.profile.decode_step",     # 8.3% (target 5%)
+    "gpu.h200-sxm.profile.prefill",         # 7.2% (target 5%)
+    "gpu.h100-sxm.datasheet.prefill",       # 15.6% (target 10%)
+    "gpu.h100-sxm.profile.decode_step",     # 5.7% (target 5%)
+    "gpu.h100-sxm.profile.prefill",         # 6.5% (target 5%)
     # PIM-GPT against an eager-PyTorch T4 (issue 14; hwsim/validate/pim_gpt.py): the speed-up falls
     # from 61x (GPT-2 small) to 19-35x at 0.76-1.5B parameters, because the GPU's per-kernel launch
     # floor dominates the small models and its bandwidth the large ones, while our PIM runs at 28-35%
     # of its in-bank MAC rate (the NeuPIMs tile model: ACT, tRCD, READRES and tRP are not hidden).
-    "pim-gpt.speedup_over_gpu.gpt3-760m",   # 25.5x (41-137x)
+    # Issue 11: an unfused residual add is one kernel (x + residual), not the two of SwiGLU: the
+    # eager T4 saves 2 x 45 us per layer, and GPT-2 medium / GPT-3 350M fall to 40.8x (41-137x).
+    "pim-gpt.speedup_over_gpu.gpt3-350m",   # 40.8x (41-137x)
+    "pim-gpt.speedup_over_gpu.gpt2-medium",  # 40.8x
+    "pim-gpt.speedup_over_gpu.gpt3-760m",   # 24.2x (41-137x)
     "pim-gpt.speedup_over_gpu.gpt2-large",  # 35.3x
     "pim-gpt.speedup_over_gpu.gpt3-1.3b",   # 18.6x
     "pim-gpt.speedup_over_gpu.gpt2-xl",     # 24.8x

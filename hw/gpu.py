@@ -61,6 +61,11 @@ FA2_NONCAUSAL_OF_PLATEAU = np.array([309, 350, 362, 368, 370, 370]) / 370.0  # s
 # (to(fp32), pow, mean, +eps, rsqrt, mul, to(dtype), mul weight) and LlamaMLP (silu, mul).
 UNFUSED_KERNELS = {OpKind.NORM: 8, OpKind.ELEMENTWISE: 2}
 
+# FlashAttention-2 counts two 128-thread blocks per SM when it decides to split the KV (flash_api.cpp,
+# set_params_splitkv: "We multiply number of SMs by 2 to hard-code the fact that we're using 128
+# threads per block").
+FA2_BLOCKS_PER_SM = 2
+
 # Split-K: the least K a split-K slice keeps (4 k-blocks of 64, CUTLASS's default tile K for
 # 16-bit Hopper GEMMs); assumed.
 SPLIT_K_MIN = 256
@@ -193,8 +198,12 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     q, ctx = attn.query_array, attn.context_array
     rows = q * attn.group
     causal = bool(np.any(q > 1))
-    blocks_plain = -(-rows // gpu.attention_block_m)
-    split = not causal and int(np.sum(blocks_plain)) * attn.kv_heads < 0.8 * gpu.sms
+    # FlashAttention-2's set_params_splitkv (csrc/flash_attn/flash_api.cpp, also PyTorch's copy):
+    # num_splits_heuristic(batch x heads x m-blocks of 64 rows, 2 x SMs ("128 threads per block"),
+    # ...) returns 1 split once the blocks reach 0.8 of that.
+    slots = FA2_BLOCKS_PER_SM * gpu.sms
+    blocks_split = -(-rows // gpu.attention_split_block_m)
+    split = not causal and int(np.sum(blocks_split)) * attn.kv_heads < 0.8 * slots
     block_m = gpu.attention_split_block_m if split else gpu.attention_block_m
     blocks = -(-rows // block_m)
     # keys each block visits: all of the context in decode, the causal triangle in prefill
@@ -203,7 +212,7 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     n_blocks = int(np.sum(blocks)) * attn.kv_heads
     splits = 1
     if split:   # the context is cut so that the blocks fill the SMs
-        splits = max(1, int(gpu.sms // max(n_blocks, 1)))
+        splits = max(1, int(slots // max(n_blocks, 1)))
         n_blocks *= splits
     waves = -(-n_blocks // gpu.sms)
     fill = n_blocks / (waves * gpu.sms)                      # wave quantization

@@ -61,6 +61,11 @@ FA2_NONCAUSAL_OF_PLATEAU = np.array([309, 350, 362, 368, 370, 370]) / 370.0  # s
 # (to(fp32), pow, mean, +eps, rsqrt, mul, to(dtype), mul weight) and LlamaMLP (silu, mul).
 UNFUSED_KERNELS = {OpKind.NORM: 8, OpKind.ELEMENTWISE: 2}
 
+# FlashAttention-2 counts two 128-thread blocks per SM when it decides to split the KV (flash_api.cpp,
+# set_params_splitkv: "We multiply number of SMs by 2 to hard-code the fact that we're using 128
+# threads per block").
+FA2_BLOCKS_PER_SM = 2
+
 # Split-K: the least K a split-K slice keeps (4 k-blocks of 64, CUTLASS's default tile K for
 # 16-bit Hopper GEMMs); assumed.
 SPLIT_K_MIN = 256
@@ -151,15 +156,23 @@ class ServingStack(Spec):
 
 
 # ---------------------------------------------------------------- datasheet mode
-def matmul_compute_ns(gpu: GPUSpec, dtype: str, m, n, k, count=1) -> float:
-    """Tiled tensor-core time: waves of tile_m x tile_n blocks, each block running its K loop at
-    the per-SM rate the library reaches. A grid of fewer tiles than SMs is split along K so that
-    the tiles fill the SMs (split-K, as cuBLAS and CUTLASS do for skinny GEMMs; chunks of at
-    least SPLIT_K_MIN). Broadcasts over numpy arrays (summed)."""
+def split_k(gpu: GPUSpec, m, n, k, count=1):
+    """(output tiles, K splits) of a GEMM: a grid of fewer tile_m x tile_n tiles than SMs is split
+    along K so that the tiles fill the SMs (split-K, as cuBLAS and CUTLASS do for skinny GEMMs;
+    chunks of at least SPLIT_K_MIN). Broadcasts over numpy arrays."""
     m, n, k = np.asarray(m), np.asarray(n), np.asarray(k)
     tiles = -(-m // gpu.tile_m) * -(-n // gpu.tile_n) * count
     splits = np.where(tiles < gpu.sms,
                       np.maximum(1, np.minimum(gpu.sms // np.maximum(tiles, 1), k // SPLIT_K_MIN)), 1)
+    return tiles, splits
+
+
+def matmul_compute_ns(gpu: GPUSpec, dtype: str, m, n, k, count=1) -> float:
+    """Tiled tensor-core time: waves of tile_m x tile_n blocks, each block running its K loop at
+    the per-SM rate the library reaches; skinny grids split along K (`split_k`). Broadcasts over
+    numpy arrays (summed)."""
+    m, n, k = np.asarray(m), np.asarray(n), np.asarray(k)
+    tiles, splits = split_k(gpu, m, n, k, count)
     waves = -(-(tiles * splits) // gpu.sms)
     per_tile_s = 2.0 * gpu.tile_m * gpu.tile_n * (k / splits) / (gpu.peak(dtype) / gpu.sms)
     return float(np.sum(waves * per_tile_s)) / gpu.matmul_efficiency(dtype) * 1e9
@@ -185,8 +198,12 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     q, ctx = attn.query_array, attn.context_array
     rows = q * attn.group
     causal = bool(np.any(q > 1))
-    blocks_plain = -(-rows // gpu.attention_block_m)
-    split = not causal and int(np.sum(blocks_plain)) * attn.kv_heads < 0.8 * gpu.sms
+    # FlashAttention-2's set_params_splitkv (csrc/flash_attn/flash_api.cpp, also PyTorch's copy):
+    # num_splits_heuristic(batch x heads x m-blocks of 64 rows, 2 x SMs ("128 threads per block"),
+    # ...) returns 1 split once the blocks reach 0.8 of that.
+    slots = FA2_BLOCKS_PER_SM * gpu.sms
+    blocks_split = -(-rows // gpu.attention_split_block_m)
+    split = not causal and int(np.sum(blocks_split)) * attn.kv_heads < 0.8 * slots
     block_m = gpu.attention_split_block_m if split else gpu.attention_block_m
     blocks = -(-rows // block_m)
     # keys each block visits: all of the context in decode, the causal triangle in prefill
@@ -195,7 +212,7 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     n_blocks = int(np.sum(blocks)) * attn.kv_heads
     splits = 1
     if split:   # the context is cut so that the blocks fill the SMs
-        splits = max(1, int(gpu.sms // max(n_blocks, 1)))
+        splits = max(1, int(slots // max(n_blocks, 1)))
         n_blocks *= splits
     waves = -(-n_blocks // gpu.sms)
     fill = n_blocks / (waves * gpu.sms)                      # wave quantization
@@ -237,12 +254,30 @@ def _launched(gpu: GPUSpec, kind: OpKind, stack: ServingStack, kernels: int,
     return KernelTime(max(compute_ns, gpu.eager_ns(kind) * kernels), hbm, engine)
 
 
-def kernels_of(op: Op, stack: ServingStack) -> int:
+def folded_into_norm(op: Op, stack: ServingStack) -> bool:
+    """A residual add that a fused serving stack computes inside the next RMSNorm kernel
+    (vLLM's fused_add_rms_norm, vllm/model_executor/layers/layernorm.py: RMSNorm.forward with a
+    residual): it launches no kernel of its own; its bytes still pass through memory."""
+    return stack.fused_elementwise and op.function == "add" and "residual" in op.name
+
+
+def kernels_of(op: Op, stack: ServingStack, gpu: GPUSpec | None = None) -> int:
     """Kernels one op launches: a QKV projection that writes new KV also launches the cache
-    write (vLLM's reshape_and_cache); unfused norms and activations launch UNFUSED_KERNELS."""
+    write (vLLM's reshape_and_cache); a GEMM split along K launches a second kernel that sums the
+    fp32 partial tiles (`gpu` given: datasheet mode's split-K; CUTLASS GemmSplitKParallel runs
+    its ReductionKernel after the GEMM kernel, cutlass/gemm/device/gemm_splitk_parallel.h; cuBLAS
+    likewise launches splitKreduce_kernel); unfused norms and activations launch
+    UNFUSED_KERNELS (an unfused add is one kernel, x.add_(y)); a residual add folded into the
+    next norm launches none."""
     if op.matmul is not None:
-        return 2 if op.kv_write_bytes else 1
-    if not stack.fused_elementwise and op.kind in UNFUSED_KERNELS:
+        n = 2 if op.kv_write_bytes else 1
+        if gpu is not None:
+            mm = op.matmul
+            n += int(np.max(split_k(gpu, mm.m, mm.n, mm.k, mm.count)[1]) > 1)
+        return n
+    if folded_into_norm(op, stack):
+        return 0
+    if not stack.fused_elementwise and op.kind in UNFUSED_KERNELS and op.function != "add":
         return UNFUSED_KERNELS[op.kind]
     return 1
 
@@ -253,11 +288,16 @@ def datasheet_kernel(gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
         k = datasheet_flash(gpu, op.attention, op.dtype, stack)
         return KernelTime(k.compute_ns / 2, k.hbm_bytes / 2, k.engine, k.launch_ns / 2)
     hbm = _hbm_bytes(gpu, op)
-    kernels = kernels_of(op, stack)
+    kernels = kernels_of(op, stack, gpu)
     if op.matmul is not None:
         mm = op.matmul
         compute = matmul_compute_ns(gpu, op.dtype, mm.m, mm.n, mm.k, mm.count)
         engine = "tensor"
+        tiles, splits = split_k(gpu, mm.m, mm.n, mm.k, mm.count)
+        if np.max(splits) > 1:     # the reduction kernel reads the fp32 partials, writes the output
+            partials = float(np.sum(splits * np.minimum(mm.m, gpu.tile_m) * gpu.tile_n * tiles)) * 4
+            if partials > gpu.l2_mib * 2**20 / 2:
+                hbm += partials
     else:
         compute = vector_compute_ns(gpu, op.flops)
         engine = "vector"

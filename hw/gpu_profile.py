@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.hw.gpu import GPUSpec, KernelTime, ServingStack, _hbm_bytes, kernels_of
+from hwsim.hw.gpu import (GPUSpec, KernelTime, ServingStack, _hbm_bytes, folded_into_norm,
+                          kernels_of)
 from hwsim.workloads.ops import Attention, Op, OpKind
 
 PROFILE_FILES = ("gemm.csv", "attention.csv", "elementwise.csv", "launch.csv")
@@ -44,6 +45,36 @@ def _loglog(x, xs, ys) -> float:
     if x >= xs[-1]:
         return float(ys[-1] * x / xs[-1])
     return float(np.exp(np.interp(math.log(max(x, 1e-30)), np.log(xs), np.log(ys))))
+
+
+def _over_context(L: float, xs: np.ndarray, ys: np.ndarray) -> float:
+    """Time at context L from one batch's measured (context, time) curve: log-log between the
+    points; past the longest context affine in L (the KV stream grows linearly, the fixed part
+    stays: slope of the last two points); below the shortest, the log-log slope of the first two
+    points held to [0, 1] (between a fixed cost and a proportional one)."""
+    if len(xs) == 1:
+        return float(ys[0] * (L / xs[0] if L > xs[0] else 1.0))
+    if L > xs[-1]:
+        slope = max(0.0, (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]))
+        return float(ys[-1] + slope * (L - xs[-1]))
+    if L < xs[0]:
+        k = min(1.0, max(0.0, math.log(ys[1] / ys[0]) / math.log(xs[1] / xs[0])))
+        return float(ys[0] * (L / xs[0]) ** k)
+    return float(np.exp(np.interp(math.log(L), np.log(xs), np.log(ys))))
+
+
+def _decode_attention_us(grid: dict, rows: float, L: float) -> float:
+    """Decode attention over the measured (batch x heads, context) grid: along context within
+    each measured batch (_over_context), then log-log across batches; below the smallest batch
+    the smallest batch's time (a decode kernel's fixed cost does not shrink with fewer rows),
+    above the largest proportional to rows (more blocks in more waves)."""
+    bs = sorted(grid)
+    at = np.array([_over_context(L, *grid[b]) for b in bs])
+    if rows <= bs[0]:
+        return float(at[0])
+    if rows >= bs[-1]:
+        return float(at[-1] * rows / bs[-1])
+    return float(np.exp(np.interp(math.log(rows), np.log(bs), np.log(at))))
 
 
 def _curve(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +112,12 @@ class GPUProfile:
                 dec.setdefault(int(r["kv_len"]), []).append(
                     (int(r["batch"]) * int(r["heads"]) * int(r["head_dim"]) / 128, float(r["us"])))
         self._decode = {L: _curve(pts) for L, pts in sorted(dec.items())}
+        # the same rows by batch: rows -> curve of time over context length
+        grid: dict[float, list[tuple[float, float]]] = {}
+        for L, (xs, ys) in self._decode.items():
+            for x, y in zip(xs, ys):
+                grid.setdefault(float(x), []).append((L, y))
+        self._decode_grid = {x: _curve(pts) for x, pts in sorted(grid.items())}
         ew: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for r in self.elementwise:
             ew.setdefault((r["op"], r["variant"]), []).append(
@@ -110,16 +147,7 @@ class GPUProfile:
             raise ValueError(f"profile {self.name} has no decode attention measurements")
         # rows of work: requests x KV heads (x head_dim / 128); keys: the mean context
         rows = len(ctx) * attn.kv_heads * attn.head_dim / 128 * dtype_bytes / 2
-        keys = float(np.mean(ctx))
-        Ls = sorted(self._decode)
-        at = {L: _loglog(rows, *self._decode[L]) for L in Ls}
-        if keys <= Ls[0]:
-            return at[Ls[0]] * 1.0 if len(Ls) == 1 else float(np.exp(np.interp(
-                math.log(keys), [math.log(Ls[0]), math.log(Ls[1])],
-                [math.log(at[Ls[0]]), math.log(at[Ls[1]])], left=-np.inf))) or at[Ls[0]]
-        if keys >= Ls[-1]:
-            return at[Ls[-1]] * keys / Ls[-1]
-        return float(np.exp(np.interp(math.log(keys), np.log(Ls), np.log([at[L] for L in Ls]))))
+        return _decode_attention_us(self._decode_grid, rows, float(np.mean(ctx)))
 
     def elementwise_us(self, kind: OpKind, elements: int, fused: bool) -> float:
         variant = "fused" if fused else "unfused"
@@ -148,6 +176,8 @@ class GPUProfile:
             engine = "tensor"
         elif op.attention is not None:     # one of score / context on its own: half the kernel
             return _half(self.flash(gpu, op.attention, op.dtype, stack))
+        elif folded_into_norm(op, stack):   # measured inside the fused add_rmsnorm kernel
+            return KernelTime(0.0, hbm, "vector")
         else:
             us = self.elementwise_us(op.kind, op.elements or 1, stack.fused_elementwise)
             engine = "vector"

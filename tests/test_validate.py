@@ -35,17 +35,30 @@ KNOWN_MISSED = {
     # the prefill of a 512-token prompt is bandwidth-bound on the 300 Mbps ports, where a star's root
     # port carries 2(p-1)B: TPI-LLM's TTFT is 2.9x the one-device blocking offload's (ring: -57%).
     "tpi-llm.ttft_vs_accelerate",           # -1.86 (>= 0.80)
-    "gpu.h200-sxm.datasheet.decode_step",   # 12.2% (target 10%)
-    "gpu.h200-sxm.datasheet.prefill",       # 19.5% (target 10%)
-    "gpu.h200-sxm.profile.attention",       # 8.2% (target 5%)
-    "gpu.h200-sxm.profile.decode_step",     # 7.2% (target 5%)
-    "gpu.h100-sxm.datasheet.prefill",       # 14.9% (target 10%)
-    "gpu.h100-sxm.profile.attention",       # 7.0% (target 5%)
+    # GPU fidelity (issue 11): the per-kernel trace of the H200 steps (configs/profiles/h200-sxm/
+    # step_trace/, benchmarks/bench_gpu_step_trace.py) shows GEMMs in a step take what they take
+    # alone, but the small kernels do not: at batch 1 add+RMSNorm 2.8 us (1.98 alone, gap
+    # included), split-KV attention 7.6 + 3.7 us (10.5 alone), plus a 0.5 us gap at each of the 450
+    # kernel boundaries, and the harness writes K and V with two copy kernels where vLLM (the
+    # model) uses one: +0.3 ms per decode step that no microbenchmark sees (profile mode). Datasheet
+    # mode charges those small kernels 1.2 us each and split-KV attention 2.2 us (no public figure
+    # for their fixed cost was found), and LLM-shaped prefill GEMMs reach ~90% of the MAMF peak.
+    "gpu.h200-sxm.datasheet.decode_step",   # 12.5% (target 10%)
+    "gpu.h200-sxm.datasheet.prefill",       # 19.6% (target 10%)
+    "gpu.h200-sxm.profile.decode_step",     # 8.3% (target 5%)
+    "gpu.h200-sxm.profile.prefill",         # 7.2% (target 5%)
+    "gpu.h100-sxm.datasheet.prefill",       # 15.6% (target 10%)
+    "gpu.h100-sxm.profile.decode_step",     # 5.7% (target 5%)
+    "gpu.h100-sxm.profile.prefill",         # 6.5% (target 5%)
     # PIM-GPT against an eager-PyTorch T4 (issue 14; hwsim/validate/pim_gpt.py): the speed-up falls
     # from 61x (GPT-2 small) to 19-35x at 0.76-1.5B parameters, because the GPU's per-kernel launch
     # floor dominates the small models and its bandwidth the large ones, while our PIM runs at 28-35%
     # of its in-bank MAC rate (the NeuPIMs tile model: ACT, tRCD, READRES and tRP are not hidden).
-    "pim-gpt.speedup_over_gpu.gpt3-760m",   # 25.5x (41-137x)
+    # Issue 11: an unfused residual add is one kernel (x + residual), not the two of SwiGLU: the
+    # eager T4 saves 2 x 45 us per layer, and GPT-2 medium / GPT-3 350M fall to 40.8x (41-137x).
+    "pim-gpt.speedup_over_gpu.gpt3-350m",   # 40.8x (41-137x)
+    "pim-gpt.speedup_over_gpu.gpt2-medium",  # 40.8x
+    "pim-gpt.speedup_over_gpu.gpt3-760m",   # 24.2x (41-137x)
     "pim-gpt.speedup_over_gpu.gpt2-large",  # 35.3x
     "pim-gpt.speedup_over_gpu.gpt3-1.3b",   # 18.6x
     "pim-gpt.speedup_over_gpu.gpt2-xl",     # 24.8x

@@ -123,6 +123,8 @@ def serving_metrics(run, system, spec) -> dict:
                      "bytes_per_token_per_device": kv.bytes_per_token,
                      "peak_blocks": run.peak_blocks, "peak_share": run.peak_blocks / kv.blocks},
         "ceiling": ceil,
+        "expert_weight_bytes": (float(run.iter_expert_bytes.sum()) if run.iter_expert_bytes is not None
+                                else None),
         "cost_model": {"pass_simulations": run.simulations, "cache_entries": run.cache_entries,
                        "one_layer_extension": run.coster.extend,
                        "extension_error": max(run.coster.extension_error.values(), default=None)},

@@ -13,7 +13,8 @@ the experts' ops in proportion to their FLOPs.
 """
 from __future__ import annotations
 
-from hwsim.hw.gpu import GPUCoster, ServingStack, grouped_matmul_compute_ns
+from hwsim.hw.gpu import GPUCoster, KernelTime, ServingStack, grouped_matmul_compute_ns
+from hwsim.hw.gpu import _hbm_bytes as hbm_bytes
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers.common import add_collective_task, add_task, link_resource
 from hwsim.mappers.registry import register
@@ -82,20 +83,25 @@ def _fused_moe_costs(graph: OpGraph, coster: GPUCoster) -> dict:
             step = op.name.rsplit(".", 1)[-1]           # up | act | down
             groups.setdefault((op.micro_batch, op.layer, step), []).append(op)
     costs = {}
+    gpu = coster.gpu
     for ops in groups.values():
-        kernels = [coster.kernel(op) for op in ops]
-        launch = max(k.launch_ns for k in kernels)      # one kernel's launch for the group
-        shares = None
         mm = [op.matmul for op in ops]
         if coster.profile is None and all(x is not None and (x.n, x.k) == (mm[0].n, mm[0].k) for x in mm):
-            # the experts' tiles share the waves of one grouped GEMM (datasheet mode)
-            grouped = grouped_matmul_compute_ns(coster.gpu, ops[0].dtype, [x.m * x.count for x in mm],
+            # datasheet mode: the experts' tiles share the waves of one grouped GEMM, its time
+            # split in proportion to FLOPs; each op keeps its own bytes (as datasheet_kernel)
+            first = coster.kernel(ops[0])
+            grouped = grouped_matmul_compute_ns(gpu, ops[0].dtype, [x.m * x.count for x in mm],
                                                 mm[0].n, mm[0].k)
+            if not first.launch_ns:            # eager: one CPU issue floor for the group
+                grouped = max(grouped, gpu.eager_ns(ops[0].kind))
             flops = sum(op.flops for op in ops)
-            shares = [grouped * op.flops / flops for op in ops]
-        for i, (op, k) in enumerate(zip(ops, kernels)):
-            k = _replace(k, launch_ns=launch / len(ops))
-            if shares is not None:
-                k = _replace(k, compute_ns=shares[i])
-            costs[op.name] = coster.op_cost(op, k)
+            for op in ops:
+                k = KernelTime(grouped * op.flops / flops, hbm_bytes(gpu, op), "tensor",
+                               first.launch_ns / len(ops))
+                costs[op.name] = coster.op_cost(op, k)
+            continue
+        kernels = [coster.kernel(op) for op in ops]
+        launch = max(k.launch_ns for k in kernels)      # one kernel's launch for the group
+        for op, k in zip(ops, kernels):
+            costs[op.name] = coster.op_cost(op, _replace(k, launch_ns=launch / len(ops)))
     return costs

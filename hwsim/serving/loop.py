@@ -98,6 +98,8 @@ class ServingRun:
     extra_energy_j: float = 0.0       # energy outside iterations and idle (KV transfers)
     transfer_s: np.ndarray = None     # disaggregated: each request's KV transfer time
     iter_expert_bytes: np.ndarray = None  # routed-expert weight bytes each iteration read (MoE)
+    iter_prefill_share: np.ndarray = None  # share of the layers its prompt tokens ran through
+                                           # (layered prefill: one group's; else 1)
 
     @property
     def end_s(self) -> float:
@@ -167,7 +169,7 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
     first = arrival.astype(float).copy() if prefilled else np.full(n, math.nan)
     done = np.full(n, math.nan)
     it_start, it_time, it_energy, it_pre, it_dec, it_kv = [], [], [], [], [], []
-    it_expert = []
+    it_expert, it_share = [], []
     n_layers = system.workload.model.n_layers
     t, nxt, finished, idle_s = 0.0, 0, 0, 0.0
     most, largest, samples = (0, 0), None, []
@@ -208,6 +210,11 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
             it_pre.append(sum(q for q, _ in chunks))
             it_dec.append(len(dec))
             it_expert.append(c.expert_bytes)
+            if group is not None:
+                first_l, stop_l = group_layers(group, n_layers)
+                it_share.append((stop_l - first_l) / n_layers)
+            else:
+                it_share.append(1.0)
         else:
             # A run of decode-only iterations over the same requests: it repeats unchanged until
             # a request finishes or arrives, or (on_demand) needs a new KV block (the policy's
@@ -233,6 +240,7 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                 it_pre.append(0)
                 it_dec.append(d)
                 it_expert.append(c.expert_bytes)
+                it_share.append(1.0)
                 steps += 1
                 if t >= t_next:
                     break
@@ -267,4 +275,4 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                       generated.copy(), kv, state.peak_blocks, (static_w or 0.0) * idle_s,
                       coster.simulations, len(coster.cache), coster, largest, samples,
                       state.preemptions, state.recomputed_tokens, state.preempted_decoding, cut,
-                      iter_expert_bytes=np.asarray(it_expert))
+                      iter_expert_bytes=np.asarray(it_expert), iter_prefill_share=np.asarray(it_share))

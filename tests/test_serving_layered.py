@@ -156,3 +156,18 @@ def test_new_configs_stay_within_the_ci_budget(name):
     assert np.array_equal(run.generated, run.stream.output_tokens)
     assert run.simulations <= 200
     assert run.coster.extend          # balanced routing: one layer simulated, extended
+
+
+def test_layer_split_of_one_layer_equals_every_layer_simulated():
+    """The per-layer composition from the one-layer extension equals the one from a simulation
+    of every layer (balanced routing: identical layers), group by group."""
+    system = _system("layered", ["workload.model.n_layers=4"])
+    one, every = IterationCoster(system), IterationCoster(system)
+    every._whole_model()
+    chunks, dec = [(1500, 0)], np.array([2000, 300, 77])
+    for g in range(4):
+        a = one.layered_cost(chunks, dec, group_layers((g, 4), 4))
+        b = every.layered_cost(chunks, dec, group_layers((g, 4), 4))
+        assert a.time_s == pytest.approx(b.time_s, rel=2e-3)
+        assert a.energy_j == pytest.approx(b.energy_j, rel=2e-3)
+        assert a.expert_bytes == pytest.approx(b.expert_bytes, rel=1e-9)

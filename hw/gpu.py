@@ -153,6 +153,9 @@ class ServingStack(Spec):
 
     launch: Launch = "cuda_graph"
     fused_elementwise: bool = True
+    fused_moe: bool = Field(default=False, description="run a MoE layer's routed experts as one "
+                            "grouped kernel per step (up, activation, down), as vLLM's fused_moe "
+                            "Triton kernel does; false: one kernel per expert and step")
 
 
 # ---------------------------------------------------------------- datasheet mode
@@ -176,6 +179,19 @@ def matmul_compute_ns(gpu: GPUSpec, dtype: str, m, n, k, count=1) -> float:
     waves = -(-(tiles * splits) // gpu.sms)
     per_tile_s = 2.0 * gpu.tile_m * gpu.tile_n * (k / splits) / (gpu.peak(dtype) / gpu.sms)
     return float(np.sum(waves * per_tile_s)) / gpu.matmul_efficiency(dtype) * 1e9
+
+
+def grouped_matmul_compute_ns(gpu: GPUSpec, dtype: str, m, n: int, k: int) -> float:
+    """One grouped GEMM (a fused MoE kernel: vLLM's fused_moe, or CUTLASS grouped GEMM): the
+    tile_m x tile_n tiles of every group (rows `m` each, all n x k) share the waves of one
+    launch, where separate kernels would each round up to whole waves. Split-K as in
+    ``matmul_compute_ns`` when all the tiles together do not fill the SMs."""
+    m = np.asarray(m)
+    tiles = int(np.sum(-(-m // gpu.tile_m))) * -(-n // gpu.tile_n)
+    splits = max(1, min(gpu.sms // max(tiles, 1), k // SPLIT_K_MIN)) if tiles < gpu.sms else 1
+    waves = -(-(tiles * splits) // gpu.sms)
+    per_tile_s = 2.0 * gpu.tile_m * gpu.tile_n * (k / splits) / (gpu.peak(dtype) / gpu.sms)
+    return waves * per_tile_s / gpu.matmul_efficiency(dtype) * 1e9
 
 
 def flash_rate(gpu: GPUSpec, dtype: str, keys: float, causal: bool) -> float:

@@ -4,11 +4,17 @@ Options (the serving stack, hwsim.hw.gpu.ServingStack): `launch: cuda_graph | ea
 `fused_elementwise: true | false`; the defaults are how LLMs are served today. Each op is one
 kernel, except that a layer's attention score, softmax and context ops run as one FlashAttention
 kernel (grouped here by op kind and layer), whose time and bytes are shared among the three ops
-in proportion to their FLOPs.
+in proportion to their FLOPs. With `fused_moe: true` the routed experts of a MoE layer run as one
+grouped kernel per step (vLLM's fused_moe: the up projections of every expert in one launch, the
+activations in one, the down projections in one): each expert's op keeps its own compute time and
+bytes, and the group pays one kernel launch instead of one per expert; in datasheet mode the
+GEMM steps' tiles share waves (hwsim.hw.gpu.grouped_matmul_compute_ns), the time split among
+the experts' ops in proportion to their FLOPs.
 """
 from __future__ import annotations
 
-from hwsim.hw.gpu import GPUCoster, ServingStack
+from hwsim.hw.gpu import GPUCoster, KernelTime, ServingStack, grouped_matmul_compute_ns
+from hwsim.hw.gpu import _hbm_bytes as hbm_bytes
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers.common import add_collective_task, add_task, link_resource
 from hwsim.mappers.registry import register
@@ -52,6 +58,8 @@ def map_gpu(graph: OpGraph, hw: HardwareSpec, options: ServingStack) -> Schedule
         total = sum(op.flops for op in ops)
         for op in ops:
             costs[op.name] = coster.op_cost(op, kernel, op.flops / total)
+    if options.fused_moe:
+        costs.update(_fused_moe_costs(graph, coster))
     task_of: dict[str, int] = {}
     for op in graph.ops:
         deps = sorted(task_of[p] for p in graph.predecessors(op.name))
@@ -62,3 +70,38 @@ def map_gpu(graph: OpGraph, hw: HardwareSpec, options: ServingStack) -> Schedule
         demands = {"gpu": c.compute_ns, "gpu.hbm": c.bytes_by_level.get("hbm", 0.0)}
         task_of[op.name] = add_task(schedule, op.name, op, c, "gpu", demands, deps)
     return schedule
+
+
+def _fused_moe_costs(graph: OpGraph, coster: GPUCoster) -> dict:
+    """op name -> OpCost of the routed experts' ops run as grouped kernels: per (micro-batch,
+    layer, step) one launch shared by the experts' ops, each op keeping its own kernel time and
+    HBM bytes (ServingStack.fused_moe)."""
+    from dataclasses import replace as _replace
+    groups: dict[tuple, list[Op]] = {}
+    for op in graph.ops:
+        if op.expert is not None and op.expert >= 0:
+            step = op.name.rsplit(".", 1)[-1]           # up | act | down
+            groups.setdefault((op.micro_batch, op.layer, step), []).append(op)
+    costs = {}
+    gpu = coster.gpu
+    for ops in groups.values():
+        mm = [op.matmul for op in ops]
+        if coster.profile is None and all(x is not None and (x.n, x.k) == (mm[0].n, mm[0].k) for x in mm):
+            # datasheet mode: the experts' tiles share the waves of one grouped GEMM, its time
+            # split in proportion to FLOPs; each op keeps its own bytes (as datasheet_kernel)
+            first = coster.kernel(ops[0])
+            grouped = grouped_matmul_compute_ns(gpu, ops[0].dtype, [x.m * x.count for x in mm],
+                                                mm[0].n, mm[0].k)
+            if not first.launch_ns:            # eager: one CPU issue floor for the group
+                grouped = max(grouped, gpu.eager_ns(ops[0].kind))
+            flops = sum(op.flops for op in ops)
+            for op in ops:
+                k = KernelTime(grouped * op.flops / flops, hbm_bytes(gpu, op), "tensor",
+                               first.launch_ns / len(ops))
+                costs[op.name] = coster.op_cost(op, k)
+            continue
+        kernels = [coster.kernel(op) for op in ops]
+        launch = max(k.launch_ns for k in kernels)      # one kernel's launch for the group
+        for op, k in zip(ops, kernels):
+            costs[op.name] = coster.op_cost(op, _replace(k, launch_ns=launch / len(ops)))
+    return costs

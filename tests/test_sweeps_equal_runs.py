@@ -55,6 +55,8 @@ def test_sweep_points_equal_hwsim_run(path, first):
         extrapolated += swept["extrapolated"]
         assert (swept["extrapolation_period"] is not None) == swept["extrapolated"], point
         for key, value in ran.items():
+            if key.startswith("serving.cost_model."):
+                continue        # the simulator's work (iteration cache shared within a process), not the point's
             if isinstance(value, (int, float)):
                 assert math.isclose(swept["metrics"][key], value, rel_tol=REL, abs_tol=ABS), \
                     (sweep.describe(point), key, swept["metrics"][key], value, swept["extrapolation_period"])

@@ -28,6 +28,9 @@ class ServingScenario:
         doc = serving_metrics(run, system, spec)
         if spec.goodput.search:
             doc["goodput_rps"], doc["goodput_search"] = goodput(system, spec, run, doc, key_prefix)
+            if doc["goodput_rps"] is not None:      # the sweep objective of issue 12 item 7
+                w = system.workload
+                doc["goodput_rps_per_device"] = doc["goodput_rps"] / (w.tp * w.ep * w.pp * run.replicas)
         # The graph, schedule and trace shown are those of the run's largest iteration (most
         # requests), a full pass (every layer) of its exact shape.
         query, cached = run.largest

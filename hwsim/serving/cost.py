@@ -126,6 +126,24 @@ def representative(key: tuple) -> tuple[np.ndarray, np.ndarray]:
 class IterationCost:
     time_s: float
     energy_j: float           # whole replica, dynamic + static over time_s
+    expert_bytes: float = 0.0  # routed-expert weight bytes read, every memory level, whole replica
+
+
+@dataclass
+class LayerProfile:
+    """One simulated iteration split by layer (item 5 of the module docstring): the time and
+    energy outside the decoder layers, and per simulated layer its span, energy and routed-expert
+    weight bytes (the tasks' bytes per memory level, i.e. the memory model's count). With the
+    one-layer extension one layer stands for all of them."""
+    base_ns: float            # makespan minus the layers' spans (embedding, final norm, LM head)
+    other_j: float            # energy of the tasks outside layers (one device)
+    span_ns: np.ndarray       # per simulated layer
+    layer_j: np.ndarray
+    expert_bytes: np.ndarray  # per simulated layer (one device)
+    static_w: float           # one device
+
+    def per_layer(self, values: np.ndarray, layers: int) -> np.ndarray:
+        return np.full(layers, values[0]) if len(values) == 1 else values
 
 
 class IterationCoster:
@@ -137,13 +155,18 @@ class IterationCoster:
         self.passes = PassScenario()
         w = system.workload
         self.layers = w.model.n_layers
-        self.extend = w.model.moe is None and self.layers > 1
+        moe = w.model.moe
+        # identical layers: dense, or MoE with balanced routing (the same expert loads in every
+        # layer, hwsim.workloads.routing) and no dense first layers
+        self.extend = self.layers > 1 and (moe is None or (
+            w.routing.distribution == "balanced" and moe.first_moe_layer == 0))
         model = w.model.model_copy(update={"n_layers": 1}) if self.extend else w.model
         self._w = w.model_copy(update={"model": model, "phase": "mixed"})
         self._sys = system.model_copy(update={"workload": self._w})
         self._build = load_workloads()[w.kind].build
         self.devices = w.tp * w.ep * w.pp
         self.cache: dict[tuple, IterationCost] = {}
+        self.profiles: dict[tuple, LayerProfile] = {}      # layered iterations' parts
         self.extension_error: dict[bool, float] = {}   # has prompt tokens -> |one layer / every layer - 1|
         self._lines: dict[tuple[int, int], tuple] = {}     # (D, log2 M grid) -> affine in S
         self.simulations = 0
@@ -162,27 +185,34 @@ class IterationCoster:
         The first shape with prompt tokens and the first without are also simulated with every
         layer; if the extension is off by more than EXTENSION_TOLERANCE on either (a mapper
         that overlaps layers), every later iteration is simulated with every layer."""
+        return self.compose(self.profile(query, cached))
+
+    def profile(self, query: np.ndarray, cached: np.ndarray) -> LayerProfile:
+        """The iteration simulated and split by layer (LayerProfile), with the extension check
+        of ``simulate_shape``."""
         if self.extend:
             kind = bool(np.any(query > 1))
             if kind not in self.extension_error:
-                one = self._simulate_shape(query, cached)
+                prof = self._profile(query, cached)
+                one = self.compose(prof)
                 full = self.full_pass(query, cached)
                 err = max(abs(one.time_s / full.time_s - 1), abs(one.energy_j / full.energy_j - 1))
                 self.extension_error[kind] = err
                 if err > EXTENSION_TOLERANCE:
                     self._whole_model()
                     self.cache.clear()
+                    self.profiles.clear()
                     self._lines.clear()
-                    return full
-                return one
-        return self._simulate_shape(query, cached)
+                    return self._profile(query, cached)
+                return prof
+        return self._profile(query, cached)
 
     def _whole_model(self) -> None:
         self.extend = False
         self._w = self.system.workload.model_copy(update={"phase": "mixed"})
         self._sys = self.system.model_copy(update={"workload": self._w})
 
-    def _simulate_shape(self, query: np.ndarray, cached: np.ndarray) -> IterationCost:
+    def _profile(self, query: np.ndarray, cached: np.ndarray) -> LayerProfile:
         self.simulations += 1
         w = self.workload(query, cached)
         system = self._sys.model_copy(update={"workload": w})
@@ -190,16 +220,64 @@ class IterationCoster:
         schedule = self.passes.schedule(system, graph, self.key_prefix)
         trace = simulate(schedule)
         self.last_schedule = schedule
-        makespan = trace.makespan_ns
-        extra_layers = self.layers - 1 if self.extend else 0
-        in_layer = np.fromiter((t.layer >= 0 for t in schedule.tasks), dtype=bool, count=len(schedule.tasks))
-        span = float(trace.end_ns[in_layer].max() - trace.start_ns[in_layer].min()) if in_layer.any() else 0.0
-        time_ns = makespan + extra_layers * span
-        layer_e = sum(t.energy_j for t, inside in zip(schedule.tasks, in_layer) if inside)
-        other_e = sum(t.energy_j for t, inside in zip(schedule.tasks, in_layer) if not inside)
-        static_w = sum(schedule.static_power_w.values())
-        energy = (other_e + layer_e * (1 + extra_layers) + static_w * time_ns * 1e-9) * self.devices
-        return IterationCost(time_ns * 1e-9, energy)
+        expert_ops = {op.name for op in graph.ops if op.expert is not None and op.expert >= 0}
+        layers = sorted({t.layer for t in schedule.tasks if t.layer >= 0})
+        index = {layer: i for i, layer in enumerate(layers)}
+        n = len(layers)
+        first, last = np.full(n, math.inf), np.full(n, -math.inf)
+        layer_j, expert_b = np.zeros(n), np.zeros(n)
+        other_j = 0.0
+        for k, t in enumerate(schedule.tasks):
+            if t.layer < 0:
+                other_j += t.energy_j
+                continue
+            i = index[t.layer]
+            first[i] = min(first[i], trace.start_ns[k])
+            last[i] = max(last[i], trace.end_ns[k])
+            layer_j[i] += t.energy_j
+            if t.op in expert_ops:
+                expert_b[i] += sum(t.bytes_by_level.values())
+        span = np.maximum(last - first, 0.0) if n else np.zeros(0)
+        return LayerProfile(trace.makespan_ns - float(span.sum()), other_j, span, layer_j, expert_b,
+                            sum(schedule.static_power_w.values()))
+
+    def compose(self, prof: LayerProfile, other: LayerProfile | None = None,
+                group: tuple[int, int] | None = None) -> IterationCost:
+        """The iteration's cost from its profile: every layer of `prof` (the extension repeats
+        one layer L times). Layered prefill: the layers of `group` = (first, stop) from `prof`
+        (prefill chunks and decodes) and the others from `other` (the decodes alone; None: no
+        request decodes, those layers do nothing); what lies outside layers from `prof`."""
+        L = self.layers
+        inside = np.zeros(L, dtype=bool)
+        inside[slice(*group) if group else slice(None)] = True
+        parts = [(prof, inside)] + ([(other, ~inside)] if other is not None else [])
+        time_ns, energy, expert = prof.base_ns, prof.other_j, 0.0
+        for p, mask in parts:
+            time_ns += float(p.per_layer(p.span_ns, L)[mask].sum())
+            energy += float(p.per_layer(p.layer_j, L)[mask].sum())
+            expert += float(p.per_layer(p.expert_bytes, L)[mask].sum())
+        energy += prof.static_w * time_ns * 1e-9
+        return IterationCost(time_ns * 1e-9, energy * self.devices, expert * self.devices)
+
+    def layered_cost(self, chunks: list[tuple[int, int]], dec_ctx: np.ndarray,
+                     group: tuple[int, int]) -> IterationCost:
+        """A layered-prefill iteration (hwsim.mappers.batching.layered): the prompt chunks run
+        through the layers of `group` = (first, stop) together with the decodes, which run
+        alone through every other layer. Composed from two simulated iterations split by layer,
+        the mixed one and the decode-only one (both cached by shape key): exact when the layers
+        run one after another, as on a GPU stream (module docstring, item 1)."""
+        if not chunks:
+            return self.cost(chunks, dec_ctx)
+        key = shape_key(chunks, dec_ctx)
+        prof = self._profile_at(key)
+        other = self._profile_at(shape_key([], dec_ctx)) if len(dec_ctx) else None
+        return self.compose(prof, other, group)
+
+    def _profile_at(self, key: tuple) -> LayerProfile:
+        hit = self.profiles.get(key)
+        if hit is None:
+            hit = self.profiles[key] = self.profile(*representative(key))
+        return hit
 
     def full_pass(self, query: np.ndarray, cached: np.ndarray) -> IterationCost:
         """The exact iteration through the whole pass scenario (every layer): the reference the
@@ -224,7 +302,8 @@ class IterationCoster:
             return self._at(key)          # a step inside the interval (a GEMM tile): exact
         f = (total - lo) / P_STEP
         return IterationCost(c_lo.time_s + f * (c_hi.time_s - c_lo.time_s),
-                             c_lo.energy_j + f * (c_hi.energy_j - c_lo.energy_j))
+                             c_lo.energy_j + f * (c_hi.energy_j - c_lo.energy_j),
+                             c_lo.expert_bytes + f * (c_hi.expert_bytes - c_lo.expert_bytes))
 
     def decode_cost(self, d: int, s: int, m: int) -> IterationCost:
         """A decode-only iteration of `d` requests holding `s` tokens in all, the longest `m`."""
@@ -245,28 +324,30 @@ class IterationCoster:
         x = math.log2(max(m, 1)) * M_PER_OCTAVE
         k = math.floor(x)
         w = x - k
-        out_t = out_e = 0.0
+        out_t = out_e = out_x = 0.0
         for grid, weight in ((k, 1.0 - w), (k + 1, w)):
             if weight == 0.0:
                 continue
             line = self._lines.get((d, grid))
             if line is None:
                 line = self._lines[(d, grid)] = self._decode_line(d, max(1, round(2.0 ** (grid / M_PER_OCTAVE))))
-            s0, t0, dt, e0, de = line
+            s0, t0, dt, e0, de, x0, dx = line
             out_t += weight * (t0 + (s - s0) * dt)
             out_e += weight * (e0 + (s - s0) * de)
-        return IterationCost(out_t, out_e)
+            out_x += weight * (x0 + (s - s0) * dx)
+        return IterationCost(out_t, out_e, out_x)
 
-    def _decode_line(self, d: int, mg: int) -> tuple[float, float, float, float, float]:
-        """(S1, time at S1, time per S, energy at S1, energy per S) of D decoding requests whose
-        longest holds `mg` tokens."""
+    def _decode_line(self, d: int, mg: int) -> tuple[float, ...]:
+        """(S1, time at S1, time per S, energy at S1, energy per S, expert bytes at S1, expert
+        bytes per S) of D decoding requests whose longest holds `mg` tokens."""
         s1, s2 = mg + (d - 1) * max(1, -(-mg // 4)), d * mg
         c1 = self._at(((0, 0, ()), d, s1, mg))
         if s2 == s1:
-            return s1, c1.time_s, 0.0, c1.energy_j, 0.0
+            return s1, c1.time_s, 0.0, c1.energy_j, 0.0, c1.expert_bytes, 0.0
         c2 = self._at(((0, 0, ()), d, s2, mg))
         return (s1, c1.time_s, (c2.time_s - c1.time_s) / (s2 - s1),
-                c1.energy_j, (c2.energy_j - c1.energy_j) / (s2 - s1))
+                c1.energy_j, (c2.energy_j - c1.energy_j) / (s2 - s1),
+                c1.expert_bytes, (c2.expert_bytes - c1.expert_bytes) / (s2 - s1))
 
     def peak_flops_per_s(self) -> float:
         """Dense peak FLOP/s of one device: its compute resources in a simulated schedule."""

@@ -97,6 +97,9 @@ class ServingRun:
     iter_replica: np.ndarray = None   # which replica ran each iteration (disaggregated)
     extra_energy_j: float = 0.0       # energy outside iterations and idle (KV transfers)
     transfer_s: np.ndarray = None     # disaggregated: each request's KV transfer time
+    iter_expert_bytes: np.ndarray = None  # routed-expert weight bytes each iteration read (MoE)
+    iter_prefill_share: np.ndarray = None  # share of the layers its prompt tokens ran through
+                                           # (layered prefill: one group's; else 1)
 
     @property
     def end_s(self) -> float:
@@ -105,6 +108,12 @@ class ServingRun:
     @property
     def energy_j(self) -> float:
         return float(self.iter_energy_j.sum()) + self.idle_energy_j + self.extra_energy_j
+
+
+def group_layers(group: tuple[int, int], n_layers: int) -> tuple[int, int]:
+    """Layers (first, stop) of layer group g of n: contiguous, as even as the count allows."""
+    g, n = group
+    return round(g * n_layers / n), round((g + 1) * n_layers / n)
 
 
 def check_serving_system(system, key_prefix: str = "") -> None:
@@ -160,6 +169,8 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
     first = arrival.astype(float).copy() if prefilled else np.full(n, math.nan)
     done = np.full(n, math.nan)
     it_start, it_time, it_energy, it_pre, it_dec, it_kv = [], [], [], [], [], []
+    it_expert, it_share = [], []
+    n_layers = system.workload.model.n_layers
     t, nxt, finished, idle_s = 0.0, 0, 0, 0.0
     most, largest, samples = (0, 0), None, []
     held, pending, generated, owned = state.held, state.pending, state.generated, state.owned
@@ -185,8 +196,10 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
             largest = (np.asarray([q for q, _ in chunks] + [1] * len(dec), dtype=np.int64),
                        np.asarray([cc for _, cc in chunks] + dec_ctx.tolist(), dtype=np.int64))
         steps = 1
+        group = batch.prefill_group
         if chunks or not policy.decode_runs:
-            c = coster.cost(chunks, dec_ctx)
+            c = (coster.cost(chunks, dec_ctx) if group is None else
+                 coster.layered_cost(chunks, dec_ctx, group_layers(group, n_layers)))
             if sample_every and len(it_time) % sample_every == 0:
                 samples.append((list(chunks), dec_ctx.copy()))
             it_start.append(t)
@@ -196,6 +209,12 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
             it_energy.append(c.energy_j)
             it_pre.append(sum(q for q, _ in chunks))
             it_dec.append(len(dec))
+            it_expert.append(c.expert_bytes)
+            if group is not None:
+                first_l, stop_l = group_layers(group, n_layers)
+                it_share.append((stop_l - first_l) / n_layers)
+            else:
+                it_share.append(1.0)
         else:
             # A run of decode-only iterations over the same requests: it repeats unchanged until
             # a request finishes or arrives, or (on_demand) needs a new KV block (the policy's
@@ -220,11 +239,13 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                 it_energy.append(c.energy_j)
                 it_pre.append(0)
                 it_dec.append(d)
+                it_expert.append(c.expert_bytes)
+                it_share.append(1.0)
                 steps += 1
                 if t >= t_next:
                     break
         ended = []
-        for rid, q in batch.prefill:
+        for rid, q in (batch.prefill if group is None or group[0] == group[1] - 1 else ()):
             held[rid] += q
             pending[rid] -= q
             if pending[rid] == 0:                  # the prefill emits the next output token
@@ -253,4 +274,5 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
                       np.asarray(it_dec, dtype=np.int64), np.asarray(it_kv, dtype=np.int64),
                       generated.copy(), kv, state.peak_blocks, (static_w or 0.0) * idle_s,
                       coster.simulations, len(coster.cache), coster, largest, samples,
-                      state.preemptions, state.recomputed_tokens, state.preempted_decoding, cut)
+                      state.preemptions, state.recomputed_tokens, state.preempted_decoding, cut,
+                      iter_expert_bytes=np.asarray(it_expert), iter_prefill_share=np.asarray(it_share))

@@ -116,13 +116,16 @@ def serving_metrics(run, system, spec) -> dict:
         "energy_per_output_token_j": run.energy_j / out_tokens,
         "iterations": len(run.iter_time_s),
         "mean_iteration_s": float(run.iter_time_s.mean()),
-        "mean_tokens_per_iteration": float((run.iter_prefill_tokens + run.iter_decode_tokens).mean()),
+        "mean_tokens_per_iteration": float((run.iter_prefill_tokens * (
+            1.0 if run.iter_prefill_share is None else run.iter_prefill_share) + run.iter_decode_tokens).mean()),
         "kv_cache": {"allocation": spec.kv_allocation, "preemptions": run.preemptions,
                      "recomputed_tokens": run.recomputed_tokens,
                      "blocks": kv.blocks, "block_tokens": kv.block_tokens, "capacity_tokens": kv.tokens,
                      "bytes_per_token_per_device": kv.bytes_per_token,
                      "peak_blocks": run.peak_blocks, "peak_share": run.peak_blocks / kv.blocks},
         "ceiling": ceil,
+        "expert_weight_bytes": (float(run.iter_expert_bytes.sum()) if run.iter_expert_bytes is not None
+                                else None),
         "cost_model": {"pass_simulations": run.simulations, "cache_entries": run.cache_entries,
                        "one_layer_extension": run.coster.extend,
                        "extension_error": max(run.coster.extension_error.values(), default=None)},

@@ -35,9 +35,13 @@ from hwsim.spec import Spec
 @dataclass
 class Batch:
     """One iteration: `prefill` = [(request, new prompt tokens)] (a whole prompt or a chunk),
-    `decode` = requests computing one token each."""
+    `decode` = requests computing one token each. `prefill_group` = (g, n): layered prefill
+    (hwsim.mappers.batching.layered): the prompt tokens run through layer group g of n (the
+    decodes through every layer); they enter the KV cache, and emit a token, only with the last
+    group (g = n - 1). None: through every layer."""
     prefill: list[tuple[int, int]] = field(default_factory=list)
     decode: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    prefill_group: tuple[int, int] | None = None
 
     @property
     def tokens(self) -> int:
@@ -195,7 +199,7 @@ class CommonOptions(Spec):
 
 
 POLICIES: dict[str, PolicyEntry] = {}
-BUILTIN_POLICY_MODULES = ("static", "continuous", "chunked")
+BUILTIN_POLICY_MODULES = ("static", "continuous", "chunked", "layered")
 _loaded = False
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -189,9 +190,9 @@ class _Builder:
         self.attend = self.all_attend[j * size:(j + 1) * size]
         self.tokens = int(self.query.sum())      # tokens of the micro-batch on this device
         per_group = len(self.replica_query) // self.w.ep
-        self.replica_tokens = sum(                # the micro-batch's tokens over every expert group
-            int(self.replica_query[g * per_group + j * size:g * per_group + (j + 1) * size].sum())
-            for g in range(self.w.ep))
+        by_group = self.replica_query[:per_group * self.w.ep].reshape(self.w.ep, per_group)
+        # the micro-batch's tokens over every expert group
+        self.replica_tokens = int(by_group[:, j * size:(j + 1) * size].sum())
 
     # -- helpers that append an op after the previous one --
     def add(self, op: Op, after: list[str] | None = None) -> str:
@@ -425,9 +426,8 @@ class _Builder:
         self.add(self.vector(f"L{i}.norm2", i, T * d, m.norm))
         self.add(self.matmul(f"L{i}.router", i, T, d, moe.n_experts, kind=OpKind.ROUTER, bias=False))
         counts = expert_token_counts(w.routing, self.replica_tokens, moe.n_experts, moe.top_k, i)
-        slots, shared_tokens = self._expert_slots(counts)
-        group = (max(range(w.ep), key=lambda g: (sum(t for _, t in slots[g]) + shared_tokens[g], -g))
-                 if self.device is None else self.device.expert_group)
+        slots, shared_tokens, busiest = self._expert_slots(counts)
+        group = busiest if self.device is None else self.device.expert_group
         if w.ep > 1:
             # every token to its top_k experts, and to a shared-expert group when they have one
             copies = moe.top_k + (moe.n_shared and w.eplb.shared_expert_groups and 1)
@@ -458,27 +458,40 @@ class _Builder:
         self.add(self.vector(f"L{i}.residual2", i, T * d, "add", in_elements=2 * T * d),
                  after=(ends or [fork]) + [x_in])
 
-    def _expert_slots(self, counts) -> tuple[list, list[int]]:
-        """Per expert group, its routed (expert, tokens) slots and the tokens its shared experts
-        run on: without `eplb`, group g holds experts [g n/ep, (g+1) n/ep) and runs the shared
-        experts on its own tokens; with it, the layout of `expert_placement` and the shared
-        experts on the last `shared_expert_groups` groups, each running an even share of the
-        replica's tokens (workloads/routing.py, EPLBSpec)."""
-        w, moe = self.w, self.m.moe
-        lay = w.eplb
-        if not lay.active:
-            local = moe.n_experts // w.ep
-            slots = [[(e, int(counts[e])) for e in range(g * local, (g + 1) * local)]
-                     for g in range(w.ep)]
-            return slots, [self.tokens] * w.ep
-        routed = w.ep - lay.shared_expert_groups
-        slots = list(expert_placement(tuple(int(c) for c in counts), routed, lay.redundant_experts))
-        shared = [self.tokens] * routed if not lay.shared_expert_groups else [0] * routed
-        if lay.shared_expert_groups:
-            share, extra = divmod(self.replica_tokens, lay.shared_expert_groups)
-            slots += [()] * lay.shared_expert_groups
-            shared += [share + (k < extra) for k in range(lay.shared_expert_groups)]
-        return slots, shared
+    def _expert_slots(self, counts):
+        """(per expert group its routed (expert, tokens) slots, per group the tokens its shared
+        experts run on, the group with the most expert tokens): `expert_layout`."""
+        lay = self.w.eplb
+        return expert_layout(counts.tobytes(), self.w.ep, lay.redundant_experts,
+                             lay.shared_expert_groups, self.tokens, self.replica_tokens)
+
+    def shape_key(self) -> tuple:
+        """What this device's graph depends on besides the workload: its stage, its requests'
+        query and context lengths, and per MoE layer the tokens of its expert slots and shared
+        experts. Two devices with the same key build graphs of the same signature (the
+        partition step builds one graph per key)."""
+        w, m = self.w, self.m
+        group = 0 if self.device is None else self.device.expert_group
+        key = [self.stage]
+        layers = list(self.stage_layers)
+        if w.mtp is not None:
+            layers += [m.n_layers + k for k in range(w.mtp.draft_tokens)]
+        for j in range(w.pp):
+            self.micro_batch(j)
+            key += [self.query.tobytes(), self.attend.tobytes()]
+            for i in layers:
+                if not m.is_moe_layer(min(i, m.n_layers - 1)):
+                    continue
+                tokens, replica = self.tokens, self.replica_tokens
+                if i >= m.n_layers:                  # an MTP draft: one token per request
+                    self.tokens, self.replica_tokens = len(self.query), replica // int(self.query[0])
+                counts = expert_token_counts(w.routing, self.replica_tokens, m.moe.n_experts,
+                                             m.moe.top_k, i)
+                slots, shared, _ = self._expert_slots(counts)
+                key.append((tuple(t for _, t in slots[group] if t), shared[group]))
+                self.tokens, self.replica_tokens = tokens, replica
+        self.micro_batch(0)
+        return tuple(key)
 
     def _weight_bytes_per_device(self) -> int:
         """Weights resident on one device: its stage's dense parts / tp, local experts / tp,
@@ -510,6 +523,36 @@ class _Builder:
             else:
                 total += m.layer_params(i) - m.attention_params()
         return (math.ceil(total / w.tp) + attention) * self.b
+
+
+@lru_cache(maxsize=4096)
+def expert_layout(counts: bytes, ep: int, redundant: int, shared_groups: int, tokens: int,
+                  replica_tokens: int) -> tuple[tuple, tuple[int, ...], int]:
+    """Per expert group of one MoE layer its routed (expert, tokens) slots, the tokens its shared
+    experts run on, and the group with the most expert tokens (the lowest on a tie). `counts`:
+    the layer's tokens per routed expert (int64 bytes). Without an EPLB layout, group g holds
+    experts [g n/ep, (g+1) n/ep) and runs the shared experts on its own `tokens`; with one, the
+    slots of `expert_placement` and the shared experts on the last `shared_groups` groups, each
+    on an even share of the replica's tokens (workloads/routing.py, EPLBSpec). Cached: every
+    device of a replica asks for the same layers."""
+    c = np.frombuffer(counts, dtype=np.int64)
+    n = len(c)
+    if not (redundant or shared_groups):
+        local = n // ep
+        slots = tuple(tuple((e, int(c[e])) for e in range(g * local, (g + 1) * local))
+                      for g in range(ep))
+        shared = (tokens,) * ep
+    else:
+        routed = ep - shared_groups
+        slots = expert_placement(tuple(int(x) for x in c), routed, redundant)
+        shared = ((tokens,) if not shared_groups else (0,)) * routed
+        if shared_groups:
+            share, extra = divmod(replica_tokens, shared_groups)
+            slots += ((),) * shared_groups
+            shared += tuple(share + (k < extra) for k in range(shared_groups))
+    loads = [sum(t for _, t in s) + sh for s, sh in zip(slots, shared)]
+    busiest = max(range(ep), key=lambda g: (loads[g], -g))
+    return slots, shared, busiest
 
 
 _VECTOR_KIND = {"layernorm": OpKind.NORM, "rmsnorm": OpKind.NORM, "softmax": OpKind.SOFTMAX,

@@ -33,6 +33,8 @@ LLM_PARAMS_B = {
     "mixtral-8x7b": (46.7, 12.9, "Mixtral of Experts (Jiang et al., 2024), section 2"),
     "deepseek-moe-16b": (16.4, 2.8, "DeepSeekMoE (Dai et al., 2024)"),
     "deepseek-v3": (671.0, 37.0, "DeepSeek-V3 Technical Report (arXiv 2412.19437), abstract"),
+    "deepseek-r1": (671.0, 37.0, "deepseek-ai/DeepSeek-R1 model card (Total Params 671B, Activated "
+                    "Params 37B; the MTP module's weights not counted)"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
 

@@ -225,9 +225,8 @@ class _Builder:
     def info(self) -> WorkloadInfo:
         w, m, b = self.w, self.m, self.b
         layers = len(self.stage_layers)
-        if w.mtp is not None:                    # the MTP modules keep a cache of their own
-            layers += m.mtp_modules
-        kv = int(self.all_attend.sum()) * m.kv_cache_elements(w.tp) * self.kb * layers
+        cached = layers + (m.mtp_modules if w.mtp is not None else 0)   # MTP keeps a cache too
+        kv = int(self.all_attend.sum()) * m.kv_cache_elements(w.tp) * self.kb * cached
         tokens = int(self.replica_query.sum())   # new tokens of the pass, every request
         if w.mtp is not None:                    # expected accepted tokens, not those verified
             tokens = w.batch * w.mtp.tokens_per_step

@@ -86,7 +86,7 @@ def can_extrapolate(system: SystemUnderTest) -> bool:
     from hwsim.mappers import MAPPERS
     w = system.workload
     if w.kind != "transformer" or w.model.moe is not None or system.hardware.topology is not None \
-            or not MAPPERS[system.mapper.name].layer_periodic:
+            or getattr(w, "mtp", None) is not None or not MAPPERS[system.mapper.name].layer_periodic:
         return False
     levels = system.hardware.device(MAPPERS[system.mapper.name].needs).off_chip_levels
     return len(levels) <= 1 and stage_layers(system) >= 2 * (1 + 2 + 3)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from hwsim.sim.schedule import Schedule
 from hwsim.hw.interconnect.schedule import add_coflows, add_collective, coflow_plan
 from hwsim.workloads.ops import Op, OpGraph, OpKind
-from hwsim.workloads.transformer import DeviceCoord, TransformerWorkload, build_transformer
+from hwsim.workloads.transformer import DeviceCoord, TransformerWorkload, _Builder, build_transformer
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,24 @@ def _receive_of_micro_batch(graph: OpGraph, j: int) -> str:
 def partition(workload: TransformerWorkload, dedupe: bool = True) -> Partition:
     """Every device of one replica (module docstring)."""
     w = workload
-    graphs: dict[DeviceCoord, OpGraph] = {
-        DeviceCoord(s, g): build_transformer(w, DeviceCoord(s, g))
-        for s in range(w.pp) for g in range(w.ep)}
+    coords = [DeviceCoord(s, g) for s in range(w.pp) for g in range(w.ep)]
+    # Devices of one shape key build graphs of one signature: one graph is built per key
+    # (`_Builder.shape_key`), then keys whose graphs still cost the same are merged.
+    shapes: dict[tuple, list[DeviceCoord]] = {}
+    for coord in coords:
+        key = _Builder(w, coord).shape_key() if dedupe else (coord,)
+        shapes.setdefault(key, []).append(coord)
+    graphs: dict[DeviceCoord, OpGraph] = {}
+    for same in shapes.values():
+        graph = build_transformer(w, same[0])
+        graphs.update({c: graph for c in same})
     classes: dict[tuple, list[DeviceCoord]] = {}
-    for coord, graph in graphs.items():
-        key = (coord.stage, _signature(graph)) if dedupe else (coord,)
+    signatures: dict[int, tuple] = {}
+    for coord in coords:
+        graph = graphs[coord]
+        if dedupe and id(graph) not in signatures:
+            signatures[id(graph)] = _signature(graph)
+        key = (coord.stage, signatures[id(graph)]) if dedupe else (coord,)
         classes.setdefault(key, []).append(coord)
     devices = [DeviceGraph(tuple(cs), graphs[cs[0]], len(cs) * w.tp) for cs in classes.values()]
     index = {c: k for k, d in enumerate(devices) for c in d.coords}
@@ -203,6 +215,7 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
     tasks_of_op: list[dict[str, list[int]]] = []
     joint: dict[tuple[int, str], tuple[list[int], list[int]]] = {}   # all-to-all: flows, dones
     lowerings: dict = {}                          # (kind, group, bytes, coord) -> lowered, coflow?, plan
+    demands: dict = {}                            # coflow -> its link demands in `merged`
     extra: dict[int, set[int]] = {}
 
     def scaled(t, n):
@@ -254,7 +267,7 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
             where = dict(layer=t.layer, micro_batch=t.micro_batch, device=k)
             if coflow:
                 flows, done = add_coflows(merged, lowered, pre + t.name, (tid,), t.op, plan=plan,
-                                          **where)
+                                          demand_cache=demands, **where)
             else:
                 added = add_collective(merged, lowered, pre + t.name, (tid,), t.op, **where)
                 flows, done = tuple(i for ids in added.phase_tasks for i in ids), added.done

@@ -36,6 +36,22 @@ KNOWN_MISSED = {
     # more in the expert traffic (+77% vs +12..39%). Balanced routing also overstates decode expert reads.
     "layered-prefill.ttft_change",              # -0.56 (-0.40 .. -0.20)
     "layered-prefill.chunked_expert_traffic",   # +0.77 (0.02 .. 0.49)
+    # CloudMatrix384 (issue 13; hwsim/validate/cloudmatrix.py). SLO points: our decode step barely
+    # grows with the batch at 4-12 requests per die (30.6 ms at batch 8 per NPU, 31.6 ms at 24:
+    # every die still reads its layer's attention weights and its expert), while the paper's TPOT
+    # rises from 14.9 to 24.6 ms; no constant was changed for either.
+    "cloudmatrix.slo15_tokens_per_npu",     # 445 (457-619)
+    "cloudmatrix.slo15_tpot",               # 18.0 ms (12.7-17.1)
+    "cloudmatrix.slo30_tokens_per_npu",     # 1,290 (828-1,120)
+    "cloudmatrix.slo30_tpot",               # 18.6 ms (20.9-28.3)
+    # prefill 15.6% faster than the paper: the 910C die's GEMM and attention efficiencies are the
+    # H100's (assumed), and the 16,384 tokens per NPU are our reading of the setup.
+    "cloudmatrix.prefill_perfect_eplb",     # 7,734 (5,685-7,691)
+    # UB dispatch/combine at EP256: ours moves the bytes at the link rate (196 GB/s per die) plus
+    # route latency and ECMP collisions; the paper's effective 54 / 103 GB/s include the kernels'
+    # packing and synchronisation, which hwsim does not model.
+    "cloudmatrix.ub_dispatch_ep256",        # 43 us (114-190)
+    "cloudmatrix.ub_combine_ep256",         # 85 us (112-186)
     # TPI-LLM (issue 16 item 5; hwsim/validate/tpi_llm.py): the window plan of one 8-way fp32 slice
     # peaks at 0.53 GB; the published 3.1 GB is a measured process footprint (PyTorch runtime, the
     # master's unsliced embedding and head), which hwsim does not model and no constant stands in for.

@@ -76,6 +76,11 @@ class ModelSpec(Spec):
     moe: MoESpec | None = None
     mla: MLASpec | None = Field(default=None, description="multi-head latent attention "
                                 "(DeepSeek-V2/V3) instead of MHA/GQA")
+    mtp_modules: int = Field(default=0, ge=0, description="multi-token-prediction modules "
+                             "(DeepSeek-V3: num_nextn_predict_layers = 1); each is one more decoder "
+                             "layer plus a 2d -> d projection and two norms, sharing the embedding "
+                             "and the LM head (DeepSeek-V3 Technical Report, arXiv 2412.19437, "
+                             "section 2.2). Not in param_count (671B excludes them)")
 
     @model_validator(mode="after")
     def _mla_has_no_kv_heads(self):
@@ -149,6 +154,14 @@ class ModelSpec(Spec):
         pos = self.max_seq_len * self.d_model if self.positions == "learned" else 0
         head = 0 if self.tied_embeddings else self.vocab * self.d_model
         return self.vocab * self.d_model + pos + head + self.norm_params()
+
+    def mtp_params(self) -> int:
+        """Weights of the MTP modules: each a decoder layer like the last one (MoE in
+        DeepSeek-V3), the projection M (2d -> d) and the norms of the hidden state and of the
+        embedding (arXiv 2412.19437, section 2.2, eq. 21); embedding and head are shared."""
+        d = self.d_model
+        return self.mtp_modules * (self.layer_params(self.n_layers - 1) + 2 * d * d
+                                   + 3 * self.norm_params())
 
     def param_count(self, active: bool = False) -> int:
         return self.embedding_params() + sum(self.layer_params(i, active) for i in range(self.n_layers))

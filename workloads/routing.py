@@ -10,6 +10,7 @@ log p_e + Gumbel noise are a sample of k distinct experts drawn with probabiliti
 """
 from __future__ import annotations
 
+import heapq
 from functools import lru_cache
 from typing import Literal
 
@@ -56,3 +57,57 @@ def _expert_token_counts(spec: RoutingSpec, tokens: int, n_experts: int, top_k: 
         chosen = np.argpartition(-keys, top_k - 1, axis=1)[:, :top_k]
         counts += np.bincount(chosen.ravel(), minlength=n_experts)
     return counts
+
+
+class EPLBSpec(Spec):
+    """Where the experts of each MoE layer live under expert parallelism (`workload.eplb`),
+    CloudMatrix-Infer's layout (Zuo et al., arXiv 2506.12708: EP320 = 256 routed experts, 32
+    redundant copies and 32 copies of the shared expert, one per die):
+
+    - `redundant_experts` extra copies of the most loaded routed experts of each layer, and the
+      copies packed onto the `ep - shared_expert_groups` routed groups with the same number of
+      slots each, the heaviest first onto the lightest group with a free slot (DeepSeek's EPLB,
+      deepseek-ai/EPLB eplb.py: `replicate_experts` then `balanced_packing`); a replicated
+      expert's tokens are split evenly among its copies;
+    - `shared_expert_groups` groups that hold only the shared expert(s) and run them on an even
+      share of every token of the replica (the other groups then hold no shared expert).
+    Loads are the layer's routed token counts (`workload.routing`), so the balancer sees the
+    true loads of the pass: an ideal, once-per-pass rebalancing (DeepSeek's EPLB uses loads
+    estimated from history)."""
+    redundant_experts: int = Field(default=0, ge=0)
+    shared_expert_groups: int = Field(default=0, ge=0)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.redundant_experts or self.shared_expert_groups)
+
+
+@lru_cache(maxsize=4096)
+def expert_placement(counts: tuple[int, ...], groups: int, redundant: int
+                     ) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per routed group, its (expert, tokens) slots: `redundant` replicas given one at a time to
+    the expert of the largest tokens per copy (ties: the lowest id), then every copy packed,
+    heaviest first, onto the group of least load that still has a free slot (ties: the lowest
+    group); slots per group = (experts + redundant) / groups. An expert of r copies gives each
+    tokens // r, the first tokens % r copies one more."""
+    n = len(counts)
+    slots, rest = divmod(n + redundant, groups)
+    if rest:
+        raise ValueError(f"{n} experts + {redundant} redundant do not fill {groups} groups evenly")
+    copies = [1] * n
+    for _ in range(redundant):
+        e = max(range(n), key=lambda x: (counts[x] / copies[x], -x))
+        copies[e] += 1
+    items = []
+    for e in range(n):
+        share, extra = divmod(counts[e], copies[e])
+        items += [(share + (r < extra), e) for r in range(copies[e])]
+    items.sort(key=lambda t: (-t[0], t[1]))
+    placed = [[] for _ in range(groups)]
+    free = [(0, g) for g in range(groups)]          # (load, group) of the groups with a free slot
+    for tokens, e in items:
+        load, g = heapq.heappop(free)
+        placed[g].append((e, tokens))
+        if len(placed[g]) < slots:
+            heapq.heappush(free, (load + tokens, g))
+    return tuple(tuple(sorted(p)) for p in placed)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -33,7 +34,7 @@ from hwsim.workloads.models import ModelSpec
 from hwsim.workloads.ops import (DTYPE_BYTES, MAX_BATCH, Attention, Collective, MatMul, Op, OpGraph, OpKind,
                                  WorkloadInfo)
 from hwsim.workloads.requests import RequestSpec
-from hwsim.workloads.routing import RoutingSpec, expert_token_counts
+from hwsim.workloads.routing import EPLBSpec, RoutingSpec, expert_placement, expert_token_counts
 
 # FLOPs per element of the vector ops. Counted as the arithmetic a straightforward kernel does:
 # LayerNorm = mean (1 add) + variance (sub, mul, add) + normalise (sub, div... folded to mul)
@@ -41,6 +42,22 @@ from hwsim.workloads.routing import RoutingSpec, expert_token_counts
 # GELU (tanh form) ≈ 8; SiLU(x) * y ≈ 5; RoPE = 2 muls + 1 add per element; residual add = 1.
 VECTOR_FLOPS_PER_ELEMENT = {"layernorm": 5, "rmsnorm": 4, "softmax": 5, "gelu": 8, "swiglu": 5,
                             "rope": 3, "add": 1, "topk": 1}
+
+
+class MTPSpec(Spec):
+    """Multi-token prediction as speculative decoding (DeepSeek-V3 Technical Report, arXiv
+    2412.19437, section 5.4.3): each decode step the model verifies `draft_tokens` tokens drafted
+    by its MTP module(s) together with the next token (1 + draft_tokens query tokens per
+    request), and the module drafts the next ones. With every draft accepted independently with
+    probability p = `acceptance_rate` and drafts after a rejection discarded, a step yields
+    1 + p + ... + p^k tokens per request in expectation (Leviathan et al., ICML 2023, eq. 1); one
+    draft: 1 + p. The acceptance rate is an input: a property of the model and the text."""
+    draft_tokens: int = Field(default=1, ge=1, le=8)
+    acceptance_rate: float = Field(ge=0, le=1)
+
+    @property
+    def tokens_per_step(self) -> float:
+        return math.fsum(self.acceptance_rate ** i for i in range(self.draft_tokens + 1))
 
 
 class TransformerWorkload(Spec):
@@ -53,11 +70,18 @@ class TransformerWorkload(Spec):
     requests: RequestSpec = Field(default_factory=RequestSpec,
                                   description="context lengths of the requests")
     dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8"] = "fp16"
+    attention_dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8"] | None = Field(
+        default=None, description="the KV cache and the attention score/context ops (default: "
+        "dtype); e.g. INT8 weights and GEMM activations with BF16 attention")
     tp: int = Field(default=1, gt=0, description="tensor-parallel devices per replica")
     ep: int = Field(default=1, gt=0, description="expert-parallel groups (MoE only)")
     pp: int = Field(default=1, gt=0, description="pipeline stages per replica, each with n_layers / pp layers")
     lm_head: bool = True
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
+    eplb: EPLBSpec = Field(default_factory=EPLBSpec, description="redundant experts and "
+                           "shared-expert groups under expert parallelism (workloads/routing.py)")
+    mtp: MTPSpec | None = Field(default=None, description="decode with multi-token prediction "
+                                "(the model's MTP modules draft, the step verifies)")
 
     @model_validator(mode="after")
     def _parallelism_fits(self):
@@ -66,13 +90,33 @@ class TransformerWorkload(Spec):
             raise ValueError(f"tp={self.tp} must divide n_heads={m.n_heads}")
         if m.kv_heads % self.tp and self.tp % m.kv_heads:
             raise ValueError(f"tp={self.tp} and n_kv_heads={m.kv_heads} must divide one another")
-        if self.ep > 1:
+        if self.eplb.active and m.moe is None:
+            raise ValueError("eplb needs a Mixture-of-Experts model")
+        if self.ep > 1 or self.eplb.active:
             if m.moe is None:
                 raise ValueError("ep > 1 needs a Mixture-of-Experts model")
-            if m.moe.n_experts % self.ep:
-                raise ValueError(f"ep={self.ep} must divide n_experts={m.moe.n_experts}")
+            routed = self.ep - self.eplb.shared_expert_groups
+            if routed < 1:
+                raise ValueError(f"eplb.shared_expert_groups ({self.eplb.shared_expert_groups}) "
+                                 f"must leave some of the ep={self.ep} groups for routed experts")
+            if self.eplb.shared_expert_groups and not m.moe.n_shared:
+                raise ValueError("eplb.shared_expert_groups needs a model with shared experts")
+            if (m.moe.n_experts + self.eplb.redundant_experts) % routed:
+                what = ("ep" if not self.eplb.active else
+                        f"ep - shared_expert_groups = {routed}")
+                raise ValueError(f"{what} must divide n_experts={m.moe.n_experts}"
+                                 + (f" + redundant_experts={self.eplb.redundant_experts}"
+                                    if self.eplb.redundant_experts else ""))
             if self.batch % self.ep:
                 raise ValueError(f"ep={self.ep} must divide batch={self.batch}")
+        if self.mtp is not None:
+            if self.phase != "decode":
+                raise ValueError("mtp drafts tokens in decode steps: it needs phase 'decode'")
+            if m.mtp_modules < 1:
+                raise ValueError(f"mtp needs a model with MTP modules (model.mtp_modules), "
+                                 f"{m.name} has none")
+            if self.pp > 1:
+                raise ValueError("mtp is modelled without pipeline parallelism (pp = 1)")
         if self.pp > 1:
             if m.n_layers % self.pp:
                 raise ValueError(f"pp={self.pp} must divide n_layers={m.n_layers}")
@@ -106,6 +150,8 @@ class _Builder:
         single-device model (the last pipeline stage, the expert group receiving most tokens)."""
         self.w, self.m = w, w.model
         self.b = DTYPE_BYTES[w.dtype]
+        self.adtype = w.attention_dtype or w.dtype      # KV cache and attention ops
+        self.kb = DTYPE_BYTES[self.adtype]
         self.heads = self.m.n_heads // w.tp
         self.kv_heads = max(1, self.m.kv_heads // w.tp)
         self.device = device
@@ -117,9 +163,10 @@ class _Builder:
         all_ctx = w.context_lens()
         ctx = all_ctx[group * per_group:(group + 1) * per_group]
         if w.phase == "decode":
-            self.all_query = np.ones_like(ctx)
-            self.all_attend = ctx + 1           # cached tokens plus the new one
-            self.replica_query = np.ones_like(all_ctx)
+            step = 1 + (w.mtp.draft_tokens if w.mtp else 0)   # the next token plus the drafts
+            self.all_query = np.full_like(ctx, step)
+            self.all_attend = ctx + step        # cached tokens plus the new ones
+            self.replica_query = np.full_like(all_ctx, step)
         elif w.phase == "mixed":               # new tokens on top of the cached ones
             all_new = w.requests.query_lens(w.batch)
             self.all_query = all_new[group * per_group:(group + 1) * per_group]
@@ -143,9 +190,9 @@ class _Builder:
         self.attend = self.all_attend[j * size:(j + 1) * size]
         self.tokens = int(self.query.sum())      # tokens of the micro-batch on this device
         per_group = len(self.replica_query) // self.w.ep
-        self.replica_tokens = sum(                # the micro-batch's tokens over every expert group
-            int(self.replica_query[g * per_group + j * size:g * per_group + (j + 1) * size].sum())
-            for g in range(self.w.ep))
+        by_group = self.replica_query[:per_group * self.w.ep].reshape(self.w.ep, per_group)
+        # the micro-batch's tokens over every expert group
+        self.replica_tokens = int(by_group[:, j * size:(j + 1) * size].sum())
 
     # -- helpers that append an op after the previous one --
     def add(self, op: Op, after: list[str] | None = None) -> str:
@@ -178,8 +225,11 @@ class _Builder:
     def info(self) -> WorkloadInfo:
         w, m, b = self.w, self.m, self.b
         layers = len(self.stage_layers)
-        kv = int(self.all_attend.sum()) * m.kv_cache_elements(w.tp) * b * layers
+        cached = layers + (m.mtp_modules if w.mtp is not None else 0)   # MTP keeps a cache too
+        kv = int(self.all_attend.sum()) * m.kv_cache_elements(w.tp) * self.kb * cached
         tokens = int(self.replica_query.sum())   # new tokens of the pass, every request
+        if w.mtp is not None:                    # expected accepted tokens, not those verified
+            tokens = w.batch * w.mtp.tokens_per_step
         return WorkloadInfo(
             model=m.name, phase=w.phase, batch=w.batch, tokens=tokens, n_layers=layers,
             tp=w.tp, ep=w.ep, pp=w.pp,
@@ -214,8 +264,41 @@ class _Builder:
             return                               # the next stage receives this micro-batch
         self.add(self.vector("final_norm", -1, T * d, m.norm))
         if w.lm_head:
-            rows = len(self.query)               # logits for each request's last token
+            # logits for each request's last token; verifying drafts needs every new token's
+            rows = T if w.mtp is not None else len(self.query)
             self.add(self.matmul("lm_head", -1, rows, d, _ceil_div(m.vocab, w.tp), bias=False))
+        if w.mtp is not None:
+            self._mtp_drafts()
+
+    def _mtp_drafts(self):
+        """The MTP module drafting the next `draft_tokens` tokens of every request, one depth
+        after the other (DeepSeek-V3, arXiv 2412.19437, section 2.2): per depth, RMSNorm of the
+        hidden state and of the embedded token, the projection M (2d -> d), one decoder layer
+        (MoE, as the model's last) over one token per request with its own latent cache, the
+        final norm and the shared LM head. Layer ids n_layers, n_layers + 1, ... are the drafts'
+        (every depth runs the one module when the model has one)."""
+        w, m, b = self.w, self.m, self.b
+        d, rows = m.d_model, len(self.query)
+        query, attend = self.query, self.attend
+        tokens, replica_tokens = self.tokens, self.replica_tokens
+        self.query = np.ones_like(query)
+        self.tokens, self.replica_tokens = rows, self.replica_tokens // int(query[0])
+        for depth in range(w.mtp.draft_tokens):
+            layer = m.n_layers + depth
+            self.attend = attend - int(query[0]) + 1 + depth
+            self.add(self.vector(f"mtp{depth}.norms", layer, 2 * rows * d, m.norm))
+            self.add(self.matmul(f"mtp{depth}.proj", layer, rows, 2 * d, d, bias=False))
+            self._attention_block(layer)
+            if m.is_moe_layer(m.n_layers - 1):
+                self._moe_block(layer)
+            else:
+                self._dense_ffn(layer)
+            self.add(self.vector(f"mtp{depth}.final_norm", layer, rows * d, m.norm))
+            if w.lm_head:
+                self.add(self.matmul(f"mtp{depth}.lm_head", layer, rows, d,
+                                     _ceil_div(m.vocab, w.tp), bias=False))
+        self.query, self.attend = query, attend
+        self.tokens, self.replica_tokens = tokens, replica_tokens
 
     def _attention_block(self, i: int):
         if self.m.mla is not None:
@@ -225,7 +308,7 @@ class _Builder:
         x_in = self.last
         self.add(self.vector(f"L{i}.norm1", i, T * d, m.norm))
         qkv = self.matmul(f"L{i}.qkv", i, T, d, (H + 2 * KV) * hd,
-                          kv_write_bytes=T * 2 * KV * hd * b)
+                          kv_write_bytes=T * 2 * KV * hd * self.kb)
         self.add(qkv)
         if m.positions == "rope":
             self.add(self.vector(f"L{i}.rope", i, T * (H + KV) * hd, "rope"))
@@ -233,14 +316,14 @@ class _Builder:
                          context_lens=tuple(self.attend.tolist()),
                          heads=H, kv_heads=KV, head_dim=hd)
         pairs = int(np.sum(self.query * self.attend))       # (query token, key) pairs
-        kv_read = int(self.attend.sum()) * KV * hd * b         # one of K or V
-        self.add(Op(name=f"L{i}.attn_score", kind=OpKind.ATTENTION_SCORE, layer=i, dtype=w.dtype,
-                    flops=2.0 * H * hd * pairs, act_in_bytes=T * H * hd * b,
-                    act_out_bytes=H * pairs * b, kv_read_bytes=kv_read, attention=attn))
+        kv_read = int(self.attend.sum()) * KV * hd * self.kb         # one of K or V
+        self.add(Op(name=f"L{i}.attn_score", kind=OpKind.ATTENTION_SCORE, layer=i, dtype=self.adtype,
+                    flops=2.0 * H * hd * pairs, act_in_bytes=T * H * hd * self.kb,
+                    act_out_bytes=H * pairs * self.kb, kv_read_bytes=kv_read, attention=attn))
         self.add(self.vector(f"L{i}.softmax", i, H * pairs, "softmax"))
         self.add(Op(name=f"L{i}.attn_context", kind=OpKind.ATTENTION_CONTEXT, layer=i,
-                    dtype=w.dtype, flops=2.0 * H * hd * pairs, act_in_bytes=H * pairs * b,
-                    act_out_bytes=T * H * hd * b, kv_read_bytes=kv_read, attention=attn))
+                    dtype=self.adtype, flops=2.0 * H * hd * pairs, act_in_bytes=H * pairs * self.kb,
+                    act_out_bytes=T * H * hd * self.kb, kv_read_bytes=kv_read, attention=attn))
         self.add(self.matmul(f"L{i}.out_proj", i, T, H * hd, d))
         if w.tp > 1:
             self.add(self.collective(f"L{i}.allreduce_attn", i, OpKind.ALL_REDUCE, w.tp, T * d * b))
@@ -272,32 +355,33 @@ class _Builder:
             q_in = a.q_lora_rank
         q = self.add(self.matmul(f"L{i}.q_up", i, T, q_in, H * a.qk_head_dim, bias=False))
         self.add(self.matmul(f"L{i}.kv_down", i, T, d, a.cache_dim, bias=False,
-                             kv_write_bytes=T * a.cache_dim * b), after=[normed])
+                             kv_write_bytes=T * a.cache_dim * self.kb), after=[normed])
         self.add(self.vector(f"L{i}.kv_norm", i, T * a.kv_lora_rank, m.norm))
         self.add(self.vector(f"L{i}.rope", i, T * (H + 1) * a.qk_rope_head_dim, "rope"),
                  after=[q, self.last])
         pairs = int(np.sum(self.query * self.attend))
         cached = int(self.attend.sum())            # tokens in the attended cache
-        absorbed = bool(np.all(self.query == 1))  # decode steps (FlashMLA); prompts expand
+        # decode steps (FlashMLA; with MTP drafts too); prompts expand
+        absorbed = bool(np.all(self.query == 1)) or self.w.phase == "decode"
         if absorbed:
             self.add(self._head_gemm(f"L{i}.q_absorb", i, T, a.qk_nope_head_dim, a.kv_lora_rank, H))
             attn = Attention(tuple(self.query.tolist()), tuple(self.attend.tolist()),
                              heads=H, kv_heads=1, head_dim=a.cache_dim)
-            score_dim, value_dim, kv_read = a.cache_dim, a.kv_lora_rank, (cached * a.cache_dim * b, 0)
+            score_dim, value_dim, kv_read = a.cache_dim, a.kv_lora_rank, (cached * a.cache_dim * self.kb, 0)
         else:
             self.add(self.matmul(f"L{i}.kv_up", i, cached, a.kv_lora_rank,
                                  H * (a.qk_nope_head_dim + a.v_head_dim), bias=False))
             attn = Attention(tuple(self.query.tolist()), tuple(self.attend.tolist()),
                              heads=H, kv_heads=H, head_dim=a.qk_head_dim)
             score_dim, value_dim = a.qk_head_dim, a.v_head_dim
-            kv_read = (cached * H * a.qk_head_dim * b, cached * H * a.v_head_dim * b)
-        self.add(Op(name=f"L{i}.attn_score", kind=OpKind.ATTENTION_SCORE, layer=i, dtype=w.dtype,
-                    flops=2.0 * H * score_dim * pairs, act_in_bytes=T * H * score_dim * b,
-                    act_out_bytes=H * pairs * b, kv_read_bytes=kv_read[0], attention=attn))
+            kv_read = (cached * H * a.qk_head_dim * self.kb, cached * H * a.v_head_dim * self.kb)
+        self.add(Op(name=f"L{i}.attn_score", kind=OpKind.ATTENTION_SCORE, layer=i, dtype=self.adtype,
+                    flops=2.0 * H * score_dim * pairs, act_in_bytes=T * H * score_dim * self.kb,
+                    act_out_bytes=H * pairs * self.kb, kv_read_bytes=kv_read[0], attention=attn))
         self.add(self.vector(f"L{i}.softmax", i, H * pairs, "softmax"))
         self.add(Op(name=f"L{i}.attn_context", kind=OpKind.ATTENTION_CONTEXT, layer=i,
-                    dtype=w.dtype, flops=2.0 * H * value_dim * pairs, act_in_bytes=H * pairs * b,
-                    act_out_bytes=T * H * value_dim * b, kv_read_bytes=kv_read[1], attention=attn))
+                    dtype=self.adtype, flops=2.0 * H * value_dim * pairs, act_in_bytes=H * pairs * self.kb,
+                    act_out_bytes=T * H * value_dim * self.kb, kv_read_bytes=kv_read[1], attention=attn))
         if absorbed:
             self.add(self._head_gemm(f"L{i}.v_absorb", i, T, a.kv_lora_rank, a.v_head_dim, H))
         self.add(self.matmul(f"L{i}.out_proj", i, T, H * a.v_head_dim, d, bias=False))
@@ -341,23 +425,26 @@ class _Builder:
         self.add(self.vector(f"L{i}.norm2", i, T * d, m.norm))
         self.add(self.matmul(f"L{i}.router", i, T, d, moe.n_experts, kind=OpKind.ROUTER, bias=False))
         counts = expert_token_counts(w.routing, self.replica_tokens, moe.n_experts, moe.top_k, i)
-        local = moe.n_experts // w.ep
-        group = (int(np.argmax(counts.reshape(w.ep, local).sum(axis=1))) if self.device is None
-                 else self.device.expert_group)
+        slots, shared_tokens, busiest = self._expert_slots(counts)
+        group = busiest if self.device is None else self.device.expert_group
         if w.ep > 1:
-            sent = T * moe.top_k * (w.ep - 1) // w.ep * d * b // w.tp
+            # every token to its top_k experts, and to a shared-expert group when they have one
+            copies = moe.top_k + (moe.n_shared and w.eplb.shared_expert_groups and 1)
+            sent = T * copies * (w.ep - 1) // w.ep * d * b // w.tp
             self.add(self.collective(f"L{i}.dispatch", i, OpKind.ALL_TO_ALL, w.ep, sent))
         fork = self.last
         ends = []
         d_ff_shard = _ceil_div(moe.d_ff_expert, w.tp)
         for s in range(moe.n_shared):
-            self.last = fork
-            ends.append(self._ffn(f"L{i}.shared{s}", i, T, d_ff_shard, expert=-1 - s))
-        for e in range(group * local, (group + 1) * local):
-            tokens_e = int(counts[e])
+            if shared_tokens[group]:
+                self.last = fork
+                ends.append(self._ffn(f"L{i}.shared{s}", i, shared_tokens[group], d_ff_shard,
+                                      expert=-1 - s))
+        for k, (e, tokens_e) in enumerate(slots[group]):
             if tokens_e:
                 self.last = fork
-                ends.append(self._ffn(f"L{i}.expert{e}", i, tokens_e, d_ff_shard, expert=e))
+                name = f"L{i}.expert{e}" + (f"#{k}" if w.eplb.redundant_experts else "")
+                ends.append(self._ffn(name, i, tokens_e, d_ff_shard, expert=e))
         self.last = None
         if w.ep > 1:
             self.add(self.collective(f"L{i}.combine", i, OpKind.ALL_TO_ALL, w.ep, sent),
@@ -369,6 +456,41 @@ class _Builder:
             ends = [self.last]
         self.add(self.vector(f"L{i}.residual2", i, T * d, "add", in_elements=2 * T * d),
                  after=(ends or [fork]) + [x_in])
+
+    def _expert_slots(self, counts):
+        """(per expert group its routed (expert, tokens) slots, per group the tokens its shared
+        experts run on, the group with the most expert tokens): `expert_layout`."""
+        lay = self.w.eplb
+        return expert_layout(counts.tobytes(), self.w.ep, lay.redundant_experts,
+                             lay.shared_expert_groups, self.tokens, self.replica_tokens)
+
+    def shape_key(self) -> tuple:
+        """What this device's graph depends on besides the workload: its stage, its requests'
+        query and context lengths, and per MoE layer the tokens of its expert slots and shared
+        experts. Two devices with the same key build graphs of the same signature (the
+        partition step builds one graph per key)."""
+        w, m = self.w, self.m
+        group = 0 if self.device is None else self.device.expert_group
+        key = [self.stage]
+        layers = list(self.stage_layers)
+        if w.mtp is not None:
+            layers += [m.n_layers + k for k in range(w.mtp.draft_tokens)]
+        for j in range(w.pp):
+            self.micro_batch(j)
+            key += [self.query.tobytes(), self.attend.tobytes()]
+            for i in layers:
+                if not m.is_moe_layer(min(i, m.n_layers - 1)):
+                    continue
+                tokens, replica = self.tokens, self.replica_tokens
+                if i >= m.n_layers:                  # an MTP draft: one token per request
+                    self.tokens, self.replica_tokens = len(self.query), replica // int(self.query[0])
+                counts = expert_token_counts(w.routing, self.replica_tokens, m.moe.n_experts,
+                                             m.moe.top_k, i)
+                slots, shared, _ = self._expert_slots(counts)
+                key.append((tuple(t for _, t in slots[group] if t), shared[group]))
+                self.tokens, self.replica_tokens = tokens, replica
+        self.micro_batch(0)
+        return tuple(key)
 
     def _weight_bytes_per_device(self) -> int:
         """Weights resident on one device: its stage's dense parts / tp, local experts / tp,
@@ -382,16 +504,54 @@ class _Builder:
             total = (m.embedding_params() - m.norm_params()
                      - (0 if m.tied_embeddings else m.vocab * m.d_model)) if self.stage == 0 else 0
         attention = 0                            # per rank (MLA keeps its down-projections whole)
-        for i in self.stage_layers:
+        layers = list(self.stage_layers)
+        if w.mtp is not None and self.stage == w.pp - 1:     # the MTP modules: a layer each
+            layers += [m.n_layers - 1] * m.mtp_modules
+            total += m.mtp_modules * (2 * m.d_model * m.d_model + 3 * m.norm_params())
+        for i in layers:
             attention += m.attention_params(w.tp)
             if m.is_moe_layer(i):
-                moe = m.moe
-                experts = moe.n_experts // w.ep + moe.n_shared
+                moe, lay = m.moe, w.eplb
+                routed = (moe.n_experts + lay.redundant_experts) // (w.ep - lay.shared_expert_groups)
+                # the most any group holds: its routed slots (and the shared experts), or the
+                # shared experts alone on a shared-expert group
+                experts = (max(routed, moe.n_shared) if lay.shared_expert_groups
+                           else routed + moe.n_shared)
                 total += (2 * m.norm_params() + m.d_model * moe.n_experts
                           + experts * m.ffn_params(moe.d_ff_expert))
             else:
                 total += m.layer_params(i) - m.attention_params()
         return (math.ceil(total / w.tp) + attention) * self.b
+
+
+@lru_cache(maxsize=4096)
+def expert_layout(counts: bytes, ep: int, redundant: int, shared_groups: int, tokens: int,
+                  replica_tokens: int) -> tuple[tuple, tuple[int, ...], int]:
+    """Per expert group of one MoE layer its routed (expert, tokens) slots, the tokens its shared
+    experts run on, and the group with the most expert tokens (the lowest on a tie). `counts`:
+    the layer's tokens per routed expert (int64 bytes). Without an EPLB layout, group g holds
+    experts [g n/ep, (g+1) n/ep) and runs the shared experts on its own `tokens`; with one, the
+    slots of `expert_placement` and the shared experts on the last `shared_groups` groups, each
+    on an even share of the replica's tokens (workloads/routing.py, EPLBSpec). Cached: every
+    device of a replica asks for the same layers."""
+    c = np.frombuffer(counts, dtype=np.int64)
+    n = len(c)
+    if not (redundant or shared_groups):
+        local = n // ep
+        slots = tuple(tuple((e, int(c[e])) for e in range(g * local, (g + 1) * local))
+                      for g in range(ep))
+        shared = (tokens,) * ep
+    else:
+        routed = ep - shared_groups
+        slots = expert_placement(tuple(int(x) for x in c), routed, redundant)
+        shared = ((tokens,) if not shared_groups else (0,)) * routed
+        if shared_groups:
+            share, extra = divmod(replica_tokens, shared_groups)
+            slots += ((),) * shared_groups
+            shared += tuple(share + (k < extra) for k in range(shared_groups))
+    loads = [sum(t for _, t in s) + sh for s, sh in zip(slots, shared)]
+    busiest = max(range(ep), key=lambda g: (loads[g], -g))
+    return slots, shared, busiest
 
 
 _VECTOR_KIND = {"layernorm": OpKind.NORM, "rmsnorm": OpKind.NORM, "softmax": OpKind.SOFTMAX,

@@ -118,7 +118,7 @@ def coflow_plan(lowered: LoweredCollective) -> tuple[tuple[Coflow, ...], ...]:
 
 
 def add_coflows(schedule: Schedule, lowered: LoweredCollective, label: str,
-                deps: Sequence[int] = (), op: str = "", plan=None,
+                deps: Sequence[int] = (), op: str = "", plan=None, demand_cache: dict | None = None,
                 **provenance) -> tuple[tuple[int, ...], int]:
     """Append `lowered` with one task per (phase, sending device) instead of one per flow: the
     task demands, on every link, the bytes of that device's flows crossing it, so its flows
@@ -128,25 +128,34 @@ def add_coflows(schedule: Schedule, lowered: LoweredCollective, label: str,
     lightly loaded destinations finish no earlier than its slowest one. Costs as `flow_cost`
     per flow: latency = steps x the longest route's latency; energy = bytes x 8 x the route's
     pJ/bit, summed; roofline: that latency plus the busiest link's bytes at its bandwidth.
-    `plan` is `coflow_plan(lowered)` when the caller has it. Returns (coflow task ids, the
-    barrier ending the last phase)."""
+    `plan` is `coflow_plan(lowered)` when the caller has it; `demand_cache` (a dict the caller
+    keeps with the plan, for one schedule) keeps each coflow's link demands and roofline, so a
+    collective added once per layer builds them once. Returns (coflow task ids, the barrier
+    ending the last phase)."""
     from hwsim.hw.energy import energy_components_j
     names: dict = {}                              # link -> its resource (checked once)
     after, ids_all = tuple(deps), []
     for k, coflows in enumerate(plan if plan is not None else coflow_plan(lowered)):
         ids = []
         for c in coflows:
-            demands = {}
-            for link, nbytes in c.link_bytes:
-                name = names.get(link) or names.setdefault(link, _ensure_link(schedule, link))
-                demands[name] = nbytes
+            cached = demand_cache.get(id(c)) if demand_cache is not None else None
+            if cached is None:
+                demands = {}
+                for link, nbytes in c.link_bytes:
+                    name = names.get(link) or names.setdefault(link, _ensure_link(schedule, link))
+                    demands[name] = nbytes
+                roofline = c.latency_ns + max(b / schedule.resources[n].capacity_per_ns
+                                              for n, b in demands.items())
+                cached = (demands, roofline, c)          # c kept alive: its id stays its own
+                if demand_cache is not None:
+                    demand_cache[id(c)] = cached
+            demands, roofline, _ = cached
             energy = energy_components_j(link=c.energy_pj)          # pJ in, J out
-            tid = schedule.add(f"{label}.{k}:dev{c.src}->{c.flows} devices", op, UNIT, demands,
+            tid = schedule.add(f"{label}.{k}:dev{c.src}->{c.flows} devices", op, UNIT, dict(demands),
                                deps=after, latency_ns=c.latency_ns,
                                bytes_by_level={"link": c.nbytes},
                                energy_j=sum(energy.values()),
-                               roofline_ns=c.latency_ns + max(b / schedule.resources[n].capacity_per_ns
-                                                              for n, b in demands.items()),
+                               roofline_ns=roofline,
                                energy_by_component_j=energy,
                                **({"device": c.src, "component": "link", "datapath": "link"} | provenance))
             ids.append(tid)

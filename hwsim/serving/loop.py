@@ -57,7 +57,8 @@ def kv_budget(system, spec, key_prefix: str = "") -> KVBudget:
         raise ConfigError("serving needs a device with off-chip memory for the KV cache",
                           key=f"{key_prefix}hardware")
     info = transformer_info(w.model_copy(update={"phase": "decode", "batch": 1}))
-    per_token = m.kv_cache_elements(w.tp) * DTYPE_BYTES[w.dtype] * (m.n_layers // w.pp)
+    kv_bytes = DTYPE_BYTES[w.attention_dtype or w.dtype]          # the cache's dtype
+    per_token = m.kv_cache_elements(w.tp) * kv_bytes * (m.n_layers // w.pp)
     budget = KVBudget(capacity, capacity * spec.memory_utilization, info.weight_bytes_per_device,
                       per_token, spec.kv_block_tokens)
     if budget.blocks <= 0:

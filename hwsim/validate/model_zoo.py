@@ -34,6 +34,8 @@ LLM_PARAMS_B = {
     "deepseek-moe-16b": (16.4, 2.8, "DeepSeekMoE (Dai et al., 2024)"),
     "deepseek-v3": (671.0, 37.0, "DeepSeek-V3 Technical Report (arXiv 2412.19437), abstract"),
     "qwen3-30b-a3b": (30.5, 3.3, "Qwen3 Technical Report (Yang et al. 2025), Table 2; Qwen3-30B-A3B model card"),
+    "deepseek-r1": (671.0, 37.0, "deepseek-ai/DeepSeek-R1 model card (Total Params 671B, Activated "
+                    "Params 37B; the MTP module's weights not counted)"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
 

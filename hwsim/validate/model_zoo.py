@@ -33,6 +33,8 @@ LLM_PARAMS_B = {
     "mixtral-8x7b": (46.7, 12.9, "Mixtral of Experts (Jiang et al., 2024), section 2"),
     "deepseek-moe-16b": (16.4, 2.8, "DeepSeekMoE (Dai et al., 2024)"),
     "deepseek-v3": (671.0, 37.0, "DeepSeek-V3 Technical Report (arXiv 2412.19437), abstract"),
+    "opt-66b": (66.0, None, "OPT (Zhang et al., 2022), Table 1: OPT-66B"),
+    "grok-1": (314.0, None, "xai-org/grok-1 README: 314B parameters, mixture of 8 experts"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
 

@@ -191,3 +191,16 @@ def test_validate_rows_exist():
     assert REGISTRY["duplex.throughput_over_gpu"].published == 2.67
     assert REGISTRY["duplex.energy_reduction_vs_gpu"].published == 0.42
     assert REGISTRY["duplex.area_overhead"].published == 0.1471
+
+
+def test_logic_pim_beats_bank_and_bankgroup_pim():
+    """The same Op/B placement on PIM in the banks (9x the bandwidth, 1 FLOP per byte of it) or
+    bank groups (3x): GQA attention (Op/B ~4) and the experts (~10-20) are compute-bound there, and
+    bank groups have a third of the banks' rates, so Duplex > Bank-PIM > BankGroup-PIM."""
+    from hwsim.validate.duplex import duplex_run
+    sp = duplex_run().speedup()
+    assert 1.0 < sp["bank_pim"] < sp["bankgroup_pim"]
+    device = load_config(CONFIG).baselines["bank_pim"].hardware.device(("gpu", "duplex"))
+    bank = device.spec("duplex")
+    assert bank.peak_flops_per_ns() == pytest.approx(bank.tsv_bw_gbps(device.level_of("duplex")) * 1.0,
+                                                     rel=1e-3)      # 1 FLOP per byte of internal bandwidth

@@ -100,14 +100,16 @@ def map_duplex(graph: OpGraph, hw: HardwareSpec, options: DuplexOptions) -> Sche
     schedule = Schedule(resources={}, static_power_w=device.static_power_w(dtype))
     schedule.resident_bytes = {level.name: float(graph.info.weight_bytes_per_device
                                                  + graph.info.kv_bytes_per_device)}
+    # Logic-PIM and the TSVs first: the roofline plot draws the first compute unit under the first
+    # memory roof (hwsim.plots), and Logic-PIM runs the ops with off-chip bytes at every batch
+    schedule.add_resource(Resource(PIM, "compute", 1.0, 1.0, exclusive=True, unit="duplex",
+                                   peak_flops_per_ns=pim.peak_flops_per_ns(dtype)))
+    schedule.add_resource(Resource(TSV, "memory", tsv_rate, pim.tsv_bw_gbps(level),
+                                   exclusive=False, unit="hbm_tsv"))
     schedule.add_resource(Resource(XPU, "compute", 1.0, 1.0, exclusive=True, unit="gpu",
                                    peak_flops_per_ns=gpu.peak(dtype) / 1e9))
     schedule.add_resource(Resource("gpu.hbm", "memory", coster.hbm_rate / 1e9, gpu.hbm_bw_gbps,
                                    exclusive=False, unit="hbm"))
-    schedule.add_resource(Resource(TSV, "memory", tsv_rate, pim.tsv_bw_gbps(level),
-                                   exclusive=False, unit="hbm_tsv"))
-    schedule.add_resource(Resource(PIM, "compute", 1.0, 1.0, exclusive=True, unit="duplex",
-                                   peak_flops_per_ns=pim.peak_flops_per_ns(dtype)))
     link = link_resource(hw.link)
     if link:
         schedule.add_resource(link)

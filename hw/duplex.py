@@ -166,9 +166,10 @@ def _check_case(datapath: str, device, op, ctx):
 def _area(spec: LogicPIMSpec, device, dtype: str) -> dict[str, float]:
     from hwsim.hw.area import pe_area_um2, sram_area_mm2
     node = spec.tech_node_nm
-    return {"logic_pim_macs": spec.stacks * spec.mac_units_per_stack * pe_area_um2(dtype, node, registers=1) * 1e-6,
-            "logic_pim_buffers": spec.stacks * sram_area_mm2(spec.buffer_kib_per_stack * 1024, node),
-            "logic_pim_tsvs": spec.stacks * spec.added_tsv_area_mm2_per_stack}
+    parts = {"duplex_macs": spec.stacks * spec.mac_units_per_stack * pe_area_um2(dtype, node, registers=1) * 1e-6,
+             "duplex_buffers": spec.stacks * sram_area_mm2(spec.buffer_kib_per_stack * 1024, node),
+             "duplex_tsvs": spec.stacks * spec.added_tsv_area_mm2_per_stack}
+    return {k: v for k, v in parts.items() if v > 0}
 
 
 def area_overhead(spec: LogicPIMSpec, dtype: str = "fp16") -> float:
@@ -179,7 +180,7 @@ def area_overhead(spec: LogicPIMSpec, dtype: str = "fp16") -> float:
 def _static_power(spec: LogicPIMSpec, device, dtype: str) -> float:
     from hwsim.hw.area import leakage_power_w
     parts = _area(spec, device, dtype)
-    return leakage_power_w(parts["logic_pim_macs"] + parts["logic_pim_buffers"])
+    return leakage_power_w(parts["duplex_macs"] + parts["duplex_buffers"])
 
 
 def _op_cost(device, op, where):

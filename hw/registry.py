@@ -54,7 +54,7 @@ COMPONENTS: dict[str, ComponentKind] = {}
 # The modules of the built-in kinds (each registers itself when imported); a new kind that
 # ships with hwsim adds its module here, a kind from outside registers by being imported.
 BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory", "hwsim.hw.pim",
-                             "hwsim.hw.pim_gpt", "hwsim.hw.attacc", "hwsim.hw.wafer", "hwsim.hw.link",
+                             "hwsim.hw.pim_gpt", "hwsim.hw.attacc", "hwsim.hw.duplex", "hwsim.hw.wafer", "hwsim.hw.link",
                              "hwsim.hw.interconnect.component", "hwsim.hw.mcu", "hwsim.hw.edge")
 _builtins_loaded = False
 

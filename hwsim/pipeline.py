@@ -63,6 +63,8 @@ class RunResult:
                               for n, b in self.baselines.items()},
                 "speedup": self.speedup(),
                 "throughput_unit": throughput_unit(self.main.graph),
+                **({"placement": self.main.schedule.placement}        # Op/B mappers (duplex)
+                   if getattr(self.main.schedule, "placement", None) else {}),
                 **({"check": self.check, "check_detail": self.check_detail}
                    if self.check is not None else {})}
 

@@ -273,12 +273,39 @@ def format_table(result: RunResult) -> str:
     plan = _memory_plan(result)
     if plan:
         sections.insert(5, plan)
+    placement = _placement(result)
+    if placement:
+        sections.append(placement)
     bounds = _wafer_bounds(result)
     if bounds:
         sections.append(bounds)
     if result.check_detail is not None:
         sections.append(_check(result.check_detail))
     return "\n\n".join(sections)
+
+
+def _placement(result: RunResult) -> str:
+    """Systems whose mapper placed ops by Op/B (mappers/duplex.py): per op kind and unit, how
+    many ops went there and their Op/B range; "" if none (every op's row: metrics.json)."""
+    rows = []
+    for name, r in _systems(result):
+        pl = getattr(r.schedule, "placement", None)
+        if not pl:
+            continue
+        groups: dict[tuple[str, str], list[float]] = {}
+        for p in pl["ops"]:
+            groups.setdefault((p["kind"], p["unit"]), []).append(p["op_per_byte"])
+        for (kind, unit), opbs in sorted(groups.items()):
+            rows.append([name, kind, unit, str(len(opbs)), f"{min(opbs):,.2f}", f"{max(opbs):,.2f}"])
+        rows.append([name, "(threshold)", "", "", f"{pl['threshold_op_per_byte']:,.2f}", ""])
+    if not rows:
+        return ""
+    table = _table(["system", "op kind", "ran on", "ops", "Op/B\nmin", "Op/B\nmax"], rows)
+    legend = _legend([("Op/B", "FLOPs per byte of memory the op's placement unit touches (an "
+                       "attention, an expert, a GEMM); below the threshold it runs on the PIM (co-processing "
+                       "splits a layer's experts by Op/B to balance the two units); "
+                       "each op's row is in metrics.json under 'placement'")])
+    return f"{table}\n{legend}"
 
 
 def _memory_plan(result: RunResult) -> str:

@@ -52,6 +52,11 @@ KNOWN_MISSED = {
     # packing and synchronisation, which hwsim does not model.
     "cloudmatrix.ub_dispatch_ep256",        # 43 us (114-190)
     "cloudmatrix.ub_combine_ep256",         # 85 us (112-186)
+    # Duplex (issue 14 item 2; hwsim/validate/duplex.py): Logic-PIM's area per stack (51,200 FP16 MACs
+    # at 7 nm, 5 MiB SRAM, 4.9 mm2 of added TSVs per stack, all assumed) is 5.9% of an assumed 121 mm2
+    # base die; the paper's PU count, area breakdown and the denominator of its 14.71% were not
+    # retrievable, so nothing here stands in for them.
+    "duplex.area_overhead",                 # 0.059 (0.110-0.184)
     # TPI-LLM (issue 16 item 5; hwsim/validate/tpi_llm.py): the window plan of one 8-way fp32 slice
     # peaks at 0.53 GB; the published 3.1 GB is a measured process footprint (PyTorch runtime, the
     # master's unsliced embedding and head), which hwsim does not model and no constant stands in for.

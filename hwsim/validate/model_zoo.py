@@ -36,6 +36,8 @@ LLM_PARAMS_B = {
     "qwen3-30b-a3b": (30.5, 3.3, "Qwen3 Technical Report (Yang et al. 2025), Table 2; Qwen3-30B-A3B model card"),
     "deepseek-r1": (671.0, 37.0, "deepseek-ai/DeepSeek-R1 model card (Total Params 671B, Activated "
                     "Params 37B; the MTP module's weights not counted)"),
+    "opt-66b": (66.0, None, "OPT (Zhang et al., 2022), Table 1: OPT-66B"),
+    "grok-1": (314.0, None, "xai-org/grok-1 README: 314B parameters, mixture of 8 experts"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
 

@@ -30,8 +30,8 @@ from pydantic import Field, model_validator
 
 from hwsim.spec import Spec
 from hwsim.workloads.models import ModelSpec
-from hwsim.workloads.ops import (DTYPE_BYTES, MAX_BATCH, Attention, Collective, MatMul, Op, OpGraph, OpKind,
-                                 WorkloadInfo)
+from hwsim.workloads.ops import (DTYPE_BYTES, MAX_BATCH, WEIGHT_DTYPE_BYTES, Attention, Collective, MatMul, Op,
+                                 OpGraph, OpKind, WorkloadInfo)
 from hwsim.workloads.requests import RequestSpec
 from hwsim.workloads.routing import RoutingSpec, expert_token_counts
 
@@ -53,6 +53,9 @@ class TransformerWorkload(Spec):
     requests: RequestSpec = Field(default_factory=RequestSpec,
                                   description="context lengths of the requests")
     dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8"] = "fp16"
+    weight_dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8", "mxfp4"] | None = Field(
+        default=None, description="storage format of the linear layers' weights (the embedding "
+        "table keeps `dtype`); None: `dtype`. mxfp4: 4.25 bits per weight (OCP MX v1.0)")
     tp: int = Field(default=1, gt=0, description="tensor-parallel devices per replica")
     ep: int = Field(default=1, gt=0, description="expert-parallel groups (MoE only)")
     pp: int = Field(default=1, gt=0, description="pipeline stages per replica, each with n_layers / pp layers")
@@ -106,6 +109,7 @@ class _Builder:
         single-device model (the last pipeline stage, the expert group receiving most tokens)."""
         self.w, self.m = w, w.model
         self.b = DTYPE_BYTES[w.dtype]
+        self.wb = WEIGHT_DTYPE_BYTES[w.weight_dtype or w.dtype]    # bytes per linear-layer weight
         self.heads = self.m.n_heads // w.tp
         self.kv_heads = max(1, self.m.kv_heads // w.tp)
         self.device = device
@@ -159,7 +163,7 @@ class _Builder:
         b = self.b
         bias = self.m.bias if bias is None else bias
         return Op(name=name, kind=kind, layer=layer, dtype=self.w.dtype, flops=2.0 * m * n * k,
-                  weight_bytes=(k * n + (n if bias else 0)) * b, act_in_bytes=m * k * b,
+                  weight_bytes=math.ceil((k * n + (n if bias else 0)) * self.wb), act_in_bytes=m * k * b,
                   act_out_bytes=m * n * b, matmul=MatMul(m, n, k), expert=expert, **extra)
 
     def vector(self, name, layer, elements, what, expert=None, in_elements=None):
@@ -178,7 +182,8 @@ class _Builder:
     def info(self) -> WorkloadInfo:
         w, m, b = self.w, self.m, self.b
         layers = len(self.stage_layers)
-        kv = int(self.all_attend.sum()) * m.kv_cache_elements(w.tp) * b * layers
+        kv = sum(int(np.sum(m.attended(i, self.all_attend))) for i in self.stage_layers) \
+            * m.kv_cache_elements(w.tp) * b
         tokens = int(self.replica_query.sum())   # new tokens of the pass, every request
         return WorkloadInfo(
             model=m.name, phase=w.phase, batch=w.batch, tokens=tokens, n_layers=layers,
@@ -229,11 +234,12 @@ class _Builder:
         self.add(qkv)
         if m.positions == "rope":
             self.add(self.vector(f"L{i}.rope", i, T * (H + KV) * hd, "rope"))
+        attend = m.attended(i, self.attend)                  # capped at a sliding window
         attn = Attention(query_tokens=tuple(self.query.tolist()),
-                         context_lens=tuple(self.attend.tolist()),
+                         context_lens=tuple(attend.tolist()),
                          heads=H, kv_heads=KV, head_dim=hd)
-        pairs = int(np.sum(self.query * self.attend))       # (query token, key) pairs
-        kv_read = int(self.attend.sum()) * KV * hd * b         # one of K or V
+        pairs = int(np.sum(self.query * attend))            # (query token, key) pairs
+        kv_read = int(attend.sum()) * KV * hd * b              # one of K or V
         self.add(Op(name=f"L{i}.attn_score", kind=OpKind.ATTENTION_SCORE, layer=i, dtype=w.dtype,
                     flops=2.0 * H * hd * pairs, act_in_bytes=T * H * hd * b,
                     act_out_bytes=H * pairs * b, kv_read_bytes=kv_read, attention=attn))
@@ -311,7 +317,7 @@ class _Builder:
         and W_UV)."""
         b = self.b
         return Op(name=name, kind=OpKind.MATMUL, layer=layer, dtype=self.w.dtype,
-                  flops=2.0 * m * n * k * heads, weight_bytes=k * n * heads * b,
+                  flops=2.0 * m * n * k * heads, weight_bytes=math.ceil(k * n * heads * self.wb),
                   act_in_bytes=m * k * heads * b, act_out_bytes=m * n * heads * b,
                   matmul=MatMul(m, n, k, heads))
 
@@ -391,7 +397,16 @@ class _Builder:
                           + experts * m.ffn_params(moe.d_ff_expert))
             else:
                 total += m.layer_params(i) - m.attention_params()
-        return (math.ceil(total / w.tp) + attention) * self.b
+        elements = math.ceil(total / w.tp) + attention
+        if self.wb == self.b:
+            return elements * self.b
+        # the input embedding table (and learned positions) keep `dtype`; every other weight is
+        # stored as `weight_dtype`
+        table = 0
+        if w.pp == 1 or self.stage == 0:
+            table = math.ceil((m.vocab * m.d_model
+                               + (m.max_seq_len * m.d_model if m.positions == "learned" else 0)) / w.tp)
+        return math.ceil((elements - table) * self.wb) + table * self.b
 
 
 _VECTOR_KIND = {"layernorm": OpKind.NORM, "rmsnorm": OpKind.NORM, "softmax": OpKind.SOFTMAX,

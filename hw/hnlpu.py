@@ -398,4 +398,5 @@ register_component(ComponentKind(
     summary="hardwired-neurons LPU: an LLM's weights in the metal of 16 chips on a row-column CXL "
             "fabric, KV cache in on-chip Attention Buffers and HBM (arXiv 2508.16151)",
     op_costs={k.value: hnlpu_op_cost for k in HNLPU_KINDS},
-    area_mm2=_area, static_power_w=_power, energy_buckets=(), memory_levels=_levels))
+    area_mm2=_area, static_power_w=_power, energy_buckets=(), memory_levels=_levels,
+    weights_in_metal=True))

@@ -47,6 +47,7 @@ class ComponentKind:
     check_unit: Callable | None = None
     memory_levels: Callable | None = None
     many: bool = False
+    weights_in_metal: bool = False   # the kind hardwires the model's weights: they occupy no memory level
 
 
 COMPONENTS: dict[str, ComponentKind] = {}

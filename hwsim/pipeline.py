@@ -91,7 +91,7 @@ def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = ""
     in_metal = any(component(k).weights_in_metal for k in (needs or ()) if k in system.hardware.present())
     need = (0 if in_metal else info.weight_bytes_per_device) + info.kv_bytes_per_device + activation_bytes
     if capacity is not None and need > capacity:
-        parts = [f"weights {info.weight_bytes_per_device / 1e9:.3f} GB"]
+        parts = [] if in_metal else [f"weights {info.weight_bytes_per_device / 1e9:.3f} GB"]
         if info.kv_bytes_per_device:
             parts.append(f"KV cache {info.kv_bytes_per_device / 1e9:.3f} GB")
         if activation_bytes:

@@ -388,6 +388,29 @@ def _power(spec: HNLPUSpec, device, dtype: str) -> float:
     return spec.chip_power_w * spec.chips
 
 
+def _check_cases(datapath: str, device, op: Op, ctx):
+    """`--check`: a matmul on the HN arrays is the bit-serial hardwired-neuron product with MXFP4
+    weights (hw/kernels/mxfp4.py) against float64 on the dequantized weights; M, N capped at 16
+    and 64, K at 512 (whole MX blocks). Other ops: no functional model here."""
+    if op.matmul is None:
+        return None
+    from hwsim.hw.kernels.cases import KernelCase
+    from hwsim.hw.kernels.mxfp4 import BLOCK, hn_bit_serial_gemm, quantize_mxfp4
+    spec: HNLPUSpec = device.spec("hnlpu")
+    bits = spec.activation_bits
+    m, n = max(1, min(op.matmul.m, 16)), max(1, min(op.matmul.n, 64))
+    k = max(BLOCK, min(op.matmul.k, 512) // BLOCK * BLOCK)
+
+    def run(rng):
+        x = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(m, k))
+        codes, exp = quantize_mxfp4(rng.standard_normal((k, n)))
+        from hwsim.hw.kernels.mxfp4 import dequantize_mxfp4
+        return hn_bit_serial_gemm(x, codes, exp, bits), x.astype(float) @ dequantize_mxfp4(codes, exp)
+    return KernelCase(str(op.kind.value), "hnlpu/hn_array",
+                      f"hardwired neurons (bit-serial POPCNT per weight value, {bits}-bit inputs)",
+                      f"int{bits} x mxfp4 -> exact", "int32", f"[{m}x{k}] @ [{k}x{n}]", run)
+
+
 from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
 
 HNLPU_KINDS = (OpKind.MATMUL, OpKind.ROUTER, OpKind.ATTENTION_SCORE, OpKind.ATTENTION_CONTEXT,
@@ -399,4 +422,5 @@ register_component(ComponentKind(
             "fabric, KV cache in on-chip Attention Buffers and HBM (arXiv 2508.16151)",
     op_costs={k.value: hnlpu_op_cost for k in HNLPU_KINDS},
     area_mm2=_area, static_power_w=_power, energy_buckets=(), memory_levels=_levels,
+    check_cases=_check_cases, check_unit=lambda datapath: f"hnlpu/{datapath or 'vex'}",
     weights_in_metal=True))

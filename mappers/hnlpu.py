@@ -116,7 +116,7 @@ def map_hnlpu(graph: OpGraph, hw: HardwareSpec, options: HNLPUOptions) -> Schedu
 
     def link(name, op, ports, egress, steps, deps):
         bw = spec.row_port_bw if ports == ROW_PORTS else spec.col_port_bw
-        return schedule.add(name, op.name, "cxl", {ports: egress}, deps=deps,
+        return schedule.add(name, "", "cxl", {ports: egress}, deps=deps,
                             latency_ns=steps * spec.link_latency_ns, bytes_by_level={ports: egress * n},
                             roofline_ns=egress / bw, layer=op.layer, component="cxl", datapath=ports)
 

@@ -248,3 +248,41 @@ def test_the_mappers_own_kv_check():
     assert kv_placement(s, cap) == pytest.approx(s.buffer_bytes_per_chip / (s.buffer_bytes_per_chip + s.hbm_bytes_per_chip))
     with pytest.raises(PlacementError, match="exceeds the Attention Buffers and HBM"):
         kv_placement(s, cap * 1.01)
+
+
+# ---- MXFP4 and the hardwired neuron's arithmetic (--check) ------------------------------------------
+
+def test_mxfp4_quantization():
+    from hwsim.hw.kernels.mxfp4 import VALUES, dequantize_mxfp4, quantize_mxfp4
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 8)) * np.exp2(rng.integers(-6, 6, size=(1, 8)))
+    codes, exp = quantize_mxfp4(w)
+    assert codes.max() < 16 and exp.shape == (2, 8)
+    d = dequantize_mxfp4(codes, exp)
+    blocks = w.reshape(2, 32, 8)
+    amax = np.abs(blocks).max(axis=1)
+    # each block's scale puts its largest element in [4, 8): E2M1's top binade, clamped at 6
+    assert np.all((amax / np.exp2(exp) >= 4) & (amax / np.exp2(exp) < 8))
+    # every element within half the E2M1 step of its binade (step 2 above 4: error <= 1 x scale), or clamped
+    err = np.abs(d - w).reshape(2, 32, 8) / np.exp2(exp)[:, None, :]
+    assert np.all(err <= 1.0 + 1e-12) and set(np.unique(np.abs(VALUES[codes]))) <= set(np.abs(VALUES))
+    with pytest.raises(ValueError, match="multiple of the MX block"):
+        quantize_mxfp4(np.ones((33, 2)))
+
+
+def test_bit_serial_hardwired_product_is_exact():
+    from hwsim.hw.kernels.mxfp4 import dequantize_mxfp4, hn_bit_serial_gemm, quantize_mxfp4
+    rng = np.random.default_rng(1)
+    x = rng.integers(-128, 128, size=(5, 96))
+    x[0, :] = -128                                     # the MSB's negative weight
+    codes, exp = quantize_mxfp4(rng.standard_normal((96, 7)))
+    ref = x.astype(float) @ dequantize_mxfp4(codes, exp)
+    assert np.array_equal(hn_bit_serial_gemm(x, codes, exp, 8), ref)
+    # reading the MSB as positive (an unsigned input) is caught
+    assert not np.array_equal(hn_bit_serial_gemm(x & 0xFF, codes, exp, 9), ref)
+
+
+def test_check_runs_the_hardwired_kernel():
+    r = CliRunner().invoke(main, ["run", str(CONFIG), "--set", "workload.batch=4", "--check"])
+    assert r.exit_code == 0, r.output
+    assert "hardwired neurons" in r.output and "int8 x mxfp4 -> exact" in r.output

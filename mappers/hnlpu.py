@@ -120,6 +120,7 @@ def map_hnlpu(graph: OpGraph, hw: HardwareSpec, options: HNLPUOptions) -> Schedu
                             latency_ns=steps * spec.link_latency_ns, bytes_by_level={ports: egress * n},
                             roofline_ns=egress / bw, layer=op.layer, component="cxl", datapath=ports)
 
+    preds = {op.name: graph.predecessors(op.name) for op in graph.ops}
     for g in range(groups):
         f = (info.batch // groups + (1 if g < info.batch % groups else 0)) / info.batch
         tokens = max(1, round(total_tokens * f))
@@ -127,7 +128,10 @@ def map_hnlpu(graph: OpGraph, hw: HardwareSpec, options: HNLPUOptions) -> Schedu
         task_of: dict[str, list[int]] = {}
 
         def deps_of(op: Op) -> list[int]:
-            return sorted({t for p in graph.predecessors(op.name) for t in task_of[p]})
+            ps = preds[op.name]
+            if len(ps) == 1:
+                return task_of[ps[0]]
+            return sorted({t for p in ps for t in task_of[p]})
 
         for op in graph.ops:
             deps = deps_of(op)
@@ -140,7 +144,7 @@ def map_hnlpu(graph: OpGraph, hw: HardwareSpec, options: HNLPUOptions) -> Schedu
                 continue
             if op.name.endswith(".residual2") and m.is_moe_layer(op.layer):
                 # the experts' outputs all-reduced over all chips (row, then column) before the add
-                *experts, x_in = graph.predecessors(op.name)
+                *experts, x_in = preds[op.name]
                 first = link(label + ".moe_row_reduce", op, ROW_PORTS,
                              all_reduce_egress(C, tokens * m.d_model * ab), 2,
                              sorted({x for q in experts for x in task_of[q]}))

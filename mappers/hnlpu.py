@@ -163,9 +163,14 @@ def map_hnlpu(graph: OpGraph, hw: HardwareSpec, options: HNLPUOptions) -> Schedu
                 block = f"hn.{op.name}"
                 if block not in schedule.resources:
                     schedule.add_resource(Resource(block, "compute", 1.0, 1.0, exclusive=True, unit="hn_array"))
-                t = schedule.add(label, op.name, "hn_array", {block: busy}, deps=deps, latency_ns=lat,
+                # the new tokens' K and V land in the Attention Buffer (HBM for the share it cannot hold)
+                w = op.kv_write_bytes * f / n
+                demands = {block: busy, **({BUFFER_LEVEL: w * share, HBM_LEVEL: w * (1 - share)} if w else {})}
+                roof = max(busy, w * share / spec.buffer_bw_per_chip, w * (1 - share) / spec.hbm_bw_per_chip)
+                t = schedule.add(label, op.name, "hn_array", demands, deps=deps, latency_ns=lat,
                                  flops=op.flops * f / (1 if routed else n),
-                                 roofline_ns=busy, layer=op.layer, component="hnlpu", datapath="hn_array")
+                                 bytes_by_level={BUFFER_LEVEL: w * share * n, HBM_LEVEL: w * (1 - share) * n} if w else {},
+                                 roofline_ns=roof, layer=op.layer, component="hnlpu", datapath="hn_array")
             elif op.kind.is_attention:
                 a = op.attention
                 entries = sum(a.context_lens) * a.kv_heads / n * f

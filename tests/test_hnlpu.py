@@ -102,7 +102,7 @@ def test_no_weight_byte_is_read(full):
     """The memories serve only KV entries (split between the buffers and HBM by the placement) and
     the embedding rows the tokens look up: closed form, no weight term."""
     g, s = full.graph, spec_of(full)
-    kv_read = sum(op.kv_read_bytes for op in g.ops)
+    kv_read = sum(op.kv_read_bytes + op.kv_write_bytes for op in g.ops)
     embed = sum(op.act_out_bytes for op in g.ops if op.kind == OpKind.EMBEDDING)
     moved = full.metrics.bytes
     share = kv_placement(s, g.info.kv_bytes_per_device)
@@ -126,6 +126,8 @@ def test_capacities(full, small):
     assert kv_placement(s, small.graph.info.kv_bytes_per_device) == 1.0
     assert small.metrics.bytes.get(HBM_LEVEL, 0.0) == pytest.approx(
         sum(op.act_out_bytes for op in small.graph.ops if op.kind == OpKind.EMBEDDING))
+    assert small.metrics.bytes[BUFFER_LEVEL] == pytest.approx(
+        sum(op.kv_read_bytes + op.kv_write_bytes for op in small.graph.ops))
 
 
 def test_no_task_beats_its_roofline_nor_the_pass_its_busiest_resource(full):

@@ -292,3 +292,20 @@ def test_check_runs_the_hardwired_kernel():
     r = CliRunner().invoke(main, ["run", str(CONFIG), "--set", "workload.batch=4", "--check"])
     assert r.exit_code == 0, r.output
     assert "hardwired neurons" in r.output and "int8 x mxfp4 -> exact" in r.output
+
+
+def test_wafer_pipeline_keeps_idle_experts_in_their_layer():
+    """A batch-1 MoE graph has ops for the 4 routed experts only; the wafer pipeline still keeps all
+    128 experts of a layer in that layer's region (the WSE-3 baseline of HNLPU's Table 2)."""
+    from hwsim.mappers.wafer import moe_idle_expert_bytes, op_groups
+    r = evaluate(load_config(CONFIG_DIR / "wse3-gpt-oss-120b.yaml")).main
+    g, m = r.graph, gpt_oss()
+    idle = moe_idle_expert_bytes(g)
+    expert = math.ceil((2880 * 5760 + 5760) * 4.25 / 8) + math.ceil((2880 * 2880 + 2880) * 4.25 / 8)
+    routed = {op.expert for op in g.ops if op.layer == 0 and op.expert is not None and op.expert >= 0}
+    assert idle[0] == (m.moe.n_experts - len(routed)) * expert
+    _, resident = op_groups(g)
+    kv = sum(op.kv_read_bytes + op.kv_write_bytes for op in g.ops)      # the wafer mapper's KV count
+    assert sum(resident.values()) == pytest.approx(g.info.weight_bytes_per_device + kv)
+    # the embedding group holds the bf16 table (and the norms' gains), not the idle experts
+    assert resident["embed"] == pytest.approx(m.vocab * m.d_model * 2, rel=1e-3)

@@ -99,6 +99,27 @@ for _end, _published, _i in (("optimistic", 59.46e6, 0), ("pessimistic", 123.5e6
         lambda i=_i: costs().initial_capex_usd[i])
 
 
+for _end, _published, _i in (("optimistic", 18.53e6, 0), ("pessimistic", 37.06e6, 1)):
+    claim(id=f"hnlpu.gpt-oss-120b.respin_{_end}_usd", system=SYSTEM,
+          claim=f"A parameter-only re-spin of HNLPU costs ${_published / 1e6:.2f}M ({_end})",
+          source=f"{PAPER}, 1 and Table 5 (re-spin: metal-embedding masks + recurring, 1 system)",
+          config=f"configs/{CONFIG}",
+          metric="10 metal-embedding DUV mask layers x 16 chips + 16 x the recurring cost per chip",
+          published=_published, unit="USD",
+          band=Within(0.10, "±10%: the paper's cost constants and our die area (yield)"))(
+        lambda i=_i: costs().respin_usd[i])
+
+
+@claim(id="hnlpu.gpt-oss-120b.carbon_tco2e", system=SYSTEM,
+       claim="One HNLPU system emits 102.0 tCO2e over three years (no re-spin)",
+       source=f"{PAPER}, Table 3 (low volume, static) and Appendix B note 8",
+       config=f"configs/{CONFIG}",
+       metric="16 modules x 124.9 kgCO2e + our power x PUE 1.4 x 3 years x 0.38 kgCO2e/kWh",
+       published=102.0, unit="tCO2e", band=Within(0.25, "±25%, as the energy row"))
+def _():
+    return costs().carbon_tco2e
+
+
 H100_CONFIG = "gpt-oss-120b-h100.yaml"
 
 

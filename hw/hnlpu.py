@@ -129,9 +129,15 @@ class HNLPUSpec(Spec):
         if not (MODELS_DIR / f"{self.model}.yaml").is_file():
             names = sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
             raise ValueError(f"no model '{self.model}' in configs/models/ (one of: {', '.join(names)})")
-        if _load_model(self.model).moe is None:
+        m = _load_model(self.model)
+        if m.moe is None:
             raise ValueError(f"model '{self.model}': the HNLPU dataflow maps a Mixture-of-Experts "
                              "model (experts spread over the chips)")
+        if m.moe.n_experts % self.chips:
+            raise ValueError(f"chips ({self.chips}) must divide the model's {m.moe.n_experts} experts")
+        if m.n_heads % self.grid_cols or m.d_model % self.grid_rows:
+            raise ValueError(f"grid_cols ({self.grid_cols}) must divide the {m.n_heads} heads and "
+                             f"grid_rows ({self.grid_rows}) the model width {m.d_model}")
         return self
 
     @model_validator(mode="after")

@@ -227,6 +227,7 @@ def test_economics_arithmetic(full):
     ("hardware.hnlpu.model=nope", "no model 'nope'"),
     ("hardware.hnlpu.model=llama3-8b", "Mixture-of-Experts"),
     ("hardware.hnlpu.grid_rows=3", "grid_rows x grid_cols"),
+    ("hardware.hnlpu.chips=256", "must divide the model's 128 experts"),
     ("hardware.hnlpu.clock_ghz=-1", "clock_ghz"),
     ("workload.tp=2", "tp=2"),
     ("hardware.hnlpu.economics.mask_set_usd=[3e7, 1e7]", "mask_set_usd"),
@@ -309,3 +310,13 @@ def test_wafer_pipeline_keeps_idle_experts_in_their_layer():
     assert sum(resident.values()) == pytest.approx(g.info.weight_bytes_per_device + kv)
     # the embedding group holds the bf16 table (and the norms' gains), not the idle experts
     assert resident["embed"] == pytest.approx(m.vocab * m.d_model * 2, rel=1e-3)
+
+
+def test_prefill_runs_on_the_same_hardware():
+    """A prefill pass: every prompt token through the HN blocks, attention over the prompt."""
+    r = evaluate(load_config(CONFIG, ["workload.phase=prefill", "workload.batch=2",
+                                      "workload.requests.context_len=256"])).main
+    assert r.metrics.throughput_tokens_per_s > 0
+    qkv = next(t for t in r.schedule.tasks if t.op == "L0.qkv")
+    s = spec_of(r)
+    assert qkv.roofline_ns == pytest.approx(256 * s.activation_bits / s.clock_ghz)   # 1 of 2 groups: 256 tokens

@@ -208,7 +208,7 @@ def map_hnlpu(graph: OpGraph, hw: HardwareSpec, options: HNLPUOptions) -> Schedu
                 tasks = [link(label + ".col_gather", op, COL_PORTS,
                               all_gather_egress(R, tokens * d // R * ab), 1, [row])]
             elif name == "lm_head":
-                chunk = tokens * math.ceil(m.vocab / n) * ab
+                chunk = max(1, round(op.matmul.m * f)) * math.ceil(m.vocab / n) * ab   # one row per request
                 row = link(label + ".row_gather", op, ROW_PORTS, all_gather_egress(C, chunk), 1, tasks)
                 tasks = [link(label + ".col_gather", op, COL_PORTS, all_gather_egress(R, C * chunk), 1, [row])]
             task_of[op.name] = tasks

@@ -47,6 +47,7 @@ class ComponentKind:
     check_unit: Callable | None = None
     memory_levels: Callable | None = None
     many: bool = False
+    weights_in_metal: bool = False   # the kind hardwires the model's weights: they occupy no memory level
 
 
 COMPONENTS: dict[str, ComponentKind] = {}
@@ -54,8 +55,9 @@ COMPONENTS: dict[str, ComponentKind] = {}
 # The modules of the built-in kinds (each registers itself when imported); a new kind that
 # ships with hwsim adds its module here, a kind from outside registers by being imported.
 BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory", "hwsim.hw.pim",
-                             "hwsim.hw.pim_gpt", "hwsim.hw.attacc", "hwsim.hw.duplex", "hwsim.hw.wafer", "hwsim.hw.link",
-                             "hwsim.hw.interconnect.component", "hwsim.hw.mcu", "hwsim.hw.edge")
+                             "hwsim.hw.pim_gpt", "hwsim.hw.attacc", "hwsim.hw.duplex", "hwsim.hw.wafer",
+                             "hwsim.hw.link", "hwsim.hw.interconnect.component", "hwsim.hw.mcu",
+                             "hwsim.hw.edge", "hwsim.hw.hnlpu")
 _builtins_loaded = False
 
 

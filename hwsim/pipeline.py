@@ -87,10 +87,13 @@ def check_fits(system: SystemUnderTest, info: WorkloadInfo, key_prefix: str = ""
         if longest > w.model.max_seq_len:
             raise ConfigError(f"a request holds {longest} tokens but {w.model.name} supports "
                               f"max_seq_len={w.model.max_seq_len}", key=f"{key_prefix}workload.requests")
-    capacity = system.hardware.memory_capacity_bytes(MAPPERS[system.mapper.name].needs)
-    need = info.weight_bytes_per_device + info.kv_bytes_per_device + activation_bytes
+    needs = MAPPERS[system.mapper.name].needs
+    capacity = system.hardware.memory_capacity_bytes(needs)
+    from hwsim.hw.registry import component
+    in_metal = any(component(k).weights_in_metal for k in (needs or ()) if k in system.hardware.present())
+    need = (0 if in_metal else info.weight_bytes_per_device) + info.kv_bytes_per_device + activation_bytes
     if capacity is not None and need > capacity:
-        parts = [f"weights {info.weight_bytes_per_device / 1e9:.3f} GB"]
+        parts = [] if in_metal else [f"weights {info.weight_bytes_per_device / 1e9:.3f} GB"]
         if info.kv_bytes_per_device:
             parts.append(f"KV cache {info.kv_bytes_per_device / 1e9:.3f} GB")
         if activation_bytes:

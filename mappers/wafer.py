@@ -35,7 +35,7 @@ from hwsim.mappers.common import add_task
 from hwsim.mappers.placement import PlacementError, place_data
 from hwsim.mappers.registry import NoOptions, register
 from hwsim.sim.schedule import Resource, Schedule
-from hwsim.workloads.ops import OpGraph
+from hwsim.workloads.ops import OpGraph, OpKind
 
 NEEDS = ("wafer",)
 TOKEN_ID_BYTES = 4          # an int32 token id per request
@@ -71,10 +71,36 @@ def op_groups(graph: OpGraph) -> tuple[dict[str, str], dict[str, float]]:
         if op.micro_batch == 0:
             resident[g] += op.weight_bytes
         resident[g] += op.kv_read_bytes + op.kv_write_bytes
-    table = graph.info.weight_bytes_per_device - sum(op.weight_bytes for op in graph.ops if op.micro_batch == 0)
+    # MoE: the experts no token of the pass routes to have no ops, yet their weights stay resident
+    # in their layer (the router's width is the layer's expert count; an expert's bytes are those
+    # of any routed expert of the layer)
+    idle = moe_idle_expert_bytes(graph)
+    for layer, nbytes in idle.items():
+        resident[f"L{layer}"] += nbytes
+    table = graph.info.weight_bytes_per_device - sum(op.weight_bytes for op in graph.ops if op.micro_batch == 0) \
+        - sum(idle.values())
     if table > 0 and "embed" in resident:
         resident["embed"] += table
     return group_of, resident
+
+
+def moe_idle_expert_bytes(graph: OpGraph) -> dict[int, float]:
+    """{layer: weight bytes of the routed experts with no op in the graph} for MoE layers."""
+    experts: dict[int, set[int]] = {}
+    first: dict[int, int] = {}
+    per_expert: dict[int, float] = {}
+    width: dict[int, int] = {}
+    for op in graph.ops:
+        if op.micro_batch:
+            continue
+        if op.kind == OpKind.ROUTER and op.matmul is not None:
+            width[op.layer] = op.matmul.n
+        elif op.expert is not None and op.expert >= 0:
+            experts.setdefault(op.layer, set()).add(op.expert)
+            if first.setdefault(op.layer, op.expert) == op.expert:
+                per_expert[op.layer] = per_expert.get(op.layer, 0.0) + op.weight_bytes
+    return {layer: (n - len(experts.get(layer, ()))) * per_expert.get(layer, 0.0)
+            for layer, n in width.items() if experts.get(layer)}
 
 
 def split_over_wafers(sizes: list[float], wafers: int) -> list[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from hwsim.spec import Spec
@@ -81,6 +82,18 @@ class ModelSpec(Spec):
                              "layer plus a 2d -> d projection and two norms, sharing the embedding "
                              "and the LM head (DeepSeek-V3 Technical Report, arXiv 2412.19437, "
                              "section 2.2). Not in param_count (671B excludes them)")
+    sliding_window: int | None = Field(default=None, gt=0, description="sliding-window attention: "
+                                       "a token attends to at most this many tokens (itself and "
+                                       "the ones before it); None: full attention everywhere")
+    sliding_window_layers: Literal["all", "even"] = Field(
+        default="all", description="which layers use the window: all, or layers 0, 2, 4, ... "
+        "(gpt-oss: layer_types alternate sliding_attention, full_attention, starting sliding)")
+
+    @model_validator(mode="after")
+    def _window_needs_mha(self):
+        if self.sliding_window is not None and self.mla is not None:
+            raise ValueError("sliding_window is modelled for MHA/GQA attention, not with mla")
+        return self
 
     @model_validator(mode="after")
     def _mla_has_no_kv_heads(self):
@@ -105,6 +118,20 @@ class ModelSpec(Spec):
     @property
     def hd(self) -> int:
         return self.head_dim or self.d_model // self.n_heads
+
+    def window(self, layer: int) -> int | None:
+        """The attention window of `layer` (None: full attention)."""
+        if self.sliding_window is None or (self.sliding_window_layers == "even" and layer % 2):
+            return None
+        return self.sliding_window
+
+    def attended(self, layer: int, context_len):
+        """Tokens a query at position `context_len - 1` attends to in `layer`: the context, capped
+        at the layer's window (works on ints and numpy arrays)."""
+        w = self.window(layer)
+        if w is None:
+            return context_len
+        return np.minimum(context_len, w) if isinstance(context_len, np.ndarray) else min(context_len, w)
 
     def is_moe_layer(self, layer: int) -> bool:
         return self.moe is not None and layer >= self.moe.first_moe_layer
@@ -169,8 +196,10 @@ class ModelSpec(Spec):
     def flops_per_token(self, context_len: int) -> float:
         """Forward FLOPs for one token attending over `context_len` tokens: 2 per active weight
         (LM head included, embeddings excluded) plus 4 * heads * head_dim * L for QK^T and PV
-        (Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Table 1)."""
+        (Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Table 1), L capped at a
+        sliding-window layer's window."""
         non_embedding = sum(self.layer_params(i, active=True) for i in range(self.n_layers))
         qk_v = (self.mla.qk_head_dim + self.mla.v_head_dim) if self.mla else 2 * self.hd
+        attended = sum(self.attended(i, context_len) for i in range(self.n_layers))
         return 2.0 * (non_embedding + self.vocab * self.d_model) + \
-            2.0 * self.n_layers * self.n_heads * qk_v * context_len
+            2.0 * self.n_heads * qk_v * attended

@@ -18,6 +18,13 @@ MAX_BATCH = 1 << 20
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
 
+# Bytes per weight element of the formats weights may be stored in (a workload's `weight_dtype`),
+# beyond DTYPE_BYTES. MXFP4 (OCP Microscaling Formats v1.0, section 5.3): blocks of 32 FP4 E2M1
+# elements sharing one 8-bit E8M0 scale, (32 x 4 + 8) / 32 = 4.25 bits per weight.
+MXFP4_BLOCK = 32
+MXFP4_BITS_PER_WEIGHT = (MXFP4_BLOCK * 4 + 8) / MXFP4_BLOCK
+WEIGHT_DTYPE_BYTES = {**DTYPE_BYTES, "mxfp4": MXFP4_BITS_PER_WEIGHT / 8}
+
 
 class OpKind(StrEnum):
     MATMUL = "matmul"                        # out[m, n] = x[m, k] @ W[k, n], `count` times

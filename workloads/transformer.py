@@ -31,8 +31,8 @@ from pydantic import Field, model_validator
 
 from hwsim.spec import Spec
 from hwsim.workloads.models import ModelSpec
-from hwsim.workloads.ops import (DTYPE_BYTES, MAX_BATCH, Attention, Collective, MatMul, Op, OpGraph, OpKind,
-                                 WorkloadInfo)
+from hwsim.workloads.ops import (DTYPE_BYTES, MAX_BATCH, WEIGHT_DTYPE_BYTES, Attention, Collective, MatMul, Op,
+                                 OpGraph, OpKind, WorkloadInfo)
 from hwsim.workloads.requests import RequestSpec
 from hwsim.workloads.routing import EPLBSpec, RoutingSpec, expert_placement, expert_token_counts
 
@@ -73,6 +73,9 @@ class TransformerWorkload(Spec):
     attention_dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8"] | None = Field(
         default=None, description="the KV cache and the attention score/context ops (default: "
         "dtype); e.g. INT8 weights and GEMM activations with BF16 attention")
+    weight_dtype: Literal["fp16", "bf16", "fp32", "fp8", "int8", "mxfp4"] | None = Field(
+        default=None, description="storage format of the linear layers' weights (the embedding "
+        "table keeps `dtype`); None: `dtype`. mxfp4: 4.25 bits per weight (OCP MX v1.0)")
     tp: int = Field(default=1, gt=0, description="tensor-parallel devices per replica")
     ep: int = Field(default=1, gt=0, description="expert-parallel groups (MoE only)")
     pp: int = Field(default=1, gt=0, description="pipeline stages per replica, each with n_layers / pp layers")
@@ -152,6 +155,7 @@ class _Builder:
         self.b = DTYPE_BYTES[w.dtype]
         self.adtype = w.attention_dtype or w.dtype      # KV cache and attention ops
         self.kb = DTYPE_BYTES[self.adtype]
+        self.wb = WEIGHT_DTYPE_BYTES[w.weight_dtype or w.dtype]    # bytes per linear-layer weight
         self.heads = self.m.n_heads // w.tp
         self.kv_heads = max(1, self.m.kv_heads // w.tp)
         self.device = device
@@ -206,7 +210,7 @@ class _Builder:
         b = self.b
         bias = self.m.bias if bias is None else bias
         return Op(name=name, kind=kind, layer=layer, dtype=self.w.dtype, flops=2.0 * m * n * k,
-                  weight_bytes=(k * n + (n if bias else 0)) * b, act_in_bytes=m * k * b,
+                  weight_bytes=math.ceil((k * n + (n if bias else 0)) * self.wb), act_in_bytes=m * k * b,
                   act_out_bytes=m * n * b, matmul=MatMul(m, n, k), expert=expert, **extra)
 
     def vector(self, name, layer, elements, what, expert=None, in_elements=None):
@@ -225,8 +229,9 @@ class _Builder:
     def info(self) -> WorkloadInfo:
         w, m, b = self.w, self.m, self.b
         layers = len(self.stage_layers)
-        cached = layers + (m.mtp_modules if w.mtp is not None else 0)   # MTP keeps a cache too
-        kv = int(self.all_attend.sum()) * m.kv_cache_elements(w.tp) * self.kb * cached
+        mtp_layers = m.mtp_modules if w.mtp is not None else 0        # MTP keeps a cache too
+        kv = (sum(int(np.sum(m.attended(i, self.all_attend))) for i in self.stage_layers)
+              + mtp_layers * int(self.all_attend.sum())) * m.kv_cache_elements(w.tp) * self.kb
         tokens = int(self.replica_query.sum())   # new tokens of the pass, every request
         if w.mtp is not None:                    # expected accepted tokens, not those verified
             tokens = w.batch * w.mtp.tokens_per_step
@@ -312,11 +317,12 @@ class _Builder:
         self.add(qkv)
         if m.positions == "rope":
             self.add(self.vector(f"L{i}.rope", i, T * (H + KV) * hd, "rope"))
+        attend = m.attended(i, self.attend)                  # capped at a sliding window
         attn = Attention(query_tokens=tuple(self.query.tolist()),
-                         context_lens=tuple(self.attend.tolist()),
+                         context_lens=tuple(attend.tolist()),
                          heads=H, kv_heads=KV, head_dim=hd)
-        pairs = int(np.sum(self.query * self.attend))       # (query token, key) pairs
-        kv_read = int(self.attend.sum()) * KV * hd * self.kb         # one of K or V
+        pairs = int(np.sum(self.query * attend))            # (query token, key) pairs
+        kv_read = int(attend.sum()) * KV * hd * self.kb       # one of K or V
         self.add(Op(name=f"L{i}.attn_score", kind=OpKind.ATTENTION_SCORE, layer=i, dtype=self.adtype,
                     flops=2.0 * H * hd * pairs, act_in_bytes=T * H * hd * self.kb,
                     act_out_bytes=H * pairs * self.kb, kv_read_bytes=kv_read, attention=attn))
@@ -395,7 +401,7 @@ class _Builder:
         and W_UV)."""
         b = self.b
         return Op(name=name, kind=OpKind.MATMUL, layer=layer, dtype=self.w.dtype,
-                  flops=2.0 * m * n * k * heads, weight_bytes=k * n * heads * b,
+                  flops=2.0 * m * n * k * heads, weight_bytes=math.ceil(k * n * heads * self.wb),
                   act_in_bytes=m * k * heads * b, act_out_bytes=m * n * heads * b,
                   matmul=MatMul(m, n, k, heads))
 
@@ -521,7 +527,16 @@ class _Builder:
                           + experts * m.ffn_params(moe.d_ff_expert))
             else:
                 total += m.layer_params(i) - m.attention_params()
-        return (math.ceil(total / w.tp) + attention) * self.b
+        elements = math.ceil(total / w.tp) + attention
+        if self.wb == self.b:
+            return elements * self.b
+        # the input embedding table (and learned positions) keep `dtype`; every other weight is
+        # stored as `weight_dtype`
+        table = 0
+        if w.pp == 1 or self.stage == 0:
+            table = math.ceil((m.vocab * m.d_model
+                               + (m.max_seq_len * m.d_model if m.positions == "learned" else 0)) / w.tp)
+        return math.ceil((elements - table) * self.wb) + table * self.b
 
 
 @lru_cache(maxsize=4096)

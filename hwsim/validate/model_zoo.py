@@ -38,6 +38,7 @@ LLM_PARAMS_B = {
                     "Params 37B; the MTP module's weights not counted)"),
     "opt-66b": (66.0, None, "OPT (Zhang et al., 2022), Table 1: OPT-66B"),
     "grok-1": (314.0, None, "xai-org/grok-1 README: 314B parameters, mixture of 8 experts"),
+    "gpt-oss-120b": (116.8, None, "OpenAI gpt-oss model card (Aug 2025): 116.8B total"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
 
@@ -105,3 +106,18 @@ for _name, (_gmacs, _mparams, _source) in CNN_SIZES.items():
           claim=f"{_name} has {_mparams:g}M parameters", source=_source, config=_config,
           metric="parameters", published=_mparams, unit="M",
           band=CNN_BAND)(lambda n=_name: cnn_mparams(n))
+
+
+@claim(id="llmzoo.gpt-oss-120b.active_params", system="LLM zoo",
+       claim="gpt-oss-120b activates 5.1B parameters per token",
+       source="OpenAI gpt-oss model card (Aug 2025): 5.1B active, the input embedding table not counted",
+       config="configs/models/gpt-oss-120b.yaml",
+       metric="active parameters per token less the input embedding table (a lookup, as OpenAI counts)",
+       published=5.1, unit="B", band=LLM_BAND)
+def _():
+    import yaml
+
+    from hwsim.configs import MODELS_DIR
+    from hwsim.workloads.models import ModelSpec
+    spec = ModelSpec(**yaml.safe_load((MODELS_DIR / "gpt-oss-120b.yaml").read_text()))
+    return (spec.param_count(active=True) - spec.vocab * spec.d_model) / 1e9

@@ -209,3 +209,14 @@ def coe_header(result) -> str:
                      f"{d['output_tokens_per_s']:.0f} output tokens/s{speed}")
     lines.append("The tables below are one decode pass of the expert (batch 1).")
     return "\n".join(lines)
+
+
+def footprint_nodes(expert_bytes: float, store_bytes_per_node: float, hbm_bytes_per_node: float
+                    ) -> tuple[int, int]:
+    """Machine footprint of a CoE (the paper's "up to 19x smaller", our reading): the most experts
+    one node holds in its store tier, floor(store / expert), and how many nodes of a system that
+    must keep every expert in HBM need for as many, ceil(experts x expert / HBM per node).
+    Weights only: KV, activations and the router are left out on both sides."""
+    import math
+    most = int(store_bytes_per_node // expert_bytes)
+    return most, math.ceil(most * expert_bytes / hbm_bytes_per_node)

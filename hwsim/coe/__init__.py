@@ -118,12 +118,16 @@ def routes(spec) -> np.ndarray:
     return rng.choice(spec.experts, size=spec.requests, p=p / p.sum())
 
 
-def layer_chunks(graph) -> list[float]:
-    """One device's weight bytes per layer, in execution order (outside layers: their own chunk)."""
+def layer_chunks(graph, expert_bytes: float | None = None) -> list[float]:
+    """One device's weight bytes per layer, in execution order (outside layers: their own chunk).
+    A pass reads only the embedding rows of its tokens; the copy moves the whole table:
+    `expert_bytes` (the device's whole slice) puts what the ops do not read in a first chunk."""
     out: dict[int, float] = {}
     for op in graph.ops:
         out[op.layer] = out.get(op.layer, 0.0) + float(op.weight_bytes)
-    return [b for _, b in sorted(out.items())]
+    chunks = [b for _, b in sorted(out.items())]
+    rest = (expert_bytes or 0.0) - sum(chunks)
+    return ([rest] if rest > 0 else []) + chunks
 
 
 def serve_stream(spec, slots: int, router_s: float, switch_s: float, prefill_s: float,
@@ -174,7 +178,7 @@ class CoEScenario:
         host = system.hardware.specs("host")
         shared = host[0].dram_bw_gbps if host and store.name == "host" else None
         per_link = host[0].devices_per_link if host and store.name == "host" else 1
-        sw = switch_cost(layer_chunks(decode.graph), w.tp, store, hbm, per_link, shared)
+        sw = switch_cost(layer_chunks(decode.graph, plan.expert_bytes), w.tp, store, hbm, per_link, shared)
         router_s = prefill.metrics.iteration_latency_s if spec.router else 0.0
         doc = serve_stream(spec, plan.slots, router_s, sw.time_s, prefill.metrics.iteration_latency_s,
                            decode.metrics.iteration_latency_s)

@@ -105,8 +105,10 @@ def hc24_switch_s(tp: int = 16) -> float:
     from hwsim.serving.spec import PassSpec
     system = load_config(CONFIG_DIR / "sn40l-coe.yaml", ["workload.model=llama3-8b", f"workload.tp={tp}"]).main
     store, hbm = levels_of(system)
+    from hwsim.workloads.transformer import transformer_info
     graph = PassScenario().build_graph(system.model_copy(update={"scenario": PassSpec()}))
-    return switch_cost(layer_chunks(graph), tp, store, hbm).time_s
+    expert = transformer_info(system.workload).weight_bytes_per_device
+    return switch_cost(layer_chunks(graph, expert), tp, store, hbm).time_s
 
 
 @functools.cache

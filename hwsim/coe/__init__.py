@@ -18,7 +18,7 @@ involves a sequence of model switching and model execution" (section I, Fig. 1).
   after another on the whole replica (batch 1, as Fig. 1's latency breakdown).
 
 Passes are costed by the pass machinery (hwsim.scenarios.PassScenario): prefill and decode of
-the expert once each. The result's graph, schedule, trace and top-level metrics are the decode
+the expert once each, on the device without the store level (the expert runs resident in HBM). The result's graph, schedule, trace and top-level metrics are the decode
 pass's (so every physics check of a pass holds); the scenario's figures are `metrics.coe`.
 """
 from __future__ import annotations
@@ -155,6 +155,20 @@ def serve_stream(spec, slots: int, router_s: float, switch_s: float, prefill_s: 
             "requests_per_s": n / total, "output_tokens_per_s": n * spec.output_tokens / total}
 
 
+def without_level(hw, name: str):
+    """The hardware without the memory section named `name`: an expert runs resident in HBM, so
+    its passes neither read nor place anything in the store (a `hardware.memory` level; a
+    `hardware.host` is not part of a GPU's device anyway)."""
+    from hwsim.hw.system import HardwareSpec
+    kept = [m for m in hw.specs("memory") if m.name != name]
+    if len(kept) == len(hw.specs("memory")):
+        return hw
+    parts = {k: v for k, v in hw.present().items() if k != "memory"}
+    if kept:
+        parts["memory"] = kept if len(kept) > 1 else kept[0]
+    return HardwareSpec(**parts)
+
+
 @dataclass(frozen=True)
 class CoEScenario:
     name: str = "coe"
@@ -168,11 +182,12 @@ class CoEScenario:
         store, hbm = levels_of(system, key_prefix)
         plan = plan_tiers(system, store, hbm, key_prefix)
         passes = PassScenario()
+        resident = system.model_copy(update={"hardware": without_level(system.hardware, store.name)})
 
         def one(phase: str, context: int):
             wl = w.model_copy(update={"phase": phase, "batch": 1,
                                       "requests": type(w.requests)(distribution="fixed", context_len=context)})
-            return passes.run(system.model_copy(update={"workload": wl}), key_prefix)
+            return passes.run(resident.model_copy(update={"workload": wl}), key_prefix)
         prefill = one("prefill", spec.prompt_tokens)
         decode = one("decode", spec.prompt_tokens + spec.output_tokens // 2)
         host = system.hardware.specs("host")
@@ -190,14 +205,14 @@ class CoEScenario:
                     "store_capacity_bytes_per_device": plan.store_capacity,
                     "store_used_bytes_per_device": spec.experts * plan.expert_bytes,
                     "hbm_capacity_bytes_per_device": plan.hbm_capacity})
-        return dataclasses.replace(decode, metrics=dataclasses.replace(decode.metrics, coe=doc))
+        return dataclasses.replace(decode, system=system, metrics=dataclasses.replace(decode.metrics, coe=doc))
 
 
 def coe_header(result) -> str:
     """The scenario's lines above the tables of `hwsim run`."""
     rows = [("main", result.main)] + list(result.baselines.items())
-    lines = [f"{result.config.name}: Composition of Experts (hwsim.coe): per request the router's prefill, "
-             "a switch when the expert is not in HBM, the expert's prefill and decode"]
+    lines = ["Composition of Experts (hwsim.coe): per request the router's prefill, a switch when the "
+             "expert is not in HBM, the expert's prefill and decode"]
     mine = result.main.metrics.coe
     for name, r in rows:
         d = r.metrics.coe
@@ -211,7 +226,7 @@ def coe_header(result) -> str:
                      f"{d['switch_bw_gbps']:.0f} GB/s), hit rate {d['hit_rate']:.2f}; request "
                      f"{d['mean_latency_s'] * 1e3:.1f} ms (switching {d['switching_share']:.0%}), "
                      f"{d['output_tokens_per_s']:.0f} output tokens/s{speed}")
-    lines.append("The tables below are one decode pass of the expert (batch 1).")
+    lines.append("The tables are one decode pass of the expert (batch 1), the header above it.")
     return "\n".join(lines)
 
 

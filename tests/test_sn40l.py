@@ -51,6 +51,9 @@ def test_dgx_switch_is_pcie_bound_and_a_shared_link_halves_it():
         # the 8 GPUs share one x16 link's worth (the paper's baseline): the whole expert over it
         assert d["switch_s"] == pytest.approx(8 * d["expert_bytes_per_device"] / (link * 1e9), rel=1e-6)
         assert d["switch_bw_gbps"] == pytest.approx(link, rel=1e-6)
+    # the DGX H100 as built: a link per GPU, each its 1/8 at 63 GB/s (host DRAM's 614 GB/s not binding)
+    d = r.baselines["dgx_h100_all_links"].metrics.coe
+    assert d["switch_s"] == pytest.approx(d["expert_bytes_per_device"] / 63.0e9, rel=1e-6)
     # two GPUs behind one link: the engine shares it, the switch takes twice as long
     store = MemoryLevel("host", 1e12, 63.0, 63.0, 20.0)
     hbm = MemoryLevel("hbm", 80e9, 3350.0, 3350.0, 3.9)

@@ -33,7 +33,8 @@ KNOWN_MISSED = {
     # 238 ms: its switch (214 ms at the paper's 64 GB/s host-to-GPU) is 63% of it, but executing
     # the expert takes the same ~82 ms on both, as both decode steps (4.1-4.2 ms) are bound by the
     # TP-8 all-reduces' latency on the same stand-in link (3.4 us per ring step; no RDU link figure
-    # is published), not by HBM (1.0 ms of weights per socket).
+    # is published), not by HBM (1.0 ms of weights per socket). (Baseline dgx_h100_all_links, a PCIe
+    # link per GPU as the DGX is built: switching 1.6x, per request 1.09x.)
     "sn40l.coe_speedup_over_dgx_h100",      # 2.42x (2.59-4.81x)
     # 8 x 100 GB/s (HC24's 1,600 GB/s over 16 sockets) = 0.80 TB/s < the paper's "over 1 TB/s":
     # the two published figures disagree; the config keeps HC24's (with ~200 GB/s per socket, as

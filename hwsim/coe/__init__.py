@@ -174,7 +174,6 @@ class CoEScenario:
     name: str = "coe"
 
     def run(self, system, key_prefix: str = ""):
-        from hwsim.hw.system import HardwareSpec  # noqa: F401  (typing only)
         from hwsim.coe.switch import switch_cost
         from hwsim.scenarios import PassScenario
         _check_system(system, key_prefix)

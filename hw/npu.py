@@ -151,7 +151,8 @@ def _sram_bytes_gemm(spec: NPUSpec, op: Op) -> float:
 _SAME = object()
 
 
-def npu_op_cost(spec: NPUSpec, memory, op: Op, weights_from=_SAME) -> OpCost:
+def npu_op_cost(spec: NPUSpec, memory, op: Op, weights_from=_SAME,
+                activations_on_chip: bool | None = None) -> OpCost:
     """Time, traffic and energy of one op on the NPU, operands streamed from `memory` (a
     `MemorySpec` or `MemoryLevel`: its `name`, `peak_bw_gbps` and `energy_pj_per_bit`).
 
@@ -162,9 +163,11 @@ def npu_op_cost(spec: NPUSpec, memory, op: Op, weights_from=_SAME) -> OpCost:
     memory; activations only when they do not fit the scratchpad. `weights_from`: the level
     holding the weights when it is not `memory` (a slower tier they spilled to), or None for
     weights in metal (no weight traffic). Levels are separate buses: the roofline takes the
-    slowest one."""
+    slowest one. `activations_on_chip`: False for an unfused op, whose inputs and outputs
+    round-trip `memory` whatever their size (mappers/npu_only.py, `fusion: unfused`); None: the
+    scratchpad rule above."""
     cycle_ns = 1.0 / spec.freq_ghz
-    on_chip = _activations_on_chip(spec, op)
+    on_chip = _activations_on_chip(spec, op) if activations_on_chip is None else activations_on_chip
     act_bytes = 0 if on_chip else op.act_in_bytes + op.act_out_bytes
     if weights_from is _SAME or weights_from is memory:
         hbm = op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes + act_bytes

@@ -52,13 +52,16 @@ class Metrics:
     # output token, the ceiling. The other fields then describe the run's largest iteration (one
     # full pass of its exact shape).
     serving: dict | None = None
+    # Composition-of-Experts runs only (hwsim.coe): switching, hit rate, per-request latency; the
+    # other fields then describe one decode pass of the expert.
+    coe: dict | None = None
 
     def to_json(self) -> dict:
         """The fields, with the unit-counting ones named for their unit
         (`throughput_tokens_per_s` or `throughput_inferences_per_s`, ...); `serving` only for
         serving runs."""
         return {json_key(k, self.work_unit): v for k, v in asdict(self).items()
-                if k != "serving" or v is not None}
+                if k not in ("serving", "coe") or v is not None}
 
     # Transformer runs only: the names sweeps, notebooks and tests have always used.
     @property

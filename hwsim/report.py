@@ -270,6 +270,9 @@ def format_table(result: RunResult) -> str:
         return "\n\n".join(sections)
     sections = [_header(result), _systems_table(result), _units_table(result),
                 _traffic_table(result), _memory_levels(result), _energy_area(result)]
+    if result.main.metrics.coe is not None:
+        from hwsim.coe import coe_header
+        sections.insert(1, coe_header(result))
     plan = _memory_plan(result)
     if plan:
         sections.insert(5, plan)

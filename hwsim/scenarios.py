@@ -11,6 +11,9 @@ release times) and reads traces; it never reaches into the engine.
   request stream, asks a batching policy (hwsim.mappers.batching) for each iteration's batch
   and costs it with this pass machinery (`build`/`schedule`/engine on a `mixed` workload),
   through a cache keyed by iteration shape (hwsim.serving.cost).
+- `coe` (issue 15, hwsim.coe): a request stream over a Composition of Experts, each request
+  routed to an expert that is copied into HBM when it is not there (model switching as engine
+  tasks), then run with this pass machinery.
 - `training` (issue 16) will build forward, backward and optimizer graphs and run them as steps.
 New scenarios register in SCENARIOS; nothing in sim/ or hw/ changes.
 """
@@ -132,6 +135,8 @@ class PassScenario:
                             replica=(part, replica))
 
 
+from hwsim.coe import CoEScenario  # noqa: E402
 from hwsim.serving import ServingScenario  # noqa: E402
 
-SCENARIOS: dict[str, Scenario] = {"pass": PassScenario(), "serving": ServingScenario()}
+SCENARIOS: dict[str, Scenario] = {"pass": PassScenario(), "serving": ServingScenario(),
+                                  "coe": CoEScenario()}

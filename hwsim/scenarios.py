@@ -11,7 +11,9 @@ release times) and reads traces; it never reaches into the engine.
   request stream, asks a batching policy (hwsim.mappers.batching) for each iteration's batch
   and costs it with this pass machinery (`build`/`schedule`/engine on a `mixed` workload),
   through a cache keyed by iteration shape (hwsim.serving.cost).
-- `training` (issue 16) will build forward, backward and optimizer graphs and run them as steps.
+- `training` (issue 16, hwsim.training): one training step of a CNN — forward, backward and the
+  optimizer's update as one op graph (hwsim.workloads.training), placed by a mapper that checks
+  the saved activations, gradients and optimizer state against the memory levels.
 New scenarios register in SCENARIOS; nothing in sim/ or hw/ changes.
 """
 from __future__ import annotations
@@ -134,4 +136,7 @@ class PassScenario:
 
 from hwsim.serving import ServingScenario  # noqa: E402
 
-SCENARIOS: dict[str, Scenario] = {"pass": PassScenario(), "serving": ServingScenario()}
+from hwsim.training import TrainingScenario  # noqa: E402
+
+SCENARIOS: dict[str, Scenario] = {"pass": PassScenario(), "serving": ServingScenario(),
+                                  "training": TrainingScenario()}

@@ -105,6 +105,8 @@ def _scenario_kind(value: Any) -> str:
     return str(kind)
 
 
-SCENARIO_SPECS = {"pass": PassSpec, "serving": ServingSpec}
+from hwsim.training.spec import TrainingSpec  # noqa: E402
+
+SCENARIO_SPECS = {"pass": PassSpec, "serving": ServingSpec, "training": TrainingSpec}
 Scenario = Annotated[Union[tuple(Annotated[spec, Tag(name)] for name, spec in SCENARIO_SPECS.items())],
                      Discriminator(_scenario_kind)]

@@ -1,0 +1,21 @@
+"""`scenario: {kind: training, ...}`: one training step of the workload (hwsim.training)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from hwsim.spec import Spec
+
+
+class TrainingSpec(Spec):
+    """One training step (forward, backward, update) of the workload's batch
+    (hwsim.workloads.training states the graph and its closed forms)."""
+    kind: Literal["training"] = "training"
+    optimizer: Literal["sgd", "momentum", "adam"] = Field(default="sgd", description="the update: "
+                                                         "plain SGD, SGD with momentum, or Adam")
+    norms: Literal["batchnorm", "none"] = Field(default="batchnorm", description="a BatchNorm (+ ReLU) "
+                                                "after every conv, forward and backward (folded in "
+                                                "inference graphs), or none")
+    first_layer_input_grad: bool = Field(default=False, description="also compute the gradient "
+                                         "w.r.t. the network's input (not needed to train)")

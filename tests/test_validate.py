@@ -28,6 +28,15 @@ CONTRACT = {"id", "system", "claim", "source", "config", "metric", "published", 
 # its band, or a regression that pushes another out, shows up here; never widen a band instead.
 # Median |error| of the GPU model against the committed measurements (configs/profiles/), issue 11:
 KNOWN_MISSED = {
+    # PULP-TrainLib on-device training (issue 16 item 3; hwsim/validate/pulp.py): our step trains every
+    # layer of MLPerf Tiny's ResNet-8 / DS-CNN (+ BatchNorm) at Vega's 450 MHz; the paper's figures imply
+    # 697 MHz (ResNet-8) and 1.48 GHz (DS-CNN) for those networks, so its networks, trained layers or
+    # MAC/clk averaging differ (its body was not read); the DS-CNN's depthwise-heavy 0.81 MAC/clk is not
+    # what a 1x1-conv-dominated step reaches at our matmul efficiency (SAMOS'22's 4.39 MAC/clk).
+    "pulp.resnet8.train_step_mac_per_clk",  # 3.94 (2.64-3.58)
+    "pulp.resnet8.train_step_latency",      # 20.9 ms (14.5-19.7)
+    "pulp.ds-cnn.train_step_mac_per_clk",   # 3.34 (0.69-0.93)
+    "pulp.ds-cnn.train_step_latency",       # 5.09 ms (5.44-7.36)
     # TPI-LLM (issue 16 item 5; hwsim/validate/tpi_llm.py): the window plan of one 8-way fp32 slice
     # peaks at 0.53 GB; the published 3.1 GB is a measured process footprint (PyTorch runtime, the
     # master's unsliced embedding and head), which hwsim does not model and no constant stands in for.

@@ -20,9 +20,11 @@ Time of an op on the cluster, in cluster cycles (nothing here comes from the val
   the transposed operand). Moves run at `shape_elements_per_core_cycle` on each worker core;
 - vector ops (norms, pooling, residual adds, gradient sums, the optimizer): FLOPs /
   (fpus x lanes(dtype) x `vector_efficiency`).
-The roofline is the FPU peak for FLOPs and the L1 bandwidth for bytes (an op can never beat it).
+The op takes at least its bytes over the L1 bandwidth (the cluster is busy for the longer of the
+two); the roofline is the FPU peak for FLOPs and the L1 bandwidth for bytes (an op can never beat it).
 
-Bytes: every op's operands are read from and its results written to L1 once, and the same bytes
+Bytes: every op's operands are read from and its results written to L1 once (L1 is inside the
+cluster: an on-chip level, its bandwidth in the op's time, its energy charged), and the same bytes
 cross the cluster DMA from/to L2 once (PULP-TrainLib's tiling keeps the model and the saved
 activations in L2 and brings each layer's tiles into L1 by DMA; the DMA is a schedule resource
 here, so a layer whose bytes take longer on it than its compute is bounded by it).
@@ -130,12 +132,13 @@ def pulp_op_cost(spec: PulpClusterSpec, op: Op, l1_level, l2_level) -> OpCost:
         cycles = op.flops / (peak * spec.vector_efficiency)
         roof_cycles = op.flops / peak
         engine = "vector"
-    compute = cycles * spec.cycle_ns
     data = float(op.weight_bytes + op.act_in_bytes + op.act_out_bytes)
-    roof = max(roof_cycles * spec.cycle_ns, data / l1_level.peak_bw_gbps)
+    l1_cycles = data / spec.l1_bytes_per_cycle        # the TCDM serves the cores' loads and stores
+    compute = max(cycles, l1_cycles) * spec.cycle_ns
+    roof = max(roof_cycles, l1_cycles) * spec.cycle_ns
     parts = {"compute": spec.run_power_mw * 1e-3 * compute * 1e-9,
              "sram": l1_level.energy_j(data) + l2_level.energy_j(data)}
-    return OpCost(compute_ns=compute, bytes_by_level={l1_level.name: data, l2_level.name: data},
+    return OpCost(compute_ns=compute, bytes_by_level={l2_level.name: data},
                   energy_j=sum(parts.values()), roofline_ns=roof, engine=engine,
                   energy_by_component_j=parts)
 
@@ -146,7 +149,7 @@ def _pulp_levels(spec: PulpClusterSpec):
     from hwsim.hw.memory import MemoryLevel
     gbps = lambda per_cycle: per_cycle * spec.freq_mhz * 1e-3   # noqa: E731 (bytes/ns = GB/s)
     return [MemoryLevel("l1", spec.l1_bytes, gbps(spec.l1_bytes_per_cycle), gbps(spec.l1_bytes_per_cycle),
-                        spec.l1_pj_per_bit),
+                        spec.l1_pj_per_bit, on_chip=True),
             MemoryLevel("l2", spec.l2_bytes, gbps(spec.dma_bytes_per_cycle), gbps(spec.dma_bytes_per_cycle),
                         spec.l2_pj_per_bit)]
 

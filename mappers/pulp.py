@@ -65,13 +65,11 @@ def map_pulp(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
                                                                                   if graph.ops else "fp32")
                                    / spec.cycle_ns))
     memory_resources(schedule, device)
-    largest_tile = max((float(op.act_in_bytes + op.act_out_bytes + op.weight_bytes) for op in graph.ops),
-                       default=0.0)
-    schedule.resident_bytes = {"l2": need, "l1": min(largest_tile, spec.l1_bytes)}
+    schedule.resident_bytes = {"l2": need}
     prev: list[int] = []
     for op in graph.ops:                  # one op at a time, in graph order (a topological order)
         c = op_cost("pulp", op.kind)(device, op)
-        demands = {"pulp": c.compute_ns, **{lv: c.bytes_by_level.get(lv, 0.0) for lv in ("l1", "l2")}}
+        demands = {"pulp": c.compute_ns, "l2": c.bytes_by_level.get("l2", 0.0)}
         prev = [add_task(schedule, op.name, op, c, "pulp", demands, prev,
                          level="l2" if op.weight_bytes and op.step != TrainStep.WEIGHT_GRAD else "")]
     return schedule

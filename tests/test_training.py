@@ -178,10 +178,9 @@ def test_physics_of_a_training_step(config):
             assert 0.0 <= u <= 1.0 + 1e-9
         assert system.metrics.energy_j > 0
         assert system.metrics.work_unit == "step" and system.metrics.work_per_iteration == 1
-        # bytes conserved: every op's operands cross L1 and the DMA once
+        # bytes conserved: every op's operands cross the DMA once
         moved = sum(op.weight_bytes + op.act_in_bytes + op.act_out_bytes for op in system.graph.ops)
-        assert system.metrics.bytes["l1"] == pytest.approx(moved, abs=1)
-        assert system.metrics.bytes["l2"] == pytest.approx(moved, abs=1)
+        assert system.metrics.bytes == {"l2": pytest.approx(moved, abs=1)}
 
 
 def test_fp16_simd_at_most_doubles_throughput(r8):

@@ -92,6 +92,18 @@ def test_backward_follows_forward_and_updates_follow_their_gradients():
     assert len(sums) == 3 and all(len(g.predecessors(op.name)) == 2 for op in sums)
 
 
+def test_resnet8_norms_and_trainable_parameters():
+    """MLPerf Tiny's ResNet-8 has 7 BatchNorms (none after the two 1x1 shortcuts); with their gamma
+    and beta its trainable parameters are the released model's 78,186."""
+    fwd = build_model("resnet8", dtype="fp32")
+    g = training_graph(fwd)
+    bns = [op for op in g.ops if op.kind == OpKind.NORM and op.step == TrainStep.FORWARD]
+    assert len(bns) == 7
+    mem = training_memory(fwd)
+    assert mem.weight_bytes / 4 == 78186
+    assert training_memory(fwd, norms="none").weight_bytes / 4 == 78186 - 480
+
+
 def test_optimizer_state_and_flops():
     fwd = build_model("resnet8", dtype="fp32")
     n = {k: training_memory(fwd, k) for k in OPTIMIZER_FLOPS}
@@ -117,7 +129,7 @@ def test_saved_activations_counted():
         if op.kind in WEIGHT_KINDS or op.kind == OpKind.POOL:
             key = tuple(fwd.predecessors(op.name)) or ("<input>",)
             conv_inputs[key] = op.act_in_bytes
-    bn_inputs = sum(op.act_out_bytes for op in fwd.ops if op.kind == OpKind.CONV)
+    bn_inputs = sum(op.act_out_bytes for op in fwd.ops if op.folded_norm)
     assert mem.saved_activation_bytes == pytest.approx(sum(conv_inputs.values()) + bn_inputs)
     # the 32x32x3 image, and e.g. the 32x32x16 stem output (read by stack1.conv1 and the add) once
     assert mem.saved["<input>"] == 32 * 32 * 3 * b

@@ -210,6 +210,7 @@ class Op:
     function: str = ""              # vector ops: which function ("rmsnorm", "gelu", "swiglu", "rope",
                                     # "add", "relu", "max" or "avg" pooling, ...), for --check
     step: TrainStep = TrainStep.FORWARD   # training graphs: forward, input/weight gradient, update
+    folded_norm: bool = False       # conv ops: a BatchNorm after it was folded into its weights
 
     @property
     def dtype_bytes(self) -> int:

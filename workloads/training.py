@@ -15,7 +15,8 @@ in_c / groups * out_c; a fully connected layer's M = B * in * out):
 - gradient w.r.t. the weights (dL/dW = x correlated with dL/dy): M MACs;
   so a trained conv / FC layer costs 3 M, its backward 2 M (Goodfellow, Bengio, Courville, "Deep
   Learning", section 6.5; the 2x rule used by every training FLOP count, e.g. Kaplan et al. 2020);
-- BatchNorm (Ioffe & Szegedy, ICML 2015, Algorithm 1 and its backward): per element, forward
+- BatchNorm (Ioffe & Szegedy, ICML 2015, Algorithm 1 and its backward), after every conv whose
+  inference graph folded one (`Op.folded_norm`, set by the model builders): per element, forward
   mean and variance (2 adds, 1 multiply) and the normalisation and affine (subtract, multiply,
   multiply, add), with ReLU (1): 8 FLOPs; backward: the sums of dy and dy * x_hat for dgamma and
   dbeta (3) and dx = gamma / sigma * (dy - mean(dy) - x_hat * mean(dy * x_hat)) (5), ReLU's mask
@@ -95,7 +96,7 @@ def training_graph(forward: OpGraph, optimizer: str = "sgd", norms: str = "batch
         preds = [out_name[p] for p in forward.predecessors(op.name)]
         g.add(op, after=preds)
         out_name[op.name] = op.name
-        if norms == "batchnorm" and op.kind in (OpKind.CONV, OpKind.DEPTHWISE_CONV):
+        if norms == "batchnorm" and op.folded_norm:
             n = _out_elements(op)
             g.add(Op(name=f"{op.name}.bn", kind=OpKind.NORM, layer=op.layer, dtype=dtype,
                      flops=NORM_FORWARD_FLOPS * n, elements=n, act_in_bytes=n * b, act_out_bytes=n * b,
@@ -124,7 +125,7 @@ def training_graph(forward: OpGraph, optimizer: str = "sgd", norms: str = "batch
     for op in reversed(ops):
         deps = grad_ready(op.name)
         preds = forward.predecessors(op.name)
-        if norms == "batchnorm" and op.kind in (OpKind.CONV, OpKind.DEPTHWISE_CONV):
+        if norms == "batchnorm" and op.folded_norm:
             n = _out_elements(op)
             deps = [g.add(Op(name=f"{op.name}.bn.input_grad", kind=OpKind.NORM, layer=op.layer,
                              dtype=dtype, flops=NORM_BACKWARD_FLOPS * n, elements=n,
@@ -171,7 +172,7 @@ def training_memory(forward: OpGraph, optimizer: str = "sgd", norms: str = "batc
         if op.kind in WEIGHT_KINDS or op.kind == OpKind.POOL:
             for p in preds:
                 saved[p] = float(_in_elements(op) * b)
-        if norms == "batchnorm" and op.kind in (OpKind.CONV, OpKind.DEPTHWISE_CONV):
+        if norms == "batchnorm" and op.folded_norm:
             saved[f"{op.name}.pre_norm"] = float(op.act_out_bytes)
             weights += 2 * op.conv.out_c * b
         weights += op.weight_bytes

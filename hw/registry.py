@@ -56,7 +56,7 @@ COMPONENTS: dict[str, ComponentKind] = {}
 BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory", "hwsim.hw.pim",
                              "hwsim.hw.pim_gpt", "hwsim.hw.attacc", "hwsim.hw.wafer", "hwsim.hw.link",
                              "hwsim.hw.interconnect.component", "hwsim.hw.mcu", "hwsim.hw.edge",
-                             "hwsim.hw.pulp")
+                             "hwsim.hw.pulp", "hwsim.hw.sat")
 _builtins_loaded = False
 
 

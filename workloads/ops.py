@@ -211,6 +211,7 @@ class Op:
                                     # "add", "relu", "max" or "avg" pooling, ...), for --check
     step: TrainStep = TrainStep.FORWARD   # training graphs: forward, input/weight gradient, update
     folded_norm: bool = False       # conv ops: a BatchNorm after it was folded into its weights
+    nm: tuple[int, int] | None = None   # training: weights pruned N:M along this op's reduction (BDWP)
 
     @property
     def dtype_bytes(self) -> int:

@@ -78,8 +78,13 @@ def _in_elements(op: Op) -> int:
 
 
 def training_graph(forward: OpGraph, optimizer: str = "sgd", norms: str = "batchnorm",
-                   first_layer_input_grad: bool = False) -> OpGraph:
-    """Forward + backward + update of one step over `forward`'s batch (module docstring)."""
+                   first_layer_input_grad: bool = False, nm: tuple[int, int] | None = None) -> OpGraph:
+    """Forward + backward + update of one step over `forward`'s batch (module docstring).
+    `nm` = (N, M): the weights of every conv (groups 1) and FC layer are pruned N:M in the
+    forward and the backward pass (SAT's bidirectional weight pruning, BDWP: Fang et al., TCAD
+    2023): their forward and input-gradient ops carry `nm`; the weight gradient stays dense."""
+    if nm is not None and not 0 < nm[0] <= nm[1]:
+        raise ValueError(f"N:M sparsity needs 0 < N <= M, got {nm[0]}:{nm[1]}")
     if optimizer not in OPTIMIZER_FLOPS:
         raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZER_FLOPS)}")
     if norms not in ("batchnorm", "none"):
@@ -92,9 +97,12 @@ def training_graph(forward: OpGraph, optimizer: str = "sgd", norms: str = "batch
     ops = forward.ops
 
     # -- forward, a norm after every conv when asked (BatchNorm is folded in inference graphs)
+    def pruned(op: Op) -> bool:
+        return nm is not None and (op.kind == OpKind.MATMUL or (op.kind == OpKind.CONV and op.conv.groups == 1))
+
     for op in ops:
         preds = [out_name[p] for p in forward.predecessors(op.name)]
-        g.add(op, after=preds)
+        g.add(replace(op, nm=nm) if pruned(op) else op, after=preds)
         out_name[op.name] = op.name
         if norms == "batchnorm" and op.folded_norm:
             n = _out_elements(op)
@@ -132,7 +140,7 @@ def training_graph(forward: OpGraph, optimizer: str = "sgd", norms: str = "batch
                              act_in_bytes=2 * n * b, act_out_bytes=n * b, weight_bytes=2 * op.conv.out_c * b,
                              function="batchnorm", step=TrainStep.INPUT_GRAD), after=deps)]
         if op.kind in WEIGHT_KINDS:
-            wg = g.add(replace(op, name=f"{op.name}.weight_grad", step=TrainStep.WEIGHT_GRAD,
+            wg = g.add(replace(op, name=f"{op.name}.weight_grad", step=TrainStep.WEIGHT_GRAD, nm=None,
                                weight_bytes=0, act_in_bytes=op.act_in_bytes + op.act_out_bytes,
                                act_out_bytes=op.weight_bytes), after=deps)
             n_w = op.weight_bytes // b
@@ -144,6 +152,7 @@ def training_graph(forward: OpGraph, optimizer: str = "sgd", norms: str = "batch
             if op.name == first_weight_op and not first_layer_input_grad:
                 continue
             ig = g.add(replace(op, name=f"{op.name}.input_grad", step=TrainStep.INPUT_GRAD,
+                               nm=nm if pruned(op) else None,
                                act_in_bytes=op.act_out_bytes, act_out_bytes=op.act_in_bytes), after=deps)
         elif op.kind == OpKind.POOL:
             n_in = _in_elements(op)

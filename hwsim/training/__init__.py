@@ -28,7 +28,8 @@ class TrainingScenario:
                               f"activations and gradients); use one of: {', '.join(sorted(TRAINING_MAPPERS))}",
                               key=f"{key_prefix}mapper.name")
         forward = load_workloads()["cnn"].build(system.workload)
-        graph = training_graph(forward, spec.optimizer, spec.norms, spec.first_layer_input_grad)
+        nm = (spec.nm_sparsity.n, spec.nm_sparsity.m) if spec.nm_sparsity is not None else None
+        graph = training_graph(forward, spec.optimizer, spec.norms, spec.first_layer_input_grad, nm)
         graph.training_memory = training_memory(forward, spec.optimizer, spec.norms)
         return graph
 
@@ -49,4 +50,4 @@ class TrainingScenario:
 
 
 # Mappers that place training graphs (they check the resident state against the levels).
-TRAINING_MAPPERS = ("pulp",)
+TRAINING_MAPPERS = ("pulp", "sat")

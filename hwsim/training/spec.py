@@ -3,9 +3,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hwsim.spec import Spec
+
+
+class NMSpec(Spec):
+    """N:M structured sparsity of the weights (N kept in every M along the reduction)."""
+    n: int = Field(gt=0, le=64)
+    m: int = Field(gt=0, le=64)
+
+    @model_validator(mode="after")
+    def _n_le_m(self):
+        if self.n > self.m:
+            raise ValueError(f"N:M needs N <= M, got {self.n}:{self.m}")
+        return self
 
 
 class TrainingSpec(Spec):
@@ -19,3 +31,5 @@ class TrainingSpec(Spec):
                                                 "inference graphs), or none")
     first_layer_input_grad: bool = Field(default=False, description="also compute the gradient "
                                          "w.r.t. the network's input (not needed to train)")
+    nm_sparsity: NMSpec | None = Field(default=None, description="weights pruned N:M in the forward "
+                                       "and backward passes (SAT's BDWP); none: dense training")

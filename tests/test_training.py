@@ -224,3 +224,57 @@ def test_dtype_bytes_scale_weights():
         g = training_graph(build_model("ds-cnn", dtype=dtype))
         w = sum(op.weight_bytes for op in g.ops if op.step == TrainStep.FORWARD and op.kind in WEIGHT_KINDS)
         assert w == 22604 * DTYPE_BYTES[dtype]
+
+
+# --------------------------------------------------------------------------- N:M sparse training (SAT)
+
+SAT = CONFIG_DIR / "sat-nm-train.yaml"
+
+
+def test_bdwp_prunes_forward_and_input_grad_only():
+    g = training_graph(build_model("resnet8", dtype="fp16"), nm=(2, 8))
+    for op in g.ops:
+        if op.kind in (OpKind.CONV, OpKind.MATMUL):
+            assert (op.nm == (2, 8)) == (op.step != TrainStep.WEIGHT_GRAD), op.name
+        else:
+            assert op.nm is None
+    # the FLOPs of the graph are the dense ones: sparsity is the hardware's to exploit
+    dense = training_graph(build_model("resnet8", dtype="fp16"))
+    assert g.total("flops") == dense.total("flops")
+
+
+def test_sparse_gemm_shortens_the_reduction_by_n_over_m():
+    from dataclasses import replace
+
+    from hwsim.hw.sat import gemm_cycles, gemm_shape
+    spec = load_config(SAT).main.hardware.device(("sat",)).spec("sat")
+    g = training_graph(build_model("resnet18", dtype="fp16"), nm=(2, 8))
+    for op in g.ops:
+        if op.conv is None or op.step == TrainStep.WEIGHT_GRAD:
+            continue
+        _, _, k, _ = gemm_shape(op)
+        cyc, macs = gemm_cycles(spec, op)
+        cyc_dense, macs_dense = gemm_cycles(spec, replace(op, nm=None))
+        assert macs == pytest.approx(macs_dense * -(-k // 8) * 2 / k)
+        assert cyc_dense / 4 <= cyc < cyc_dense          # never more than M/N = 4x, always faster
+    no_datapath = spec.model_copy(update={"nm_sparse": False})
+    op = next(op for op in g.ops if op.conv is not None)
+    assert gemm_cycles(no_datapath, op) == gemm_cycles(no_datapath, replace(op, nm=None))
+
+
+def test_sat_speedup_is_amdahl_bounded():
+    """2:8 speeds up only the forward and input-gradient GEMMs, at most 4x each: the step's
+    speed-up is at most 1 / ((1 - f) + f / 4) with f their share of the dense step."""
+    res = evaluate(load_config(SAT))
+    dense, sparse = res.baselines["dense"], res.main
+    span = lambda r, pred: sum(r.trace.end_ns[t.id] - r.trace.start_ns[t.id]  # noqa: E731
+                               for t in r.schedule.tasks if pred(r.graph.op(t.op)))
+    f = span(dense, lambda op: op.conv is not None and op.step != TrainStep.WEIGHT_GRAD and op.conv.groups == 1
+             or (op.matmul is not None and op.step != TrainStep.WEIGHT_GRAD)) / (dense.metrics.iteration_latency_s * 1e9)
+    speedup = dense.metrics.iteration_latency_s / sparse.metrics.iteration_latency_s
+    assert 1.0 < speedup <= 1 / ((1 - f) + f / 4) * (1 + 1e-9)
+
+
+def test_bad_nm_exits_2(tmp_path):
+    r = run(SAT, "--set", "scenario.nm_sparsity={n: 4, m: 2}", "--set", "baselines={}", "--out", tmp_path)
+    assert r.exit_code == 2 and "N <= M" in r.output, r.output

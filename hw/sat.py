@@ -87,6 +87,16 @@ def gemm_cycles(spec: SATSpec, op: Op) -> tuple[float, float]:
     return float(np.asarray(folds * per_fold)) * count, float(m) * n * k * count
 
 
+def computed_flops(spec: SATSpec, op: Op) -> float:
+    """FLOPs the datapath performs for `op`: a sparse GEMM skips the pruned weights' products
+    (2 x the MACs of its shortened reduction); every other op its own FLOPs. Schedules count
+    these, so FLOP utilization and the roofline bound describe the work actually done."""
+    if (op.conv is not None or op.matmul is not None) and op.nm is not None and spec.nm_sparse \
+            and op.step != TrainStep.WEIGHT_GRAD:
+        return 2.0 * gemm_cycles(spec, op)[1]
+    return float(op.flops)
+
+
 def sat_op_cost(spec: SATSpec, op: Op, dram) -> OpCost:
     if op.conv is not None or op.matmul is not None:
         cycles, macs = gemm_cycles(spec, op)

@@ -4,7 +4,10 @@ state, saved activations: hwsim.workloads.training.training_memory) checked agai
 limit (exit 2 naming the level). Costs come from the component; this module decides the order."""
 from __future__ import annotations
 
+import dataclasses
+
 from hwsim.hw.registry import op_cost
+from hwsim.hw.sat import computed_flops
 from hwsim.hw.system import HardwareSpec
 from hwsim.input_error import ConfigError
 from hwsim.mappers.common import add_task, memory_resources
@@ -36,6 +39,8 @@ def map_sat(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
     prev: list[int] = []
     for op in graph.ops:
         c = op_cost("sat", op.kind)(device, op)
-        prev = [add_task(schedule, op.name, op, c, "sat", {"sat": c.compute_ns, "dram": c.bytes_by_level["dram"]},
+        done = computed_flops(spec, op)            # a sparse GEMM performs fewer FLOPs than the op's
+        task_op = op if done == op.flops else dataclasses.replace(op, flops=done)
+        prev = [add_task(schedule, op.name, task_op, c, "sat", {"sat": c.compute_ns, "dram": c.bytes_by_level["dram"]},
                          prev, level="dram" if op.weight_bytes and op.step != TrainStep.WEIGHT_GRAD else "")]
     return schedule

@@ -149,7 +149,7 @@ def test_resident_state_reported_in_l2(r8):
 
 
 def test_capacity_exceeded_exits_2_naming_the_level(tmp_path):
-    """ResNet-8's FP16 step keeps ~720 kB resident: a 512 kB L2 refuses it, naming 'l2', what it
+    """ResNet-8's FP16 step keeps ~696 kB resident: a 512 kB L2 refuses it, naming 'l2', what it
     holds and the capacity; the forward pass alone fits."""
     r = run(R8, "--set", "hardware.pulp={preset: pulp-vega, l2_kib: 512}", "--out", tmp_path / "a")
     assert r.exit_code == 2, r.output

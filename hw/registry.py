@@ -57,7 +57,8 @@ COMPONENTS: dict[str, ComponentKind] = {}
 BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory", "hwsim.hw.pim",
                              "hwsim.hw.pim_gpt", "hwsim.hw.attacc", "hwsim.hw.duplex", "hwsim.hw.wafer",
                              "hwsim.hw.link", "hwsim.hw.interconnect.component", "hwsim.hw.mcu",
-                             "hwsim.hw.edge", "hwsim.hw.hnlpu", "hwsim.hw.host")
+                             "hwsim.hw.edge", "hwsim.hw.hnlpu", "hwsim.hw.host", "hwsim.hw.pulp",
+                             "hwsim.hw.sat")
 _builtins_loaded = False
 
 

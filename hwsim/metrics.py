@@ -15,7 +15,7 @@ from hwsim.workloads.ops import OpGraph
 # What one unit of throughput counts, by workload: a Transformer pass produces tokens, a CNN pass
 # one inference per input. The JSON keys name it (`throughput_tokens_per_s` for Transformer runs,
 # `throughput_inferences_per_s` for CNN runs), so a number never carries the wrong unit.
-WORK_UNITS = ("token", "inference")
+WORK_UNITS = ("token", "inference", "step")
 
 # Python field -> JSON key template ({unit}: "token" | "inference").
 _UNIT_NAMED = {"throughput_per_s": "throughput_{unit}s_per_s",

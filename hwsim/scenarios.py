@@ -14,7 +14,9 @@ release times) and reads traces; it never reaches into the engine.
 - `coe` (issue 15, hwsim.coe): a request stream over a Composition of Experts, each request
   routed to an expert that is copied into HBM when it is not there (model switching as engine
   tasks), then run with this pass machinery.
-- `training` (issue 16) will build forward, backward and optimizer graphs and run them as steps.
+- `training` (issue 16, hwsim.training): one training step of a CNN — forward, backward and the
+  optimizer's update as one op graph (hwsim.workloads.training), placed by a mapper that checks
+  the saved activations, gradients and optimizer state against the memory levels.
 New scenarios register in SCENARIOS; nothing in sim/ or hw/ changes.
 """
 from __future__ import annotations
@@ -137,6 +139,7 @@ class PassScenario:
 
 from hwsim.coe import CoEScenario  # noqa: E402
 from hwsim.serving import ServingScenario  # noqa: E402
+from hwsim.training import TrainingScenario  # noqa: E402
 
 SCENARIOS: dict[str, Scenario] = {"pass": PassScenario(), "serving": ServingScenario(),
-                                  "coe": CoEScenario()}
+                                  "coe": CoEScenario(), "training": TrainingScenario()}

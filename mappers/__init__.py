@@ -5,6 +5,6 @@ from hwsim.mappers.registry import MAPPERS, MapperEntry, get_mapper, register
 
 # Importing the modules registers them.
 from hwsim.mappers import (attacc, duplex, gpu, hnlpu, mcu, neupims, npu_only, pim_gpt,  # noqa: E402,F401
-                           tpi, wafer)
+                           pulp, sat, tpi, wafer)
 
 __all__ = ["MAPPERS", "MapperEntry", "get_mapper", "register"]

@@ -108,15 +108,16 @@ class CNNWorkload(Spec):
 
 # --------------------------------------------------------------------------- op constructors
 
-def conv_op(name: str, layer: int, conv: Conv, dtype: str, bias: bool = True) -> Op:
+def conv_op(name: str, layer: int, conv: Conv, dtype: str, bias: bool = True,
+            folded_norm: bool = False) -> Op:
     """A conv (or depthwise conv) op: 2 FLOPs per MAC, weights (+ one bias per filter), the
-    ifmap in and the ofmap out."""
+    ifmap in and the ofmap out; `folded_norm`: the model has a BatchNorm after it, folded."""
     b = DTYPE_BYTES[dtype]
     return Op(name=name, kind=OpKind.DEPTHWISE_CONV if conv.is_depthwise else OpKind.CONV,
               layer=layer, dtype=dtype, flops=2.0 * conv.macs,
               weight_bytes=(conv.weight_count + (conv.out_c if bias else 0)) * b,
               act_in_bytes=conv.batch * conv.in_h * conv.in_w * conv.in_c * b,
-              act_out_bytes=conv.npix * conv.out_c * b, conv=conv)
+              act_out_bytes=conv.npix * conv.out_c * b, conv=conv, folded_norm=folded_norm)
 
 
 def matmul_op(name: str, layer: int, m: int, k: int, n: int, dtype: str, weights: bool = True,
@@ -165,6 +166,7 @@ class CNNBuilder:
         self.graph = OpGraph(WorkloadInfo(model=model, phase="inference", batch=batch,
                                           tokens=batch, n_layers=0, work_unit="inference"))
         self.layer = -1            # index of the current weight layer (conv / fc)
+        self.norms = True          # convs have a BatchNorm (folded) unless a model says otherwise
 
     def _add(self, op: Op, inputs: list[Tensor]) -> str:
         return self.graph.add(op, after=[t.op for t in inputs if t.op is not None])
@@ -173,12 +175,14 @@ class CNNBuilder:
         return Tensor(None, h, w, c)
 
     def conv(self, x: Tensor, out_c: int, k: int, stride: int = 1, padding: int | None = None,
-             groups: int = 1, name: str | None = None, bias: bool = True) -> Tensor:
+             groups: int = 1, name: str | None = None, bias: bool = True,
+             norm: bool | None = None) -> Tensor:
         self.layer += 1
         pad = (k - 1) // 2 if padding is None else padding
         conv = Conv(in_h=x.h, in_w=x.w, in_c=x.c, out_c=out_c, kernel_h=k, kernel_w=k,
                     stride=stride, padding=pad, groups=groups, batch=self.batch)
-        name = self._add(conv_op(name or f"conv{self.layer}", self.layer, conv, self.dtype, bias), [x])
+        folded = self.norms if norm is None else norm
+        name = self._add(conv_op(name or f"conv{self.layer}", self.layer, conv, self.dtype, bias, folded), [x])
         return Tensor(name, conv.out_h, conv.out_w, out_c)
 
     def dwconv(self, x: Tensor, k: int, stride: int = 1, name: str | None = None) -> Tensor:
@@ -223,6 +227,7 @@ def finish_graph(graph: OpGraph, n_layers: int) -> OpGraph:
 # --------------------------------------------------------------------------- the model zoo
 
 def _alexnet(b: CNNBuilder, size: int) -> None:
+    b.norms = False                               # no BatchNorm (2012)
     x = b.input(size, size, 3)
     x = b.conv(x, 96, 11, 4, 0, name="conv1")
     x = b.pool(x, 3, 2, name="pool1")
@@ -238,6 +243,7 @@ def _alexnet(b: CNNBuilder, size: int) -> None:
 
 
 def _vgg16(b: CNNBuilder, size: int) -> None:
+    b.norms = False                               # configuration D has no BatchNorm
     x = b.input(size, size, 3)
     cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
     block, i = 1, 1
@@ -355,6 +361,48 @@ _MCUNET_IN0_BLOCKS = [(1, 16, 1, 1, 3), (4, 16, 1, 2, 5), (3, 16, 1, 1, 3), (4, 
                       (6, 112, 1, 2, 3), (4, 112, 1, 1, 5), (6, 192, 1, 1, 3)]
 
 
+def _resnet8(b: CNNBuilder, size: int) -> None:
+    """MLPerf Tiny's image-classification ResNet-8 (Banbury et al., "MLPerf Tiny Benchmark",
+    NeurIPS 2021 Datasets and Benchmarks; the reference model `resnet_v1_eembc` of
+    mlcommons/tiny, training/image_classification/keras_model.py): 32x32x3 CIFAR-10 input, a
+    3x3/16 stem, three stacks of one residual block (3x3 convs, 16/32/64 filters, stride 2 and a
+    1x1 stride-2 shortcut conv from the second stack on), an 8x8 average pool and a 10-way
+    classifier. BatchNorm after every 3x3 conv, none after the 1x1 shortcuts (the released
+    pretrainedResnet.h5 has 7 BN layers; folded here, a training scenario adds them back)."""
+    x = b.input(size, size, 3)
+    x = b.conv(x, 16, 3, 1, 1, name="conv1")
+    for stack, width in enumerate((16, 32, 64), start=1):
+        stride = 1 if stack == 1 else 2
+        p = f"stack{stack}"
+        y = b.conv(x, width, 3, stride, 1, name=f"{p}.conv1")
+        y = b.conv(y, width, 3, 1, 1, name=f"{p}.conv2")
+        short = b.conv(x, width, 1, stride, 0, name=f"{p}.shortcut", norm=False) if stride != 1 else x
+        x = b.add(y, short, f"{p}.add")
+    x = b.global_pool(x)
+    b.fc(x, 10, "fc")
+
+
+def _ds_cnn(b: CNNBuilder, size: int) -> None:
+    """MLPerf Tiny's keyword-spotting DS-CNN (Banbury et al. 2021; mlcommons/tiny,
+    training/keyword_spotting/keras_model.py, after Zhang et al., "Hello Edge", arXiv
+    1711.07128, DS-CNN-S): 49 x 10 MFCC features (1 channel), a 10x4 stride-2 conv to 64
+    channels ("same" padding: 25 x 5 out), four depthwise-separable blocks (3x3 depthwise + 1x1
+    pointwise, 64 channels), a 25x5 average pool and a 12-way classifier. The first conv's
+    asymmetric "same" padding (9 rows, 2 columns in total) is applied to its input (58 x 12, no
+    further padding), as a SCALE-Sim topology row takes padded inputs; its MACs are the same.
+    `size` is ignored: the input is 49 x 10."""
+    conv = Conv(in_h=49 + 9, in_w=10 + 2, in_c=1, out_c=64, kernel_h=10, kernel_w=4, stride=2,
+                padding=0, batch=b.batch)
+    b.layer += 1
+    name = b.graph.add(conv_op("conv1", b.layer, conv, b.dtype, folded_norm=True))
+    x = Tensor(name, conv.out_h, conv.out_w, 64)
+    for i in range(1, 5):
+        x = b.dwconv(x, 3, 1, name=f"block{i}.dw")
+        x = b.conv(x, 64, 1, 1, 0, name=f"block{i}.pw")
+    x = b.global_pool(x)
+    b.fc(x, 12, "fc")
+
+
 # name -> (builder, native input size)
 CNN_MODELS: dict[str, tuple[Callable[[CNNBuilder, int], None], int]] = {
     "alexnet": (_alexnet, 227),
@@ -365,6 +413,8 @@ CNN_MODELS: dict[str, tuple[Callable[[CNNBuilder, int], None], int]] = {
     "mobilenet_v2": (_mobilenet_v2, 224),
     "mbv2-w0.35": (_inverted_residual_net(32, _MBV2_BLOCKS, 1280, width=0.35), 144),
     "mcunet-in0": (_inverted_residual_net(24, _MCUNET_IN0_BLOCKS, None), 48),
+    "resnet8": (_resnet8, 32),
+    "ds-cnn": (_ds_cnn, 49),
 }
 
 

@@ -41,6 +41,7 @@ class OpKind(StrEnum):
     DEPTHWISE_CONV = "depthwise_conv"        # groups == input channels, shape in `conv`
     POOL = "pool"                            # max/average pooling, on the vector units
     P2P = "p2p"                              # pipeline parallelism: activations from the previous stage
+    OPTIMIZER = "optimizer"                  # training: the weight update of one layer (SGD, Adam, ...)
 
     @property
     def is_collective(self) -> bool:
@@ -50,6 +51,17 @@ class OpKind(StrEnum):
     @property
     def is_attention(self) -> bool:
         return self in (OpKind.ATTENTION_SCORE, OpKind.ATTENTION_CONTEXT)
+
+
+class TrainStep(StrEnum):
+    """Which pass of a training step an op belongs to (workloads/training.py). An op's `kind`
+    says what it computes (a conv, a norm, ...), its `step` which of the three products of
+    backpropagation: the forward output, the gradient w.r.t. its input, the gradient w.r.t. its
+    weights — or the optimizer's update of the weights."""
+    FORWARD = "forward"
+    INPUT_GRAD = "input_grad"
+    WEIGHT_GRAD = "weight_grad"
+    UPDATE = "update"
 
 
 @dataclass(frozen=True)
@@ -204,6 +216,9 @@ class Op:
     micro_batch: int = 0            # pipeline parallelism: which micro-batch the op serves
     function: str = ""              # vector ops: which function ("rmsnorm", "gelu", "swiglu", "rope",
                                     # "add", "relu", "max" or "avg" pooling, ...), for --check
+    step: TrainStep = TrainStep.FORWARD   # training graphs: forward, input/weight gradient, update
+    folded_norm: bool = False       # conv ops: a BatchNorm after it was folded into its weights
+    nm: tuple[int, int] | None = None   # training: weights pruned N:M along this op's reduction (BDWP)
 
     @property
     def dtype_bytes(self) -> int:

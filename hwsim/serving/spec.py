@@ -106,7 +106,8 @@ def _scenario_kind(value: Any) -> str:
 
 
 from hwsim.coe.spec import CoESpec  # noqa: E402
+from hwsim.training.spec import TrainingSpec  # noqa: E402
 
-SCENARIO_SPECS = {"pass": PassSpec, "serving": ServingSpec, "coe": CoESpec}
+SCENARIO_SPECS = {"pass": PassSpec, "serving": ServingSpec, "coe": CoESpec, "training": TrainingSpec}
 Scenario = Annotated[Union[tuple(Annotated[spec, Tag(name)] for name, spec in SCENARIO_SPECS.items())],
                      Discriminator(_scenario_kind)]

@@ -55,7 +55,8 @@ COMPONENTS: dict[str, ComponentKind] = {}
 # ships with hwsim adds its module here, a kind from outside registers by being imported.
 BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory", "hwsim.hw.pim",
                              "hwsim.hw.pim_gpt", "hwsim.hw.attacc", "hwsim.hw.wafer", "hwsim.hw.link",
-                             "hwsim.hw.interconnect.component", "hwsim.hw.mcu", "hwsim.hw.edge")
+                             "hwsim.hw.interconnect.component", "hwsim.hw.mcu", "hwsim.hw.edge",
+                             "hwsim.hw.flash")
 _builtins_loaded = False
 
 

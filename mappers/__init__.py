@@ -4,6 +4,6 @@ Each mapper is one module that registers itself; ``get_mapper(name)`` finds it."
 from hwsim.mappers.registry import MAPPERS, MapperEntry, get_mapper, register
 
 # Importing the modules registers them.
-from hwsim.mappers import attacc, gpu, mcu, neupims, npu_only, pim_gpt, tpi, wafer  # noqa: E402,F401
+from hwsim.mappers import attacc, flash, gpu, mcu, neupims, npu_only, pim_gpt, tpi, wafer  # noqa: E402,F401
 
 __all__ = ["MAPPERS", "MapperEntry", "get_mapper", "register"]

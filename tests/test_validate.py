@@ -35,6 +35,10 @@ KNOWN_MISSED = {
     # the prefill of a 512-token prompt is bandwidth-bound on the 300 Mbps ports, where a star's root
     # port carries 2(p-1)B: TPI-LLM's TTFT is 2.9x the one-device blocking offload's (ring: -57%).
     "tpi-llm.ttft_vs_accelerate",           # -1.86 (>= 0.80)
+    # LLM in a flash (issue 16 item 4; hwsim/validate/llm_in_flash.py): our M1 Max CPU decodes at its
+    # RAM roofline (~70 ms sparse), the paper's fp32 PyTorch CPU takes 506-986 ms of compute (Table 3)
+    # that flash loading does not shorten; with I/O dominating, ours is 22x (naive reads the fp32 size).
+    "llm-in-flash.cpu_speedup_vs_naive",    # 22.3x (2.8-6.5x)
     "gpu.h200-sxm.datasheet.decode_step",   # 12.2% (target 10%)
     "gpu.h200-sxm.datasheet.prefill",       # 19.5% (target 10%)
     "gpu.h200-sxm.profile.attention",       # 8.2% (target 5%)

@@ -153,7 +153,8 @@ def flash_plan(graph: OpGraph, options: FlashOptions) -> FlashPlan:
     up = ffns[0][0]
     if up.matmul is None or graph.info.batch != 1 or graph.info.tokens != 1:
         raise ConfigError("sparse flash loading models single-sequence decode (batch 1, one token per "
-                          "step), as the paper does (section 8)", key="workload.phase")
+                          "step), as the paper does (section 8)",
+                          key="workload.batch" if graph.info.batch != 1 else "workload.phase")
     d_model, d_ff = up.matmul.k, up.matmul.n
     neuron = 2.0 * d_model * b                      # up column + down row (section 3.2)
     new = math.ceil(options.window_new * d_ff)

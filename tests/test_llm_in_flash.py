@@ -101,6 +101,10 @@ def test_bytes_read_per_token_are_the_window_misses():
     assert flash_bytes(r.baselines["gpu-naive"]) == pytest.approx(sum(op.weight_bytes for op in bf16.ops))
     double = evaluate(load_config(CFG, overrides=["mapper.window_new=0.048", "baselines={}"]))
     assert flash_bytes(double.main) == pytest.approx(L * math.ceil(0.048 * FF) * 2 * D * 4)
+    # the weights the sparse step skips are exactly the FFN neurons outside the window
+    skipped = L * (FF - math.ceil(0.24 * FF)) * (2 * D + 1) * 4           # + their up-projection biases
+    assert r.main.schedule.skipped_weight_bytes == skipped
+    assert r.baselines["cpu-naive"].schedule.skipped_weight_bytes == 0
     # and every flash byte crosses PCIe into the GPU
     pcie = sum(t.demands.get("pcie", 0.0) for t in r.baselines["gpu"].schedule.tasks)
     assert pcie == pytest.approx(flash_bytes(r.baselines["gpu"]))

@@ -150,17 +150,20 @@ def flash_plan(graph: OpGraph, options: FlashOptions) -> FlashPlan:
     if not ffns:
         raise ConfigError("sparse loading needs dense FFN layers (ffn.up / ffn.down ops); this model "
                           "has none", key="mapper.loading")
-    up = ffns[0][0]
-    if up.matmul is None or graph.info.batch != 1 or graph.info.tokens != 1:
+    up, _, down = ffns[0]
+    if up.matmul is None or down.matmul is None or graph.info.batch != 1 or graph.info.tokens != 1:
         raise ConfigError("sparse flash loading models single-sequence decode (batch 1, one token per "
                           "step), as the paper does (section 8)",
                           key="workload.batch" if graph.info.batch != 1 else "workload.phase")
-    d_model, d_ff = up.matmul.k, up.matmul.n
-    neuron = 2.0 * d_model * b                      # up column + down row (section 3.2)
+    d_model, d_ff = up.matmul.k, down.matmul.k
+    # up column + down row (section 3.2); a gated FFN (SwiGLU) bundles the gate column too
+    neuron = (up.matmul.n // d_ff + 1.0) * d_model * b
     new = math.ceil(options.window_new * d_ff)
     win = math.ceil(options.window_resident * d_ff)
     ffn_weights = sum(float(u.weight_bytes + d.weight_bytes) for u, _, d in ffns)
     ffn_matrix = len(ffns) * d_ff * neuron           # the part that lives on flash only
+    if any(u.matmul is None or d.matmul is None or d.matmul.k != d_ff for u, _, d in ffns):
+        raise ConfigError("sparse flash loading needs every FFN layer of one width", key="workload.model")
     predictor = len(ffns) * options.predictor_rank * (d_model + d_ff) * b
     resident = model - ffn_matrix + predictor + len(ffns) * win * neuron
     chunk = neuron if options.bundling else neuron / 2
@@ -194,8 +197,9 @@ def _scaled(op: Op, rows: int, d_ff: int) -> Op:
     if mm is not None:
         b = op.dtype_bytes
         bias = op.weight_bytes - mm.count * mm.k * mm.n * b        # the up bias has d_ff entries
-        if mm.n == d_ff:
-            mm, act_out, bias = dataclasses.replace(mm, n=rows), int(act_out * f), bias * rows // d_ff
+        if mm.n % d_ff == 0 and mm.k != d_ff:        # up (gate + up for SwiGLU): d_ff x g outputs
+            g = mm.n // d_ff
+            mm, act_out, bias = dataclasses.replace(mm, n=rows * g), int(act_out * f), bias * rows // d_ff
         else:
             mm, act_in = dataclasses.replace(mm, k=rows), int(act_in * f)
         weights = mm.count * mm.k * mm.n * b + bias
@@ -233,7 +237,11 @@ class _Machine:
             self.dram, self.dram_key = self.device.level("hbm"), "hardware.gpu.hbm_gib"
             schedule.add_resource(Resource("gpu", "compute", 1.0, 1.0, exclusive=True, unit="gpu",
                                            peak_flops_per_ns=spec.peak(dtype) / 1e9))
-        self.flash = self.device.level(self.device.spec("flash").name)
+        name = self.device.spec("flash").name
+        if name in (self.dram.name, "pcie", kind) or sum(lv.name == name for lv in self.device.levels) != 1:
+            raise ConfigError(f"the flash level's name '{name}' is taken by another level or unit of "
+                              "this device", key="hardware.flash.name")
+        self.flash = self.device.level(name)
 
     def cost(self, op: Op):
         if self.kind == "edge":
@@ -305,7 +313,7 @@ def _map(graph: OpGraph, hw: HardwareSpec, options: FlashOptions, kind: str) -> 
                 deps.append(gate)
             if ffn and op.name == ffn[0].name:
                 up = ffn[0]
-                d_model, d_ff = up.matmul.k, up.matmul.n
+                d_model, d_ff = up.matmul.k, ffn[2].matmul.k
                 pred = compute(_predictor(layer, d_model, d_ff, options.predictor_rank, op.dtype,
                                           op.dtype_bytes), deps)
                 nbytes = plan.new_neurons_per_layer * plan.neuron_bytes
@@ -322,7 +330,7 @@ def _map(graph: OpGraph, hw: HardwareSpec, options: FlashOptions, kind: str) -> 
                 gate = mm
                 deps = deps + [mm]
             if op.name in ffn_names:
-                d_ff = ffn[0].matmul.n
+                d_ff = ffn[2].matmul.k
                 sparse = _scaled(op, plan.window_neurons_per_layer, d_ff)
                 schedule.skipped_weight_bytes += op.weight_bytes - sparse.weight_bytes
                 task_of[op.name] = compute(sparse, deps)

@@ -33,6 +33,7 @@ LLM_PARAMS_B = {
     "mixtral-8x7b": (46.7, 12.9, "Mixtral of Experts (Jiang et al., 2024), section 2"),
     "deepseek-moe-16b": (16.4, 2.8, "DeepSeekMoE (Dai et al., 2024)"),
     "deepseek-v3": (671.0, 37.0, "DeepSeek-V3 Technical Report (arXiv 2412.19437), abstract"),
+    "opt-6.7b": (6.7, None, "OPT (Zhang et al., arXiv 2205.01068), Table 1: 6.7B"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
 

@@ -190,3 +190,15 @@ def test_token_physics():
 def test_sparse_rejects_batches_and_tensor_parallelism():
     with pytest.raises(ConfigError):
         evaluate(load_config(CFG, overrides=["workload.batch=4", "baselines={}"]))
+
+
+def test_an_edge_device_without_disk_has_no_disk_level():
+    """The M1 Max edge preset has no disk (its SSD is the flash section); TPI-LLM on it exits 2."""
+    cfg = load_config(CFG)
+    edge = cfg.main.hardware.edge
+    assert edge.disk_gib is None
+    assert [lv.name for lv in cfg.main.hardware.device(("edge", "flash")).levels] == ["ram", "flash"]
+    with pytest.raises(ConfigError, match="no disk"):
+        edge.disk_bytes
+    r = run(CFG, "--out", "/tmp/hwsim-test-llm-in-flash", "--set", "mapper={name: tpi}", "--set", "baselines={}")
+    assert r.exit_code == 2 and "hardware.edge.disk_gib" in r.output, r.output

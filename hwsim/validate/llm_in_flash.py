@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from hwsim.validate import Between, Claim, Within, claim, register
+from hwsim.validate import Between, Within, claim
 
 PAPER = "LLM in a flash (Alizadeh et al., arXiv 2312.11514)"
 CONFIG = "configs/llm-in-flash.yaml"
@@ -126,4 +126,4 @@ def _():
     return plan.dram_weight_bytes / plan.model_bytes
 
 
-__all__ = ["io_latency_ms", "Claim", "register"]
+__all__ = ["io_latency_ms"]

@@ -16,7 +16,7 @@ a demand on the shared `ram` resource, so a decode GEMV is RAM-bound when it sho
 """
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hwsim.hw.cost import OpCost
 from hwsim.spec import Spec
@@ -33,8 +33,11 @@ class EdgeSpec(Spec):
                               "the GEMMs/GEMVs (assumed in the preset)")
     ram_gib: float = Field(gt=0, description="RAM the process may use (hard limit)")
     ram_bw_gbps: float = Field(gt=0, description="RAM bandwidth, GB/s")
-    disk_gib: float = Field(gt=0, description="disk capacity for the weight files")
-    disk_read_gbps: float = Field(gt=0, description="sequential disk read bandwidth, GB/s")
+    disk_gib: float | None = Field(default=None, gt=0, description="disk capacity for the weight "
+                                   "files (none: no `disk` level, e.g. when a `hardware.flash` "
+                                   "section holds the weights)")
+    disk_read_gbps: float | None = Field(default=None, gt=0, description="sequential disk read "
+                                         "bandwidth, GB/s (with disk_gib)")
     power_w: float = Field(default=15.0, gt=0, description="package power while running (energy = "
                            "power x time; rough)")
     die_area_mm2: float = Field(gt=0, description="the CPU die (area only; no claim uses it)")
@@ -49,8 +52,18 @@ class EdgeSpec(Spec):
     def ram_bytes(self) -> float:
         return self.ram_gib * 2**30
 
+    @model_validator(mode="after")
+    def _disk_both_or_neither(self):
+        if (self.disk_gib is None) != (self.disk_read_gbps is None):
+            raise ValueError("disk_gib and disk_read_gbps come together (both or neither)")
+        return self
+
     @property
     def disk_bytes(self) -> float:
+        if self.disk_gib is None:
+            from hwsim.input_error import ConfigError
+            raise ConfigError("this edge device has no disk (set disk_gib and disk_read_gbps)",
+                              key="hardware.edge.disk_gib")
         return self.disk_gib * 2**30
 
 
@@ -66,9 +79,11 @@ def edge_op_cost(spec: EdgeSpec, op: Op, ram_level) -> OpCost:
 
 def edge_levels(spec: EdgeSpec):
     from hwsim.hw.memory import MemoryLevel
-    return [MemoryLevel("ram", spec.ram_bytes, spec.ram_bw_gbps, spec.ram_bw_gbps, spec.ram_pj_per_bit),
-            MemoryLevel("disk", spec.disk_bytes, spec.disk_read_gbps, spec.disk_read_gbps,
-                        spec.disk_pj_per_bit)]
+    levels = [MemoryLevel("ram", spec.ram_bytes, spec.ram_bw_gbps, spec.ram_bw_gbps, spec.ram_pj_per_bit)]
+    if spec.disk_gib is not None:
+        levels.append(MemoryLevel("disk", spec.disk_bytes, spec.disk_read_gbps, spec.disk_read_gbps,
+                                  spec.disk_pj_per_bit))
+    return levels
 
 
 def _edge_cost(device, op: Op, where=None) -> OpCost:

@@ -58,7 +58,7 @@ BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory", 
                              "hwsim.hw.pim_gpt", "hwsim.hw.attacc", "hwsim.hw.duplex", "hwsim.hw.wafer",
                              "hwsim.hw.link", "hwsim.hw.interconnect.component", "hwsim.hw.mcu",
                              "hwsim.hw.edge", "hwsim.hw.hnlpu", "hwsim.hw.host", "hwsim.hw.pulp",
-                             "hwsim.hw.sat")
+                             "hwsim.hw.sat", "hwsim.hw.flash")
 _builtins_loaded = False
 
 

@@ -70,7 +70,7 @@ class ModelSpec(Spec):
     vocab: int = Field(gt=0)
     max_seq_len: int = Field(gt=0)
     norm: Literal["layernorm", "rmsnorm"]
-    ffn: Literal["gelu", "swiglu"]
+    ffn: Literal["gelu", "swiglu", "relu"]  # relu: OPT (same shapes as gelu)
     positions: Literal["learned", "rope"]
     bias: bool = Field(description="linear layers carry biases (GPT-3) or not (LLaMA)")
     tied_embeddings: bool = False

@@ -39,9 +39,10 @@ from hwsim.workloads.routing import EPLBSpec, RoutingSpec, expert_placement, exp
 # FLOPs per element of the vector ops. Counted as the arithmetic a straightforward kernel does:
 # LayerNorm = mean (1 add) + variance (sub, mul, add) + normalise (sub, div... folded to mul)
 # ≈ 5; RMSNorm = square, add, scale ≈ 3 (+1 for the gain); softmax = max, sub, exp, add, div = 5;
-# GELU (tanh form) ≈ 8; SiLU(x) * y ≈ 5; RoPE = 2 muls + 1 add per element; residual add = 1.
+# GELU (tanh form) ≈ 8; SiLU(x) * y ≈ 5; RoPE = 2 muls + 1 add per element; residual add = 1;
+# ReLU = one max per element (OPT).
 VECTOR_FLOPS_PER_ELEMENT = {"layernorm": 5, "rmsnorm": 4, "softmax": 5, "gelu": 8, "swiglu": 5,
-                            "rope": 3, "add": 1, "topk": 1}
+                            "rope": 3, "add": 1, "topk": 1, "relu": 1}
 
 
 class MTPSpec(Spec):
@@ -571,7 +572,7 @@ def expert_layout(counts: bytes, ep: int, redundant: int, shared_groups: int, to
 
 _VECTOR_KIND = {"layernorm": OpKind.NORM, "rmsnorm": OpKind.NORM, "softmax": OpKind.SOFTMAX,
                 "gelu": OpKind.ELEMENTWISE, "swiglu": OpKind.ELEMENTWISE, "rope": OpKind.ELEMENTWISE,
-                "add": OpKind.ELEMENTWISE, "topk": OpKind.ELEMENTWISE}
+                "add": OpKind.ELEMENTWISE, "topk": OpKind.ELEMENTWISE, "relu": OpKind.ELEMENTWISE}
 
 
 def build_transformer(workload: TransformerWorkload, device: DeviceCoord | None = None) -> OpGraph:

@@ -39,6 +39,7 @@ LLM_PARAMS_B = {
     "opt-66b": (66.0, None, "OPT (Zhang et al., 2022), Table 1: OPT-66B"),
     "grok-1": (314.0, None, "xai-org/grok-1 README: 314B parameters, mixture of 8 experts"),
     "gpt-oss-120b": (116.8, None, "OpenAI gpt-oss model card (Aug 2025): 116.8B total"),
+    "opt-6.7b": (6.7, None, "OPT (Zhang et al., arXiv 2205.01068), Table 1: 6.7B"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
 

@@ -158,7 +158,7 @@ register_component(ComponentKind(
     summary="SAT-style training accelerator: a systolic array with an N:M sparse GEMM datapath, "
             "a vector unit, DRAM",
     op_costs={k.value: _sat_cost for k in SAT_OPS},
-    area_mm2=lambda spec, device, dtype: {"sat": spec.area_mm2},
+    area_mm2=lambda spec, device, dtype: {"sat_die": spec.area_mm2},
     static_power_w=lambda spec, device, dtype: 0.0,
     energy_buckets=("compute", "dram"), memory_levels=_sat_levels,
     check_cases=_sat_check_case, check_unit=lambda datapath: "sat"))

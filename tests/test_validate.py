@@ -109,12 +109,6 @@ KNOWN_MISSED = {
     # RAM roofline (~70 ms sparse), the paper's fp32 PyTorch CPU takes 506-986 ms of compute (Table 3)
     # that flash loading does not shorten; with I/O dominating, ours is 22x (naive reads the fp32 size).
     "llm-in-flash.cpu_speedup_vs_naive",    # 22.3x (2.8-6.5x)
-    "gpu.h200-sxm.datasheet.decode_step",   # 12.2% (target 10%)
-    "gpu.h200-sxm.datasheet.prefill",       # 19.5% (target 10%)
-    "gpu.h200-sxm.profile.attention",       # 8.2% (target 5%)
-    "gpu.h200-sxm.profile.decode_step",     # 7.2% (target 5%)
-    "gpu.h100-sxm.datasheet.prefill",       # 14.9% (target 10%)
-    "gpu.h100-sxm.profile.attention",       # 7.0% (target 5%)
     # PIM-GPT against an eager-PyTorch T4 (issue 14; hwsim/validate/pim_gpt.py): the speed-up falls
     # from 61x (GPT-2 small) to 19-35x at 0.76-1.5B parameters, because the GPU's per-kernel launch
     # floor dominates the small models and its bandwidth the large ones, while our PIM runs at 28-35%

@@ -33,6 +33,9 @@ _LINK = ("the NVLink 3 preset charges 1.3 pJ/bit (NVLink-C2C's published figure,
 _AREA = ("area counts the HBM stacks on the package (4 x 92 mm2 for 32 HBM2 channels, JEDEC HBM2 "
          "KGSD footprint), issue 10 item 7; a GPU's area is still its die only")
 DELIBERATE: dict[tuple[str, str], str] = {
+    ("*", "metrics.serving.cost_model.*"):
+        "counters of the iteration-cost cache, which is shared by every run in one process (the "
+        "numbers it returns are exact either way): they depend on what ran before, not on the config",
     ("*", "*time_per_layer_s"):
         "issue 9 item 3: one definition for runs and sweeps, (last end - first start of the layers' "
         "tasks) / layers, so iteration = before + layers x time_per_layer + after; it was the mean "

@@ -31,12 +31,11 @@ import numpy as np
 
 from hwsim.hw.attacc import interface_energy_j, softmax_on_channels
 from hwsim.hw.gpu import GPUCoster, ServingStack
-from hwsim.hw.pim import (attention_cycles_per_request, attention_on_channels,
-                          internal_bw_gbps_per_channel, pim_channels)
+from hwsim.hw.pim import attention_on_channels, pim_channels
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers.common import add_collective_task, add_task, link_resource
-from hwsim.mappers.gpu import flash_groups
-from hwsim.mappers.neupims import assign_channels, split_sub_batches
+from hwsim.mappers.gpu import add_gpu_resources, flash_groups
+from hwsim.mappers.neupims import add_pim_channels
 from hwsim.mappers.placement import PlacementError
 from hwsim.mappers.registry import register
 from hwsim.sim.schedule import Resource, Schedule
@@ -75,10 +74,7 @@ def map_attacc(graph: OpGraph, hw: HardwareSpec, options: AttAccOptions) -> Sche
     coster = GPUCoster(gpu, ServingStack())
     schedule = Schedule(resources={}, static_power_w=device.static_power_w(dtype))
     schedule.resident_bytes = {"hbm": weights, level.name: kv}
-    schedule.add_resource(Resource("gpu", "compute", 1.0, 1.0, exclusive=True, unit="gpu",
-                                   peak_flops_per_ns=gpu.peak(dtype) / 1e9))
-    schedule.add_resource(Resource("gpu.hbm", "memory", coster.hbm_rate / 1e9, gpu.hbm_bw_gbps,
-                                   exclusive=False, unit="hbm"))
+    add_gpu_resources(schedule, coster, dtype)
     schedule.add_resource(Resource(level.name, "memory", level.sustained_bw_gbps, level.peak_bw_gbps,
                                    exclusive=False, unit=level.name))
     schedule.add_resource(Resource(INTERFACE, "link", pim.interface_gbps, pim.interface_gbps,
@@ -87,25 +83,8 @@ def map_attacc(graph: OpGraph, hw: HardwareSpec, options: AttAccOptions) -> Sche
     if link:
         schedule.add_resource(link)
 
-    first_attn = {}
-    for op in graph.ops:
-        if op.attention is not None:
-            first_attn.setdefault(op.micro_batch, op)
-    if not first_attn:
-        raise ValueError("the attacc mapper needs a graph with attention ops")
-    b = next(iter(first_attn.values())).dtype_bytes
-    peak = 2.0 * internal_bw_gbps_per_channel(pim, b) / b
-    for c in range(channels):
-        schedule.add_resource(Resource(f"pim.ch{c}", "compute", 1.0, 1.0, exclusive=True, unit="pim",
-                                       peak_flops_per_ns=peak))
-    plan = {}
-    for mb, attn_op in first_attn.items():
-        attn = attn_op.attention
-        est = (attention_cycles_per_request(pim, attn, False, b)
-               + attention_cycles_per_request(pim, attn, True, b))
-        channel_of = assign_channels(est.astype(float), channels, options.channel_assignment)
-        plan[mb] = (attn.query_array, attn.context_array, channel_of,
-                    split_sub_batches(channel_of, channels, options.pipeline and len(first_attn) == 1))
+    plan, b = add_pim_channels(schedule, graph, pim, channels, options.channel_assignment,
+                               options.pipeline, "attacc mapper")
     softmax_of = {group[1].name: group[0] for group in flash_groups(graph).values()}
     tasks_of: dict[tuple[str, int], list[int]] = {}
 

@@ -43,7 +43,7 @@ from hwsim.hw.gpu import GPUCoster, ServingStack
 from hwsim.hw.system import HardwareSpec
 from hwsim.input_error import ConfigError
 from hwsim.mappers.common import add_collective_task, add_task, link_resource
-from hwsim.mappers.gpu import flash_groups
+from hwsim.mappers.gpu import add_gpu_resources, flash_groups
 from hwsim.mappers.registry import register
 from hwsim.sim.schedule import Resource, Schedule
 from hwsim.spec import Spec
@@ -106,10 +106,7 @@ def map_duplex(graph: OpGraph, hw: HardwareSpec, options: DuplexOptions) -> Sche
                                    peak_flops_per_ns=pim.peak_flops_per_ns(dtype)))
     schedule.add_resource(Resource(TSV, "memory", tsv_rate, pim.tsv_bw_gbps(level),
                                    exclusive=False, unit="hbm_tsv"))
-    schedule.add_resource(Resource(XPU, "compute", 1.0, 1.0, exclusive=True, unit="gpu",
-                                   peak_flops_per_ns=gpu.peak(dtype) / 1e9))
-    schedule.add_resource(Resource("gpu.hbm", "memory", coster.hbm_rate / 1e9, gpu.hbm_bw_gbps,
-                                   exclusive=False, unit="hbm"))
+    add_gpu_resources(schedule, coster, dtype)
     link = link_resource(hw.link)
     if link:
         schedule.add_resource(link)

@@ -22,6 +22,16 @@ from hwsim.sim.schedule import Resource, Schedule
 from hwsim.workloads.ops import Op, OpGraph, OpKind
 
 
+def add_gpu_resources(schedule: Schedule, coster: GPUCoster, dtype: str) -> None:
+    """The GPU's resources, as every mapper that puts ops on a GPU names them: its SMs ("gpu",
+    exclusive, at the dtype's peak) and its HBM ("gpu.hbm", shared, at the coster's sustained rate)."""
+    gpu = coster.gpu
+    schedule.add_resource(Resource("gpu", "compute", 1.0, 1.0, exclusive=True, unit="gpu",
+                                   peak_flops_per_ns=gpu.peak(dtype) / 1e9))
+    schedule.add_resource(Resource("gpu.hbm", "memory", coster.hbm_rate / 1e9, gpu.hbm_bw_gbps,
+                                   exclusive=False, unit="hbm"))
+
+
 def flash_groups(graph: OpGraph) -> dict[str, list[Op]]:
     """score op name -> [score, softmax, context] of the same layer and micro-batch, for every
     attention that the graph computes as score -> softmax -> context."""
@@ -45,10 +55,7 @@ def map_gpu(graph: OpGraph, hw: HardwareSpec, options: ServingStack) -> Schedule
     coster = GPUCoster(gpu, options)
     dtype = graph.ops[0].dtype if len(graph) else "fp16"
     schedule = Schedule(resources={}, static_power_w={"gpu": gpu.idle_power_w})
-    schedule.add_resource(Resource("gpu", "compute", 1.0, 1.0, exclusive=True, unit="gpu",
-                                   peak_flops_per_ns=gpu.peak(dtype) / 1e9))
-    schedule.add_resource(Resource("gpu.hbm", "memory", coster.hbm_rate / 1e9, gpu.hbm_bw_gbps,
-                                   exclusive=False, unit="hbm"))
+    add_gpu_resources(schedule, coster, dtype)
     link = link_resource(hw.link)
     if link:
         schedule.add_resource(link)

@@ -73,6 +73,36 @@ def split_sub_batches(channel_of: np.ndarray, channels: int, interleave: bool) -
     return [np.array(sorted(h), dtype=np.int64) for h in halves if h]
 
 
+def add_pim_channels(schedule: Schedule, graph: OpGraph, pim, channels: int, policy: str,
+                     split: bool, mapper: str) -> tuple[dict, int]:
+    """One exclusive `pim.ch<c>` resource per channel, and per micro-batch its requests bound to
+    channels (`assign_channels` under `policy`, estimated by each request's attention cycles) and
+    split into sub-batches (`split_sub_batches`; only a single micro-batch is split, since under
+    pipeline parallelism a device serves its micro-batches one after another).
+    Returns ({micro-batch: (queries, contexts, channel of each request, sub-batches)}, bytes per
+    element of the attention). Shared by the NeuPIMs and AttAcc mappers."""
+    first_attn = {}                               # micro-batch -> its first attention op
+    for op in graph.ops:
+        if op.attention is not None:
+            first_attn.setdefault(op.micro_batch, op)
+    if not first_attn:
+        raise ValueError(f"{mapper}: a graph with attention ops is needed")
+    b = next(iter(first_attn.values())).dtype_bytes
+    peak = 2.0 * internal_bw_gbps_per_channel(pim, b) / b
+    for c in range(channels):
+        schedule.add_resource(Resource(f"pim.ch{c}", "compute", 1.0, 1.0, exclusive=True, unit="pim",
+                                       peak_flops_per_ns=peak))
+    plan = {}
+    for mb, attn_op in first_attn.items():
+        attn = attn_op.attention
+        est = (attention_cycles_per_request(pim, attn, False, b)
+               + attention_cycles_per_request(pim, attn, True, b))
+        channel_of = assign_channels(est.astype(float), channels, policy)
+        plan[mb] = (attn.query_array, attn.context_array, channel_of,
+                    split_sub_batches(channel_of, channels, split and len(first_attn) == 1))
+    return plan, b
+
+
 NEEDS = ("npu", "memory", "pim")
 
 
@@ -85,27 +115,8 @@ def build_npu_pim(graph: OpGraph, hw: HardwareSpec, interleave: bool, dual: bool
     placement = place_data(graph, device)
     schedule = npu_resources(hw, device)
     schedule.resident_bytes = dict(placement.resident_bytes)
-    first_attn = {}                               # micro-batch -> its first attention op
-    for op in graph.ops:
-        if op.attention is not None:
-            first_attn.setdefault(op.micro_batch, op)
-    if not first_attn:
-        raise ValueError("the NPU+PIM mappers need a graph with attention ops")
-    b = next(iter(first_attn.values())).dtype_bytes
-    peak = 2.0 * internal_bw_gbps_per_channel(pim, b) / b
-    for c in range(channels):
-        schedule.add_resource(Resource(f"pim.ch{c}", "compute", 1.0, 1.0, exclusive=True, unit="pim",
-                                       peak_flops_per_ns=peak))
-    # Each micro-batch's requests are bound to channels and split into sub-batches on their own:
-    # under pipeline parallelism a device serves its micro-batches one after another.
-    plan = {}
-    for mb, attn_op in first_attn.items():
-        attn = attn_op.attention
-        est = (attention_cycles_per_request(pim, attn, False, b)
-               + attention_cycles_per_request(pim, attn, True, b))
-        channel_of = assign_channels(est.astype(float), channels, policy)
-        plan[mb] = (attn.query_array, attn.context_array, channel_of,
-                    split_sub_batches(channel_of, channels, interleave and len(first_attn) == 1))
+    plan, b = add_pim_channels(schedule, graph, pim, channels, policy, interleave,
+                               "NPU+PIM mapper")
     last_op_of = {op.micro_batch: op.name for op in graph.ops}
     tasks_of: dict[tuple[str, int], list[int]] = {}
     levels = [lv.name for lv in device.off_chip_levels]

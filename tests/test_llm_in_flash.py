@@ -7,9 +7,7 @@ import functools
 import math
 
 import pytest
-from click.testing import CliRunner
 
-from hwsim.cli import main
 from hwsim.config.loader import load_config
 from hwsim.configs import CONFIG_DIR
 from hwsim.hw.flash import FlashSpec, read_bw_gbps, read_time_ns
@@ -18,6 +16,7 @@ from hwsim.mappers.flash import FlashOptions, flash_plan
 from hwsim.mappers.partition import partition
 from hwsim.pipeline import evaluate
 from hwsim.validate.llm_in_flash import io_latency_ms
+from conftest import assert_refused_in_one_line, hwsim_run
 
 CFG = CONFIG_DIR / "llm-in-flash.yaml"
 D, FF, L, V = 4096, 16384, 32, 50272          # OPT 6.7B (facebook/opt-6.7b config.json)
@@ -36,8 +35,7 @@ def flash_bytes(sr) -> float:
     return sum(t.bytes_by_level.get("flash", 0.0) for t in sr.schedule.tasks)
 
 
-def run(*args):
-    return CliRunner().invoke(main, ["run", *map(str, args)])
+run = hwsim_run
 
 
 # ------------------------------------------------------------------ flash closed form
@@ -130,15 +128,7 @@ def test_inconsistent_window_statistics_are_rejected(kw, words):
     (["mapper.window_new=0.5"], ["window_new"]),
 ])
 def test_what_does_not_fit_exits_2_naming_the_level(override, words):
-    args = [CFG, "--out", "/tmp/hwsim-test-llm-in-flash"]
-    for o in override:
-        args += ["--set", o]
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    line = r.output.strip()
-    assert "\n" not in line and "Traceback" not in line
-    for w in words:
-        assert w in line, (w, line)
+    assert_refused_in_one_line(CFG, override, words, "/tmp/hwsim-test-llm-in-flash")
 
 
 def test_the_window_fits_dram_that_the_model_does_not():

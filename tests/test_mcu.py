@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from hwsim.cli import main
 from hwsim.config.loader import load_config
 from hwsim.configs import CONFIG_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
@@ -17,6 +15,7 @@ from hwsim.mappers.mcu import INPUT, PatchOptions, memory_plan, patch_stage
 from hwsim.pipeline import evaluate
 from hwsim.workloads.cnn import CNNBuilder, build_model
 from hwsim.workloads.ops import OpKind
+from conftest import assert_refused_in_one_line, hwsim_run
 
 MCUNETV2 = CONFIG_DIR / "mcunetv2-mbv2.yaml"
 TINYENGINE = CONFIG_DIR / "tinyengine-h743.yaml"
@@ -28,8 +27,7 @@ def mbv2():
     return build_model("mobilenet_v2", dtype="int8")
 
 
-def run(*args):
-    return CliRunner().invoke(main, ["run", *map(str, args)])
+run = hwsim_run
 
 
 # --------------------------------------------------------------------------- presets
@@ -217,15 +215,7 @@ def test_patches_cost_their_recompute_in_time():
     (["hardware.mcu.macs_per_cycle=3"], ["exceeds", "macs_per_cycle"]),
 ])
 def test_what_does_not_fit_exits_2_naming_the_layer_peak_and_capacity(override, words):
-    args = [MCUNETV2, "--out", "/tmp/hwsim-test-mcu"]
-    for o in override:
-        args += ["--set", o]
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    line = r.output.strip()
-    assert "\n" not in line and "Traceback" not in line
-    for w in words:
-        assert w in line, (w, line)
+    assert_refused_in_one_line(MCUNETV2, override, words, "/tmp/hwsim-test-mcu")
 
 
 # --------------------------------------------------------------------------- the kernel

@@ -7,15 +7,14 @@ from __future__ import annotations
 import functools
 
 import pytest
-from click.testing import CliRunner
 
-from hwsim.cli import main
 from hwsim.config.loader import load_config
 from hwsim.configs import CONFIG_DIR
 from hwsim.mappers.partition import partition
 from hwsim.mappers.tpi import blocks_of, memory_plan
 from hwsim.pipeline import evaluate
 from hwsim.validate.tpi_llm import ring_over_star
+from conftest import assert_refused_in_one_line, hwsim_run
 
 TPI = CONFIG_DIR / "tpi-llm-70b.yaml"
 D, KV, FF, L, TP, B = 8192, 8 * 128, 28672, 80, 8, 4     # LLaMA-2-70B, 8-way, fp32
@@ -31,8 +30,7 @@ def graph():
     return partition(load_config(TPI).main.workload).devices[0].graph
 
 
-def run(*args):
-    return CliRunner().invoke(main, ["run", *map(str, args)])
+run = hwsim_run
 
 
 def test_blocks_are_the_attention_and_mlp_slices_of_every_layer():
@@ -68,15 +66,7 @@ def test_the_window_fits_ram_and_the_slice_fits_disk():
     (["hardware.edge.disk_gib=16"], ["'disk'", "34.36 GB", "17.18 GB", "hardware.edge.disk_gib"]),
 ])
 def test_what_does_not_fit_exits_2_naming_the_level(override, words):
-    args = [TPI, "--out", "/tmp/hwsim-test-tpi"]
-    for o in override:
-        args += ["--set", o]
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    line = r.output.strip()
-    assert "\n" not in line and "Traceback" not in line
-    for w in words:
-        assert w in line, (w, line)
+    assert_refused_in_one_line(TPI, override, words, "/tmp/hwsim-test-tpi")
 
 
 def test_disk_bytes_per_token_are_the_device_slice():

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from hwsim.mappers.batching.registry import Batch, BatchingPolicy, CommonOptions, register_policy
+from hwsim.mappers.batching.registry import (Batch, BatchingPolicy, CommonOptions, fill_prompt_budget,
+                                             register_policy)
 
 
 class ChunkedOptions(CommonOptions):
@@ -28,22 +29,7 @@ class ChunkedPrefill(BatchingPolicy):
     def next_batch(self, state) -> Batch:
         o = self.options
         decode = state.make_room(state.decoding())
-        budget = o.token_budget - len(decode)
-        prefill = []
-        for rid in state.prefilling():
-            if budget <= 0:
-                break
-            q = min(int(state.pending[rid]), budget)
-            prefill.append((rid, q))
-            budget -= q
-        while budget > 0 and state.waiting and len(state.running) < o.max_num_seqs \
-                and state.fits(state.waiting[0]):
-            rid = state.waiting[0]
-            state.admit(rid)
-            q = min(int(state.pending[rid]), budget)
-            if q:                       # 0: its KV came from a prefill replica (disaggregated)
-                prefill.append((rid, q))
-                budget -= q
+        prefill = fill_prompt_budget(state, o.token_budget - len(decode), o.max_num_seqs)
         if not prefill and not len(decode):
             decode = state.make_room(state.decoding())
         return Batch(prefill=prefill, decode=decode)

@@ -28,7 +28,8 @@ import math
 
 from pydantic import Field, model_validator
 
-from hwsim.mappers.batching.registry import Batch, BatchingPolicy, CommonOptions, register_policy
+from hwsim.mappers.batching.registry import (Batch, BatchingPolicy, CommonOptions, fill_prompt_budget,
+                                             register_policy)
 
 
 class LayeredOptions(CommonOptions):
@@ -84,21 +85,6 @@ class LayeredPrefill(BatchingPolicy):
 
     def _admit(self, state) -> None:
         o = self.options
-        budget = o.token_budget
-        cohort = []
-        for rid in state.prefilling():                       # the rest of a cut prompt first
-            if budget <= 0:
-                break
-            q = min(int(state.pending[rid]), budget)
-            cohort.append((rid, q))
-            budget -= q
-        while budget > 0 and state.waiting and len(state.running) < o.max_num_seqs \
-                and state.fits(state.waiting[0]):
-            rid = state.waiting[0]
-            state.admit(rid)
-            q = min(int(state.pending[rid]), budget)
-            if q:                       # 0: its KV came from a prefill replica (disaggregated)
-                cohort.append((rid, q))
-                budget -= q
+        cohort = fill_prompt_budget(state, o.token_budget, o.max_num_seqs)   # a cut prompt's rest first
         self.cohort, self.stage = cohort, 0
         self.groups = cohort_groups(sum(q for _, q in cohort), o) if cohort else 1

@@ -184,6 +184,29 @@ class BatchingPolicy:
         raise NotImplementedError
 
 
+def fill_prompt_budget(state: ServingState, budget: int, max_num_seqs: int) -> list[tuple[int, int]]:
+    """Prompt chunks for `budget` tokens, as Sarathi-Serve fills a chunk: first the rest of the
+    prompts already being prefilled, then new requests admitted in arrival order while they fit
+    (the running cap and the KV cache). Returns [(request id, prompt tokens this iteration)]; a
+    request admitted with nothing left to prefill (its KV came from a prefill replica) takes none."""
+    chunks = []
+    for rid in state.prefilling():
+        if budget <= 0:
+            break
+        q = min(int(state.pending[rid]), budget)
+        chunks.append((rid, q))
+        budget -= q
+    while budget > 0 and state.waiting and len(state.running) < max_num_seqs \
+            and state.fits(state.waiting[0]):
+        rid = state.waiting[0]
+        state.admit(rid)
+        q = min(int(state.pending[rid]), budget)
+        if q:
+            chunks.append((rid, q))
+            budget -= q
+    return chunks
+
+
 @dataclass(frozen=True)
 class PolicyEntry:
     name: str

@@ -12,11 +12,12 @@ scale by Stillmaker & Baas (``hwsim.hw.technology``; 45 nm returns Horowitz's nu
 DRAM energy per bit is not scaled with the logic node: it is set by the DRAM process and the I/O
 path, and each memory spec states its own.
 
-Energy is reported per component (the buckets registered kinds charge,
-hwsim.hw.registry.energy_buckets()): `compute` (MACs and vector ops; on a GPU all
-dynamic core energy), `sram` (on-chip scratchpad), `dram` (off-chip DRAM/HBM traffic over the
-channel bus), `pim` (work inside a PIM device: bank row reads, activates and PIM MACs), `link`
-(device-to-device) and `static` (idle/leakage power over the makespan).
+Energy is reported per component (hwsim.hw.registry.ENERGY_BUCKETS, the buckets kinds may
+charge): `compute` (MACs and vector ops; on a GPU all dynamic core energy), `sram` (on-chip
+scratchpad), `dram` (off-chip DRAM/HBM traffic over the channel bus), `flash` (reads from a
+flash memory level), `ram` and `disk` (an edge device's main memory and storage), `pim` (work
+inside a PIM device: bank row reads, activates and PIM MACs), `link` (device-to-device) and
+`static` (idle/leakage power over the makespan).
 """
 from __future__ import annotations
 

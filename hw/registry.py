@@ -50,31 +50,95 @@ class ComponentKind:
     weights_in_metal: bool = False   # the kind hardwires the model's weights: they occupy no memory level
 
 
-COMPONENTS: dict[str, ComponentKind] = {}
+class LazyRegistry(dict):
+    """{name: entry}, filled on first use: looking a built-in name up imports the module that
+    registers it, so a run imports the kinds (or mappers) its config names and no others
+    (issue 9: `hwsim run` imports only what a command needs). Iterating, `len` and `items()`
+    load every built-in module first; they list the built-in names in the order of `modules`,
+    then the names registered from outside, in registration order."""
 
-# The modules of the built-in kinds (each registers itself when imported); a new kind that
-# ships with hwsim adds its module here, a kind from outside registers by being imported.
-BUILTIN_COMPONENT_MODULES = ("hwsim.hw.npu", "hwsim.hw.gpu", "hwsim.hw.memory", "hwsim.hw.pim",
-                             "hwsim.hw.pim_gpt", "hwsim.hw.attacc", "hwsim.hw.duplex", "hwsim.hw.wafer",
-                             "hwsim.hw.link", "hwsim.hw.interconnect.component", "hwsim.hw.mcu",
-                             "hwsim.hw.edge", "hwsim.hw.hnlpu", "hwsim.hw.host", "hwsim.hw.pulp",
-                             "hwsim.hw.sat", "hwsim.hw.flash")
-_builtins_loaded = False
+    def __init__(self, modules: Mapping[str, str], what: str):
+        super().__init__()
+        self.modules = dict(modules)      # built-in name -> the module that registers it
+        self.what = what                  # "component kind", "mapper": for error messages
 
+    def names(self) -> list[str]:
+        """Every known name (built-in, then registered from outside), importing nothing."""
+        return list(self.modules) + [n for n in dict.keys(self) if n not in self.modules]
 
-def load_builtins() -> dict[str, ComponentKind]:
-    """Import the built-in kinds once (lazily: they import this module); returns COMPONENTS."""
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
+    def __missing__(self, name: str):
+        module = self.modules.get(name)
+        if module is None:
+            raise KeyError(name)
         import importlib
-        for module in BUILTIN_COMPONENT_MODULES:
-            importlib.import_module(module)
-    return COMPONENTS
+        importlib.import_module(module)
+        if not dict.__contains__(self, name):
+            raise KeyError(f"{module} was expected to register the {self.what} {name!r} and did not")
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or name in self.modules
+
+    def get(self, name: str, default=None):
+        return self[name] if name in self else default
+
+    def load_all(self) -> "LazyRegistry":
+        for name in self.modules:
+            if not dict.__contains__(self, name):
+                self[name]    # noqa: B018  (imports its module)
+        return self
+
+    def _ordered(self) -> list[str]:
+        self.load_all()
+        return [n for n in self.names() if dict.__contains__(self, n)]
+
+    def __iter__(self):
+        return iter(self._ordered())
+
+    def __len__(self) -> int:
+        return len(self._ordered())
+
+    def keys(self):
+        return self._ordered()
+
+    def values(self):
+        return [dict.__getitem__(self, n) for n in self._ordered()]
+
+    def items(self):
+        return [(n, dict.__getitem__(self, n)) for n in self._ordered()]
+
+
+# The built-in kinds and the module of each (importing a module registers its kinds). A new
+# kind that ships with hwsim adds its line here; a kind from outside registers by being imported.
+# This order is the order of `hardware:` sections in reports.
+BUILTIN_COMPONENT_MODULES = {
+    "npu": "hwsim.hw.npu", "gpu": "hwsim.hw.gpu", "memory": "hwsim.hw.memory",
+    "pim": "hwsim.hw.pim", "gemv_pim": "hwsim.hw.pim_gpt", "asic": "hwsim.hw.pim_gpt",
+    "attacc": "hwsim.hw.attacc", "duplex": "hwsim.hw.duplex", "wafer": "hwsim.hw.wafer",
+    "link": "hwsim.hw.link", "topology": "hwsim.hw.interconnect.component",
+    "mcu": "hwsim.hw.mcu", "edge": "hwsim.hw.edge", "hnlpu": "hwsim.hw.hnlpu",
+    "host": "hwsim.hw.host", "pulp": "hwsim.hw.pulp", "sat": "hwsim.hw.sat",
+    "flash": "hwsim.hw.flash",
+}
+
+COMPONENTS: LazyRegistry = LazyRegistry(BUILTIN_COMPONENT_MODULES, "component kind")
+
+# The energy buckets costs may charge, in report order (what each holds: hw/energy.py's
+# docstring). A kind charging another bucket is refused at registration: add it here first.
+ENERGY_BUCKETS = ("compute", "sram", "dram", "flash", "ram", "disk", "pim", "link")
+
+
+def load_builtins() -> LazyRegistry:
+    """Import every built-in kind (for listings and did-you-mean hints); returns COMPONENTS."""
+    return COMPONENTS.load_all()
 
 
 def register_component(kind: ComponentKind) -> ComponentKind:
     """Add (or replace: modules may be reloaded) a component kind."""
+    unknown = [b for b in kind.energy_buckets if b not in ENERGY_BUCKETS]
+    if unknown:
+        raise ValueError(f"component kind {kind.name!r} charges energy bucket {unknown[0]!r}, "
+                         f"which is not in hwsim.hw.registry.ENERGY_BUCKETS")
     COMPONENTS[kind.name] = kind
     return kind
 
@@ -85,9 +149,8 @@ def unregister_component(name: str) -> None:
 
 
 def component(name: str) -> ComponentKind:
-    load_builtins()
     if name not in COMPONENTS:
-        raise KeyError(f"unknown component kind {name!r}; registered: {', '.join(sorted(COMPONENTS))}")
+        raise KeyError(f"unknown component kind {name!r}; registered: {', '.join(sorted(COMPONENTS.names()))}")
     return COMPONENTS[name]
 
 
@@ -106,11 +169,7 @@ def op_cost(kind: str, op_kind) -> Callable:
 
 
 def energy_buckets() -> tuple[str, ...]:
-    """Every energy component any registered kind charges, plus "static": compute kinds' first,
-    then memory, PIM and link kinds' (registration order within a role)."""
-    load_builtins()
-    order = {"compute": 0, "memory": 1, "pim": 2, "link": 3}
-    kinds = sorted(COMPONENTS.values(), key=lambda k: order[k.role])
-    out = dict.fromkeys(b for k in kinds for b in k.energy_buckets)
-    out["static"] = None
-    return tuple(out)
+    """Every energy bucket a kind may charge (`ENERGY_BUCKETS`), then "static". Fixed, so a
+    report lists the same buckets whichever kinds a run imported (tests check it against the
+    buckets every built-in kind registers: compute kinds' first, then memory, PIM, link)."""
+    return ENERGY_BUCKETS + ("static",)

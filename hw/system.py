@@ -22,10 +22,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
 from hwsim.hw.memory import MemoryLevel
-from hwsim.hw.registry import COMPONENTS, component, load_builtins
+from hwsim.hw.registry import COMPONENTS, component
 from hwsim.spec import ConfigError, Spec
-
-load_builtins()
 
 
 class HardwareSpec(Spec):
@@ -81,7 +79,7 @@ class HardwareSpec(Spec):
     @classmethod
     def known_keys(cls) -> list[str]:
         """The keys `hardware:` accepts: the registered component kinds."""
-        return list(COMPONENTS)
+        return COMPONENTS.names()
 
     @classmethod
     def spec_of(cls, key: str) -> type[BaseModel] | None:
@@ -91,7 +89,7 @@ class HardwareSpec(Spec):
     def present(self) -> dict[str, Any]:
         """{kind: spec, or list of specs} for the kinds in this section, in registry order."""
         extra = self.model_extra or {}
-        return {k: extra[k] for k in COMPONENTS if extra.get(k) is not None}
+        return {k: extra[k] for k in COMPONENTS.names() if extra.get(k) is not None}
 
     def specs(self, kind: str) -> list:
         """The spec(s) of `kind` as a list (empty if absent)."""

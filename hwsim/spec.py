@@ -67,7 +67,7 @@ def magnitude_problem(value: Any) -> str | None:
 class Spec(BaseModel):
     """Base of every user-facing spec: strict types, finite and sane numbers, no unknown keys
     (see the module docstring)."""
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, defer_build=True)
 
     @field_validator("*", mode="before")
     @classmethod

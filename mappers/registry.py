@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from hwsim.hw.registry import LazyRegistry
 from hwsim.spec import Spec
 
 
@@ -28,7 +29,20 @@ class MapperEntry:
     layer_periodic: bool = True
 
 
-MAPPERS: dict[str, MapperEntry] = {}
+# The built-in mappers and the module of each (importing a module registers its mappers). A new
+# mapper that ships with hwsim adds its line here; one from outside registers by being imported.
+BUILTIN_MAPPER_MODULES = {
+    "gpu": "hwsim.mappers.gpu", "npu_only": "hwsim.mappers.npu_only",
+    "neupims": "hwsim.mappers.neupims", "npu_pim_naive": "hwsim.mappers.neupims",
+    "attacc": "hwsim.mappers.attacc", "duplex": "hwsim.mappers.duplex",
+    "flash": "hwsim.mappers.flash", "flash-gpu": "hwsim.mappers.flash",
+    "hnlpu_pipeline": "hwsim.mappers.hnlpu", "mcu": "hwsim.mappers.mcu",
+    "pim_gpt": "hwsim.mappers.pim_gpt", "pulp": "hwsim.mappers.pulp", "sat": "hwsim.mappers.sat",
+    "tpi": "hwsim.mappers.tpi", "wafer_pipeline": "hwsim.mappers.wafer",
+}
+
+# name -> entry; a mapper's module is imported when its name is first looked up.
+MAPPERS: LazyRegistry = LazyRegistry(BUILTIN_MAPPER_MODULES, "mapper")
 
 
 def register(name: str, summary: str, needs: tuple[str, ...], options: type[Spec] = NoOptions,

@@ -36,6 +36,11 @@ class _FluidPool:
         self.env = env
         self.capacity = {n: r.capacity_per_ns for n, r in schedule.resources.items()}
         self.flows: dict[int, _Flow] = {}
+        # resource -> {flow id: its usage}, flows in start order, and the resources more than
+        # one flow uses now (only those can be oversubscribed: a flow alone uses at most a
+        # resource's capacity, its usage being work / standalone time)
+        self.users: dict[str, dict[int, float]] = {r: {} for r in self.capacity}
+        self.shared: set[str] = set()
         self.last = 0.0
         self.version = 0
         self.pending = False         # a reallocation is due at the current instant
@@ -48,8 +53,13 @@ class _FluidPool:
             return ev
         standalone = max(w / self.capacity[r] for r, w in work.items())
         self._advance()
-        self.flows[tid] = _Flow(usage={r: w / standalone for r, w in work.items()},
-                                standalone_ns=standalone, done=ev)
+        usage = {r: w / standalone for r, w in work.items()}
+        self.flows[tid] = _Flow(usage=usage, standalone_ns=standalone, done=ev)
+        for r, u in usage.items():
+            users = self.users[r]
+            users[tid] = u
+            if len(users) > 1:
+                self.shared.add(r)
         self._reschedule_soon()
         return ev
 
@@ -74,11 +84,7 @@ class _FluidPool:
         self.last = self.env.now
 
     def _allocate(self) -> None:
-        load: dict[str, float] = {}
-        for f in self.flows.values():
-            for r, u in f.usage.items():
-                load[r] = load.get(r, 0.0) + u
-        if all(u <= self.capacity[r] * (1 + _EPS) for r, u in load.items()):
+        if all(sum(self.users[r].values()) <= self.capacity[r] * (1 + _EPS) for r in self.shared):
             for f in self.flows.values():       # nothing oversubscribed: all run at full speed
                 f.speed = 1.0
             return
@@ -119,7 +125,13 @@ class _FluidPool:
         if not finished:   # floating-point shortfall: finish the closest one
             finished = [min(self.flows, key=lambda i: self.flows[i].remaining * self.flows[i].standalone_ns)]
         for i in finished:
-            self.flows.pop(i).done.succeed()
+            flow = self.flows.pop(i)
+            for r in flow.usage:
+                users = self.users[r]
+                del users[i]
+                if len(users) < 2:
+                    self.shared.discard(r)
+            flow.done.succeed()
         self._reschedule_soon()
 
 

@@ -262,3 +262,48 @@ def test_npu_charges_each_operand_to_its_level_and_nothing_for_weights_in_metal(
     # the roofline takes the slowest level: weights over DDR's 100 GB/s
     assert spilled.roofline_ns >= op.weight_bytes / ddr.peak_bw_gbps
     assert metal.energy_by_component_j.get("dram", 0.0) < same.energy_by_component_j["dram"]
+
+
+def test_each_builtin_name_is_registered_by_the_module_the_registry_lists():
+    """The registries import a built-in kind's (or mapper's) module only when its name is looked
+    up, so their tables must say truly which module registers which name, and miss none."""
+    import importlib
+
+    from hwsim.hw.registry import BUILTIN_COMPONENT_MODULES, COMPONENTS
+    from hwsim.mappers.registry import BUILTIN_MAPPER_MODULES, MAPPERS
+    for table, registry, module_of in ((BUILTIN_COMPONENT_MODULES, COMPONENTS, lambda e: e.spec.__module__),
+                                       (BUILTIN_MAPPER_MODULES, MAPPERS, lambda e: e.build.__module__)):
+        for module in set(table.values()):
+            importlib.import_module(module)
+        registered = {name: entry for name, entry in dict.items(registry)}
+        builtin = {name: entry for name, entry in registered.items()
+                   if module_of(entry).startswith("hwsim.") and name not in ("hardwired_only",)}
+        assert set(builtin) <= set(table), f"registered but not listed: {set(builtin) - set(table)}"
+        for name, module in table.items():
+            assert name in registered, f"{module} does not register {name!r}"
+
+
+def test_the_fixed_energy_buckets_are_those_the_builtin_kinds_charge_in_report_order():
+    """`energy_buckets()` is fixed (a report lists the same buckets whichever kinds a run
+    imported); it must equal what the built-in kinds register: compute kinds' buckets first,
+    then memory, PIM and link kinds' (registration order within a role)."""
+    from hwsim.hw.registry import BUILTIN_COMPONENT_MODULES, COMPONENTS, energy_buckets
+    order = {"compute": 0, "memory": 1, "pim": 2, "link": 3}
+    kinds = sorted((COMPONENTS[n] for n in BUILTIN_COMPONENT_MODULES), key=lambda k: order[k.role])
+    assert energy_buckets() == tuple(dict.fromkeys(b for k in kinds for b in k.energy_buckets)) + ("static",)
+
+
+def test_a_run_imports_only_the_kinds_and_mappers_its_config_names():
+    """`hwsim run configs/neupims.yaml` needs the NPU, GPU, memory, PIM and link kinds and
+    three mappers; no wafer, MCU, flash or HNLPU module is imported (issue 9: import only
+    what a command needs)."""
+    import subprocess
+    import sys
+    code = ("import sys; from hwsim.config.loader import load_config; from hwsim.pipeline import evaluate; "
+            f"evaluate(load_config({str(CONFIG_DIR / 'neupims.yaml')!r}, [])); "
+            "print(' '.join(m for m in sys.modules if m.startswith('hwsim.')))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout.split())
+    assert {"hwsim.hw.npu", "hwsim.hw.pim", "hwsim.mappers.neupims"} <= loaded
+    assert not loaded & {"hwsim.hw.wafer", "hwsim.hw.mcu", "hwsim.hw.flash", "hwsim.hw.hnlpu",
+                         "hwsim.mappers.wafer", "hwsim.mappers.mcu", "hwsim.mappers.tpi"}

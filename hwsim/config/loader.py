@@ -122,9 +122,10 @@ def _resolve_system(section: dict, prefix: str, sources: SourceMap, kind: str = 
         arrivals["path"] = _resolve_path(arrivals["path"], f"{prefix}scenario.arrivals.path", sources)
     hw = section.get("hardware")
     if isinstance(hw, dict):
-        for comp, kind in COMPONENTS.items():   # every registered component kind
+        for comp in COMPONENTS.names():   # every registered component kind, in registry order
             if comp not in hw:
                 continue
+            kind = COMPONENTS[comp]
             if kind.many and isinstance(hw[comp], list):   # several levels, fastest first
                 hw[comp] = [_resolve_named(v, PRESETS_DIR, f"{prefix}hardware.{comp}.{i}", sources,
                                            component=comp) for i, v in enumerate(hw[comp])]

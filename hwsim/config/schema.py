@@ -50,8 +50,10 @@ def missing_hardware(mapper: str, present: set[str], tp: int, ep: int) -> tuple[
     missing = [c for c in MAPPERS[mapper].needs if c not in present]
     if missing:
         return missing[0], f"mapper '{mapper}' needs hardware.{', hardware.'.join(missing)}"
+    if tp * ep == 1 or any(name in COMPONENTS and COMPONENTS[name].role == "link" for name in present):
+        return None
     links = [name for name, kind in COMPONENTS.items() if kind.role == "link"]
-    if tp * ep > 1 and links and not present.intersection(links):
+    if links:
         return links[0], f"tp={tp}, ep={ep} needs a {' or '.join(links)} for the collectives"
     return None
 

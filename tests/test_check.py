@@ -135,3 +135,54 @@ def test_score_and_context_on_the_array_are_separate_runs_and_fused_flash_is_one
     gpu_cases = {c.kind: c for c, _ in cases_for(result.baselines["gpu"])[0]}
     assert (gpu_cases["attention_score"].key == gpu_cases["softmax"].key
             == gpu_cases["attention_context"].key)
+
+
+# ---- MXFP4 weights on a GPU or an NPU (issue 15: what is new in arithmetic) -----------------------
+
+def test_mxfp4_weights_are_checked_dequantized_against_float64(tmp_path):
+    """A workload with `weight_dtype: mxfp4` checks its GEMMs with MXFP4 weights dequantized to the
+    activations' bf16 (the reference: float64 on the dequantized weights); the same config with
+    bf16 weights checks plain bf16 x bf16."""
+    def rows_of(config, *extra):
+        res = run_check(config, tmp_path, "--json", *extra)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)["check_detail"]["rows"]
+    for config in ("gpt-oss-120b-h100.yaml", "sn40l-gpt-oss-120b.yaml"):
+        rows = rows_of(config)
+        gemms = [r for r in rows if r["op_kind"] in ("matmul", "router")]
+        assert gemms and all("x mxfp4 (dequantized to bf16)" in r["precision"] for r in gemms), rows
+        assert all(r["max_rel_error"] <= r["tolerance"] for r in gemms)
+    rows = rows_of("gpt-oss-120b-h100.yaml", "--set", "workload.weight_dtype=bf16")
+    assert {r["precision"] for r in rows if r["op_kind"] == "matmul"} == {"bf16 x bf16 -> fp32"}
+
+
+@pytest.mark.parametrize("k", [64, 100, 31])
+def test_mxfp4_check_weights_are_on_the_fp4_grid_and_exact_in_bf16(k):
+    """The check's weights are MXFP4 values (an E2M1 value times its block's power of two; a
+    partial last block padded), so dequantizing them to bf16 loses nothing and the kernel's
+    error is the GEMM's alone."""
+    from hwsim.hw.kernels.cases import _mxfp4_weights
+    from hwsim.hw.kernels.mxfp4 import BLOCK, VALUES
+    from hwsim.hw.kernels.numerics import quantize
+    w = _mxfp4_weights(np.random.default_rng(k), k, 5)
+    assert w.shape == (k, 5) and np.any(w != 0)
+    for b in range(0, k, BLOCK):
+        block = w[b:b + BLOCK]
+        scale = 2.0 ** (np.floor(np.log2(np.abs(block).max(axis=0))) - 2)   # each column's E8M0 scale
+        assert np.all(np.isin(block / scale, VALUES)), (b, block / scale)
+    assert np.array_equal(quantize(w, "bf16").astype(np.float64), w)
+
+
+def test_mxfp4_case_with_a_lossy_dequantization_fails():
+    """The reference keeps the float64 dequantized weights: the case passes, and a kernel fed
+    weights dequantized wrongly (off by an eighth) would fail the bf16 tolerance."""
+    from hwsim.hw.kernels import cases
+    from hwsim.hw.kernels.numerics import TOLERANCE, max_rel_error
+    case = cases._gemm_case("matmul", "gpu", None, 8, 16, 256, "bf16", weight_format="mxfp4")
+    assert case.precision == "bf16 x mxfp4 (dequantized to bf16) -> fp32"
+    y, ref = case.run(np.random.default_rng(0))
+    assert max_rel_error(y, ref) <= TOLERANCE[case.accumulate]
+    good = cases._mxfp4_weights(np.random.default_rng(1), 256, 16)
+    a = np.random.default_rng(2).standard_normal((8, 256)).astype(np.float32)
+    bad = good * (1 + 2.0 ** -3)                  # a dequantization off by an eighth
+    assert max_rel_error((a @ bad.astype(np.float32)), a.astype(np.float64) @ good) > TOLERANCE[case.accumulate]

@@ -31,7 +31,27 @@ def _design_space_checks(out: Path) -> None:
     assert (out / "front.png").read_bytes()[:4] == b"\x89PNG"
 
 
-CHECKS = {"neupims_design_space": _design_space_checks}   # what a notebook must leave in its folder
+def _four_systems_checks(out: Path) -> None:
+    """The issue-15 comparison writes its table (four systems, every metric), one chart per metric,
+    and its claims: each system below its own roofline bound; the HNLPU's memories move less than
+    half the model's weights per iteration (they serve KV entries and embedding rows only)."""
+    import csv
+    import json
+    rows = list(csv.DictReader((out / "four_systems.csv").open()))
+    assert len(rows) == 4
+    for r in rows:
+        assert 0 < float(r["tok/s"]) <= float(r["roofline tok/s"]) * (1 + 1e-9), r["system"]
+        assert float(r["J/token"]) > 0 and float(r["silicon mm2"]) > 0
+        assert float(r["$/Mtoken low"]) <= float(r["$/Mtoken"]) <= float(r["$/Mtoken high"])
+    claims = json.loads((out / "claims.json").read_text())
+    assert all(0 < v <= 1 + 1e-9 for v in claims["below_roofline"].values())
+    assert claims["hnlpu_memory_bytes_per_iteration"] < claims["weight_bytes"] / 2
+    for stem in ("throughput", "energy_per_token", "silicon_area", "cost_per_token"):
+        assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+CHECKS = {"neupims_design_space": _design_space_checks,   # what a notebook must leave in its folder
+          "wafer_hardwired_threetier": _four_systems_checks}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -94,9 +94,15 @@ def _acc(dtype: str) -> str:
 
 # ----------------------------------------------------------------------------- cases
 
-def _gemm_case(kind, unit, hw, m, n, k, dtype, label_extra="") -> KernelCase | None:
+def _gemm_case(kind, unit, hw, m, n, k, dtype, label_extra="", weight_format="") -> KernelCase | None:
+    """`weight_format` "mxfp4": the weights are stored in MXFP4 (a workload's `weight_dtype`) and
+    dequantized to the activations' format before the GEMM (what a GPU or NPU without FP4 units
+    does: hw/kernels/mxfp4.py for the format); the reference multiplies by the float64
+    dequantized weights, so a loss in the dequantization shows as error. Integer activations keep
+    the plain case (no dequantize-to-int8 kernel is modelled)."""
     dtype = _gemm_dtype(dtype)
     acc = _acc(dtype)
+    mx = weight_format == "mxfp4" and dtype != "int8"
     if unit == "npu/systolic":
         rows, df = hw.npu.rows, hw.npu.dataflow
         k = _cap(k, GEMM_K_CAP, rows)
@@ -125,11 +131,24 @@ def _gemm_case(kind, unit, hw, m, n, k, dtype, label_extra="") -> KernelCase | N
     m, n = _cap(m, GEMM_M_CAP), _cap(n, GEMM_N_CAP)
 
     def run(rng):
-        a, b = random_operand(rng, (m, k), dtype), random_operand(rng, (k, n), dtype)
+        a = random_operand(rng, (m, k), dtype)
+        if mx:
+            w = _mxfp4_weights(rng, k, n)
+            return fn(a, quantize(w, dtype)), a.astype(np.float64) @ w
+        b = random_operand(rng, (k, n), dtype)
         ref_t = np.int64 if dtype == "int8" else np.float64
         return fn(a, b), a.astype(ref_t) @ b.astype(ref_t)
-    return KernelCase(kind, unit, kernel + label_extra, f"{dtype} x {dtype} -> {acc}", acc,
-                 f"[{m}x{k}] @ [{k}x{n}]", run)
+    precision = f"{dtype} x mxfp4 (dequantized to {dtype}) -> {acc}" if mx else f"{dtype} x {dtype} -> {acc}"
+    return KernelCase(kind, unit, kernel + label_extra, precision, acc, f"[{m}x{k}] @ [{k}x{n}]", run)
+
+
+def _mxfp4_weights(rng, k: int, n: int) -> np.ndarray:
+    """N(0, 1) weights [k, n] stored in MXFP4 and dequantized in float64; a K that is not a whole
+    number of MX blocks has its last block padded with zeros (which set no block scale)."""
+    from hwsim.hw.kernels.mxfp4 import BLOCK, dequantize_mxfp4, quantize_mxfp4
+    padded = np.zeros((-(-k // BLOCK) * BLOCK, n))
+    padded[:k] = rng.standard_normal((k, n))
+    return dequantize_mxfp4(*quantize_mxfp4(padded))[:k]
 
 
 def _attention_dims(a):
@@ -407,7 +426,8 @@ def op_case(unit: str, hw, op, ctx: CheckContext) -> KernelCase | None:
     kind = str(op.kind.value)
     if op.matmul is not None and kind in ("matmul", "router"):
         mm = op.matmul
-        return _gemm_case(kind, unit, hw, mm.m, mm.n, mm.k, op.dtype)
+        fmt = getattr(getattr(ctx.system, "workload", None), "weight_dtype", None) or ""
+        return _gemm_case(kind, unit, hw, mm.m, mm.n, mm.k, op.dtype, weight_format=fmt)
     if op.attention is not None:
         return _attention_case(kind, unit, hw, op)
     if kind == "softmax":

@@ -13,11 +13,12 @@ from hwsim.hw.pim import pim_channels
 from hwsim.hw.pim_gpt import peak_flops_per_ns
 from hwsim.hw.registry import op_cost
 from hwsim.hw.system import HardwareSpec
+from hwsim.input_error import ConfigError
 from hwsim.mappers.common import add_collective_task, add_task, link_resource, memory_resources
 from hwsim.mappers.placement import place_data
 from hwsim.mappers.registry import NoOptions, register
 from hwsim.sim.schedule import Resource, Schedule
-from hwsim.workloads.ops import OpGraph
+from hwsim.workloads.ops import OpGraph, OpKind
 
 NEEDS = ("gemv_pim", "asic", "memory")
 
@@ -26,6 +27,14 @@ NEEDS = ("gemv_pim", "asic", "memory")
           "a compact ASIC (PIM-GPT)", needs=NEEDS, options=NoOptions)
 def map_pim_gpt(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
     device = hw.device(NEEDS)
+    router = next((op for op in graph.ops if op.kind == OpKind.ROUTER), None)
+    if router is not None:
+        # PIM-GPT (arXiv 2310.09385) maps dense GPT decoders: GEMVs on the PIM; norms, softmax,
+        # GELU and residual adds on the ASIC. A MoE router's top-k expert selection has no unit.
+        raise ConfigError(f"PIM-GPT runs dense decoders only: {graph.info.model} is a mixture of "
+                          f"experts (its op '{router.name}' selects experts per token: a top-k "
+                          "that neither the GEMV PIM nor the ASIC's vector ops provide)",
+                          key="workload.model")
     pim = device.spec("gemv_pim")
     asic = device.spec("asic")
     device.level_of("gemv_pim")                   # the PIM sits in a level the device has

@@ -50,8 +50,29 @@ def _four_systems_checks(out: Path) -> None:
         assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
 
 
-CHECKS = {"neupims_design_space": _design_space_checks,   # what a notebook must leave in its folder
-          "wafer_hardwired_threetier": _four_systems_checks}
+def _pim_comparison_checks(out: Path) -> None:
+    """The PIM comparison's table holds every design on every workload: each one that ran within
+    its roofline, with energy and area; each one that did not with hwsim's reason (PIM-GPT on the
+    MoE), and its three bar charts."""
+    import pandas as pd
+    df = pd.read_csv(out / "pim_comparison.csv", keep_default_na=False, na_values=[""])
+    assert len(df) == 3 * 5 and set(df["design"]) == {"Duplex", "H100", "AttAcc", "NeuPIMs", "PIM-GPT"}
+    ran, refused = df[df["reason"].isna()], df[df["reason"].notna()]
+    assert list(refused["design"]) == ["PIM-GPT"] and "mixture of experts" in refused["reason"].iloc[0]
+    assert (ran["tokens_per_s_per_device"] <= ran["roofline_tokens_per_s_per_device"] * (1 + 1e-9)).all()
+    assert (ran["tokens_per_s_per_device"] > 0).all() and (ran["energy_mj_per_token"] > 0).all()
+    area = ran.pivot(index="workload", columns="design", values="area_mm2_per_device")
+    assert (area["Duplex"] > area["H100"]).all()          # an H100 plus logic on its HBM base dies
+    for metric in ("tokens_per_s_per_device", "energy_mj_per_token", "area_mm2_per_device"):
+        assert (out / f"{metric}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# What a notebook must leave in its folder (one entry per notebook, one line each).
+CHECKS = {
+    "neupims_design_space": _design_space_checks,
+    "wafer_hardwired_threetier": _four_systems_checks,
+    "pim_comparison": _pim_comparison_checks,
+}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -233,3 +233,14 @@ def test_a_pim_in_a_memory_level_the_device_lacks_is_one_line_exit_2(tmp_path, c
     assert res.exit_code == 2, res.output
     assert f"hardware.{kind}.level" in res.output and "renamed" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_a_mixture_of_experts_is_refused_in_one_line(tmp_path):
+    """PIM-GPT maps dense decoders; a MoE router (top-k) has no unit: exit 2, never a traceback
+    (it was an internal NoCostError)."""
+    from conftest import assert_refused_in_one_line
+    from hwsim.configs import CONFIG_DIR
+    assert_refused_in_one_line(CONFIG_DIR / "pim-gpt.yaml", ["workload.model=mixtral-8x7b",
+                                                            "hardware.memory.capacity_gib=128"],
+                               ["workload.model", "mixtral-8x7b", "router", "dense decoders only"],
+                               tmp_path)

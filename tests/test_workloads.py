@@ -27,7 +27,7 @@ def workload(name="llama2-7b", **kw):
     return TransformerWorkload(model=model(name), **kw)
 
 
-@pytest.mark.parametrize("name", ["gpt3-7b", "llama2-7b", "llama2-70b", "mixtral-8x7b"])
+@pytest.mark.parametrize("name", ["gpt3-7b", "llama2-7b", "llama2-70b", "mixtral-8x7b", "glam-64b-64e"])
 def test_decode_flops_match_kaplan_closed_form(name):
     """Per-token forward FLOPs = 2 * active non-embedding params + 4 * layers * heads * d * L
     (Kaplan et al. 2020), within 1% (the rest is norms and softmax)."""
@@ -115,6 +115,24 @@ def test_moe_active_flops_closed_form():
     assert expert_mm == 2 * 16 * m.moe.top_k * 3 * m.d_model * m.moe.d_ff_expert * m.n_layers
 
 
+def test_moe_every_other_layer_with_its_own_expert_shape():
+    """GLaM: MoE in layers 0, 2, 4, ... (`every: 2`) with plain GELU experts (two matrices), gated
+    dense FFNs (three) in the others; the graph's matmul FLOPs are 2 per active weight per token."""
+    w = workload("glam-64b-64e", batch=8, routing=RoutingSpec(distribution="balanced"))
+    g, m = build_transformer(w), w.model
+    routed = {op.layer for op in g.ops if op.kind == OpKind.ROUTER}
+    dense = {op.layer for op in g.ops if op.name.endswith(".ffn.up")}
+    assert routed == set(range(0, 64, 2)) and dense == set(range(1, 64, 2))
+    d, f = m.d_model, m.moe.d_ff_expert
+    assert {op.matmul.n for op in g.ops if op.expert is not None and op.name.endswith(".up")} == {f}
+    assert {op.matmul.n for op in g.ops if op.name.endswith(".ffn.up")} == {2 * m.d_ff}
+    expert_mm = sum(op.flops for op in g.ops if op.expert is not None and op.matmul is not None)
+    assert expert_mm == 2 * 8 * m.moe.top_k * 2 * d * f * 32
+    layers_mm = sum(op.flops for op in g.ops if op.matmul is not None and op.layer >= 0)
+    active = sum(m.layer_params(i, active=True) - 2 * m.norm_params() for i in range(64))
+    assert layers_mm == 2 * 8 * active
+
+
 def test_graph_is_a_dag_in_topological_order():
     g = build_transformer(workload("deepseek-moe-16b", batch=4))
     seen = set()
@@ -166,7 +184,8 @@ def test_pipeline_split_must_be_even(kw, message):
 
 
 @pytest.mark.parametrize("name, kw", [("gpt3-7b", dict(pp=2, batch=8)), ("llama2-70b", dict(tp=8)),
-                                      ("mixtral-8x7b", dict(ep=2, batch=8))])
+                                      ("mixtral-8x7b", dict(ep=2, batch=8)),
+                                      ("glam-64b-64e", dict(tp=8, batch=8))])
 def test_info_without_the_ops_equals_the_graphs(name, kw):
     """The memory check reads `transformer_info` so sweeps need not build the whole graph."""
     from hwsim.workloads.transformer import transformer_info

@@ -18,13 +18,18 @@ from hwsim.spec import Spec
 class MoESpec(Spec):
     """Mixture-of-Experts FFN: `n_experts` routed experts (top-`top_k` per token) plus
     `n_shared` always-on experts (DeepSeek-MoE), replacing the dense FFN from layer
-    `first_moe_layer` on."""
+    `first_moe_layer` on, in every `every`-th layer (GLaM: every other layer, the others dense)."""
 
     n_experts: int = Field(gt=0)
     top_k: int = Field(gt=0)
     d_ff_expert: int = Field(gt=0)
     n_shared: int = Field(default=0, ge=0)
     first_moe_layer: int = Field(default=0, ge=0)
+    every: int = Field(default=1, gt=0, description="MoE in layers first_moe_layer, + every, "
+                       "+ 2 every, ...; the others keep the dense FFN (GLaM: 2)")
+    expert_ffn: Literal["gelu", "swiglu", "relu"] | None = Field(
+        default=None, description="the experts' FFN shape when it differs from the model's `ffn` "
+        "(GLaM: gated dense FFNs, plain GELU experts)")
 
     @model_validator(mode="after")
     def _top_k_fits(self):
@@ -134,7 +139,8 @@ class ModelSpec(Spec):
         return np.minimum(context_len, w) if isinstance(context_len, np.ndarray) else min(context_len, w)
 
     def is_moe_layer(self, layer: int) -> bool:
-        return self.moe is not None and layer >= self.moe.first_moe_layer
+        m = self.moe
+        return m is not None and layer >= m.first_moe_layer and (layer - m.first_moe_layer) % m.every == 0
 
     def kv_cache_elements(self, tp: int = 1) -> int:
         """KV-cache elements per token and layer on one of `tp` tensor-parallel ranks: K and V
@@ -159,9 +165,10 @@ class ModelSpec(Spec):
         weights = d * q + 2 * d * kv + q * d
         return -(-(weights + ((q + 2 * kv + d) if self.bias else 0)) // tp)
 
-    def ffn_params(self, d_ff: int) -> int:
+    def ffn_params(self, d_ff: int, kind: str | None = None) -> int:
+        """One FFN of width `d_ff` of shape `kind` (default: the model's `ffn`)."""
         d = self.d_model
-        if self.ffn == "swiglu":
+        if (kind or self.ffn) == "swiglu":
             return 3 * d * d_ff + ((2 * d_ff + d) if self.bias else 0)
         return 2 * d * d_ff + ((d_ff + d) if self.bias else 0)
 
@@ -175,7 +182,7 @@ class ModelSpec(Spec):
             return p + self.ffn_params(self.d_ff)
         m = self.moe
         experts = (m.top_k if active else m.n_experts) + m.n_shared
-        return p + experts * self.ffn_params(m.d_ff_expert) + self.d_model * m.n_experts
+        return p + experts * self.ffn_params(m.d_ff_expert, m.expert_ffn) + self.d_model * m.n_experts
 
     def embedding_params(self) -> int:
         pos = self.max_seq_len * self.d_model if self.positions == "learned" else 0

@@ -419,9 +419,10 @@ class _Builder:
 
     def _ffn(self, prefix: str, i: int, tokens: int, d_ff: int, expert=None):
         d = self.m.d_model
-        swiglu = self.m.ffn == "swiglu"
+        kind = self.m.ffn if expert is None else (self.m.moe.expert_ffn or self.m.ffn)
+        swiglu = kind == "swiglu"
         self.add(self.matmul(f"{prefix}.up", i, tokens, d, (2 if swiglu else 1) * d_ff, expert=expert))
-        self.add(self.vector(f"{prefix}.act", i, tokens * d_ff, self.m.ffn, expert=expert,
+        self.add(self.vector(f"{prefix}.act", i, tokens * d_ff, kind, expert=expert,
                              in_elements=(2 if swiglu else 1) * tokens * d_ff))
         return self.add(self.matmul(f"{prefix}.down", i, tokens, d_ff, d, expert=expert))
 
@@ -525,7 +526,7 @@ class _Builder:
                 experts = (max(routed, moe.n_shared) if lay.shared_expert_groups
                            else routed + moe.n_shared)
                 total += (2 * m.norm_params() + m.d_model * moe.n_experts
-                          + experts * m.ffn_params(moe.d_ff_expert))
+                          + experts * m.ffn_params(moe.d_ff_expert, moe.expert_ffn))
             else:
                 total += m.layer_params(i) - m.attention_params()
         elements = math.ceil(total / w.tp) + attention

@@ -157,9 +157,9 @@ class IterationCoster:
         self.layers = w.model.n_layers
         moe = w.model.moe
         # identical layers: dense, or MoE with balanced routing (the same expert loads in every
-        # layer, hwsim.workloads.routing) and no dense first layers
+        # layer, hwsim.workloads.routing) and no dense layers among them
         self.extend = self.layers > 1 and (moe is None or (
-            w.routing.distribution == "balanced" and moe.first_moe_layer == 0))
+            w.routing.distribution == "balanced" and moe.first_moe_layer == 0 and moe.every == 1))
         model = w.model.model_copy(update={"n_layers": 1}) if self.extend else w.model
         self._w = w.model_copy(update={"model": model, "phase": "mixed"})
         self._sys = system.model_copy(update={"workload": self._w})

@@ -40,8 +40,13 @@ LLM_PARAMS_B = {
     "grok-1": (314.0, None, "xai-org/grok-1 README: 314B parameters, mixture of 8 experts"),
     "gpt-oss-120b": (116.8, None, "OpenAI gpt-oss model card (Aug 2025): 116.8B total"),
     "opt-6.7b": (6.7, None, "OPT (Zhang et al., arXiv 2205.01068), Table 1: 6.7B"),
+    "glam-64b-64e": (1200.0, 96.6, "GLaM (Du et al., ICML 2022), Table 4: 64B/64E, 1.2T parameters, "
+                     "96.6B activated"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
+# Totals published with fewer digits: the band is the rounding's half-width.
+LLM_BANDS = {("glam-64b-64e", False): Within(0.042, "1.2T is two significant digits: 1.15-1.25T, "
+                                              "±4.2%")}
 
 
 def llm_param_count_b(name: str, active: bool = False) -> float:
@@ -57,7 +62,8 @@ for _name, (_total, _active, _source) in LLM_PARAMS_B.items():
     claim(id=f"llmzoo.{_name}.params", system="LLM zoo",
           claim=f"{_name} has {_total:g}B parameters", source=_source,
           config=f"configs/models/{_name}.yaml", metric="parameters (all experts)",
-          published=_total, unit="B", band=LLM_BAND)(lambda n=_name: llm_param_count_b(n))
+          published=_total, unit="B", band=LLM_BANDS.get((_name, False), LLM_BAND))(
+              lambda n=_name: llm_param_count_b(n))
     if _active is not None:
         claim(id=f"llmzoo.{_name}.active_params", system="LLM zoo",
               claim=f"{_name} activates {_active:g}B parameters per token", source=_source,

@@ -40,6 +40,8 @@ LLM_PARAMS_B = {
     "grok-1": (314.0, None, "xai-org/grok-1 README: 314B parameters, mixture of 8 experts"),
     "gpt-oss-120b": (116.8, None, "OpenAI gpt-oss model card (Aug 2025): 116.8B total"),
     "opt-6.7b": (6.7, None, "OPT (Zhang et al., arXiv 2205.01068), Table 1: 6.7B"),
+    # the model card's "7B parameters"; ours 6.92 B with the LM head tied (configs/models/falcon-7b.yaml)
+    "falcon-7b": (7.0, None, "tiiuae/falcon-7b model card: 'a 7B parameters causal decoder-only model'"),
 }
 LLM_BAND = Within(0.02, "published totals are rounded to 2-3 significant digits: ±2%")
 

@@ -152,6 +152,7 @@ def test_adam_in_fp32_does_not_fit_vega_l2(tmp_path):
     ("workload.phase=decode", "workload.phase"),
     ("workload.tp=2", "tp=2"),
     ("scenario.nm_sparsity={n: 2, m: 8}", "scenario.nm_sparsity"),
-    ("workload.weight_dtype=int8", "workload.weight_dtype")])
+    ("workload.weight_dtype=int8", "workload.weight_dtype"),
+    ("workload.lm_head=false", "workload.lm_head")])
 def test_bad_transformer_training_inputs_exit_2(override, key, tmp_path):
     assert_refused_in_one_line(CFG, [override], [key], tmp_path)

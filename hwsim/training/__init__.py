@@ -59,7 +59,9 @@ class TrainingScenario:
                    "Transformer training steps are modelled for dense MHA/GQA models (no moe, no mla)"),
                   (w.weight_dtype not in (None, w.dtype) or w.attention_dtype not in (None, w.dtype),
                    "workload.weight_dtype", "a training step keeps one dtype (no weight_dtype / "
-                   "attention_dtype of its own)"))
+                   "attention_dtype of its own)"),
+                  (not w.lm_head, "workload.lm_head", "a training step's loss is computed on the "
+                   "head's output: lm_head must be true"))
         for bad, key, why in checks:
             if bad:
                 raise ConfigError(why, key=f"{key_prefix}{key}")

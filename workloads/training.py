@@ -255,14 +255,16 @@ def transformer_training_graph(forward: OpGraph, model, optimizer: str = "sgd") 
     if optimizer not in OPTIMIZER_FLOPS:
         raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZER_FLOPS)}")
     _check_trainable(model, forward)
-    info = replace(forward.info, phase="training", tokens=1, work_unit="step")
+    b = DTYPE_BYTES[forward.ops[0].dtype]
+    # no KV cache: K and V are the qkv op's output, kept as saved activations
+    info = replace(forward.info, phase="training", tokens=1, work_unit="step", kv_bytes_per_device=0,
+                   weight_bytes_per_device=model.param_count() * b)
     g = OpGraph(info)
     ops = forward.ops
     dtype = ops[0].dtype
-    b = DTYPE_BYTES[dtype]
     d = model.d_model
     for op in ops:
-        g.add(op, after=forward.predecessors(op.name))
+        g.add(replace(op, kv_write_bytes=0), after=forward.predecessors(op.name))
 
     grad_of: dict[str, list[str]] = {ops[-1].name: [ops[-1].name]}   # the loss gradient
     # Q, K, V are slices of the qkv output (and Q, K of RoPE's): their gradients are concatenated

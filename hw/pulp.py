@@ -18,7 +18,10 @@ Time of an op on the cluster, in cluster cycles (nothing here comes from the val
   transposed, one move per weight); 1x1 stride-1 convs and FC layers need no im2col (their
   input is the matrix; the transposes of the gradient steps are counted, one move per element of
   the transposed operand). Moves run at `shape_elements_per_core_cycle` on each worker core;
-- vector ops (norms, pooling, residual adds, gradient sums, the optimizer): FLOPs /
+- attention products (Q K^T, P V and their gradients, Transformer steps: workloads/training.py)
+  run as matmuls too, at `matmul_efficiency`, each moving one operand (a transpose: assumed);
+- vector ops (norms, softmax, activations, pooling, residual adds, gradient sums, embedding
+  gradients, the optimizer): FLOPs /
   (fpus x lanes(dtype) x `vector_efficiency`).
 The op takes at least its bytes over the L1 bandwidth (the cluster is busy for the longer of the
 two); the roofline is the FPU peak for FLOPs and the L1 bandwidth for bytes (an op can never beat it).
@@ -87,8 +90,9 @@ class PulpClusterSpec(Spec):
 
 
 def op_macs(op: Op) -> float:
-    """MACs of a conv / depthwise conv / FC op in any training step (FLOPs / 2); 0 otherwise."""
-    return op.flops / 2.0 if (op.conv is not None or op.matmul is not None) else 0.0
+    """MACs of a conv / depthwise conv / FC / attention product in any training step (FLOPs / 2);
+    0 otherwise."""
+    return op.flops / 2.0 if (op.conv is not None or op.matmul is not None or op.attention is not None) else 0.0
 
 
 def shape_moves(op: Op) -> float:
@@ -107,6 +111,11 @@ def shape_moves(op: Op) -> float:
             # forward: the input is the matrix; weight gradient: the input transposed
             return 0.0 if op.step == TrainStep.FORWARD else float(c.batch * c.in_h * c.in_w * c.in_c)
         return float(c.npix * window * (c.in_c // c.groups))
+    if op.attention is not None:
+        # assumed: each attention product (Q K^T, P V and their gradients) moves one operand once,
+        # the transposed one, counted as the op's input activations (PULP-TrainLib's MHSA runs
+        # them as matmuls on transposed copies; its layout was not read)
+        return float(op.act_in_bytes // op.dtype_bytes)
     if op.matmul is not None:
         m = op.matmul
         if op.step == TrainStep.INPUT_GRAD:
@@ -132,7 +141,7 @@ def pulp_op_cost(spec: PulpClusterSpec, op: Op, l1_level, l2_level) -> OpCost:
         cycles = op.flops / (peak * spec.vector_efficiency)
         roof_cycles = op.flops / peak
         engine = "vector"
-    data = float(op.weight_bytes + op.act_in_bytes + op.act_out_bytes)
+    data = float(op.weight_bytes + op.act_in_bytes + op.act_out_bytes + op.kv_read_bytes)
     l1_cycles = data / spec.l1_bytes_per_cycle        # the TCDM serves the cores' loads and stores
     compute = max(cycles, l1_cycles) * spec.cycle_ns
     roof = max(roof_cycles, l1_cycles) * spec.cycle_ns
@@ -161,7 +170,8 @@ def _pulp_cost(device, op: Op, where=None) -> OpCost:
 from hwsim.hw.registry import ComponentKind, register_component  # noqa: E402
 
 PULP_OPS = (OpKind.CONV, OpKind.DEPTHWISE_CONV, OpKind.MATMUL, OpKind.POOL, OpKind.ELEMENTWISE,
-            OpKind.NORM, OpKind.OPTIMIZER)
+            OpKind.NORM, OpKind.OPTIMIZER, OpKind.ATTENTION_SCORE, OpKind.ATTENTION_CONTEXT,
+            OpKind.SOFTMAX, OpKind.EMBEDDING)
 
 register_component(ComponentKind(
     name="pulp", spec=PulpClusterSpec, role="compute",

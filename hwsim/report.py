@@ -85,6 +85,8 @@ def _iteration_meaning(result: RunResult) -> str:
     info = result.main.graph.info
     if info.work_unit == "inference":
         what = f"one forward pass of a batch of {_count(info.batch, 'input')}"
+    elif info.phase == "training":
+        what = f"one training step (forward, backward, update) of a batch of {info.batch}"
     elif info.phase == "decode":
         what = f"one decode step: one new token for each of the {info.batch} requests"
     elif info.phase == "mixed":

@@ -1,4 +1,4 @@
-"""`pulp`: a CNN's inference pass or training step (workloads/training.py) on a PULP cluster,
+"""`pulp`: a CNN's or a small Transformer's inference pass or training step (workloads/training.py) on a PULP cluster,
 op by op in graph order as PULP-TrainLib runs it (each layer's step parallelised over the worker
 cores, the next starting when it ends), with the model's state checked against the memory levels.
 
@@ -49,9 +49,9 @@ def check_l2(graph: OpGraph, l2_bytes: float) -> float:
     return need
 
 
-@register("pulp", "a CNN's inference pass or training step on a PULP cluster, layer by layer as "
-          "PULP-TrainLib runs it; weights, gradients and saved activations checked against L2",
-          needs=NEEDS, workloads=("cnn",), checks_fit=True)
+@register("pulp", "a CNN's or a small Transformer's inference pass or training step on a PULP "
+          "cluster, layer by layer as PULP-TrainLib runs it; weights, gradients and saved activations "
+          "checked against L2", needs=NEEDS, workloads=("cnn", "transformer"), checks_fit=True)
 def map_pulp(graph: OpGraph, hw: HardwareSpec, options) -> Schedule:
     device = hw.device(NEEDS)
     spec = device.spec("pulp")

@@ -90,6 +90,10 @@ class ModelSpec(Spec):
     sliding_window: int | None = Field(default=None, gt=0, description="sliding-window attention: "
                                        "a token attends to at most this many tokens (itself and "
                                        "the ones before it); None: full attention everywhere")
+    parallel_block: bool = Field(default=False, description="attention and FFN both read one "
+                                 "LayerNorm of the layer's input and their outputs are added to it in one "
+                                 "residual (GPT-J / Falcon-7B: parallel_attn; one norm per layer), "
+                                 "instead of norm -> attention -> add -> norm -> FFN -> add")
     sliding_window_layers: Literal["all", "even"] = Field(
         default="all", description="which layers use the window: all, or layers 0, 2, 4, ... "
         "(gpt-oss: layer_types alternate sliding_attention, full_attention, starting sliding)")
@@ -98,6 +102,12 @@ class ModelSpec(Spec):
     def _window_needs_mha(self):
         if self.sliding_window is not None and self.mla is not None:
             raise ValueError("sliding_window is modelled for MHA/GQA attention, not with mla")
+        return self
+
+    @model_validator(mode="after")
+    def _parallel_block_dense(self):
+        if self.parallel_block and (self.moe is not None or self.mla is not None):
+            raise ValueError("parallel_block is modelled for dense MHA/GQA layers (no moe, no mla)")
         return self
 
     @model_validator(mode="after")
@@ -177,7 +187,7 @@ class ModelSpec(Spec):
 
     def layer_params(self, layer: int, active: bool = False) -> int:
         """Parameters of one decoder layer; `active` counts only the experts a token uses."""
-        p = self.attention_params() + 2 * self.norm_params()
+        p = self.attention_params() + (1 if self.parallel_block else 2) * self.norm_params()
         if not self.is_moe_layer(layer):
             return p + self.ffn_params(self.d_ff)
         m = self.moe

@@ -312,7 +312,7 @@ class _Builder:
         w, m, b, T = self.w, self.m, self.b, self.tokens
         d, hd, H, KV = m.d_model, m.hd, self.heads, self.kv_heads
         x_in = self.last
-        self.add(self.vector(f"L{i}.norm1", i, T * d, m.norm))
+        normed = self.add(self.vector(f"L{i}.norm1", i, T * d, m.norm))
         qkv = self.matmul(f"L{i}.qkv", i, T, d, (H + 2 * KV) * hd,
                           kv_write_bytes=T * 2 * KV * hd * self.kb)
         self.add(qkv)
@@ -334,6 +334,9 @@ class _Builder:
         self.add(self.matmul(f"L{i}.out_proj", i, T, H * hd, d))
         if w.tp > 1:
             self.add(self.collective(f"L{i}.allreduce_attn", i, OpKind.ALL_REDUCE, w.tp, T * d * b))
+        if m.parallel_block:        # the FFN branch reads the same norm; one residual after both
+            self._parallel = (x_in, normed, self.last)
+            return
         self.add(self.vector(f"L{i}.residual1", i, T * d, "add", in_elements=2 * T * d),
                  after=[self.last, x_in] if x_in else [self.last])
 
@@ -408,12 +411,23 @@ class _Builder:
 
     def _dense_ffn(self, i: int):
         w, m, T = self.w, self.m, self.tokens
-        x_in = self.last
-        self.add(self.vector(f"L{i}.norm2", i, T * m.d_model, m.norm))
+        if m.parallel_block:
+            # x + attention(norm(x)) + FFN(norm(x)) (Falcon-7B's parallel_attn; GPT-J): the FFN
+            # branches off the attention block's norm, one add of three tensors closes the layer
+            x_in, normed, attn_end = self._parallel
+            self.last = normed
+        else:
+            x_in = self.last
+            self.add(self.vector(f"L{i}.norm2", i, T * m.d_model, m.norm))
         self._ffn(f"L{i}.ffn", i, T, _ceil_div(m.d_ff, w.tp))
         if w.tp > 1:
             self.add(self.collective(f"L{i}.allreduce_ffn", i, OpKind.ALL_REDUCE, w.tp,
                                      T * m.d_model * self.b))
+        if m.parallel_block:
+            add = self.vector(f"L{i}.residual", i, T * m.d_model, "add", in_elements=3 * T * m.d_model)
+            self.add(replace(add, flops=2.0 * T * m.d_model),
+                     after=[self.last, attn_end] + ([x_in] if x_in else []))
+            return
         self.add(self.vector(f"L{i}.residual2", i, T * m.d_model, "add", in_elements=2 * T * m.d_model),
                  after=[self.last, x_in])
 

@@ -26,9 +26,10 @@ class TrainingSpec(Spec):
     kind: Literal["training"] = "training"
     optimizer: Literal["sgd", "momentum", "adam"] = Field(default="sgd", description="the update: "
                                                          "plain SGD, SGD with momentum, or Adam")
-    norms: Literal["batchnorm", "none"] = Field(default="batchnorm", description="a BatchNorm (+ ReLU) "
-                                                "after every conv, forward and backward (folded in "
-                                                "inference graphs), or none")
+    norms: Literal["batchnorm", "none"] = Field(default="batchnorm", description="CNNs: a BatchNorm "
+                                                "(+ ReLU) after every conv, forward and backward (folded "
+                                                "in inference graphs), or none. Transformers train the "
+                                                "model's own norms")
     first_layer_input_grad: bool = Field(default=False, description="also compute the gradient "
                                          "w.r.t. the network's input (not needed to train)")
     nm_sparsity: NMSpec | None = Field(default=None, description="weights pruned N:M in the forward "

@@ -233,6 +233,8 @@ def pack_lanes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     "Algorithm Design", section 4.1)."""
     order = np.lexsort((end, start))
     lane = np.zeros(len(start), dtype=np.int64)
+    if len(order) < 2 or (start[order][1:] >= np.maximum.accumulate(end[order])[:-1]).all():
+        return lane            # no two overlap: the greedy puts every interval in lane 0
     busy: list[tuple[float, int]] = []     # heap of (end, lane) of lanes in use
     free: list[int] = []                   # heap of free lanes
     n_lanes = 0

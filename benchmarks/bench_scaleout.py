@@ -81,12 +81,14 @@ def main() -> None:
     ap.add_argument("--skew-npus", type=int, nargs="*", default=[8], choices=sorted(LAYOUTS))
     ap.add_argument("--batch-per-npu", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-shipped", action="store_true", help="leave out the shipped config's row")
     args = ap.parse_args()
     rows = []
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hwsim-bench-scaleout-") as tmp:
         out = Path(tmp) / "run"
-        rows.append(measure("shipped (batch 96)", 160, [], args.repeat, out))
+        if not args.no_shipped:
+            rows.append(measure("shipped (batch 96)", 160, [], args.repeat, out))
         for n in args.npus:
             rows.append(measure("balanced", n, sets_for(n, args.batch_per_npu, "balanced"), args.repeat, out))
         for n in args.skew_npus:

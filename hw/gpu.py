@@ -338,6 +338,7 @@ class GPUCoster:
         if gpu.profile is not None:
             from hwsim.hw.gpu_profile import load_profile
             self.profile = load_profile(gpu.profile)
+        self._kernels: dict[tuple, KernelTime] = {}
 
     @property
     def hbm_rate(self) -> float:
@@ -347,7 +348,19 @@ class GPUCoster:
 
     def kernel(self, op: Op) -> KernelTime:
         if self.profile is None:
-            return datasheet_kernel(self.gpu, op, self.stack)
+            if op.attention is not None:
+                return datasheet_kernel(self.gpu, op, self.stack)
+            # The layers of a decoder repeat their ops' shapes: a kernel is costed once per
+            # distinct key, which holds every field of `op` that datasheet_kernel reads.
+            key = (op.kind, op.dtype, op.flops, op.weight_bytes, op.act_in_bytes, op.act_out_bytes,
+                   op.kv_read_bytes, op.kv_write_bytes, op.matmul, op.function, "residual" in op.name)
+            try:
+                kernel = self._kernels.get(key)
+            except TypeError:          # a matmul over numpy arrays: not hashable, not cached
+                return datasheet_kernel(self.gpu, op, self.stack)
+            if kernel is None:
+                kernel = self._kernels[key] = datasheet_kernel(self.gpu, op, self.stack)
+            return kernel
         return self.profile.kernel(self.gpu, op, self.stack)
 
     def flash(self, attn: Attention, dtype: str) -> KernelTime:

@@ -123,28 +123,37 @@ class Trace:
         component, layer, bytes per level - is on its first slice, the others carry its task
         id). A shared resource gets
         one thread per lane (see `lanes`) and a counter of the tasks using it, so no two slices
-        of a thread overlap. Times in microseconds (the format's unit)."""
+        of a thread overlap. Times in microseconds (the format's unit). The events as parsed
+        from `chrome_trace_json`, which writes them."""
+        return json.loads("[" + ",".join(self.chrome_trace_json()) + "]")
+
+    def chrome_trace_json(self) -> list[str]:
+        """The events of `chrome_trace_events`, each as its JSON text, in order: the text that
+        `json.dumps(event, separators=(",", ":"))` gives, composed from pieces encoded once (a
+        task's name, times and provenance; a resource's name), since a trace holds a slice per
+        task and resource - hundreds of thousands on a rack-scale fabric - and encoding each as
+        a dict was most of the time `hwsim run` spent writing results."""
         tasks = self.schedule.tasks
         units = list(dict.fromkeys(r.unit or name for name, r in self.schedule.resources.items()))
         pids = {u: i + 1 for i, u in enumerate(units)}
-        events: list[dict] = []
+        events: list[str] = []
         for unit, pid in pids.items():
-            events.append({"name": "process_name", "ph": "M", "pid": pid, "args": {"name": unit}})
-            events.append({"name": "process_sort_index", "ph": "M", "pid": pid, "args": {"sort_index": pid}})
+            events.append(f'{{"name":"process_name","ph":"M","pid":{pid},"args":{{"name":{_js(unit)}}}}}')
+            events.append(f'{{"name":"process_sort_index","ph":"M","pid":{pid},"args":{{"sort_index":{pid}}}}}')
         tid = 0
 
         def thread(pid: int, name: str) -> int:
             nonlocal tid
             tid += 1
-            events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}})
-            events.append({"name": "thread_sort_index", "ph": "M", "pid": pid, "tid": tid,
-                           "args": {"sort_index": tid}})
+            events.append(f'{{"name":"thread_name","ph":"M","pid":{pid},"tid":{tid},"args":{{"name":{_js(name)}}}}}')
+            events.append(f'{{"name":"thread_sort_index","ph":"M","pid":{pid},"tid":{tid},'
+                          f'"args":{{"sort_index":{tid}}}}}')
             return tid
 
         # A task's provenance, without the fields at their defaults (no weights level, no bytes
-        # at a level, device 0, ...): the args repeat on every slice of the task, and the file's
-        # size is most of the time `hwsim run` spends writing results.
-        def about_task(t) -> dict:
+        # at a level, device 0, ...): it goes on the task's first slice only, the others carry
+        # the task id, since the file's size is most of the time `hwsim run` spends writing it.
+        def about_task(t) -> str:
             args = {"flops": t.flops, "component": t.component, "datapath": t.datapath,
                     "layer": t.layer}
             if t.level:
@@ -154,24 +163,29 @@ class Trace:
             if t.device:
                 args["device"] = t.device
             args.update((f"bytes_{lv}", b) for lv, b in t.bytes_by_level.items() if b)
-            return args
+            return "," + json.dumps(args, separators=(",", ":"))[1:-1]
 
-        about = [about_task(t) for t in tasks]
-        ts_us, dur_us = (self.start_ns / 1e3).tolist(), ((self.end_ns - self.start_ns) / 1e3).tolist()
-
+        ts_us = _floats(self.start_ns / 1e3)
+        dur_us = _floats((self.end_ns - self.start_ns) / 1e3)
+        # What every slice of a task shares: name and category, then (after pid and tid) its times.
+        head = [f'{{"name":{_js(t.name)},"cat":{_js(t.op or "task")},"ph":"X","pid":' for t in tasks]
+        when = [f',"ts":{s},"dur":{d},"args":{{"task":{i}' for i, (s, d) in enumerate(zip(ts_us, dur_us))]
         described = [False] * len(tasks)   # a task's provenance goes on its first slice only
 
         def slices(pid: int, track: int, ids, resource: str | None = None, work=None,
                    work_name: str = "") -> None:
-            works = work.tolist() if work is not None else None
-            for k, i in enumerate(ids.tolist()):
-                t = tasks[i]
-                args = {"task": i} if described[i] else {"task": i, **about[i]}
+            ids = ids.tolist()
+            first = [i for i in ids if not described[i]]
+            about = dict(zip(first, (about_task(tasks[i]) for i in first)))
+            for i in first:
                 described[i] = True
-                if resource is not None:
-                    args["resource"], args[work_name] = resource, works[k]
-                events.append({"name": t.name, "cat": t.op or "task", "ph": "X", "pid": pid,
-                               "tid": track, "ts": ts_us[i], "dur": dur_us[i], "args": args})
+            track = f"{pid},\"tid\":{track}"
+            if resource is None:
+                events.extend(f"{head[i]}{track}{when[i]}{about.get(i, '')}}}}}" for i in ids)
+                return
+            tail = f',"resource":{_js(resource)},"{work_name}":'
+            events.extend(f"{head[i]}{track}{when[i]}{about.get(i, '')}{tail}{w}}}}}"
+                          for i, w in zip(ids, _floats(work)))
 
         for name, r in self.schedule.resources.items():
             pid = pids[r.unit or name]
@@ -197,7 +211,8 @@ class Trace:
                 mine = idle[[tasks[i].unit == unit for i in idle.tolist()]]
                 if unit not in pids:
                     pids[unit] = len(pids) + 1
-                    events.append({"name": "process_name", "ph": "M", "pid": pids[unit], "args": {"name": unit}})
+                    events.append(f'{{"name":"process_name","ph":"M","pid":{pids[unit]},'
+                                  f'"args":{{"name":{_js(unit)}}}}}')
                 lane = pack_lanes(self.start_ns[mine], self.end_ns[mine])
                 for k in range(int(lane.max()) + 1):
                     slices(pids[unit], thread(pids[unit], f"{unit}: latency only [{k + 1}]"), mine[lane == k])
@@ -205,8 +220,10 @@ class Trace:
 
     def write_chrome_trace(self, path: Path) -> None:
         """`chrome_trace_events` as a JSON file (open it in ui.perfetto.dev)."""
-        Path(path).write_text(json.dumps({"traceEvents": self.chrome_trace_events(),
-                                          "displayTimeUnit": "ns"}, separators=(",", ":")))
+        with open(path, "w") as f:
+            f.write('{"traceEvents":[')
+            f.write(",".join(self.chrome_trace_json()))
+            f.write('],"displayTimeUnit":"ns"}')
 
 
 def pack_lanes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -216,6 +233,8 @@ def pack_lanes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     "Algorithm Design", section 4.1)."""
     order = np.lexsort((end, start))
     lane = np.zeros(len(start), dtype=np.int64)
+    if len(order) < 2 or (start[order][1:] >= np.maximum.accumulate(end[order])[:-1]).all():
+        return lane            # no two overlap: the greedy puts every interval in lane 0
     busy: list[tuple[float, int]] = []     # heap of (end, lane) of lanes in use
     free: list[int] = []                   # heap of free lanes
     n_lanes = 0
@@ -232,12 +251,24 @@ def pack_lanes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return lane
 
 
-def _counter(pid: int, name: str, start: np.ndarray, end: np.ndarray) -> list[dict]:
-    """Counter events: how many of the intervals are open, at each time it changes (us)."""
+def _counter(pid: int, name: str, start: np.ndarray, end: np.ndarray) -> list[str]:
+    """Counter events (JSON text): how many of the intervals are open, at each time it changes (us)."""
     times = np.concatenate([start, end])
     steps = np.concatenate([np.ones(len(start)), -np.ones(len(end))])
     order = np.lexsort((steps, times))         # at equal times, ends (-1) before starts
     times, level = times[order], np.cumsum(steps[order])
     last = np.r_[times[1:] != times[:-1], True]    # one value per instant: the last one
-    return [{"name": name, "ph": "C", "pid": pid, "ts": t / 1e3, "args": {"tasks": int(v)}}
-            for t, v in zip(times[last].tolist(), level[last].tolist())]
+    head = f'{{"name":{_js(name)},"ph":"C","pid":{pid},"ts":'
+    return [f'{head}{t},"args":{{"tasks":{v}}}}}'
+            for t, v in zip(_floats(times[last] / 1e3), level[last].astype(np.int64).tolist())]
+
+
+_js = json.encoder.encode_basestring_ascii     # a str as JSON text, as json.dumps writes it
+
+
+def _floats(values: np.ndarray) -> list[str]:
+    """Floats as JSON text, as json.dumps writes them (repr; NaN and Infinity spelled its way)."""
+    values = np.asarray(values, dtype=float)
+    if np.isfinite(values).all():
+        return list(map(float.__repr__, values.tolist()))
+    return [json.dumps(v) for v in values.tolist()]

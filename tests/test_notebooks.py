@@ -68,10 +68,27 @@ def _pim_comparison_checks(out: Path) -> None:
 
 
 # What a notebook must leave in its folder (one entry per notebook, one line each).
+def _cloudmatrix_ep_checks(out: Path) -> None:
+    """The CloudMatrix EP sweep stores every point and its plot; on every simulated point
+    tokens/s per NPU = batch per NPU / TPOT (a step yields batch x (1 + MTP acceptance) tokens),
+    and a quarter of the UB bandwidth never shortens TPOT at the same EP degree and batch."""
+    import pandas as pd
+    df = pd.read_csv(out / "cloudmatrix_ep_sweep.csv")
+    assert (out / "cloudmatrix_ep_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    ok = df[df["status"] == "ok"]
+    assert len(ok) >= 8 and ok["ep"].nunique() >= 2 and ok["bw_scale"].nunique() >= 2
+    assert ok["tokens_per_s_per_npu"].to_numpy() == pytest.approx(
+        (ok["batch_per_npu"] / (ok["tpot_ms"] / 1e3)).to_numpy(), rel=1e-12)
+    tpot = ok.pivot_table(index=["ep", "batch_per_npu"], columns="bw_scale", values="tpot_ms").dropna()
+    assert len(tpot) and (tpot[tpot.columns.min()] >= tpot[tpot.columns.max()]).all()
+
+
+# What a notebook must leave in its folder (one entry per notebook, one line each).
 CHECKS = {
     "neupims_design_space": _design_space_checks,
     "wafer_hardwired_threetier": _four_systems_checks,
     "pim_comparison": _pim_comparison_checks,
+    "cloudmatrix_ep_sweep": _cloudmatrix_ep_checks,
 }
 
 

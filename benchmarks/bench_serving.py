@@ -4,12 +4,16 @@
     python benchmarks/bench_serving.py                       # 1k, 3k, 10k requests, continuous
     python benchmarks/bench_serving.py --requests 1000 3000 --policy chunked
     python benchmarks/bench_serving.py --sweep            # static vs continuous vs chunked vs load
+    python benchmarks/bench_serving.py --replicas 1 2 4   # 10k requests on R replicas at 8 R req/s
 
 Each row is a fresh process (`python -c`: import hwsim, load configs/serving-llama2-7b-a100.yaml
 with `scenario.arrivals.num_requests=N`, evaluate), the whole-process wall time measured from
 outside; plus the in-process split (import + load, the serving loop), the iterations, the pass
 simulations the iteration cache needed, and the cost per request. `--cli` also times the full
-`hwsim run --json` (results folder, plots) for the largest N. `--sweep` serves the same
+`hwsim run --json` (results folder, plots) for the largest N. `--replicas R ...` serves the
+largest N on R round-robin replicas (`scenario.replicas`) at 8 R req/s, the same load per replica:
+each replica is simulated (one shared iteration cache), so the cost follows the total requests and
+the per-replica iteration counts, not R itself. `--sweep` serves the same
 500 requests at rising Poisson rates under each policy in one process (one iteration cache) and
 prints throughput and latency: the gap between static and continuous batching and where
 latency turns up (the knee). Target: 10,000 requests of
@@ -43,8 +47,10 @@ print(json.dumps({"load_s": t1 - t0, "evaluate_s": t2 - t1, "iterations": sv["it
 """
 
 
-def run(n: int, policy: str) -> dict:
+def run(n: int, policy: str, replicas: int = 1) -> dict:
     args = [f"scenario.arrivals.num_requests={n}", f"scenario.policy={{name: {policy}}}"]
+    if replicas > 1:
+        args += [f"scenario.replicas={replicas}", f"scenario.arrivals.rate_per_s={8 * replicas}"]
     env = {**os.environ, "MPLBACKEND": "Agg"}
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", SNIPPET, *args], capture_output=True, text=True, env=env)
@@ -86,6 +92,8 @@ def main() -> None:
     ap.add_argument("--policy", default="continuous")
     ap.add_argument("--cli", action="store_true", help="also time `hwsim run --json` at the largest N")
     ap.add_argument("--sweep", action="store_true", help="policies vs load instead (500 requests)")
+    ap.add_argument("--replicas", type=int, nargs="+", default=[],
+                    help="also serve the largest N on R replicas at 8 R req/s, for each R")
     a = ap.parse_args()
     if a.sweep:
         sweep([2, 4, 8, 16, 32, 64], 500)
@@ -99,6 +107,15 @@ def main() -> None:
     table(f"serving LLaMA-2-7B on one A100, {a.policy} batching, Poisson 8 req/s (ShareGPT-like)",
           ["requests", "process s", "import+load s", "serve s", "iterations", "pass sims",
            "ms/request", "output tok/s"], rows)
+    if a.replicas:
+        n, rows = max(a.requests), []
+        for k in a.replicas:
+            r = run(n, a.policy, k)
+            rows.append([str(k), f"{8 * k:g}", f"{n:,}", f"{r['wall_s']:.2f}", f"{r['evaluate_s']:.2f}",
+                         f"{r['iterations']:,}", f"{r['simulations']:,}", f"{r['tok_s']:,.0f}"])
+        table(f"the same {n:,} requests on R replicas, 8 req/s per replica ({a.policy} batching)",
+              ["replicas", "req/s", "requests", "process s", "serve s", "iterations", "pass sims",
+               "output tok/s"], rows)
     if a.cli:
         n = max(a.requests)
         with tempfile.TemporaryDirectory() as tmp:

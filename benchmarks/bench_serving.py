@@ -4,12 +4,17 @@
     python benchmarks/bench_serving.py                       # 1k, 3k, 10k requests, continuous
     python benchmarks/bench_serving.py --requests 1000 3000 --policy chunked
     python benchmarks/bench_serving.py --sweep            # static vs continuous vs chunked vs load
+    python benchmarks/bench_serving.py --replicas 1 2 4   # 10k requests on R replicas at 8 R req/s
 
 Each row is a fresh process (`python -c`: import hwsim, load configs/serving-llama2-7b-a100.yaml
 with `scenario.arrivals.num_requests=N`, evaluate), the whole-process wall time measured from
-outside; plus the in-process split (import + load, the serving loop), the iterations, the pass
+outside, and its CPU time (user + system: on a shared machine the wall time grows with the
+load of other processes, the CPU time much less); plus the in-process split (import + load, the serving loop), the iterations, the pass
 simulations the iteration cache needed, and the cost per request. `--cli` also times the full
-`hwsim run --json` (results folder, plots) for the largest N. `--sweep` serves the same
+`hwsim run --json` (results folder, plots) for the largest N. `--replicas R ...` serves the
+largest N on R round-robin replicas (`scenario.replicas`) at 8 R req/s, the same load per replica:
+each replica is simulated (one shared iteration cache), so the cost follows the total requests and
+the per-replica iteration counts, not R itself. `--sweep` serves the same
 500 requests at rising Poisson rates under each policy in one process (one iteration cache) and
 prints throughput and latency: the gap between static and continuous batching and where
 latency turns up (the knee). Target: 10,000 requests of
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -43,15 +49,20 @@ print(json.dumps({"load_s": t1 - t0, "evaluate_s": t2 - t1, "iterations": sv["it
 """
 
 
-def run(n: int, policy: str) -> dict:
+def run(n: int, policy: str, replicas: int = 1) -> dict:
     args = [f"scenario.arrivals.num_requests={n}", f"scenario.policy={{name: {policy}}}"]
+    if replicas > 1:
+        args += [f"scenario.replicas={replicas}", f"scenario.arrivals.rate_per_s={8 * replicas}"]
     env = {**os.environ, "MPLBACKEND": "Agg"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", SNIPPET, *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode:
         raise SystemExit(out.stderr)
-    return {"wall_s": wall, **json.loads(out.stdout)}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, **json.loads(out.stdout)}
 
 
 def sweep(rates: list[float], n: int) -> None:
@@ -86,6 +97,8 @@ def main() -> None:
     ap.add_argument("--policy", default="continuous")
     ap.add_argument("--cli", action="store_true", help="also time `hwsim run --json` at the largest N")
     ap.add_argument("--sweep", action="store_true", help="policies vs load instead (500 requests)")
+    ap.add_argument("--replicas", type=int, nargs="+", default=[],
+                    help="also serve the largest N on R replicas at 8 R req/s, for each R")
     a = ap.parse_args()
     if a.sweep:
         sweep([2, 4, 8, 16, 32, 64], 500)
@@ -93,12 +106,22 @@ def main() -> None:
     rows = []
     for n in a.requests:
         r = run(n, a.policy)
-        rows.append([f"{n:,}", f"{r['wall_s']:.2f}", f"{r['load_s']:.2f}", f"{r['evaluate_s']:.2f}",
+        rows.append([f"{n:,}", f"{r['wall_s']:.2f}", f"{r['cpu_s']:.2f}", f"{r['load_s']:.2f}", f"{r['evaluate_s']:.2f}",
                      f"{r['iterations']:,}", f"{r['simulations']:,}", f"{r['wall_s'] / n * 1e3:.2f}",
                      f"{r['tok_s']:,.0f}"])
     table(f"serving LLaMA-2-7B on one A100, {a.policy} batching, Poisson 8 req/s (ShareGPT-like)",
-          ["requests", "process s", "import+load s", "serve s", "iterations", "pass sims",
+          ["requests", "process s", "process CPU s", "import+load s", "serve s", "iterations", "pass sims",
            "ms/request", "output tok/s"], rows)
+    if a.replicas:
+        n, rows = max(a.requests), []
+        for k in a.replicas:
+            r = run(n, a.policy, k)
+            rows.append([str(k), f"{8 * k:g}", f"{n:,}", f"{r['wall_s']:.2f}", f"{r['cpu_s']:.2f}",
+                         f"{r['evaluate_s']:.2f}",
+                         f"{r['iterations']:,}", f"{r['simulations']:,}", f"{r['tok_s']:,.0f}"])
+        table(f"the same {n:,} requests on R replicas, 8 req/s per replica ({a.policy} batching)",
+              ["replicas", "req/s", "requests", "process s", "process CPU s", "serve s", "iterations", "pass sims",
+               "output tok/s"], rows)
     if a.cli:
         n = max(a.requests)
         with tempfile.TemporaryDirectory() as tmp:

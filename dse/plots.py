@@ -64,7 +64,7 @@ def plot_front(df, objectives: Sequence[tuple[str, str]], out: str | Path | None
     colors = None
     if color is not None and len(ok):
         raw = ok[color]
-        numeric = np.issubdtype(raw.dtype, np.number)
+        numeric = pd.api.types.is_numeric_dtype(raw)   # not np.issubdtype: pandas 3 strings are StringDtype
         if numeric:
             colors = raw.to_numpy(dtype=float)
         else:
@@ -101,7 +101,8 @@ def plot_front(df, objectives: Sequence[tuple[str, str]], out: str | Path | None
                 table_ax = fig.add_subplot(grid[nrows, :])
                 table_ax.axis("off")
                 table_ax.text(0, 1, "\n".join(lines), va="top", ha="left", family="monospace",
-                              fontsize=7, transform=table_ax.transAxes)
+                              fontsize=7, transform=table_ax.transAxes,
+                              in_layout=False)   # a long label is cut at the edge, never squeezes the panel
         if knee is not None:
             ax.scatter([x[knee]], [y[knee]], marker="*", s=260, color="red", edgecolor="black",
                        zorder=5, label="knee")
@@ -116,7 +117,7 @@ def plot_front(df, objectives: Sequence[tuple[str, str]], out: str | Path | None
         if colors is not None and p == len(pairs) - 1:
             bar = fig.colorbar(sc, ax=ax)
             bar.set_label(color)
-            if not np.issubdtype(ok[color].dtype, np.number):
+            if not pd.api.types.is_numeric_dtype(ok[color]):
                 categories = list(dict.fromkeys(ok[color].astype(str)))
                 bar.set_ticks(range(len(categories)))
                 bar.set_ticklabels(categories)

@@ -109,6 +109,19 @@ def test_pareto_grid_for_three_objectives(tiny_results, tmp_path):
     assert len(fig.axes) == 3 and (tmp_path / "grid.png").exists()
 
 
+def test_pareto_colours_by_a_text_column(tiny_results, tmp_path):
+    """A categorical colour (pandas 3 keeps text as StringDtype, which numpy cannot read) gets
+    one colour per value, its names on the colour bar."""
+    import pandas as pd
+    from hwsim.dse.plots import plot_front
+    df = load_results(tiny_results)
+    df["kind"] = pd.Series([("a", "b")[i % 2] for i in range(len(df))], dtype="string")
+    fig = plot_front(df, [("throughput_tokens_per_s", "max"), ("iteration_latency_s", "min")],
+                     out=tmp_path / "front.png", color="kind")
+    bar = fig.axes[-1]
+    assert {t.get_text() for t in bar.get_yticklabels()} <= set(df["kind"]) and bar.get_yticklabels()
+
+
 @pytest.mark.parametrize("args, fragments", [
     (["--x", "throughput", "--y", "energy_per_token_j"],
      ["--x", "unknown metric 'throughput'", "available:", "throughput_tokens_per_s", "utilization.npu"]),

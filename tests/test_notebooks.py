@@ -84,11 +84,31 @@ def _cloudmatrix_ep_checks(out: Path) -> None:
 
 
 # What a notebook must leave in its folder (one entry per notebook, one line each).
+def _serving_search_checks(out: Path) -> None:
+    """The serving search stores its deployments, draws the front, and its answer meets the SLO in
+    the metrics of its own run at the target load, with enough goodput for that load."""
+    import json
+    from hwsim.dse import load_results
+    df = load_results(out)
+    assert len(df) >= 2 and (df["status"] == "ok").all()
+    assert (out / "front.png").read_bytes()[:4] == b"\x89PNG"
+    chosen = json.loads((out / "chosen.json").read_text())
+    assert chosen is not None, "no deployment met the SLO"
+    served, slo = chosen["served"], chosen["slo"]
+    assert served["slo_attainment"] >= slo["attainment"]
+    assert served["replicas"] == chosen["replicas"] and served["requests"] >= 100
+    assert chosen["replicas"] * chosen["goodput_rps_per_replica"] >= chosen["target_rps"]
+    # its TTFT and TPOT at the share of requests the SLO names are within the targets
+    assert served["ttft_s"]["p50"] <= slo["ttft_s"] and served["tpot_s"]["p50"] <= slo["tpot_s"]
+
+
+# What a notebook must leave in its folder (one entry per notebook, one line each).
 CHECKS = {
     "neupims_design_space": _design_space_checks,
     "wafer_hardwired_threetier": _four_systems_checks,
     "pim_comparison": _pim_comparison_checks,
     "cloudmatrix_ep_sweep": _cloudmatrix_ep_checks,
+    "serving_search": _serving_search_checks,
 }
 
 

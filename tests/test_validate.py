@@ -36,6 +36,10 @@ KNOWN_MISSED = {
     # more in the expert traffic (+77% vs +12..39%). Balanced routing also overstates decode expert reads.
     "layered-prefill.ttft_change",              # -0.56 (-0.40 .. -0.20)
     "layered-prefill.chunked_expert_traffic",   # +0.77 (0.02 .. 0.49)
+    # The abstract's best case (TTFT "up to 70%" lower, over two models, two traces and several rates,
+    # not attributed to one setting) against our one setting, the README's: -56%, between the
+    # README's -30% for this setting and the paper's extreme. (Its E2E "41%" row passes: -34%.)
+    "layered-prefill.ttft_change_paper_extreme",   # -0.56 (-0.80 .. -0.60)
     # CloudMatrix384 (issue 13; hwsim/validate/cloudmatrix.py). SLO points: our decode step barely
     # grows with the batch at 4-12 requests per die (30.6 ms at batch 8 per NPU, 31.6 ms at 24:
     # every die still reads its layer's attention weights and its expert), while the paper's TPOT

@@ -6,7 +6,8 @@
    712.84 ms, TPOT 19.71 -> 15.09 ms, E2E 4,904.02 -> 3,525.08 ms) and the paper's expert-load
    traffic (+12% to +39% for chunked prefill) and energy per token (-8% to -22% for layered;
    Lee et al., arXiv 2510.08055, abstract). Judged on the relative change, within +-10
-   percentage points (issue 12): the two engines differ (vLLM 0.10.2 vs the authors'
+   percentage points (issue 12); the abstract's extremes (TTFT -70%, E2E -41%) are rows of their
+   own against the same pair: the two engines differ (vLLM 0.10.2 vs the authors'
    nano-vLLM-based engine) in ways hwsim does not model, so absolute times are reported, not judged.
 2. Continuous vs static batching on LLaMA-2-7B / one A100 at rising load
    (configs/serving-llama2-7b-a100.yaml): the throughput gap at a load static batching cannot
@@ -70,6 +71,28 @@ def _():
        claim="layered prefill cuts mean E2E latency from 4,904.02 to 3,525.08 ms (-28.1%)",
        source=README, config=PAIR, metric="mean E2E layered / chunked - 1", published=3525.08 / 4904.02 - 1,
        unit="fraction", band=Between(3525.08 / 4904.02 - 1 - 0.10, 3525.08 / 4904.02 - 1 + 0.10, PP + ENGINE))
+def _():
+    return _change("e2e_s")
+
+
+EXTREME = ("+-10 percentage points around the paper's extreme (issue 12). The abstract's 'up to' is "
+           "the best case over its evaluation (two MoE models, two traces, several request rates), "
+           "which it does not attribute to one setting; ours is the one setting the README publishes "
+           "(Qwen3-30B-A3B, arXiv trace, 1.5 req/s), layered / chunked - 1")
+
+
+@claim(id="layered-prefill.ttft_change_paper_extreme", system="Layered prefill",
+       claim="layered prefill lowers TTFT by up to 70% against chunked prefill",
+       source=PAPER, config=PAIR, metric="mean TTFT layered / chunked - 1", published=-0.70,
+       unit="fraction", band=Between(-0.70 - 0.10, -0.70 + 0.10, EXTREME + ENGINE))
+def _():
+    return _change("ttft_s")
+
+
+@claim(id="layered-prefill.e2e_change_paper_extreme", system="Layered prefill",
+       claim="layered prefill lowers end-to-end latency by 41% against chunked prefill",
+       source=PAPER, config=PAIR, metric="mean E2E layered / chunked - 1", published=-0.41,
+       unit="fraction", band=Between(-0.41 - 0.10, -0.41 + 0.10, EXTREME + ENGINE))
 def _():
     return _change("e2e_s")
 

@@ -22,28 +22,14 @@ not hide behind compute (zero with infinite, latency-free links: tests/test_seqp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-from pydantic import Field
-
 from hwsim.hw.interconnect import add_collective, lower_transfers
-from hwsim.hw.interconnect.seqpar import (block_attention_flops, block_attention_ns, merge_ns,
+from hwsim.hw.interconnect.seqpar import (LSE_BYTES, block_attention_flops, block_attention_ns, merge_ns,
                                           ring_kv_bytes, tokenring_out_bytes, tokenring_q_bytes)
 from hwsim.sim.schedule import Resource, Schedule
-from hwsim.spec import Spec
+from hwsim.seqpar.spec import SequenceParallelSpec
 from hwsim.workloads.ops import DTYPE_BYTES
 
 SCHEMES = ("ring_attention", "tokenring")
-
-
-class SequenceParallelSpec(Spec):
-    """One attention layer's prefill under sequence parallelism (`scenario: {kind:
-    sequence_parallel, ...}`)."""
-    scheme: Literal["ring_attention", "tokenring"]
-    degree: int = Field(ge=2, le=256, description="devices the sequence is cut over")
-    seq_len: int = Field(gt=0, le=100_000_000, description="tokens of the sequence")
-    causal: bool = Field(default=True, description="causal attention on a balanced (zigzag) "
-                         "layout: every step computes half a full block")
 
 
 @dataclass(frozen=True)
@@ -70,20 +56,35 @@ def seqpar_schedule(scheme: str, degree: int, seq_len: int, heads: int, kv_heads
     step_flops = block_attention_flops(b, heads, head_dim, causal)
     merge = merge_ns(gpu, b, heads, head_dim, db)
     routing = network.spec.routing
-    s = Schedule(resources={})
+    s = Schedule(resources={}, static_power_w={f"d{i}.gpu": gpu.idle_power_w for i in range(n)})
     for i in range(n):
         s.add_resource(Resource(f"d{i}.gpu", "compute", 1.0, 1.0, exclusive=True, unit=f"d{i}.gpu",
                                 peak_flops_per_ns=gpu.peak(dtype) / 1e9))
 
+    block = b * heads * head_dim * db               # one Q or output block
+    kv_block = 2 * b * kv_heads * head_dim * db
+    hbm = {"attn": 2 * block + kv_block, "merge": 3 * (block + b * heads * LSE_BYTES)}
+
     def compute(i, step, deps, what="attn", ns=step_ns, flops=step_flops):
-        return s.add(f"d{i}.{what}{step}", what, f"d{i}.gpu", {f"d{i}.gpu": ns}, deps=deps,
-                     flops=flops if what == "attn" else 0.0, device=i, component="gpu",
-                     datapath="tensor" if what == "attn" else "vector", layer=step)
+        """One kernel on device i's GPU: its roofline, HBM bytes and energy from the GPU spec."""
+        name = f"d{i}.{what}{step}"
+        peak = gpu.peak(dtype) if what == "attn" else gpu.vector_tflops * 1e12
+        energy = flops * gpu.pj_per_flop(dtype) * 1e-12 + hbm[what] * 8 * gpu.hbm_pj_per_bit * 1e-12
+        return s.add(name, name, f"d{i}.gpu", {f"d{i}.gpu": ns}, deps=deps, flops=flops,
+                     roofline_ns=max(flops / peak * 1e9, hbm[what] / gpu.hbm_bw_gbps),
+                     bytes_by_level={"hbm": hbm[what]}, energy_j=energy,
+                     energy_by_component_j={"compute": flops * gpu.pj_per_flop(dtype) * 1e-12,
+                                            "dram": hbm[what] * 8 * gpu.hbm_pj_per_bit * 1e-12},
+                     device=i, component="gpu", datapath="tensor" if what == "attn" else "vector",
+                     layer=0)
 
     def send(src, dst, nbytes, label, deps, step):
         lowered = lower_transfers(network, [(src, dst, nbytes)], routing)
-        return add_collective(s, lowered, label, deps, label.split(".")[0], layer=step,
-                              device=src).done
+        sent.append((label, src, dst, nbytes))
+        return add_collective(s, lowered, label, deps, label, layer=0, device=src).done
+
+    sent: list[tuple[str, int, int, float]] = []
+    s.sent = sent                                   # every P2P send: (label, src, dst, bytes)
 
     if scheme == "ring_attention":
         kv = ring_kv_bytes(b, kv_heads, head_dim, db)

@@ -123,3 +123,28 @@ def test_gqa_favours_ring_attention_bytes():
 def test_degree_must_divide_the_sequence():
     with pytest.raises(ValueError, match="divide"):
         run("ring_attention", 3, 32768)
+
+
+def test_shipped_config_shows_tokenring_hiding_more(tmp_path):
+    """configs/tokenring-llama.yaml (degree 16): both schemes compute the same; TokenRing's
+    exposed communication is below Ring-Attention's, and so is its layer time."""
+    from hwsim.config.loader import load_config
+    from hwsim.configs import CONFIG_DIR
+    from hwsim.pipeline import evaluate
+    r = evaluate(load_config(CONFIG_DIR / "tokenring-llama.yaml"))
+    mine, ring = r.main.metrics.seqpar, r.baselines["ring_attention"].metrics.seqpar
+    assert mine["compute_only_s"] == pytest.approx(ring["compute_only_s"], rel=1e-12)
+    assert mine["exposed_comm_s"] < ring["exposed_comm_s"]
+    assert r.speedup()["ring_attention"] > 1
+    assert ring["link_bytes_per_step"]["kv"] == ring_kv_bytes(8192, 32, 128, 2)
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["scenario.degree=32"], ["degree 32", "16"]),
+    (["scenario.seq_len=1000"], ["divide", "seq_len"]),
+    (["scenario.scheme=ulysses"], ["scheme"]),
+    (["workload.model=deepseek-v3"], ["latent"]),
+])
+def test_bad_sequence_parallel_inputs_are_refused(overrides, words, tmp_path):
+    from conftest import assert_refused_in_one_line
+    assert_refused_in_one_line("configs/tokenring-llama.yaml", overrides, words, str(tmp_path))

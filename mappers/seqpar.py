@@ -60,6 +60,8 @@ def seqpar_schedule(scheme: str, degree: int, seq_len: int, heads: int, kv_heads
     for i in range(n):
         s.add_resource(Resource(f"d{i}.gpu", "compute", 1.0, 1.0, exclusive=True, unit=f"d{i}.gpu",
                                 peak_flops_per_ns=gpu.peak(dtype) / 1e9))
+        s.add_resource(Resource(f"d{i}.hbm", "memory", gpu.sustained_bw / 1e9, gpu.hbm_bw_gbps,
+                                exclusive=False, unit=f"d{i}.hbm"))
 
     block = b * heads * head_dim * db               # one Q or output block
     kv_block = 2 * b * kv_heads * head_dim * db
@@ -70,7 +72,8 @@ def seqpar_schedule(scheme: str, degree: int, seq_len: int, heads: int, kv_heads
         name = f"d{i}.{what}{step}"
         peak = gpu.peak(dtype) if what == "attn" else gpu.vector_tflops * 1e12
         energy = flops * gpu.pj_per_flop(dtype) * 1e-12 + hbm[what] * 8 * gpu.hbm_pj_per_bit * 1e-12
-        return s.add(name, name, f"d{i}.gpu", {f"d{i}.gpu": ns}, deps=deps, flops=flops,
+        return s.add(name, name, f"d{i}.gpu", {f"d{i}.gpu": ns, f"d{i}.hbm": hbm[what]},
+                     deps=deps, flops=flops,
                      roofline_ns=max(flops / peak * 1e9, hbm[what] / gpu.hbm_bw_gbps),
                      bytes_by_level={"hbm": hbm[what]}, energy_j=energy,
                      energy_by_component_j={"compute": flops * gpu.pj_per_flop(dtype) * 1e-12,

@@ -93,7 +93,7 @@ class SequenceParallelScenario:
                     busy[r] = busy.get(r, 0.0) + work
         compute_ns = max(busy.values())
         replica = ReplicaSchedule(sched, [1.0] * len(sched.tasks), n, (1,) * n,
-                                  {f"d{i}.gpu": (i, "gpu") for i in range(n)})
+                                  {f"d{i}.{u}": (i, u) for i in range(n) for u in ("gpu", "hbm")})
         device = device_of(system)
         metrics = compute_metrics(graph, sched, trace, device_area_mm2(system, graph), device.levels,
                                   replica=replica)

@@ -64,7 +64,9 @@ def _expert_token_counts(spec: RoutingSpec, tokens: int, n_experts: int, top_k: 
     if spec.distribution == "balanced":
         share, extra = divmod(tokens * top_k, n_experts)
         return np.array([share + (e < extra) for e in range(n_experts)], dtype=np.int64)
-    routes = expert_routes(spec, tokens, n_experts, top_k, layer)
+    # without affinity the layer's own sample (not kept: the counts are cached above)
+    routes = (expert_routes(spec, tokens, n_experts, top_k, layer) if spec.affinity else
+              _fresh_routes(spec, tokens, n_experts, top_k, layer, 0, ordered=False))
     return np.bincount(routes.ravel(), minlength=n_experts).astype(np.int64)
 
 
@@ -78,7 +80,7 @@ def _log_popularity(spec: RoutingSpec, n_experts: int, layer: int) -> np.ndarray
 
 
 def _fresh_routes(spec: RoutingSpec, tokens: int, n_experts: int, top_k: int, layer: int,
-                  stream: int) -> np.ndarray:
+                  stream: int, ordered: bool = True) -> np.ndarray:
     """Every token's top_k experts of `layer` drawn independently of other layers, the most
     likely first in each row ([tokens, top_k]). Stream 0 is the pass's own sample (the draws are
     those routing always made: the same generator, the same order); other streams are other
@@ -93,8 +95,10 @@ def _fresh_routes(spec: RoutingSpec, tokens: int, n_experts: int, top_k: int, la
         n = min(chunk, tokens - start)
         keys = log_p + rng.gumbel(size=(n, n_experts))
         chosen = np.argpartition(-keys, top_k - 1, axis=1)[:, :top_k]
-        order = np.argsort(-np.take_along_axis(keys, chosen, axis=1), axis=1, kind="stable")
-        out[start:start + n] = np.take_along_axis(chosen, order, axis=1)
+        if ordered:
+            order = np.argsort(-np.take_along_axis(keys, chosen, axis=1), axis=1, kind="stable")
+            chosen = np.take_along_axis(chosen, order, axis=1)
+        out[start:start + n] = chosen
     return out
 
 
@@ -114,7 +118,7 @@ def successor(spec: RoutingSpec, n_experts: int, layer: int) -> np.ndarray:
     return succ
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def expert_routes(spec: RoutingSpec, tokens: int, n_experts: int, top_k: int, layer: int,
                   stream: int = 0) -> np.ndarray:
     """Every token's experts in `layer` ([tokens, top_k], its likeliest first), read-only: the

@@ -55,13 +55,16 @@ class Metrics:
     # Composition-of-Experts runs only (hwsim.coe): switching, hit rate, per-request latency; the
     # other fields then describe one decode pass of the expert.
     coe: dict | None = None
+    # Sequence-parallel attention runs only (hwsim.seqpar): compute-only time, exposed
+    # communication, bytes per link per step.
+    seqpar: dict | None = None
 
     def to_json(self) -> dict:
         """The fields, with the unit-counting ones named for their unit
         (`throughput_tokens_per_s` or `throughput_inferences_per_s`, ...); `serving` only for
         serving runs."""
         return {json_key(k, self.work_unit): v for k, v in asdict(self).items()
-                if k not in ("serving", "coe") or v is not None}
+                if k not in ("serving", "coe", "seqpar") or v is not None}
 
     # Transformer runs only: the names sweeps, notebooks and tests have always used.
     @property

@@ -275,6 +275,9 @@ def format_table(result: RunResult) -> str:
     if result.main.metrics.coe is not None:
         from hwsim.coe import coe_header
         sections.insert(1, coe_header(result))
+    if result.main.metrics.seqpar is not None:
+        from hwsim.seqpar import seqpar_header
+        sections.insert(1, seqpar_header(result))
     plan = _memory_plan(result)
     if plan:
         sections.insert(5, plan)

@@ -138,8 +138,10 @@ class PassScenario:
 
 
 from hwsim.coe import CoEScenario  # noqa: E402
+from hwsim.seqpar import SequenceParallelScenario  # noqa: E402
 from hwsim.serving import ServingScenario  # noqa: E402
 from hwsim.training import TrainingScenario  # noqa: E402
 
 SCENARIOS: dict[str, Scenario] = {"pass": PassScenario(), "serving": ServingScenario(),
-                                  "coe": CoEScenario(), "training": TrainingScenario()}
+                                  "coe": CoEScenario(), "training": TrainingScenario(),
+                                  "sequence_parallel": SequenceParallelScenario()}

@@ -34,13 +34,16 @@ from hwsim.workloads.models import ModelSpec
 from hwsim.workloads.ops import (DTYPE_BYTES, MAX_BATCH, WEIGHT_DTYPE_BYTES, Attention, Collective, MatMul, Op,
                                  OpGraph, OpKind, WorkloadInfo)
 from hwsim.workloads.requests import RequestSpec
-from hwsim.workloads.routing import EPLBSpec, RoutingSpec, expert_placement, expert_token_counts
+from hwsim.workloads.routing import (EPLBSpec, ExFlowSpec, RoutingSpec, exflow_layers, expert_placement,
+                                    expert_token_counts)
 
 # FLOPs per element of the vector ops. Counted as the arithmetic a straightforward kernel does:
 # LayerNorm = mean (1 add) + variance (sub, mul, add) + normalise (sub, div... folded to mul)
 # ≈ 5; RMSNorm = square, add, scale ≈ 3 (+1 for the gain); softmax = max, sub, exp, add, div = 5;
 # GELU (tanh form) ≈ 8; SiLU(x) * y ≈ 5; RoPE = 2 muls + 1 add per element; residual add = 1;
 # ReLU = one max per element (OPT).
+EXFLOW_TOKEN_ID_BYTES = 4        # a generated token's id, int32 (assumed)
+
 VECTOR_FLOPS_PER_ELEMENT = {"layernorm": 5, "rmsnorm": 4, "softmax": 5, "gelu": 8, "swiglu": 5,
                             "rope": 3, "add": 1, "topk": 1, "relu": 1}
 
@@ -86,6 +89,10 @@ class TransformerWorkload(Spec):
                            "shared-expert groups under expert parallelism (workloads/routing.py)")
     mtp: MTPSpec | None = Field(default=None, description="decode with multi-token prediction "
                                 "(the model's MTP modules draft, the step verifies)")
+    exflow: ExFlowSpec | None = Field(default=None, description="ExFlow's context-coherent "
+                                      "expert parallelism and affinity-aware expert placement "
+                                      "(workloads/routing.py ExFlowSpec); None: the standard "
+                                      "dispatch and combine, experts placed contiguously")
 
     @model_validator(mode="after")
     def _parallelism_fits(self):
@@ -126,6 +133,17 @@ class TransformerWorkload(Spec):
                 raise ValueError(f"pp={self.pp} must divide n_layers={m.n_layers}")
             if self.batch % (self.pp * self.ep):
                 raise ValueError(f"pp={self.pp} micro-batches (x ep={self.ep}) must divide batch={self.batch}")
+        if self.exflow is not None:
+            if self.ep < 2:
+                raise ValueError("exflow places experts over expert-parallel groups: it needs ep > 1")
+            if self.phase != "decode":
+                raise ValueError("exflow is modelled in decode (phase 'decode'): its context "
+                                 "coherence replicates the prompts' processing on every device")
+            if self.pp > 1 or self.mtp is not None or self.eplb.active:
+                raise ValueError("exflow is modelled without pipeline parallelism, mtp and eplb")
+            if self.routing.distribution == "balanced":
+                raise ValueError("exflow needs per-token routes: routing.distribution uniform or "
+                                 "zipf (balanced routing has none)")
         if (self.phase == "mixed") != (self.requests.new_tokens is not None):
             raise ValueError("phase 'mixed' needs requests.new_tokens, and requests.new_tokens "
                              "needs phase 'mixed'")
@@ -183,6 +201,13 @@ class _Builder:
             self.replica_query = all_ctx
         per_stage = self.m.n_layers // w.pp
         self.stage_layers = range(self.stage * per_stage, (self.stage + 1) * per_stage)
+        self.exflow = None
+        if w.exflow is not None:                 # decode, pp = 1: one token per request
+            self.replica_attend = all_ctx + 1
+            self.moe_layers = tuple(i for i in self.stage_layers if self.m.is_moe_layer(i))
+            x, moe = w.exflow, self.m.moe
+            self.exflow = exflow_layers(w.routing, w.batch, moe.n_experts, moe.top_k,
+                                        self.moe_layers, w.ep, x.placement, x.profile_tokens)
         self.graph: OpGraph | None = None
         self.last: str | None = None
         self.micro_batch(0)
@@ -231,7 +256,9 @@ class _Builder:
         w, m, b = self.w, self.m, self.b
         layers = len(self.stage_layers)
         mtp_layers = m.mtp_modules if w.mtp is not None else 0        # MTP keeps a cache too
-        kv = (sum(int(np.sum(m.attended(i, self.all_attend))) for i in self.stage_layers)
+        # ExFlow: every device holds every request's context (context coherence)
+        held = self.all_attend if self.exflow is None else self.replica_attend
+        kv = (sum(int(np.sum(m.attended(i, held))) for i in self.stage_layers)
               + mtp_layers * int(self.all_attend.sum())) * m.kv_cache_elements(w.tp) * self.kb
         tokens = int(self.replica_query.sum())   # new tokens of the pass, every request
         if w.mtp is not None:                    # expected accepted tokens, not those verified
@@ -261,6 +288,8 @@ class _Builder:
             self.add(self.collective("recv", -1, OpKind.P2P, 2, T * d * b),
                      after=[f"M{self.mb - 1}.recv"] if self.mb else [])
         for layer in self.stage_layers:
+            if self.exflow is not None and m.is_moe_layer(layer):   # the tokens that are here
+                self._exflow_view(self.exflow[self.moe_layers.index(layer)].tokens_in_ids)
             self._attention_block(layer)
             if m.is_moe_layer(layer):
                 self._moe_block(layer)
@@ -268,6 +297,7 @@ class _Builder:
                 self._dense_ffn(layer)
         if self.stage < w.pp - 1:
             return                               # the next stage receives this micro-batch
+        T = self.tokens
         self.add(self.vector("final_norm", -1, T * d, m.norm))
         if w.lm_head:
             # logits for each request's last token; verifying drafts needs every new token's
@@ -275,6 +305,27 @@ class _Builder:
             self.add(self.matmul("lm_head", -1, rows, d, _ceil_div(m.vocab, w.tp), bias=False))
         if w.mtp is not None:
             self._mtp_drafts()
+        if self.exflow is not None:
+            # context coherence: the new tokens (int32 ids, assumed) to every other device
+            # (ExFlow README: an Allgather at the end of each forward), as direct sends
+            self.add(self.collective("allgather_tokens", -1, OpKind.ALL_TO_ALL, w.ep,
+                                     self.tokens * EXFLOW_TOKEN_ID_BYTES * (w.ep - 1) // w.tp))
+        if self.exflow is not None:
+            self._exflow_view(None)
+
+    def _exflow_group(self) -> int:
+        return 0 if self.device is None else self.device.expert_group
+
+    def _exflow_view(self, ids):
+        """ExFlow: make the tokens `ids[group]` (replica order, one per request) the current
+        ones; None: back to the group's own requests."""
+        if ids is None:
+            self.micro_batch(0)
+            return
+        mine = ids[self._exflow_group()]
+        self.query = np.ones(len(mine), dtype=self.all_query.dtype)
+        self.attend = self.replica_attend[mine]
+        self.tokens = len(mine)
 
     def _mtp_drafts(self):
         """The MTP module drafting the next `draft_tokens` tokens of every request, one depth
@@ -447,6 +498,8 @@ class _Builder:
         self.add(self.vector(f"L{i}.norm2", i, T * d, m.norm))
         self.add(self.matmul(f"L{i}.router", i, T, d, moe.n_experts, kind=OpKind.ROUTER, bias=False))
         counts = expert_token_counts(w.routing, self.replica_tokens, moe.n_experts, moe.top_k, i)
+        if self.exflow is not None:
+            return self._exflow_moe(i, counts, x_in)
         slots, shared_tokens, busiest = self._expert_slots(counts)
         group = busiest if self.device is None else self.device.expert_group
         if w.ep > 1:
@@ -479,6 +532,43 @@ class _Builder:
         self.add(self.vector(f"L{i}.residual2", i, T * d, "add", in_elements=2 * T * d),
                  after=(ends or [fork]) + [x_in])
 
+    def _exflow_moe(self, i: int, counts, x_in: str):
+        """The rest of MoE layer i under ExFlow (ExFlowSpec): one all-to-all from where the
+        tokens are to their experts (no combine with top-1; with top_k > 1 the other experts'
+        outputs go to the first expert's device), then the layer's tokens are those whose first
+        expert is here. Uniform destinations over the peers are assumed in the lowering, as for
+        the standard all-to-all (mappers/partition.py)."""
+        w, m, b = self.w, self.m, self.b
+        moe, d = m.moe, m.d_model
+        lay = self.exflow[self.moe_layers.index(i)]
+        group = self._exflow_group()
+        self.add(self.collective(f"L{i}.dispatch", i, OpKind.ALL_TO_ALL, w.ep,
+                                 lay.dispatch_copies[group] * d * b // w.tp))
+        fork, ends = self.last, []
+        d_ff_shard = _ceil_div(moe.d_ff_expert, w.tp)
+        for s in range(moe.n_shared):            # shared experts on the tokens that are here
+            self.last = fork
+            ends.append(self._ffn(f"L{i}.shared{s}", i, self.tokens, d_ff_shard, expert=-1 - s))
+        for e in np.flatnonzero(lay.expert_group == group):
+            if counts[e]:
+                self.last = fork
+                ends.append(self._ffn(f"L{i}.expert{e}", i, int(counts[e]), d_ff_shard, expert=int(e)))
+        self.last = None
+        if moe.top_k > 1:
+            self.add(self.collective(f"L{i}.combine", i, OpKind.ALL_TO_ALL, w.ep,
+                                     lay.combine_copies[group] * d * b // w.tp), after=ends or [fork])
+            ends = [self.last]
+        self._exflow_view(lay.tokens_out_ids)
+        T = self.tokens
+        if w.tp > 1:
+            self.add(self.collective(f"L{i}.allreduce_ffn", i, OpKind.ALL_REDUCE, w.tp, T * d * b),
+                     after=ends or [fork])
+            ends = [self.last]
+        # the residual of a token that moved travels with it (its bytes not counted: assumed
+        # carried with the dispatched hidden state)
+        self.add(self.vector(f"L{i}.residual2", i, T * d, "add", in_elements=2 * T * d),
+                 after=(ends or [fork]) + [x_in])
+
     def _expert_slots(self, counts):
         """(per expert group its routed (expert, tokens) slots, per group the tokens its shared
         experts run on, the group with the most expert tokens): `expert_layout`."""
@@ -493,6 +583,8 @@ class _Builder:
         partition step builds one graph per key)."""
         w, m = self.w, self.m
         group = 0 if self.device is None else self.device.expert_group
+        if self.exflow is not None:              # every group's tokens move: all distinct
+            return (self.stage, group)
         key = [self.stage]
         layers = list(self.stage_layers)
         if w.mtp is not None:

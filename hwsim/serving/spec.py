@@ -106,8 +106,10 @@ def _scenario_kind(value: Any) -> str:
 
 
 from hwsim.coe.spec import CoESpec  # noqa: E402
+from hwsim.seqpar.spec import SequenceParallelSpec  # noqa: E402
 from hwsim.training.spec import TrainingSpec  # noqa: E402
 
-SCENARIO_SPECS = {"pass": PassSpec, "serving": ServingSpec, "coe": CoESpec, "training": TrainingSpec}
+SCENARIO_SPECS = {"pass": PassSpec, "serving": ServingSpec, "coe": CoESpec, "training": TrainingSpec,
+                  "sequence_parallel": SequenceParallelSpec}
 Scenario = Annotated[Union[tuple(Annotated[spec, Tag(name)] for name, spec in SCENARIO_SPECS.items())],
                      Discriminator(_scenario_kind)]

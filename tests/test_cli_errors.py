@@ -385,3 +385,17 @@ def test_list_unknown_category_is_usage_error():
     result = cli("list", "widgets")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_the_console_script_keeps_exit_codes_and_output(tmp_path):
+    """`hwsim` (hwsim.cli:entry, `main` with the garbage collector set for a batch process)
+    exits as `main` does: 0 with its output, 2 with one line for a bad input."""
+    import subprocess
+    import sys
+    code = "import sys; from hwsim.cli import entry; sys.argv = ['hwsim'] + sys.argv[1:]; entry()"
+    ok = subprocess.run([sys.executable, "-c", code, "--version"], capture_output=True, text=True,
+                        cwd=tmp_path)
+    assert ok.returncode == 0 and "version" in ok.stdout
+    bad = subprocess.run([sys.executable, "-c", code, "run", "missing.yaml"], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing.yaml" in bad.stderr

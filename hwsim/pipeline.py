@@ -38,6 +38,13 @@ class SystemResult:
     # Serving runs: the hwsim.serving.loop.ServingRun (per request and per iteration records);
     # graph, schedule and trace are then those of its largest iteration.
     serving: object = None
+    # True when the schedule holds the tasks of every device (sequence-parallel runs); runs on a
+    # topology (`replica`) do too; otherwise one simulated device stands for `metrics.devices`.
+    every_device_scheduled: bool = False
+
+    @property
+    def schedules_every_device(self) -> bool:
+        return self.replica is not None or self.every_device_scheduled
 
 
 @dataclass

@@ -160,9 +160,9 @@ def test_energy_breakdown_sums_to_energy_j(result):
         assert math.fsum(m.energy_breakdown_j.values()) == m.energy_j, name
         # independently of the breakdown: task energies plus static power over the makespan
         tasks = r.schedule.tasks
-        # one simulated device stands for m.devices; a replica's schedule (every device on a
-        # topology) already counts each physical device in its task energies and static power
-        devices = 1 if r.replica is not None else m.devices
+        # one simulated device stands for m.devices; a schedule of every device (a replica on a
+        # topology, sequence parallelism) already counts each one in its task energies and static power
+        devices = 1 if r.schedules_every_device else m.devices
         static = sum(r.schedule.static_power_w.values()) * m.iteration_latency_s
         assert m.energy_j == pytest.approx((sum(t.energy_j for t in tasks) + static) * devices,
                                            rel=1e-9), name

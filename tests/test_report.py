@@ -232,8 +232,10 @@ def test_trace_has_a_track_per_resource_and_nothing_overlaps_on_a_track(result, 
         assert (overlap <= 1e-9 * max(1.0, ends.max())).all(), (track, overlap.max())
     for name, r in trace.schedule.resources.items():
         assert on_resource[name] == len(trace.tasks_on[name][0]), name
-    memories = [n for n, r in trace.schedule.resources.items() if r.kind == "memory"]
-    assert memories and all(on_resource[n] for n in memories)
+    # every memory level that moved bytes has its track (a level holding nothing, such as the
+    # DDR of an SN40L socket whose share of the model fits its HBM, moves none)
+    moved = [n for n, r in trace.schedule.resources.items() if r.kind == "memory" and len(trace.tasks_on[n][0])]
+    assert moved and all(on_resource[n] for n in moved)
     used = {int(i) for ids, _ in trace.tasks_on.values() for i in ids}
     assert on_resource[None] == len(trace.schedule.tasks) - len(used)
 

@@ -102,7 +102,7 @@ class SequenceParallelScenario:
                "exposed_comm_s": max(trace.makespan_ns - compute_ns, 0.0) * 1e-9,
                "link_bytes_per_step": link_bytes_per_step(spec, m, DTYPE_BYTES[dtype])}
         metrics = dataclasses.replace(metrics, seqpar=doc)
-        return SystemResult(system, graph, sched, trace, metrics)
+        return SystemResult(system, graph, sched, trace, metrics, every_device_scheduled=True)
 
 
 def seqpar_header(result) -> str:

@@ -21,6 +21,7 @@ Each spec also says which paths a flow between two devices may take (`equal_cost
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, Union
 
@@ -316,7 +317,6 @@ TopologySpec = Annotated[Union[Annotated[MeshSpec, Tag("mesh")], Annotated[Switc
                                Annotated[FullMeshSpec, Tag("full_mesh")], Annotated[ClosSpec, Tag("clos")]],
                          Discriminator(_topology_kind)]
 
-_TOPOLOGY = TypeAdapter(TopologySpec)
 
 # The tags of the union above and their specs (pydantic puts a tag in an error's location: the
 # config loader drops it and finds the spec for did-you-mean hints).
@@ -325,4 +325,10 @@ TOPOLOGY_SPECS = {"mesh": MeshSpec, "switch": SwitchSpec, "full_mesh": FullMeshS
 
 def topology_from_dict(data: dict) -> MeshSpec | SwitchSpec | FullMeshSpec | ClosSpec:
     """Validate a topology mapping (a preset's body, `component` key removed) by its `kind`."""
-    return _TOPOLOGY.validate_python(data)
+    return _topology_adapter().validate_python(data)
+
+
+@functools.cache
+def _topology_adapter() -> TypeAdapter:
+    """The union's validator, built on first use (its schema costs ~30 ms: not at import)."""
+    return TypeAdapter(TopologySpec)

@@ -22,7 +22,6 @@ from hwsim.serving.spec import SCENARIO_SPECS
 from hwsim.config.yamlio import SourceMap, load_scalar, parse_yaml, read_yaml
 from hwsim.configs import MODELS_DIR, PRESETS_DIR
 from hwsim.errors import ConfigError
-from hwsim.hw.interconnect.topology import TOPOLOGY_SPECS
 from hwsim.hw.registry import COMPONENTS
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers import MAPPERS
@@ -247,22 +246,27 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-# Sections whose kind picks their spec: the tag pydantic puts after them in an error's location.
-_TAGGED = {"workload": WORKLOAD_KINDS, "scenario": SCENARIO_SPECS, "topology": TOPOLOGY_SPECS}
+def _tagged() -> dict[str, dict]:
+    """Sections whose kind picks their spec: the tag pydantic puts after them in an error's
+    location (error paths only: the topology module is imported here, not by every run)."""
+    from hwsim.hw.interconnect.topology import TOPOLOGY_SPECS
+    return {"workload": WORKLOAD_KINDS, "scenario": SCENARIO_SPECS, "topology": TOPOLOGY_SPECS}
 
 
 def _untag(loc: tuple) -> tuple:
     """Drop the workload, scenario or topology kind pydantic puts after `workload` / `scenario` /
     `topology` in an error's location (the tag of the discriminated union), so keys read as
     written: `workload.batch`, `scenario.arrivals`, `hardware.topology.routing`."""
+    tagged = _tagged()
     return tuple(p for i, p in enumerate(loc)
-                 if not (i and loc[i - 1] in _TAGGED and p in _TAGGED[loc[i - 1]]))
+                 if not (i and loc[i - 1] in tagged and p in tagged[loc[i - 1]]))
 
 
 def _owner(loc: tuple) -> type[BaseModel] | None:
     """The spec owning the field at the (tagged) location `loc`."""
+    tagged = _tagged()
     for i in range(len(loc) - 1, 0, -1):
-        kinds = _TAGGED.get(loc[i - 1])
+        kinds = tagged.get(loc[i - 1])
         if kinds and loc[i] in kinds:
             return _model_at(kinds[loc[i]], loc[i + 1:])
     return _model_at(RunConfig, loc)

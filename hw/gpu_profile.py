@@ -149,10 +149,15 @@ class GPUProfile:
         rows = len(ctx) * attn.kv_heads * attn.head_dim / 128 * dtype_bytes / 2
         return _decode_attention_us(self._decode_grid, rows, float(np.mean(ctx)))
 
-    def elementwise_us(self, kind: OpKind, elements: int, fused: bool) -> float:
+    def elementwise_us(self, kind: OpKind, elements: int, fused: bool, function: str = "") -> float:
+        """A norm or elementwise kernel over `elements` from the measured rows of its own kind:
+        the fused add+RMSNorm (unfused: the RMSNorm), rotary embedding (`function` "rope": the
+        measured rope kernel, elements = tokens x (q + k) width as measured), else SiLU-and-mul."""
         variant = "fused" if fused else "unfused"
-        op = ("add_rmsnorm" if fused else "rmsnorm") if kind == OpKind.NORM else "silu_mul"
-        curve = self._elementwise.get((op, variant)) or self._elementwise.get(("silu_mul", "unfused"))
+        op = ("add_rmsnorm" if fused else "rmsnorm") if kind == OpKind.NORM else \
+            "rope" if function == "rope" else "silu_mul"
+        curve = self._elementwise.get((op, variant)) or self._elementwise.get(("silu_mul", variant)) \
+            or self._elementwise.get(("silu_mul", "unfused"))
         if curve is None:
             raise ValueError(f"profile {self.name} has no elementwise measurements")
         return _loglog(max(elements, 1), *curve)
@@ -179,7 +184,7 @@ class GPUProfile:
         elif folded_into_norm(op, stack):   # measured inside the fused add_rmsnorm kernel
             return KernelTime(0.0, hbm, "vector")
         else:
-            us = self.elementwise_us(op.kind, op.elements or 1, stack.fused_elementwise)
+            us = self.elementwise_us(op.kind, op.elements or 1, stack.fused_elementwise, op.function)
             engine = "vector"
         return KernelTime(self._launch_floor(op.kind, stack, us) * 1e3, hbm, engine)
 

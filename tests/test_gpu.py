@@ -92,6 +92,28 @@ def test_a_fused_stack_folds_the_residual_add_into_the_norm():
     assert load_profile("h200-sxm").kernel(gpu, add, fused).compute_ns == 0
 
 
+def test_profile_folded_add_holds_no_hbm_time():
+    """Profile mode: the residual add folded into the fused add+RMSNorm takes no time of its own
+    in a prefill whose activations spill L2 (the measured fused kernel already moved its bytes);
+    its bytes still count for energy. Datasheet mode keeps them as HBM time."""
+    import yaml
+    from hwsim.config.loader import load_config_text
+    from hwsim.pipeline import run_system
+
+    def residual_us(gpu):
+        text = yaml.safe_dump({"name": "x", "workload": {
+            "model": "llama2-7b", "phase": "prefill", "batch": 1, "dtype": "bf16", "lm_head": False,
+            "requests": {"distribution": "fixed", "context_len": 2048}},
+            "hardware": {"gpu": gpu}, "mapper": {"name": "gpu"}})
+        r = run_system(load_config_text(text).main, extrapolate_layers=False)
+        tasks = [t for t in r.schedule.tasks if t.name.endswith("residual1")]
+        assert tasks and all(t.bytes_by_level["hbm"] > 0 for t in tasks)
+        return sum(r.trace.end_ns[t.id] - r.trace.start_ns[t.id] for t in tasks)
+
+    assert residual_us({"preset": "h200-sxm", "profile": "h200-sxm"}) == 0
+    assert residual_us({"preset": "h200-sxm"}) > 0
+
+
 def test_kernel_structure_matches_the_traced_h200_step():
     """The per-kernel trace of the measured H200 decode steps (configs/profiles/h200-sxm/
     step_trace/, held out of every fit) shows the kernels the datasheet model launches: a
@@ -221,6 +243,29 @@ def test_profile_within_5_percent(card, kind):
     assert by_kind(card)[(kind, "profile")]["median_abs_err"] <= 0.05
 
 
+@pytest.mark.parametrize("card", ["h200-sxm", "h100-sxm"])
+def test_profile_prefill_within_5_percent(card):
+    """Whole prefills (held out) from the kernels measured alone."""
+    assert by_kind(card)[("prefill", "profile")]["median_abs_err"] <= 0.05
+
+
+def test_profile_rope_is_the_measured_rope_kernel():
+    """Rotary embedding is costed from elementwise.csv's rope rows (a measured point comes back
+    as measured), not from the SiLU-and-mul curve (3x faster per element at 2048 tokens)."""
+    from hwsim.hw.gpu_profile import load_profile, profiles_dir, read_csv
+    prof = load_profile("h200-sxm")
+    rows = [r for r in read_csv(profiles_dir() / "h200-sxm" / "elementwise.csv")
+            if r["op"] == "rope" and r["variant"] == "fused"]
+    assert rows
+    for r in rows:
+        el = int(r["tokens"]) * int(r["width"])
+        assert prof.elementwise_us(OpKind.ELEMENTWISE, el, True, "rope") == \
+            pytest.approx(float(r["us"]), rel=1e-9)
+    el = 4096 * 8192
+    assert prof.elementwise_us(OpKind.ELEMENTWISE, el, True, "rope") > \
+        2 * prof.elementwise_us(OpKind.ELEMENTWISE, el, True, "silu")
+
+
 def test_datasheet_decode_steps_on_h100_within_10_percent():
     assert by_kind("h100-sxm")[("decode_step", "datasheet")]["median_abs_err"] <= 0.10
 
@@ -232,9 +277,8 @@ def test_datasheet_decode_steps_on_h100_within_10_percent():
                    "and LLM-shaped GEMMs reach ~90% of MAMF (step_trace/ README, KNOWN_MISSED)")
 @pytest.mark.parametrize("card,kind,mode,target", [
     ("h200-sxm", "decode_step", "datasheet", 0.10), ("h200-sxm", "prefill", "datasheet", 0.10),
-    ("h200-sxm", "decode_step", "profile", 0.05), ("h200-sxm", "prefill", "profile", 0.05),
-    ("h100-sxm", "prefill", "datasheet", 0.10), ("h100-sxm", "decode_step", "profile", 0.05),
-    ("h100-sxm", "prefill", "profile", 0.05)])
+    ("h200-sxm", "decode_step", "profile", 0.05),
+    ("h100-sxm", "prefill", "datasheet", 0.10), ("h100-sxm", "decode_step", "profile", 0.05)])
 def test_missed_targets(card, kind, mode, target):
     assert by_kind(card)[(kind, mode)]["median_abs_err"] <= target
 

@@ -95,6 +95,13 @@ class GPUSpec(Spec):
                                    "thread block")
     attention_split_block_m: int = Field(default=64, gt=0, description="query rows per block of "
                                          "the split-KV decode kernel")
+    attention_block_n: int = Field(default=64, gt=0, description="keys per step of a "
+                                   "FlashAttention thread block's loop (FlashAttention-2, head dim "
+                                   "128: Flash_fwd_kernel_traits<128, 128, 64, 4>, "
+                                   "csrc/flash_attn/src/flash_fwd_launch_template.h)")
+    attention_split_block_n: int = Field(default=128, gt=0, description="the same in the split-KV "
+                                         "decode kernel (block_n = 128 for head dim 128, "
+                                         "flash_api.cpp set_params_splitkv)")
     graph_kernel_us: float = Field(gt=0, description="least GPU time of one kernel replayed in a "
                                    "CUDA graph")
     kernel_overhead_us: dict[str, NonNegativeFloat] = Field(
@@ -203,6 +210,26 @@ def flash_rate(gpu: GPUSpec, dtype: str, keys: float, causal: bool) -> float:
     return gpu.peak(dtype) * gpu.flash_attention_efficiency * float(shape)
 
 
+def flash_splits_kv(gpu: GPUSpec, attn: Attention) -> bool:
+    """Whether FlashAttention-2 runs this (decode) attention as its split-KV kernel:
+    set_params_splitkv (csrc/flash_attn/flash_api.cpp, also PyTorch's copy) calls
+    num_splits_heuristic(batch x heads x m-blocks of 64 rows, 2 x SMs ("128 threads per block"),
+    ...), which returns 1 split once the blocks reach 0.8 of that."""
+    q = attn.query_array
+    if bool(np.any(q > 1)):
+        return False
+    blocks = -(-(q * attn.group) // gpu.attention_split_block_m)
+    return int(np.sum(blocks)) * attn.kv_heads < 0.8 * FA2_BLOCKS_PER_SM * gpu.sms
+
+
+def decode_keys(gpu: GPUSpec, attn: Attention, ctx):
+    """Keys a decode FlashAttention block computes over: the context rounded up to whole key
+    blocks (attention_block_n, or attention_split_block_n in the split-KV kernel): FA2's main loop
+    runs ceil(keys / kBlockN) full tiles and masks the tail, so 513 keys cost 9 tiles of 64."""
+    bn = gpu.attention_split_block_n if flash_splits_kv(gpu, attn) else gpu.attention_block_n
+    return -(-np.asarray(ctx) // bn) * bn
+
+
 def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float, float, int]:
     """(compute ns, HBM bytes, kernels) of one FlashAttention-2 forward over all requests.
 
@@ -214,19 +241,16 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     q, ctx = attn.query_array, attn.context_array
     rows = q * attn.group
     causal = bool(np.any(q > 1))
-    # FlashAttention-2's set_params_splitkv (csrc/flash_attn/flash_api.cpp, also PyTorch's copy):
-    # num_splits_heuristic(batch x heads x m-blocks of 64 rows, 2 x SMs ("128 threads per block"),
-    # ...) returns 1 split once the blocks reach 0.8 of that.
-    slots = FA2_BLOCKS_PER_SM * gpu.sms
-    blocks_split = -(-rows // gpu.attention_split_block_m)
-    split = not causal and int(np.sum(blocks_split)) * attn.kv_heads < 0.8 * slots
+    split = flash_splits_kv(gpu, attn)
     block_m = gpu.attention_split_block_m if split else gpu.attention_block_m
     blocks = -(-rows // block_m)
-    # keys each block visits: all of the context in decode, the causal triangle in prefill
-    keys = np.where(q > 1, ctx - q + (q + 1) / 2.0, ctx)
+    # keys each block visits: all of the context in decode (whole key blocks: the last one is
+    # masked, not shortened), the causal triangle in prefill
+    keys = np.where(q > 1, ctx - q + (q + 1) / 2.0, decode_keys(gpu, attn, ctx))
     flops = 4.0 * float(np.sum(blocks * block_m * keys)) * attn.head_dim * attn.kv_heads
     n_blocks = int(np.sum(blocks)) * attn.kv_heads
     splits = 1
+    slots = FA2_BLOCKS_PER_SM * gpu.sms
     if split:   # the context is cut so that the blocks fill the SMs
         splits = max(1, int(slots // max(n_blocks, 1)))
         n_blocks *= splits

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.hw.gpu import (GPUSpec, KernelTime, ServingStack, _hbm_bytes, folded_into_norm,
-                          kernels_of)
+from hwsim.hw.gpu import (GPUSpec, KernelTime, ServingStack, _hbm_bytes, decode_keys,
+                          folded_into_norm, kernels_of)
 from hwsim.workloads.ops import Attention, Op, OpKind
 
 PROFILE_FILES = ("gemm.csv", "attention.csv", "elementwise.csv", "launch.csv")
@@ -135,7 +135,10 @@ class GPUProfile:
         xs, ys = self._families[key]
         return _loglog(m, xs, ys) * (n * k) / (key[1] * key[2])
 
-    def attention_us(self, attn: Attention, dtype_bytes: int) -> float:
+    def attention_us(self, attn: Attention, dtype_bytes: int, gpu: GPUSpec | None = None) -> float:
+        """FlashAttention time. Decode with `gpu` given: at the context rounded up to whole key
+        tiles of the kernel FA2 picks (hwsim.hw.gpu.decode_keys; the measured contexts are whole
+        tiles, so they come back as measured)."""
         q, ctx = attn.query_array, attn.context_array
         if np.any(q > 1):
             if self._prefill is None:
@@ -147,7 +150,8 @@ class GPUProfile:
             raise ValueError(f"profile {self.name} has no decode attention measurements")
         # rows of work: requests x KV heads (x head_dim / 128); keys: the mean context
         rows = len(ctx) * attn.kv_heads * attn.head_dim / 128 * dtype_bytes / 2
-        return _decode_attention_us(self._decode_grid, rows, float(np.mean(ctx)))
+        keys = decode_keys(gpu, attn, ctx) if gpu is not None else ctx
+        return _decode_attention_us(self._decode_grid, rows, float(np.mean(keys)))
 
     def elementwise_us(self, kind: OpKind, elements: int, fused: bool, function: str = "") -> float:
         """A norm or elementwise kernel over `elements` from the measured rows of its own kind:
@@ -190,7 +194,7 @@ class GPUProfile:
 
     def flash(self, gpu: GPUSpec, attn: Attention, dtype: str, stack: ServingStack) -> KernelTime:
         b = 1 if dtype in ("fp8", "int8") else 4 if dtype == "fp32" else 2
-        us = self.attention_us(attn, b)
+        us = self.attention_us(attn, b, gpu)
         kv = 2.0 * float(np.sum(attn.context_array)) * attn.kv_heads * attn.head_dim * b
         qo = 2.0 * float(np.sum(attn.query_array)) * attn.heads * attn.head_dim * b
         return KernelTime(self._launch_floor(OpKind.ATTENTION_SCORE, stack, us) * 1e3, kv + qo,

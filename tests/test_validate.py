@@ -106,7 +106,6 @@ KNOWN_MISSED = {
     "gpu.h200-sxm.datasheet.prefill",       # 19.6% (target 10%)
     "gpu.h200-sxm.profile.decode_step",     # 8.3% (target 5%)
     "gpu.h100-sxm.datasheet.prefill",       # 15.6% (target 10%)
-    "gpu.h100-sxm.profile.decode_step",     # 5.7% (target 5%)
     # LLM in a flash (issue 16 item 4; hwsim/validate/llm_in_flash.py): our M1 Max CPU decodes at its
     # RAM roofline (~70 ms sparse), the paper's fp32 PyTorch CPU takes 506-986 ms of compute (Table 3)
     # that flash loading does not shorten; with I/O dominating, ours is 22x (naive reads the fp32 size).

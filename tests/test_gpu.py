@@ -292,6 +292,17 @@ def test_decode_attention_runs_whole_key_tiles():
             assert prof.attention_us(attn, 2, gpu) == pytest.approx(float(r["us"]), rel=1e-9)
 
 
+def test_profile_decode_attention_stays_within_one_kernel():
+    """FA2 runs batch 4 x 32 heads as its split-KV kernel and batch 8 in one pass (256 blocks of
+    128 rows, 2 waves on 132 SMs): profile mode takes batch 8 from the measured one-pass batch
+    16 (512 blocks, 4 waves) scaled by the waves, never across the two kernels."""
+    gpu = preset("h200-sxm")
+    prof = load_profile("h200-sxm")
+    b16 = prof.attention_us(_decode_attn(16, 2048), 2, gpu)
+    assert prof.attention_us(_decode_attn(8, 2048), 2, gpu) == pytest.approx(b16 * 2 / 4)
+    assert prof.attention_us(_decode_attn(8, 2048), 2, gpu) > prof.attention_us(_decode_attn(8, 2048), 2)
+
+
 def test_datasheet_decode_steps_on_h100_within_10_percent():
     assert by_kind("h100-sxm")[("decode_step", "datasheet")]["median_abs_err"] <= 0.10
 

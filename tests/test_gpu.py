@@ -303,6 +303,18 @@ def test_profile_decode_attention_stays_within_one_kernel():
     assert prof.attention_us(_decode_attn(8, 2048), 2, gpu) > prof.attention_us(_decode_attn(8, 2048), 2)
 
 
+def test_causal_flash_blocks_finish_unevenly():
+    """Causal FlashAttention-2: query block j runs over (j + 1) x 128 keys, blocks go to SMs in
+    grid order. Fewer blocks than SMs: the kernel takes its longest block (2 tiles of 64 vs a
+    mean of 1.5 at 256 tokens x 32 heads: 4/3); batch 1 x 2048 tokens (512 blocks, 3.9 waves):
+    27% over the wave model; many waves: under 1%; decode (all blocks alike) untouched."""
+    from hwsim.hw.gpu import causal_imbalance
+    gpu = preset("h200-sxm")
+    assert causal_imbalance(gpu, (256,), (256,), 32) == pytest.approx(4 / 3)
+    assert causal_imbalance(gpu, (2048,), (2048,), 32) == pytest.approx(86 / 68)
+    assert 1.0 <= causal_imbalance(gpu, (2048,) * 8, (2048,) * 8, 32) < 1.01
+
+
 def test_datasheet_decode_steps_on_h100_within_10_percent():
     assert by_kind("h100-sxm")[("decode_step", "datasheet")]["median_abs_err"] <= 0.10
 

@@ -237,25 +237,30 @@ def decode_keys(gpu: GPUSpec, attn: Attention, ctx):
 IMBALANCE_MAX_WAVES = 32
 
 
-def causal_imbalance(gpu: GPUSpec, q: tuple, ctx: tuple, heads: int) -> float:
+def causal_imbalance(gpu: GPUSpec, q: tuple, ctx: tuple, kv_heads: int, group: int = 1) -> float:
     """Makespan of a causal FlashAttention-2 forward over the SMs / (waves x mean block work).
 
     FA2 launches a grid (query blocks, batch, heads) (csrc/flash_attn/src/flash_fwd_launch_template.h,
     run_flash_fwd: dim3 grid(num_m_block, batch, heads)); the hardware hands blocks to SMs in
     grid order as SMs free up (a greedy list schedule, one block per SM as in the wave model);
     under the causal mask query block j of a request with `c` keys and `n` new tokens runs over
-    c - n + min((j + 1) block_m, n) keys. At batch 1 and 2k tokens (512 blocks, 3.9 waves) the
-    last SMs finish 27% after the wave model's time; the effect fades with more waves."""
-    return _causal_imbalance(gpu.sms, gpu.attention_block_m, gpu.attention_block_n, q, ctx, heads)
+    c - n + min((j + 1) block_m / group, n) keys (blocks as flash_attention_ns counts them: rows =
+    tokens x GQA group per KV head). At batch 1 and 2k tokens (512 blocks, 3.9 waves) the last SMs
+    finish 27% after the wave model's time; the effect fades with more waves. Applied to batches
+    of prompts only: a mixed batch (decode rows beside prefill chunks) runs as a stack's own
+    varlen / split kernels, not modelled here (the wave model's mean block)."""
+    return _causal_imbalance(gpu.sms, gpu.attention_block_m, gpu.attention_block_n, q, ctx,
+                             kv_heads, group)
 
 
 @functools.lru_cache(maxsize=256)
 def _causal_imbalance(sms: int, block_m: int, block_n: int, q: tuple, ctx: tuple,
-                      heads: int) -> float:
+                      heads: int, group: int) -> float:
     work = []
     for n, c in zip(q, ctx):
-        m_blocks = -(-n // block_m)
-        work += [-(-(c - n + min((j + 1) * block_m, n)) // block_n) for j in range(m_blocks)]
+        m_blocks = -(-(n * group) // block_m)
+        work += [max(1, -(-(c - n + min(-(-(j + 1) * block_m // group), n)) // block_n))
+                 for j in range(m_blocks)]
     blocks = len(work) * heads
     waves = -(-blocks // sms)
     if not work or waves > IMBALANCE_MAX_WAVES:
@@ -294,8 +299,9 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     fill = n_blocks / (waves * gpu.sms)                      # wave quantization
     seq = float(np.max(ctx)) if len(ctx) else 1.0
     compute_s = flops / (flash_rate(gpu, dtype, seq if causal else seq / splits, causal) * fill)
-    if causal:      # causal blocks differ in work: the SMs finish unevenly
-        compute_s *= causal_imbalance(gpu, tuple(q.tolist()), tuple(ctx.tolist()), attn.heads)
+    if bool(np.all(q > 1)):     # prefill: causal blocks differ in work, the SMs finish unevenly
+        compute_s *= causal_imbalance(gpu, tuple(q.tolist()), tuple(ctx.tolist()), attn.kv_heads,
+                                      attn.group)
     b = 2 if dtype in ("fp16", "bf16") else 1 if dtype in ("fp8", "int8") else 4
     kv = 2.0 * float(np.sum(ctx)) * attn.kv_heads * attn.head_dim * b
     qo = 2.0 * float(np.sum(q)) * attn.heads * attn.head_dim * b

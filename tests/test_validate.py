@@ -102,9 +102,12 @@ KNOWN_MISSED = {
     # where vLLM (the model) uses one (~125 us per step): ~0.3 ms per small-batch decode step that
     # no microbenchmark sees (profile -6..-8% at batch 1-16). At batch 128 x 2048 the traced
     # attention kernel takes 1,840 us per layer, 14% over the same kernel alone at 2048 keys
-    # (1,612 us; whole key tiles explain 3%): ~5.6 ms per step unexplained (clocks/power under a
-    # 64 ms attention-bound step?). At batch 64-128 x 512 the traced kernel is 3-6% faster than
-    # alone, so whole-tile rounding over-predicts there (+5..7%). Datasheet mode charges small
+    # (1,612 us; one more 64-key tile is 3%): ~5.6 ms per step. Rechecked on an H200 on
+    # 2026-12-03 (SDPA alone, CUDA graphs): 2049 keys take 1,880 us vs 1,668 at 2048 (+13%, more
+    # than one tile), and the same kernel in a 60 ms graph 1,783 us vs 1,668 in the profile's 2 ms
+    # graphs (+7%, sustained clocks): together they cover the traced 1,840 us; the microbenchmarks
+    # see neither. At batch 64-128 x 512 the traced kernel was 3-6% faster than alone (the recheck
+    # gives 513 keys +16% over 512), so whole-tile rounding over-predicts those two rows (+5..7%). Datasheet mode charges small
     # kernels 1.2 us each and split-KV attention its FLOPs (no public figure for their fixed cost);
     # in prefill the harness's Triton rope runs at ~0.8 TB/s (80 us at 2k tokens, 2.0 ms per
     # prefill) and its K/V copies transpose (1.5 ms), neither of which a datasheet constant gives.

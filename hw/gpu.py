@@ -101,9 +101,6 @@ class GPUSpec(Spec):
                                    "FlashAttention thread block's loop (FlashAttention-2, head dim "
                                    "128: Flash_fwd_kernel_traits<128, 128, 64, 4>, "
                                    "csrc/flash_attn/src/flash_fwd_launch_template.h)")
-    attention_split_block_n: int = Field(default=128, gt=0, description="the same in the split-KV "
-                                         "decode kernel (block_n = 128 for head dim 128, "
-                                         "flash_api.cpp set_params_splitkv)")
     graph_kernel_us: float = Field(gt=0, description="least GPU time of one kernel replayed in a "
                                    "CUDA graph")
     kernel_overhead_us: dict[str, NonNegativeFloat] = Field(

@@ -36,6 +36,8 @@ measurements: they are the datasheet mode's out-of-sample test (hwsim.validate.g
 """
 from __future__ import annotations
 
+import functools
+import heapq
 from dataclasses import dataclass
 from typing import Literal
 
@@ -95,6 +97,10 @@ class GPUSpec(Spec):
                                    "thread block")
     attention_split_block_m: int = Field(default=64, gt=0, description="query rows per block of "
                                          "the split-KV decode kernel")
+    attention_block_n: int = Field(default=64, gt=0, description="keys per step of a "
+                                   "FlashAttention thread block's loop (FlashAttention-2, head dim "
+                                   "128: Flash_fwd_kernel_traits<128, 128, 64, 4>, "
+                                   "csrc/flash_attn/src/flash_fwd_launch_template.h)")
     graph_kernel_us: float = Field(gt=0, description="least GPU time of one kernel replayed in a "
                                    "CUDA graph")
     kernel_overhead_us: dict[str, NonNegativeFloat] = Field(
@@ -203,6 +209,68 @@ def flash_rate(gpu: GPUSpec, dtype: str, keys: float, causal: bool) -> float:
     return gpu.peak(dtype) * gpu.flash_attention_efficiency * float(shape)
 
 
+def flash_splits_kv(gpu: GPUSpec, attn: Attention) -> bool:
+    """Whether FlashAttention-2 runs this (decode) attention as its split-KV kernel:
+    set_params_splitkv (csrc/flash_attn/flash_api.cpp, also PyTorch's copy) calls
+    num_splits_heuristic(batch x heads x m-blocks of 64 rows, 2 x SMs ("128 threads per block"),
+    ...), which returns 1 split once the blocks reach 0.8 of that."""
+    q = attn.query_array
+    if bool(np.any(q > 1)):
+        return False
+    blocks = -(-(q * attn.group) // gpu.attention_split_block_m)
+    return int(np.sum(blocks)) * attn.kv_heads < 0.8 * FA2_BLOCKS_PER_SM * gpu.sms
+
+
+def decode_keys(gpu: GPUSpec, attn: Attention, ctx):
+    """Keys a decode FlashAttention block computes over: the context. FA2's main loop runs
+    ceil(keys / kBlockN) whole tiles and masks the tail (the kernels the H200 step trace names:
+    Flash_fwd_kernel_traits<128, 128, 64, 4>, split-KV <128, 64, 128, 4>; a recheck on an H200
+    gave 513 keys +16% over 512 at batch 64-128), but rounding each request up to whole tiles
+    breaks the serving cost's decode interpolation (affine in the keys read, hwsim.serving.cost:
+    off by 1.2% on a sampled iteration) and a batch-mean tail moves the measured points; not
+    modelled (KNOWN_MISSED)."""
+    return np.asarray(ctx)
+
+
+# Past this many waves of blocks, a causal kernel's uneven blocks even out (< 1% at 31 waves):
+# no list schedule is run.
+IMBALANCE_MAX_WAVES = 32
+
+
+def causal_imbalance(gpu: GPUSpec, q: tuple, ctx: tuple, kv_heads: int, group: int = 1) -> float:
+    """Makespan of a causal FlashAttention-2 forward over the SMs / (waves x mean block work).
+
+    FA2 launches a grid (query blocks, batch, heads) (csrc/flash_attn/src/flash_fwd_launch_template.h,
+    run_flash_fwd: dim3 grid(num_m_block, batch, heads)); the hardware hands blocks to SMs in
+    grid order as SMs free up (a greedy list schedule, one block per SM as in the wave model);
+    under the causal mask query block j of a request with `c` keys and `n` new tokens runs over
+    c - n + min((j + 1) block_m / group, n) keys (blocks as flash_attention_ns counts them: rows =
+    tokens x GQA group per KV head). At batch 1 and 2k tokens (512 blocks, 3.9 waves) the last SMs
+    finish 27% after the wave model's time; the effect fades with more waves. Applied to batches
+    of prompts only: a mixed batch (decode rows beside prefill chunks) runs as a stack's own
+    varlen / split kernels, not modelled here (the wave model's mean block)."""
+    return _causal_imbalance(gpu.sms, gpu.attention_block_m, gpu.attention_block_n, q, ctx,
+                             kv_heads, group)
+
+
+@functools.lru_cache(maxsize=256)
+def _causal_imbalance(sms: int, block_m: int, block_n: int, q: tuple, ctx: tuple,
+                      heads: int, group: int) -> float:
+    work = []
+    for n, c in zip(q, ctx):
+        m_blocks = -(-(n * group) // block_m)
+        work += [max(1, -(-(c - n + min(-(-(j + 1) * block_m // group), n)) // block_n))
+                 for j in range(m_blocks)]
+    blocks = len(work) * heads
+    waves = -(-blocks // sms)
+    if not work or waves > IMBALANCE_MAX_WAVES:
+        return 1.0
+    free = [0.0] * sms
+    for w in work * heads:        # grid order: m-block fastest, then request, then head
+        heapq.heappush(free, heapq.heappop(free) + w)
+    return max(free) / (waves * sum(work) / len(work))
+
+
 def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float, float, int]:
     """(compute ns, HBM bytes, kernels) of one FlashAttention-2 forward over all requests.
 
@@ -214,19 +282,16 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     q, ctx = attn.query_array, attn.context_array
     rows = q * attn.group
     causal = bool(np.any(q > 1))
-    # FlashAttention-2's set_params_splitkv (csrc/flash_attn/flash_api.cpp, also PyTorch's copy):
-    # num_splits_heuristic(batch x heads x m-blocks of 64 rows, 2 x SMs ("128 threads per block"),
-    # ...) returns 1 split once the blocks reach 0.8 of that.
-    slots = FA2_BLOCKS_PER_SM * gpu.sms
-    blocks_split = -(-rows // gpu.attention_split_block_m)
-    split = not causal and int(np.sum(blocks_split)) * attn.kv_heads < 0.8 * slots
+    split = flash_splits_kv(gpu, attn)
     block_m = gpu.attention_split_block_m if split else gpu.attention_block_m
     blocks = -(-rows // block_m)
-    # keys each block visits: all of the context in decode, the causal triangle in prefill
-    keys = np.where(q > 1, ctx - q + (q + 1) / 2.0, ctx)
+    # keys each block visits: all of the context in decode (whole key blocks: the last one is
+    # masked, not shortened), the causal triangle in prefill
+    keys = np.where(q > 1, ctx - q + (q + 1) / 2.0, decode_keys(gpu, attn, ctx))
     flops = 4.0 * float(np.sum(blocks * block_m * keys)) * attn.head_dim * attn.kv_heads
     n_blocks = int(np.sum(blocks)) * attn.kv_heads
     splits = 1
+    slots = FA2_BLOCKS_PER_SM * gpu.sms
     if split:   # the context is cut so that the blocks fill the SMs
         splits = max(1, int(slots // max(n_blocks, 1)))
         n_blocks *= splits
@@ -234,6 +299,9 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     fill = n_blocks / (waves * gpu.sms)                      # wave quantization
     seq = float(np.max(ctx)) if len(ctx) else 1.0
     compute_s = flops / (flash_rate(gpu, dtype, seq if causal else seq / splits, causal) * fill)
+    if bool(np.all(q > 1)):     # prefill: causal blocks differ in work, the SMs finish unevenly
+        compute_s *= causal_imbalance(gpu, tuple(q.tolist()), tuple(ctx.tolist()), attn.kv_heads,
+                                      attn.group)
     b = 2 if dtype in ("fp16", "bf16") else 1 if dtype in ("fp8", "int8") else 4
     kv = 2.0 * float(np.sum(ctx)) * attn.kv_heads * attn.head_dim * b
     qo = 2.0 * float(np.sum(q)) * attn.heads * attn.head_dim * b

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.hw.gpu import (GPUSpec, KernelTime, ServingStack, _hbm_bytes, folded_into_norm,
-                          kernels_of)
+from hwsim.hw.gpu import (GPUSpec, KernelTime, ServingStack, _hbm_bytes, decode_keys,
+                          flash_splits_kv, folded_into_norm, kernels_of)
 from hwsim.workloads.ops import Attention, Op, OpKind
 
 PROFILE_FILES = ("gemm.csv", "attention.csv", "elementwise.csv", "launch.csv")
@@ -63,15 +63,17 @@ def _over_context(L: float, xs: np.ndarray, ys: np.ndarray) -> float:
     return float(np.exp(np.interp(math.log(L), np.log(xs), np.log(ys))))
 
 
-def _decode_attention_us(grid: dict, rows: float, L: float) -> float:
+def _decode_attention_us(grid: dict, rows: float, L: float, waves=None) -> float:
     """Decode attention over the measured (batch x heads, context) grid: along context within
     each measured batch (_over_context), then log-log across batches; below the smallest batch
-    the smallest batch's time (a decode kernel's fixed cost does not shrink with fewer rows),
-    above the largest proportional to rows (more blocks in more waves)."""
+    the smallest batch's time (a decode kernel's fixed cost does not shrink with fewer rows) or,
+    given `waves` (rows -> waves of thread blocks of the one-pass kernel), that time scaled by the
+    waves (the grid then holds only points that run the same kernel); above the largest
+    proportional to rows (more blocks in more waves)."""
     bs = sorted(grid)
     at = np.array([_over_context(L, *grid[b]) for b in bs])
     if rows <= bs[0]:
-        return float(at[0])
+        return float(at[0] * (waves(rows) / waves(bs[0]) if waves else 1.0))
     if rows >= bs[-1]:
         return float(at[-1] * rows / bs[-1])
     return float(np.exp(np.interp(math.log(rows), np.log(bs), np.log(at))))
@@ -135,7 +137,10 @@ class GPUProfile:
         xs, ys = self._families[key]
         return _loglog(m, xs, ys) * (n * k) / (key[1] * key[2])
 
-    def attention_us(self, attn: Attention, dtype_bytes: int) -> float:
+    def attention_us(self, attn: Attention, dtype_bytes: int, gpu: GPUSpec | None = None) -> float:
+        """FlashAttention time. Decode with `gpu` given: at the context rounded up to whole key
+        tiles of the kernel FA2 picks (hwsim.hw.gpu.decode_keys; the measured contexts are whole
+        tiles, so they come back as measured)."""
         q, ctx = attn.query_array, attn.context_array
         if np.any(q > 1):
             if self._prefill is None:
@@ -147,12 +152,25 @@ class GPUProfile:
             raise ValueError(f"profile {self.name} has no decode attention measurements")
         # rows of work: requests x KV heads (x head_dim / 128); keys: the mean context
         rows = len(ctx) * attn.kv_heads * attn.head_dim / 128 * dtype_bytes / 2
-        return _decode_attention_us(self._decode_grid, rows, float(np.mean(ctx)))
+        if gpu is None:
+            return _decode_attention_us(self._decode_grid, rows, float(np.mean(ctx)))
+        # only the measured batches that run the same kernel (split-KV or one pass: FA2's
+        # heuristic, hwsim.hw.gpu.flash_splits_kv); the measured rows are MHA, head dim 128
+        split = flash_splits_kv(gpu, attn)
+        grid = {r: v for r, v in self._decode_grid.items()
+                if flash_splits_kv(gpu, _mha_decode(int(round(r)))) == split} or self._decode_grid
+        waves = None if split else (lambda r: math.ceil(r / gpu.sms))
+        return _decode_attention_us(grid, rows, float(np.mean(decode_keys(gpu, attn, ctx))), waves)
 
-    def elementwise_us(self, kind: OpKind, elements: int, fused: bool) -> float:
+    def elementwise_us(self, kind: OpKind, elements: int, fused: bool, function: str = "") -> float:
+        """A norm or elementwise kernel over `elements` from the measured rows of its own kind:
+        the fused add+RMSNorm (unfused: the RMSNorm), rotary embedding (`function` "rope": the
+        measured rope kernel, elements = tokens x (q + k) width as measured), else SiLU-and-mul."""
         variant = "fused" if fused else "unfused"
-        op = ("add_rmsnorm" if fused else "rmsnorm") if kind == OpKind.NORM else "silu_mul"
-        curve = self._elementwise.get((op, variant)) or self._elementwise.get(("silu_mul", "unfused"))
+        op = ("add_rmsnorm" if fused else "rmsnorm") if kind == OpKind.NORM else \
+            "rope" if function == "rope" else "silu_mul"
+        curve = self._elementwise.get((op, variant)) or self._elementwise.get(("silu_mul", variant)) \
+            or self._elementwise.get(("silu_mul", "unfused"))
         if curve is None:
             raise ValueError(f"profile {self.name} has no elementwise measurements")
         return _loglog(max(elements, 1), *curve)
@@ -179,17 +197,23 @@ class GPUProfile:
         elif folded_into_norm(op, stack):   # measured inside the fused add_rmsnorm kernel
             return KernelTime(0.0, hbm, "vector")
         else:
-            us = self.elementwise_us(op.kind, op.elements or 1, stack.fused_elementwise)
+            us = self.elementwise_us(op.kind, op.elements or 1, stack.fused_elementwise, op.function)
             engine = "vector"
         return KernelTime(self._launch_floor(op.kind, stack, us) * 1e3, hbm, engine)
 
     def flash(self, gpu: GPUSpec, attn: Attention, dtype: str, stack: ServingStack) -> KernelTime:
         b = 1 if dtype in ("fp8", "int8") else 4 if dtype == "fp32" else 2
-        us = self.attention_us(attn, b)
+        us = self.attention_us(attn, b, gpu)
         kv = 2.0 * float(np.sum(attn.context_array)) * attn.kv_heads * attn.head_dim * b
         qo = 2.0 * float(np.sum(attn.query_array)) * attn.heads * attn.head_dim * b
         return KernelTime(self._launch_floor(OpKind.ATTENTION_SCORE, stack, us) * 1e3, kv + qo,
                           "tensor")
+
+
+def _mha_decode(rows: int) -> Attention:
+    """A measured decode point as an Attention: `rows` (batch x heads) single-query rows."""
+    return Attention(query_tokens=(1,) * rows, context_lens=(1,) * rows, heads=1, kv_heads=1,
+                     head_dim=128)
 
 
 def _half(k: KernelTime) -> KernelTime:

@@ -13,7 +13,8 @@ the experts' ops in proportion to their FLOPs.
 """
 from __future__ import annotations
 
-from hwsim.hw.gpu import GPUCoster, KernelTime, ServingStack, grouped_matmul_compute_ns
+from hwsim.hw.gpu import (GPUCoster, KernelTime, ServingStack, folded_into_norm,
+                          grouped_matmul_compute_ns)
 from hwsim.hw.gpu import _hbm_bytes as hbm_bytes
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers.common import add_collective_task, add_task, link_resource
@@ -75,6 +76,10 @@ def map_gpu(graph: OpGraph, hw: HardwareSpec, options: ServingStack) -> Schedule
             continue
         c = costs.get(op.name) or coster.op_cost(op, coster.kernel(op))
         demands = {"gpu": c.compute_ns, "gpu.hbm": c.bytes_by_level.get("hbm", 0.0)}
+        if coster.profile is not None and folded_into_norm(op, options):
+            # its bytes move inside the fused add+RMSNorm kernel, whose measured time already
+            # holds them: counted for energy, not held again on the HBM
+            demands["gpu.hbm"] = 0.0
         task_of[op.name] = add_task(schedule, op.name, op, c, "gpu", demands, deps)
     return schedule
 

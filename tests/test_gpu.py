@@ -92,6 +92,28 @@ def test_a_fused_stack_folds_the_residual_add_into_the_norm():
     assert load_profile("h200-sxm").kernel(gpu, add, fused).compute_ns == 0
 
 
+def test_profile_folded_add_holds_no_hbm_time():
+    """Profile mode: the residual add folded into the fused add+RMSNorm takes no time of its own
+    in a prefill whose activations spill L2 (the measured fused kernel already moved its bytes);
+    its bytes still count for energy. Datasheet mode keeps them as HBM time."""
+    import yaml
+    from hwsim.config.loader import load_config_text
+    from hwsim.pipeline import run_system
+
+    def residual_us(gpu):
+        text = yaml.safe_dump({"name": "x", "workload": {
+            "model": "llama2-7b", "phase": "prefill", "batch": 1, "dtype": "bf16", "lm_head": False,
+            "requests": {"distribution": "fixed", "context_len": 2048}},
+            "hardware": {"gpu": gpu}, "mapper": {"name": "gpu"}})
+        r = run_system(load_config_text(text).main, extrapolate_layers=False)
+        tasks = [t for t in r.schedule.tasks if t.name.endswith("residual1")]
+        assert tasks and all(t.bytes_by_level["hbm"] > 0 for t in tasks)
+        return sum(r.trace.end_ns[t.id] - r.trace.start_ns[t.id] for t in tasks)
+
+    assert residual_us({"preset": "h200-sxm", "profile": "h200-sxm"}) == 0
+    assert residual_us({"preset": "h200-sxm"}) > 0
+
+
 def test_kernel_structure_matches_the_traced_h200_step():
     """The per-kernel trace of the measured H200 decode steps (configs/profiles/h200-sxm/
     step_trace/, held out of every fit) shows the kernels the datasheet model launches: a
@@ -221,20 +243,66 @@ def test_profile_within_5_percent(card, kind):
     assert by_kind(card)[(kind, "profile")]["median_abs_err"] <= 0.05
 
 
+@pytest.mark.parametrize("card", ["h200-sxm", "h100-sxm"])
+def test_profile_prefill_within_5_percent(card):
+    """Whole prefills (held out) from the kernels measured alone."""
+    assert by_kind(card)[("prefill", "profile")]["median_abs_err"] <= 0.05
+
+
+def test_profile_rope_is_the_measured_rope_kernel():
+    """Rotary embedding is costed from elementwise.csv's rope rows (a measured point comes back
+    as measured), not from the SiLU-and-mul curve (3x faster per element at 2048 tokens)."""
+    from hwsim.hw.gpu_profile import load_profile, profiles_dir, read_csv
+    prof = load_profile("h200-sxm")
+    rows = [r for r in read_csv(profiles_dir() / "h200-sxm" / "elementwise.csv")
+            if r["op"] == "rope" and r["variant"] == "fused"]
+    assert rows
+    for r in rows:
+        el = int(r["tokens"]) * int(r["width"])
+        assert prof.elementwise_us(OpKind.ELEMENTWISE, el, True, "rope") == \
+            pytest.approx(float(r["us"]), rel=1e-9)
+    el = 4096 * 8192
+    assert prof.elementwise_us(OpKind.ELEMENTWISE, el, True, "rope") > \
+        2 * prof.elementwise_us(OpKind.ELEMENTWISE, el, True, "silu")
+
+
+def test_profile_decode_attention_stays_within_one_kernel():
+    """FA2 runs batch 4 x 32 heads as its split-KV kernel and batch 8 in one pass (256 blocks of
+    128 rows, 2 waves on 132 SMs): profile mode takes batch 8 from the measured one-pass batch
+    16 (512 blocks, 4 waves) scaled by the waves, never across the two kernels."""
+    gpu = preset("h200-sxm")
+    prof = load_profile("h200-sxm")
+    b16 = prof.attention_us(_decode_attn(16, 2048), 2, gpu)
+    assert prof.attention_us(_decode_attn(8, 2048), 2, gpu) == pytest.approx(b16 * 2 / 4)
+    assert prof.attention_us(_decode_attn(8, 2048), 2, gpu) > prof.attention_us(_decode_attn(8, 2048), 2)
+
+
+def test_causal_flash_blocks_finish_unevenly():
+    """Causal FlashAttention-2: query block j runs over (j + 1) x 128 keys, blocks go to SMs in
+    grid order. Fewer blocks than SMs: the kernel takes its longest block (2 tiles of 64 vs a
+    mean of 1.5 at 256 tokens x 32 heads: 4/3); batch 1 x 2048 tokens (512 blocks, 3.9 waves):
+    27% over the wave model; many waves: under 1%; decode (all blocks alike) untouched."""
+    from hwsim.hw.gpu import causal_imbalance
+    gpu = preset("h200-sxm")
+    assert causal_imbalance(gpu, (256,), (256,), 32) == pytest.approx(4 / 3)
+    assert causal_imbalance(gpu, (2048,), (2048,), 32) == pytest.approx(86 / 68)
+    assert 1.0 <= causal_imbalance(gpu, (2048,) * 8, (2048,) * 8, 32) < 1.01
+
+
 def test_datasheet_decode_steps_on_h100_within_10_percent():
     assert by_kind("h100-sxm")[("decode_step", "datasheet")]["median_abs_err"] <= 0.10
 
 
 @pytest.mark.xfail(strict=True, reason="missed (issue 11): in the traced H200 step the small "
-                   "kernels take longer than alone (add+RMSNorm 2.8 vs 2.0 us, attention 11.4 vs "
-                   "10.5 us at batch 1, 0.5 us gaps) and the harness writes K and V with two "
-                   "kernels; datasheet mode lacks small kernels' fixed costs (no public figure) "
-                   "and LLM-shaped GEMMs reach ~90% of MAMF (step_trace/ README, KNOWN_MISSED)")
+                   "kernels take longer than alone (add+RMSNorm 2.8 vs 2.0 us, split-KV attention "
+                   "+1.8 us per layer at batch 1, 0.5 us gaps), the harness writes K and V with two "
+                   "kernels, and batch 128 x 2048 attention runs 14% over its microbenchmark; "
+                   "datasheet mode lacks small kernels' fixed costs (no public figure) and the "
+                   "harness's slow rope and transposing K/V copies in prefill (KNOWN_MISSED)")
 @pytest.mark.parametrize("card,kind,mode,target", [
     ("h200-sxm", "decode_step", "datasheet", 0.10), ("h200-sxm", "prefill", "datasheet", 0.10),
-    ("h200-sxm", "decode_step", "profile", 0.05), ("h200-sxm", "prefill", "profile", 0.05),
-    ("h100-sxm", "prefill", "datasheet", 0.10), ("h100-sxm", "decode_step", "profile", 0.05),
-    ("h100-sxm", "prefill", "profile", 0.05)])
+    ("h200-sxm", "decode_step", "profile", 0.05), ("h100-sxm", "prefill", "datasheet", 0.10),
+    ("h100-sxm", "decode_step", "profile", 0.05)])
 def test_missed_targets(card, kind, mode, target):
     assert by_kind(card)[(kind, mode)]["median_abs_err"] <= target
 

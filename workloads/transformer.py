@@ -525,6 +525,12 @@ class _Builder:
             self.add(self.collective(f"L{i}.combine", i, OpKind.ALL_TO_ALL, w.ep, sent),
                      after=ends or [fork])
             ends = [self.last]
+        self._moe_tail(i, ends, fork, x_in)
+
+    def _moe_tail(self, i: int, ends: list[str], fork: str, x_in: str) -> None:
+        """The end of MoE layer i: the TP all-reduce of the FFN outputs, then the residual add
+        on the layer's tokens (`self.tokens`)."""
+        w, d, b, T = self.w, self.m.d_model, self.b, self.tokens
         if w.tp > 1:
             self.add(self.collective(f"L{i}.allreduce_ffn", i, OpKind.ALL_REDUCE, w.tp, T * d * b),
                      after=ends or [fork])
@@ -559,15 +565,9 @@ class _Builder:
                                      lay.combine_copies[group] * d * b // w.tp), after=ends or [fork])
             ends = [self.last]
         self._exflow_view(lay.tokens_out_ids)
-        T = self.tokens
-        if w.tp > 1:
-            self.add(self.collective(f"L{i}.allreduce_ffn", i, OpKind.ALL_REDUCE, w.tp, T * d * b),
-                     after=ends or [fork])
-            ends = [self.last]
         # the residual of a token that moved travels with it (its bytes not counted: assumed
         # carried with the dispatched hidden state)
-        self.add(self.vector(f"L{i}.residual2", i, T * d, "add", in_elements=2 * T * d),
-                 after=(ends or [fork]) + [x_in])
+        self._moe_tail(i, ends, fork, x_in)
 
     def _expert_slots(self, counts):
         """(per expert group its routed (expert, tokens) slots, per group the tokens its shared

@@ -276,8 +276,7 @@ def test_each_builtin_name_is_registered_by_the_module_the_registry_lists():
         for module in set(table.values()):
             importlib.import_module(module)
         registered = {name: entry for name, entry in dict.items(registry)}
-        builtin = {name: entry for name, entry in registered.items()
-                   if module_of(entry).startswith("hwsim.") and name not in ("hardwired_only",)}
+        builtin = {name: entry for name, entry in registered.items() if module_of(entry).startswith("hwsim.")}
         assert set(builtin) <= set(table), f"registered but not listed: {set(builtin) - set(table)}"
         for name, module in table.items():
             assert name in registered, f"{module} does not register {name!r}"

@@ -12,6 +12,8 @@ from functools import cached_property
 
 import numpy as np
 
+from hwsim.frozen import evolve
+
 # Most requests (or images) in one pass: a thousand times the largest batch of the systems modelled
 # (NeuPIMs: 512). An assumed sanity bound: per-request arrays are built before the memory check.
 MAX_BATCH = 1 << 20
@@ -328,7 +330,7 @@ def op_for_requests(op: Op, idx: np.ndarray, all_query: np.ndarray, all_context:
         pairs_share = float(np.sum(sub.query_array * sub.context_array)) / \
             float(np.sum(a.query_array * a.context_array))
         kv_share = float(sub.context_array.sum()) / float(a.context_array.sum())
-        return _evolve(op, attention=sub, flops=op.flops * pairs_share,
+        return evolve(op, attention=sub, flops=op.flops * pairs_share,
                        kv_read_bytes=int(round(op.kv_read_bytes * kv_share)),
                        act_in_bytes=int(round(op.act_in_bytes * (pairs_share if op.kind == OpKind.ATTENTION_CONTEXT else q_share))),
                        act_out_bytes=int(round(op.act_out_bytes * (pairs_share if op.kind == OpKind.ATTENTION_SCORE else q_share))))
@@ -349,14 +351,5 @@ def op_for_requests(op: Op, idx: np.ndarray, all_query: np.ndarray, all_context:
         scaled["collective"] = Collective(op.collective.group, nbytes)
     if op.kind == OpKind.EMBEDDING:
         scaled["weight_bytes"] = int(round(op.weight_bytes * share))
-    return _evolve(op, **scaled)
+    return evolve(op, **scaled)
 
-
-def _evolve(op: Op, **changes) -> Op:
-    """`dataclasses.replace(op, **changes)` without re-running `__init__` (Op has no
-    `__post_init__`, so the copy is the same; a mapper that splits every op of a batch into
-    sub-batches calls this for each part)."""
-    new = object.__new__(Op)
-    new.__dict__.update(op.__dict__)
-    new.__dict__.update(changes)
-    return new

@@ -32,13 +32,17 @@ NO_WINDOW = ("mapper.window=1", "mapper.window_resident=0.10", "mapper.window_ne
 @functools.cache
 def _plan(dtype: str, bundling: bool, extra: tuple[str, ...] = ()):
     """(plan, flash spec) of the config's sparse loading at `dtype`."""
+    return _config_plan("llm-in-flash.yaml", (f"workload.dtype={dtype}",
+                                              f"mapper.bundling={str(bundling).lower()}", *extra))
+
+
+def _config_plan(name: str, overrides: tuple[str, ...] = ()):
+    """(plan, flash spec) of shipped config `name`'s sparse loading, with `overrides`."""
     from hwsim.config.loader import load_config
     from hwsim.configs import CONFIG_DIR
     from hwsim.mappers.flash import flash_plan
     from hwsim.mappers.partition import partition
-    cfg = load_config(CONFIG_DIR / "llm-in-flash.yaml",
-                      overrides=[f"workload.dtype={dtype}", f"mapper.bundling={str(bundling).lower()}",
-                                 *extra])
+    cfg = load_config(CONFIG_DIR / name, overrides=list(overrides))
     graph = partition(cfg.main.workload).devices[0].graph
     return flash_plan(graph, cfg.main.mapper.options), cfg.main.hardware.flash
 
@@ -134,14 +138,8 @@ FALCON = "configs/llm-in-flash-falcon.yaml"
 
 @functools.cache
 def falcon_plan():
-    """(plan, model) of configs/llm-in-flash-falcon.yaml's sparse loading (Falcon 7B, fp32)."""
-    from hwsim.config.loader import load_config
-    from hwsim.configs import CONFIG_DIR
-    from hwsim.mappers.flash import flash_plan
-    from hwsim.mappers.partition import partition
-    cfg = load_config(CONFIG_DIR / "llm-in-flash-falcon.yaml")
-    graph = partition(cfg.main.workload).devices[0].graph
-    return flash_plan(graph, cfg.main.mapper.options)
+    """The plan of configs/llm-in-flash-falcon.yaml's sparse loading (Falcon 7B, fp32)."""
+    return _config_plan("llm-in-flash-falcon.yaml")[0]
 
 
 @claim(id="llm-in-flash.falcon_dram_share", system="LLM in a flash",

@@ -128,11 +128,6 @@ COMPONENTS: LazyRegistry = LazyRegistry(BUILTIN_COMPONENT_MODULES, "component ki
 ENERGY_BUCKETS = ("compute", "sram", "dram", "flash", "ram", "disk", "pim", "link")
 
 
-def load_builtins() -> LazyRegistry:
-    """Import every built-in kind (for listings and did-you-mean hints); returns COMPONENTS."""
-    return COMPONENTS.load_all()
-
-
 def register_component(kind: ComponentKind) -> ComponentKind:
     """Add (or replace: modules may be reloaded) a component kind."""
     unknown = [b for b in kind.energy_buckets if b not in ENERGY_BUCKETS]

@@ -14,9 +14,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import numpy as np
+
+
+def escape(text: str) -> str:
+    """Text as SVG character data: &, < and > escaped (what xml.sax.saxutils.escape does,
+    without importing urllib and ssl with it)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
 
 # matplotlib's "tab10" cycle, so colours match the sweep plots (C0, C1, ...).
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",

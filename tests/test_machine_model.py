@@ -292,17 +292,19 @@ def test_the_fixed_energy_buckets_are_those_the_builtin_kinds_charge_in_report_o
     assert energy_buckets() == tuple(dict.fromkeys(b for k in kinds for b in k.energy_buckets)) + ("static",)
 
 
-def test_a_run_imports_only_the_kinds_and_mappers_its_config_names():
-    """`hwsim run configs/neupims.yaml` needs the NPU, GPU, memory, PIM and link kinds and
-    three mappers; no wafer, MCU, flash or HNLPU module is imported (issue 9: import only
-    what a command needs)."""
+def test_a_run_imports_only_the_kinds_and_mappers_its_config_names(tmp_path):
+    """`hwsim run configs/neupims.yaml` (simulation, table and results folder) needs the NPU,
+    GPU, memory, PIM and link kinds and three mappers; no wafer, MCU, flash or HNLPU module is
+    imported, nor matplotlib or the network stack (issue 9: import only what a command needs)."""
     import subprocess
     import sys
-    code = ("import sys; from hwsim.config.loader import load_config; from hwsim.pipeline import evaluate; "
-            f"evaluate(load_config({str(CONFIG_DIR / 'neupims.yaml')!r}, [])); "
-            "print(' '.join(m for m in sys.modules if m.startswith('hwsim.')))")
+    code = ("import sys; from hwsim.cli import main; "
+            f"main(['run', {str(CONFIG_DIR / 'neupims.yaml')!r}, '--out', {str(tmp_path / 'r')!r}], "
+            "standalone_mode=False); "
+            "print(' '.join(sys.modules), file=sys.stderr)")
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                check=True).stdout.split())
+                                check=True).stderr.split())
     assert {"hwsim.hw.npu", "hwsim.hw.pim", "hwsim.mappers.neupims"} <= loaded
     assert not loaded & {"hwsim.hw.wafer", "hwsim.hw.mcu", "hwsim.hw.flash", "hwsim.hw.hnlpu",
-                         "hwsim.mappers.wafer", "hwsim.mappers.mcu", "hwsim.mappers.tpi"}
+                         "hwsim.mappers.wafer", "hwsim.mappers.mcu", "hwsim.mappers.tpi",
+                         "matplotlib", "pandas", "urllib.request"}

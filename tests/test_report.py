@@ -323,3 +323,15 @@ def test_merged_intervals_only_closes_gaps_narrower_than_asked():
     assert s.tolist() == [0.0, 5.0, 9.0] and e.tolist() == [2.0, 6.0, 9.0]
     s, e = merged_intervals(start, end, 3.0)
     assert s.tolist() == [0.0] and e.tolist() == [9.0]
+
+
+def test_config_yaml_is_the_text_pyyaml_writes_for_every_shipped_config():
+    """config.yaml uses libyaml's emitter for speed; it must write what yaml.safe_dump writes,
+    since an earlier run's folder is recognised by comparing this text."""
+    import yaml
+
+    from hwsim.config.loader import load_config
+    from hwsim.report import _config_text
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        config = load_config(path)
+        assert _config_text(config) == yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), path.name

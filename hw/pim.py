@@ -171,19 +171,21 @@ def attention_on_channels(pim: PIMSpec, level, op: Op, channel_of: np.ndarray, c
     requests_on = np.bincount(channel_of, minlength=channels)
     pim_ns_on, bus_bytes_on = per_channel(cycles) * pim.dram.tck_ns, per_channel(vector_bytes)
     pairs_on, tiles_on = per_channel(pairs), per_channel(tiles)
-    out = []
-    for c in np.flatnonzero(requests_on):
-        pim_ns, bus_bytes = float(pim_ns_on[c]), float(bus_bytes_on[c])
-        share = float(pairs_on[c]) / total_pairs
-        kv = op.kv_read_bytes * share
-        energy = {"pim": float(tiles_on[c]) * per_tile_j + op.flops * share / 2 * mac_pj * 1e-12,
-                  "dram": level.energy_j(bus_bytes)}
-        out.append(ChannelWork(
-            int(c), pim_ns, bus_bytes,
-            bus_bytes if dual_row_buffer else max(bus_bytes, pim_ns * per_channel_bw),
-            kv, op.flops * share, energy,
-            max(op.flops * share / (2 * internal_bw / b), kv / internal_bw)))
-    return out
+    # Every busy channel at once (element-wise, the same operations in the same order as one
+    # channel at a time).
+    busy = np.flatnonzero(requests_on)
+    pim_ns, bus_bytes = pim_ns_on[busy], bus_bytes_on[busy]
+    share = pairs_on[busy] / total_pairs
+    kv = op.kv_read_bytes * share
+    flops = op.flops * share
+    pim_j = tiles_on[busy] * per_tile_j + op.flops * share / 2 * mac_pj * 1e-12
+    dram_j = level.energy_j(bus_bytes)
+    demand = bus_bytes if dual_row_buffer else np.maximum(bus_bytes, pim_ns * per_channel_bw)
+    roofline = np.maximum(op.flops * share / (2 * internal_bw / b), kv / internal_bw)
+    return [ChannelWork(c, t, bb, d, k, f, {"pim": pj, "dram": dj}, r)
+            for c, t, bb, d, k, f, pj, dj, r in zip(
+                busy.tolist(), pim_ns.tolist(), bus_bytes.tolist(), demand.tolist(), kv.tolist(),
+                flops.tolist(), pim_j.tolist(), dram_j.tolist(), roofline.tolist())]
 
 
 # ---- registration ------------------------------------------------------------------------------

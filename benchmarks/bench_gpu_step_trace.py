@@ -25,8 +25,10 @@ def kernel_class(name: str) -> str:
     for key in ("add_rmsnorm", "silu_mul", "rope"):
         if key in n:
             return key
+    if "kv_write" in n:
+        return "kv_write (KV cache write)"
     if "direct_copy" in n:
-        return "copy (KV cache write)"
+        return "copy (KV cache write)"        # harness 1: two copy kernels (K, V)
     return "other"
 
 

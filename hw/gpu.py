@@ -159,6 +159,10 @@ class ServingStack(Spec):
 
     launch: Launch = "cuda_graph"
     fused_elementwise: bool = True
+    separate_kv_writes: bool = Field(default=False, description="write a step's new K and V "
+                                     "into the KV cache with one kernel each (Hugging Face's "
+                                     "cache update: one copy per tensor); false: one kernel for "
+                                     "both (vLLM's reshape_and_cache)")
     fused_moe: bool = Field(default=False, description="run a MoE layer's routed experts as one "
                             "grouped kernel per step (up, activation, down), as vLLM's fused_moe "
                             "Triton kernel does; false: one kernel per expert and step")
@@ -347,14 +351,14 @@ def folded_into_norm(op: Op, stack: ServingStack) -> bool:
 
 def kernels_of(op: Op, stack: ServingStack, gpu: GPUSpec | None = None) -> int:
     """Kernels one op launches: a QKV projection that writes new KV also launches the cache
-    write (vLLM's reshape_and_cache); a GEMM split along K launches a second kernel that sums the
+    write (vLLM's reshape_and_cache: one kernel; `separate_kv_writes`: one for K, one for V); a GEMM split along K launches a second kernel that sums the
     fp32 partial tiles (`gpu` given: datasheet mode's split-K; CUTLASS GemmSplitKParallel runs
     its ReductionKernel after the GEMM kernel, cutlass/gemm/device/gemm_splitk_parallel.h; cuBLAS
     likewise launches splitKreduce_kernel); unfused norms and activations launch
     UNFUSED_KERNELS (an unfused add is one kernel, x.add_(y)); a residual add folded into the
     next norm launches none."""
     if op.matmul is not None:
-        n = 2 if op.kv_write_bytes else 1
+        n = 1 + (2 if stack.separate_kv_writes else 1) * bool(op.kv_write_bytes)
         if gpu is not None:
             mm = op.matmul
             n += int(np.max(split_k(gpu, mm.m, mm.n, mm.k, mm.count)[1]) > 1)

@@ -10,7 +10,7 @@ Interpolation, all in log-log space (times follow power laws between the regimes
 - GEMM x[m,k] @ W[k,n]: the measured (n, k) family nearest in log n + log k, interpolated over m,
   scaled by n k / (n_f k_f) (both weight bytes and FLOPs scale so); past the largest m, linear in m.
 - FlashAttention prefill (causal): over its FLOPs; decode (one query row): over its KV bytes.
-- Elementwise: over elements, per op kind and fused / unfused variant.
+- Elementwise: over elements, per op kind and fused / unfused variant (the KV cache write too).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.hw.gpu import (GPUSpec, KernelTime, ServingStack, _hbm_bytes, decode_keys,
-                          flash_splits_kv, folded_into_norm, kernels_of)
+                          flash_splits_kv, folded_into_norm)
 from hwsim.workloads.ops import Attention, Op, OpKind
 
 PROFILE_FILES = ("gemm.csv", "attention.csv", "elementwise.csv", "launch.csv")
@@ -175,6 +175,17 @@ class GPUProfile:
             raise ValueError(f"profile {self.name} has no elementwise measurements")
         return _loglog(max(elements, 1), *curve)
 
+    def kv_write_us(self, elements: int, separate: bool = False) -> float:
+        """The KV cache write of `elements` new K and V values: the measured kv_write kernel (one
+        kernel for K and V; `separate`: one copy each, its `unfused` rows). Profiles measured
+        before kv_write rows existed (harness 1) take the fused SiLU-and-mul curve, once per
+        kernel at the elements that kernel writes."""
+        curve = self._elementwise.get(("kv_write", "unfused" if separate else "fused"))
+        if curve is not None:
+            return _loglog(max(elements, 1), *curve)
+        kernels = 2 if separate else 1
+        return kernels * self.elementwise_us(OpKind.ELEMENTWISE, max(elements // kernels, 1), True)
+
     def eager_us(self, kind: OpKind) -> float:
         what = "tiny_gemm" if kind in (OpKind.MATMUL, OpKind.ROUTER) or kind.is_attention else "tiny_add"
         return self._launch.get((what, "eager"), 0.0)
@@ -188,9 +199,8 @@ class GPUProfile:
         if op.matmul is not None:
             mm = op.matmul
             us = self.gemm_us(op.dtype, mm.m, mm.n, mm.k) * mm.count
-            if kernels_of(op, stack) > 1:      # the KV cache write: a copy of the new K and V
-                us += self.elementwise_us(OpKind.ELEMENTWISE, op.kv_write_bytes // op.dtype_bytes,
-                                          True)
+            if op.kv_write_bytes:        # the KV cache write of the new K and V
+                us += self.kv_write_us(op.kv_write_bytes // op.dtype_bytes, stack.separate_kv_writes)
             engine = "tensor"
         elif op.attention is not None:     # one of score / context on its own: half the kernel
             return _half(self.flash(gpu, op.attention, op.dtype, stack))

@@ -1,7 +1,8 @@
 """`gpu`: the op graph as kernels on one GPU stream, run by a serving stack.
 
 Options (the serving stack, hwsim.hw.gpu.ServingStack): `launch: cuda_graph | eager` and
-`fused_elementwise: true | false`; the defaults are how LLMs are served today. Each op is one
+`fused_elementwise: true | false` (`separate_kv_writes: true`: K and V written to the cache by one
+kernel each, as Hugging Face's cache update does); the defaults are how LLMs are served today. Each op is one
 kernel, except that a layer's attention score, softmax and context ops run as one FlashAttention
 kernel (grouped here by op kind and layer), whose time and bytes are shared among the three ops
 in proportion to their FLOPs. With `fused_moe: true` the routed experts of a MoE layer run as one

@@ -20,6 +20,7 @@ CSV files written under --out:
   launch.csv        what, mode (eager|cuda_graph), us_per_kernel
   attention.csv     phase (prefill|decode), batch, q_len, kv_len, heads, head_dim, backend, us
   elementwise.csv   op, variant (fused|unfused), tokens, width, kernels, bytes, us
+                    (op: add_rmsnorm, rmsnorm, add, silu_mul, rope, kv_write)
   decoder_step.csv  phase, launch, fused, batch, ctx, layers, kernels, us (whole LLaMA-2-7B stack)
 """
 from __future__ import annotations
@@ -35,6 +36,14 @@ import statistics
 import subprocess
 import sys
 import time
+
+# What the whole-step program (decoder_step.csv) runs, recorded in env.json as harness_version:
+# 1 (profiles measured 2026-12-02): the fused stack too wrote K and V into the cache with two
+#   PyTorch copy kernels per layer, and the Triton rope ran one program per (token, head);
+# 2: the fused stack writes K and V with one Triton kernel (vLLM's reshape_and_cache) and rope
+#   runs one program per token (vLLM's rotary_embedding grid); the unfused stack still copies K
+#   and V separately (Hugging Face's cache update). elementwise.csv gains kv_write rows.
+HARNESS_VERSION = 2
 
 torch = None        # imported by _import_torch()
 F = None
@@ -168,6 +177,7 @@ def environment() -> dict:
         "triton": getattr(triton, "__version__", None),
         "python": platform.python_version(),
         "host": platform.node(),
+        "harness_version": HARNESS_VERSION,
     }
     query = ("name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,"
              "power.limit,power.max_limit,temperature.gpu,persistence_mode")
@@ -355,12 +365,15 @@ def _triton_kernels():
         tl.store(out_ptr + row * dff + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
     @triton.jit
-    def rope(qkv_ptr, pos_ptr, cos_ptr, sin_ptr, row_stride, HALF: tl.constexpr):
+    def rope(qkv_ptr, pos_ptr, cos_ptr, sin_ptr, row_stride, HEADS: tl.constexpr,
+             HALF: tl.constexpr):
+        # one program per token over all its q and k heads, as vLLM's rotary_embedding_kernel
+        # (csrc/pos_encoding_kernels.cu: grid = num_tokens, the block loops over the heads)
         tok = tl.program_id(0)
-        head = tl.program_id(1)
         p = tl.load(pos_ptr + tok)
-        base = qkv_ptr + tok * row_stride + head * 2 * HALF
-        i = tl.arange(0, HALF)
+        head = tl.arange(0, HEADS)[:, None]
+        i = tl.arange(0, HALF)[None, :]
+        base = qkv_ptr + tok.to(tl.int64) * row_stride + head * 2 * HALF
         x1 = tl.load(base + i).to(tl.float32)
         x2 = tl.load(base + HALF + i).to(tl.float32)
         c = tl.load(cos_ptr + p * HALF + i)
@@ -368,7 +381,23 @@ def _triton_kernels():
         tl.store(base + i, (x1 * c - x2 * s).to(qkv_ptr.dtype.element_ty))
         tl.store(base + HALF + i, (x2 * c + x1 * s).to(qkv_ptr.dtype.element_ty))
 
-    _KERNELS.update(add_rmsnorm=add_rmsnorm, silu_mul=silu_mul, rope=rope)
+    @triton.jit
+    def kv_write(qkv_ptr, k_ptr, v_ptr, row_stride, n_new, start, seq_cap, HEADS: tl.constexpr,
+                 D: tl.constexpr):
+        # the new K and V of one token into the caches [B, H, seq_cap, D] in one kernel, as vLLM's
+        # reshape_and_cache (csrc/cache_kernels.cu: grid = num_tokens, K and V in one block);
+        # token t is request t // n_new at position start + t % n_new
+        t = tl.program_id(0)
+        b = (t // n_new).to(tl.int64)
+        pos = start + t % n_new
+        head = tl.arange(0, HEADS)[:, None]
+        d = tl.arange(0, D)[None, :]
+        src = qkv_ptr + t.to(tl.int64) * row_stride + HEADS * D + head * D + d
+        dst = ((b * HEADS + head) * seq_cap + pos) * D + d
+        tl.store(k_ptr + dst, tl.load(src))
+        tl.store(v_ptr + dst, tl.load(src + HEADS * D))
+
+    _KERNELS.update(add_rmsnorm=add_rmsnorm, silu_mul=silu_mul, rope=rope, kv_write=kv_write)
     return _KERNELS
 
 
@@ -414,8 +443,8 @@ class Ops:
         """Rotate the q and k heads of qkv [T, 3*H*D] in place at positions pos [T]."""
         H, D = self.heads, self.head_dim
         if self.fused:
-            _KERNELS["rope"][(qkv.shape[0], 2 * H)](qkv, pos, self.cos, self.sin, qkv.stride(0),
-                                                     HALF=D // 2)
+            _KERNELS["rope"][(qkv.shape[0],)](qkv, pos, self.cos, self.sin, qkv.stride(0),
+                                               HEADS=2 * H, HALF=D // 2)
             return qkv
         T = qkv.shape[0]                                  # HF apply_rotary_pos_emb
         qk = qkv[:, :2 * H * D].view(T, 2 * H, D)
@@ -423,6 +452,56 @@ class Ops:
         rot = torch.cat((-qk[..., D // 2:], qk[..., :D // 2]), dim=-1)
         qk.copy_(qk * cos + rot * sin)
         return qkv
+
+    def kv_write(self, qkv, kc, vc, n_new, start):
+        """Write the new K and V (columns d..3d of qkv [T, 3d]) into the caches [B, H, S, D]:
+        token t is request t // n_new at position start + t % n_new. Fused: one kernel for K and
+        V (vLLM's reshape_and_cache); unfused: one copy each (Hugging Face's cache update)."""
+        T, H, D, d = qkv.shape[0], self.heads, self.head_dim, self.d
+        if self.fused:
+            _KERNELS["kv_write"][(T,)](qkv, kc, vc, qkv.stride(0), n_new, start, kc.shape[2],
+                                       HEADS=H, D=D)
+            return
+        B = T // n_new
+        for j, cache in ((1, kc), (2, vc)):
+            new = qkv[:, j * d:(j + 1) * d].view(B, n_new, H, D).transpose(1, 2)
+            cache[:, :, start:start + n_new].copy_(new)
+
+
+def check_fused_kernels():
+    """The fused Triton kernels against their PyTorch (unfused) versions on random data; raises
+    if one is off (bf16: relative error under 1e-2, and the K/V cache written exactly)."""
+    fused, ref = Ops(True), Ops(False)
+    if not fused.fused:
+        return
+    T, d = 5, fused.d
+    pos = torch.randint(0, 4096, (T,), device="cuda", dtype=torch.int64)
+    qkv = randn(T, 3 * d)
+    a, b = fused.rope(qkv.clone(), pos), ref.rope(qkv.clone(), pos)
+    errs = {"rope": float((a.float() - b.float()).norm() / b.float().norm())}
+    for n_new, start, B in ((1, 3, T), (T, 0, 1)):          # decode, prefill
+        caches = [torch.full((B, fused.heads, 8, fused.head_dim), float("nan"), device="cuda",
+                             dtype=torch.bfloat16) for _ in range(4)]
+        fused.kv_write(qkv, caches[0], caches[1], n_new, start)
+        ref.kv_write(qkv, caches[2], caches[3], n_new, start)
+        torch.cuda.synchronize()
+        same = all(torch.equal(torch.nan_to_num(caches[j], 7.0), torch.nan_to_num(caches[j + 2], 7.0))
+                   for j in (0, 1))
+        errs[f"kv_write n_new={n_new}"] = 0.0 if same else float("inf")
+    x, res, w = randn(T, d), randn(T, d), randn(d)
+    r1, r2 = res.clone(), res.clone()
+    y = fused.add_rmsnorm(x, r1, w, torch.empty_like(x))
+    r2.add_(x)
+    errs["add_rmsnorm"] = float((y.float() - ref.rmsnorm(r2, w).float()).norm()
+                                / ref.rmsnorm(r2, w).float().norm())
+    gu = randn(T, 2 * 11008)
+    y = fused.silu_mul(gu, torch.empty(T, 11008, device="cuda", dtype=torch.bfloat16))
+    z = ref.silu_mul(gu, torch.empty(T, 11008, device="cuda", dtype=torch.bfloat16))
+    errs["silu_mul"] = float((y.float() - z.float()).norm() / z.float().norm())
+    log("fused kernels vs PyTorch: " + ", ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+    bad = {k: v for k, v in errs.items() if not v < 1e-2}
+    if bad:
+        raise RuntimeError(f"fused kernels disagree with PyTorch: {bad}")
 
 
 def bench_elementwise(out, smoke):
@@ -468,7 +547,16 @@ def bench_elementwise(out, smoke):
             pos = torch.randint(0, 4096, (T,), device="cuda", dtype=torch.int64)
             us = time_in_graph(lambda i: ops.rope(qkvs[i], pos), nbuf)
             t.row("rope", variant, T, 2 * d, 1 if fused else 8, nb, us)
-            del qkvs
+            # the new K and V of T decode requests into their caches [T, H, 2, D] at position 1:
+            # reads and writes 2 T d elements
+            nb = 2 * 2 * T * d * 2
+            nbuf = copies_to_defeat_l2(3 * T * d * 2 + 2 * T * 2 * d * 2)
+            kcs = [torch.empty(T, ops.heads, 2, ops.head_dim, device="cuda", dtype=torch.bfloat16)
+                   for _ in range(2 * nbuf)]
+            us = time_in_graph(lambda i: ops.kv_write(qkvs[i], kcs[2 * i], kcs[2 * i + 1], 1, 1),
+                               nbuf)
+            t.row("kv_write", variant, T, 2 * d, 1 if fused else 2, nb, us)
+            del qkvs, kcs
             torch.cuda.empty_cache()
         log(f"elementwise {variant} done")
 
@@ -514,14 +602,12 @@ class Llama:
             ops.rope(qkv, pos)
             if decode:
                 q = qkv[:, :d].view(T, H, 1, D)
-                kc[:, :, ctx].copy_(qkv[:, d:2 * d].view(T, H, D))
-                vc[:, :, ctx].copy_(qkv[:, 2 * d:].view(T, H, D))
+                ops.kv_write(qkv, kc, vc, 1, ctx)
                 a = _sdpa(q, kc[:, :, :ctx + 1], vc[:, :, :ctx + 1], False).view(T, d)
             else:
                 q, k, v = (qkv[:, j * d:(j + 1) * d].view(1, T, H, D).transpose(1, 2)
                            for j in range(3))
-                kc[:, :, :T].copy_(k)
-                vc[:, :, :T].copy_(v)
+                ops.kv_write(qkv, kc, vc, T, 0)
                 a = _sdpa(q, k, v, True).transpose(1, 2).reshape(T, d)
             h = torch.matmul(a, w["o"].t())
             x = ops.add_rmsnorm(h, res, w["n2"], x)
@@ -620,6 +706,7 @@ def run(out: str, smoke: bool = False, only: list[str] | None = None, budget_s: 
     log(f"{env['gpu_name']}: {env['sms']} SMs, L2 {env['l2_bytes'] / 2**20:.0f} MiB, "
         f"torch {env['torch']}, CUDA {env['cuda']}, triton {env['triton']}")
     torch.manual_seed(0)
+    check_fused_kernels()
     warm_up_clocks()
     for name in only or SECTIONS:
         t0 = time.time()

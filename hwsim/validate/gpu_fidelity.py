@@ -106,6 +106,25 @@ def kernel_predictions(name: str) -> list[Prediction]:
     return out
 
 
+def harness_version(name: str) -> int:
+    """The version of the calibration harness that measured the card's decoder_step.csv
+    (env.json's harness_version, hwsim.calibrate.gpu_bench.HARNESS_VERSION); profiles measured
+    before it was recorded ran harness 1."""
+    import json
+    return int(json.loads((profiles_dir() / name / "env.json").read_text()).get("harness_version", 1))
+
+
+def measured_stack(row: dict, harness: int) -> ServingStack:
+    """The serving stack the harness ran for one decoder_step.csv row, as the model's knobs. The
+    model is compared with the program that was measured: harness 1 wrote the new K and V into
+    the cache with two copy kernels per layer in every stack (fused too), harness 2 with one
+    Triton kernel in the fused stack (vLLM's reshape_and_cache) and two copies in the unfused
+    one (Hugging Face's cache update)."""
+    fused = row["fused"] == "1"
+    return ServingStack(launch=row["launch"], fused_elementwise=fused,
+                        separate_kv_writes=harness < 2 or not fused)
+
+
 def step_us(gpu: dict, phase: str, batch: int, context: int, stack: ServingStack) -> float:
     """Simulated time of one whole LLaMA-2-7B pass (no LM head) on the `gpu` mapper."""
     from hwsim.config.loader import load_config_text
@@ -117,7 +136,8 @@ def step_us(gpu: dict, phase: str, batch: int, context: int, stack: ServingStack
                      "requests": {"distribution": "fixed", "context_len": context}},
         "hardware": {"gpu": gpu},
         "mapper": {"name": "gpu", "launch": stack.launch,
-                   "fused_elementwise": stack.fused_elementwise}})
+                   "fused_elementwise": stack.fused_elementwise,
+                   "separate_kv_writes": stack.separate_kv_writes}})
     system = load_config_text(text).main
     return run_system(system, extrapolate_layers=True).metrics.iteration_latency_s * 1e6
 
@@ -129,12 +149,12 @@ def step_predictions(name: str) -> list[Prediction]:
     # ran it with layers sharing KV buffers, decoder_step.csv's kv_buffers column).
     modes = {"datasheet": {"preset": MEASURED[name], "hbm_gib": 1024},
              "profile": {"preset": MEASURED[name], "profile": name, "hbm_gib": 1024}}
+    harness = harness_version(name)
     for row in read_csv(profiles_dir() / name / "decoder_step.csv"):
-        stack = ServingStack(launch=row["launch"], fused_elementwise=row["fused"] == "1")
+        stack = measured_stack(row, harness)
         kind = "decode_step" if row["phase"] == "decode" else "prefill"
-        if stack != GRAPH:
-            kind += "_eager" if stack.launch == "eager" else ""
-            kind += "_unfused" if not stack.fused_elementwise else ""
+        kind += "_eager" if stack.launch == "eager" else ""
+        kind += "_unfused" if not stack.fused_elementwise else ""
         b, ctx = int(row["batch"]), int(row["ctx"])
         # decode: the step attends over ctx cached keys + the new one; prefill: ctx tokens
         for mode, gpu in modes.items():
@@ -172,4 +192,5 @@ def measured_card(name: str = "h200-sxm") -> str:
     return json.loads((profiles_dir() / name / "env.json").read_text())["gpu_name"]
 
 
-__all__ = ["fidelity_rows", "predictions", "summarize", "Prediction", "step_us", "preset"]
+__all__ = ["fidelity_rows", "predictions", "summarize", "Prediction", "step_us", "preset",
+           "harness_version", "measured_stack"]

@@ -22,6 +22,18 @@ CSV files written under --out:
   elementwise.csv   op, variant (fused|unfused), tokens, width, kernels, bytes, us
                     (op: add_rmsnorm, rmsnorm, add, silu_mul, rope, kv_write)
   decoder_step.csv  phase, launch, fused, batch, ctx, layers, kernels, us (whole LLaMA-2-7B stack)
+  in_context.csv    kernel, after, tokens, width, kv_len, heads, head_dim, gemm_us, pair_us,
+                    alone_us, in_context_us, spread_us: a small kernel of the fused stack right
+                    after the GEMM that writes its input, as in a decode step. One CUDA graph
+                    holds [GEMM -> kernel] pairs back to back (operands rotated as above; the
+                    kernel reads the GEMM's fresh output); in_context_us = pair_us - gemm_us (the
+                    same GEMM alone, timed the same way), alone_us = the kernel alone back to back
+                    on the same buffers. kernel: add_rmsnorm (after: o, down), rope, kv_write,
+                    silu_mul (after: gate_up), attention (decode, after: qkv; tokens = batch; q
+                    is the qkv output's view as the step uses it). The three timings are
+                    interleaved over 3 rounds; each is the median of its rounds, spread_us the
+                    range of the rounds' pair - GEMM. LLaMA-2-7B shapes. Not a decoder step: a
+                    kernel microbenchmark, which profile mode may read.
 """
 from __future__ import annotations
 
@@ -679,6 +691,100 @@ def bench_decoder(out, smoke, deadline):
         torch.cuda.empty_cache()
 
 
+# ---------------------------------------------------------------- kernels in context
+# The LLaMA-2-7B GEMMs (n, k) of one layer, and which small kernel of the fused stack reads each
+# one's output in a decode step (Llama.forward above).
+IN_CONTEXT_GEMMS = {"qkv": (12288, 4096), "o": (4096, 4096), "gate_up": (22016, 4096),
+                    "down": (4096, 11008)}
+IN_CONTEXT_PAIRS = [("add_rmsnorm", "o"), ("add_rmsnorm", "down"), ("rope", "qkv"),
+                    ("kv_write", "qkv"), ("silu_mul", "gate_up")]
+IN_CONTEXT_TOKENS = [1, 4, 16, 64, 128, 512, 2048]
+IN_CONTEXT_DECODE = [(b, L) for b in (1, 2, 4, 8, 16, 32, 64, 128) for L in (512, 2048)]
+IN_CONTEXT_ROUNDS = 3
+
+
+def _in_context_kernel(ops, kernel, T, nbuf, ys, kv_len=0):
+    """`kernel` of the fused stack reading ys[i] (the GEMM's output [T, n]), with its other
+    operands rotated over nbuf sets: a function of i."""
+    d, dff, H, D = ops.d, 11008, ops.heads, ops.head_dim
+    bf = torch.bfloat16
+    if kernel == "add_rmsnorm":
+        rs = [randn(T, d) for _ in range(nbuf)]
+        os_ = [torch.empty(T, d, device="cuda", dtype=bf) for _ in range(nbuf)]
+        w = randn(d)
+        return lambda i: ops.add_rmsnorm(ys[i], rs[i], w, os_[i])
+    if kernel == "silu_mul":
+        os_ = [torch.empty(T, dff, device="cuda", dtype=bf) for _ in range(nbuf)]
+        return lambda i: ops.silu_mul(ys[i], os_[i])
+    if kernel == "rope":
+        pos = torch.randint(0, 4096, (T,), device="cuda", dtype=torch.int64)
+        return lambda i: ops.rope(ys[i], pos)
+    if kernel == "kv_write":      # as elementwise.csv: caches [T, H, 2, D], written at position 1
+        kcs = [torch.empty(T, H, 2, D, device="cuda", dtype=bf) for _ in range(2 * nbuf)]
+        return lambda i: ops.kv_write(ys[i], kcs[2 * i], kcs[2 * i + 1], 1, 1)
+    if kernel == "attention":     # decode: q is the view of the qkv output the step uses
+        kv = [randn(T, H, kv_len, D) for _ in range(2 * nbuf)]
+        outs = [None] * nbuf
+
+        def call(i):
+            outs[i] = _sdpa(ys[i][:, :d].view(T, H, 1, D), kv[2 * i], kv[2 * i + 1], False)
+        return call
+    raise ValueError(kernel)
+
+
+def _in_context_one(ops, kernel, after, T, kv_len=0):
+    """(gemm_us, pair_us, alone_us, spread_us) of `kernel` after the GEMM `after` at T tokens."""
+    n, k = IN_CONTEXT_GEMMS[after]
+    H, D = ops.heads, ops.head_dim
+    small_bytes = 2 * T * H * kv_len * D * 2 if kernel == "attention" else 4 * T * n * 2
+    nbuf = copies_to_defeat_l2((T * k + n * k + T * n) * 2 + small_bytes)
+    xs = [randn(T, k) for _ in range(nbuf)]
+    ws = [randn(n, k) for _ in range(nbuf)]
+    ys = [torch.empty(T, n, device="cuda", dtype=torch.bfloat16) for _ in range(nbuf)]
+
+    def gemm(i):
+        torch.matmul(xs[i], ws[i].t(), out=ys[i])
+    small = _in_context_kernel(ops, kernel, T, nbuf, ys, kv_len)
+
+    def pair(i):
+        gemm(i)
+        small(i)
+    g, p, a = [], [], []
+    for _ in range(IN_CONTEXT_ROUNDS):
+        g.append(time_in_graph(gemm, nbuf))
+        p.append(time_in_graph(pair, nbuf))
+        a.append(time_in_graph(small, nbuf))
+    diffs = [pi - gi for pi, gi in zip(p, g)]
+    return statistics.median(g), statistics.median(p), statistics.median(a), max(diffs) - min(diffs)
+
+
+def bench_in_context(out, smoke):
+    t = Table(os.path.join(out, "in_context.csv"),
+              ["kernel", "after", "tokens", "width", "kv_len", "heads", "head_dim", "gemm_us",
+               "pair_us", "alone_us", "in_context_us", "spread_us"])
+    ops = Ops(True)
+    if not ops.fused:
+        log("triton unavailable: in_context skipped (it times the fused kernels)")
+        return
+    widths = {"add_rmsnorm": ops.d, "silu_mul": 11008, "rope": 2 * ops.d, "kv_write": 2 * ops.d}
+    tokens = [1, 16] if smoke else IN_CONTEXT_TOKENS
+    cases = [(kernel, after, T, 0) for kernel, after in IN_CONTEXT_PAIRS for T in tokens]
+    cases += [("attention", "qkv", b, L) for b, L in ([(4, 1024)] if smoke else IN_CONTEXT_DECODE)]
+    for kernel, after, T, L in cases:
+        try:
+            g, p, a, spread = _in_context_one(ops, kernel, after, T, L)
+        except Exception as exc:  # noqa: BLE001 - one failed point must not lose the others
+            log(f"in_context {kernel} after {after} T={T} L={L} failed: "
+                f"{type(exc).__name__}: {str(exc)[:200]}")
+            torch.cuda.empty_cache()
+            continue
+        t.row(kernel, after, T, widths.get(kernel, ops.d), L, ops.heads, ops.head_dim, g, p, a,
+              p - g, spread)
+        log(f"in_context {kernel} after {after} T={T} L={L}: gemm {g:.2f} pair {p:.2f} -> "
+            f"{p - g:.2f} us in context, {a:.2f} alone (spread {spread:.2f})")
+        torch.cuda.empty_cache()
+
+
 def warm_up_clocks(seconds: float = 3.0):
     """Large GEMMs for a few seconds, so the clocks have left their idle state before timing."""
     a, b = randn(8192, 8192), randn(8192, 8192)
@@ -691,7 +797,7 @@ def warm_up_clocks(seconds: float = 3.0):
     torch.cuda.empty_cache()
 
 
-SECTIONS = ["launch", "copy", "gemm", "attention", "elementwise", "decoder"]
+SECTIONS = ["launch", "copy", "gemm", "attention", "elementwise", "decoder", "in_context"]
 
 
 def run(out: str, smoke: bool = False, only: list[str] | None = None, budget_s: float = 540):

@@ -2,15 +2,31 @@
 
 A profile is a folder configs/profiles/NAME/ written by `hwsim calibrate gpu` (CSV files, see
 hwsim.calibrate.gpu_bench). Only the microbenchmarks are read here: GEMMs (gemm.csv),
-FlashAttention (attention.csv), elementwise kernels (elementwise.csv) and launch costs
-(launch.csv). Whole decoder steps (decoder_step.csv) are never read: they are the held-out test
-of how the kernels compose (hwsim.validate.gpu_fidelity).
+FlashAttention (attention.csv), elementwise kernels (elementwise.csv), launch costs
+(launch.csv) and, where the profile has it, the small kernels in context (in_context.csv). Whole
+decoder steps (decoder_step.csv) and their traces (step_trace/) are never read: they are the
+held-out test of how the kernels compose (hwsim.validate.gpu_fidelity).
 
 Interpolation, all in log-log space (times follow power laws between the regimes):
 - GEMM x[m,k] @ W[k,n]: the measured (n, k) family nearest in log n + log k, interpolated over m,
   scaled by n k / (n_f k_f) (both weight bytes and FLOPs scale so); past the largest m, linear in m.
 - FlashAttention prefill (causal): over its FLOPs; decode (one query row): over its KV bytes.
 - Elementwise: over elements, per op kind and fused / unfused variant (the KV cache write too).
+
+Kernels in context (in_context.csv, optional): a fused small kernel right after the GEMM that
+writes its input costs more than the same kernel replayed back to back after itself (measured on
+an H200: add+RMSNorm ~1 us more at 1-128 tokens, rope ~0.8, SiLU-and-mul and the KV write
+0.2-1.1, split-KV decode attention ~2 us at batch 1-2). In a decode step every fused add+RMSNorm,
+rope, SiLU-and-mul, KV write and decode attention kernel runs after the kernel that writes its
+input, so where the profile has the section each of these costs its isolated time (as above)
+plus its measured excess in context, in_context_us - alone_us of the same run (interpolated over
+log tokens, and for attention over log batch x heads, then log context; held flat past the
+measured points). The difference, not the absolute in-context time, carries over, so the card's
+drift between sessions stays out. A difference no larger than the spread of its rounds
+(spread_us: the range of pair - GEMM over the rounds) is not resolved and counts as 0: with large
+GEMMs (512-2048 tokens, 60-520 us) the round-to-round noise of the pair swamps a small kernel. Without the section (profiles measured before it, e.g.
+h100-sxm) the isolated times stand. The unfused (PyTorch eager) kernels and prefill attention
+were not measured in context and keep their isolated times.
 """
 from __future__ import annotations
 
@@ -27,6 +43,7 @@ from hwsim.hw.gpu import (GPUSpec, KernelTime, ServingStack, _hbm_bytes, decode_
 from hwsim.workloads.ops import Attention, Op, OpKind
 
 PROFILE_FILES = ("gemm.csv", "attention.csv", "elementwise.csv", "launch.csv")
+IN_CONTEXT_FILE = "in_context.csv"     # optional (gpu_bench's in_context section)
 
 
 def profiles_dir() -> Path:
@@ -96,6 +113,7 @@ class GPUProfile:
     attention: list[dict]
     elementwise: list[dict]
     launch: list[dict]
+    in_context: list[dict] = field(default_factory=list)
     _families: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
@@ -126,6 +144,28 @@ class GPUProfile:
                 (int(r["tokens"]) * int(r["width"]), float(r["us"])))
         self._elementwise = {key: _curve(pts) for key, pts in ew.items()}
         self._launch = {(r["what"], r["mode"]): float(r["us_per_kernel"]) for r in self.launch}
+        # in context: excess over the kernel alone, per kernel over elements (tokens x width;
+        # add+RMSNorm after either projection merged by their mean), for decode attention per
+        # context length over batch x heads
+        exc: dict[str, dict[float, list[float]]] = {}
+        att: dict[float, dict[float, list[float]]] = {}
+        for r in self.in_context:
+            excess = float(r["in_context_us"]) - float(r["alone_us"])
+            if abs(excess) <= float(r["spread_us"]):    # within its rounds' spread: not resolved
+                excess = 0.0
+            if r["kernel"] == "attention":
+                rows = int(r["tokens"]) * int(r["heads"]) * int(r["head_dim"]) / 128
+                att.setdefault(float(r["kv_len"]), {}).setdefault(rows, []).append(excess)
+            else:
+                exc.setdefault(r["kernel"], {}).setdefault(
+                    float(int(r["tokens"]) * int(r["width"])), []).append(excess)
+        mean = lambda pts: (np.array(sorted(pts)), np.array([np.mean(pts[x]) for x in sorted(pts)]))  # noqa: E731
+        self._excess = {kernel: mean(pts) for kernel, pts in exc.items()}
+        self._attention_excess = {L: mean(pts) for L, pts in sorted(att.items())}
+
+    def alone(self) -> "GPUProfile":
+        """The same profile without its in-context rows: every kernel as measured alone."""
+        return GPUProfile(self.name, self.gemm, self.attention, self.elementwise, self.launch)
 
     # -- lookups, microseconds
     def gemm_us(self, dtype: str, m: int, n: int, k: int) -> float:
@@ -152,15 +192,17 @@ class GPUProfile:
             raise ValueError(f"profile {self.name} has no decode attention measurements")
         # rows of work: requests x KV heads (x head_dim / 128); keys: the mean context
         rows = len(ctx) * attn.kv_heads * attn.head_dim / 128 * dtype_bytes / 2
+        excess = self.attention_excess_us(rows, float(np.mean(ctx)))    # in a step (see above)
         if gpu is None:
-            return _decode_attention_us(self._decode_grid, rows, float(np.mean(ctx)))
+            return _decode_attention_us(self._decode_grid, rows, float(np.mean(ctx))) + excess
         # only the measured batches that run the same kernel (split-KV or one pass: FA2's
         # heuristic, hwsim.hw.gpu.flash_splits_kv); the measured rows are MHA, head dim 128
         split = flash_splits_kv(gpu, attn)
         grid = {r: v for r, v in self._decode_grid.items()
                 if flash_splits_kv(gpu, _mha_decode(int(round(r)))) == split} or self._decode_grid
         waves = None if split else (lambda r: math.ceil(r / gpu.sms))
-        return _decode_attention_us(grid, rows, float(np.mean(decode_keys(gpu, attn, ctx))), waves)
+        return _decode_attention_us(grid, rows, float(np.mean(decode_keys(gpu, attn, ctx))),
+                                    waves) + excess
 
     def elementwise_us(self, kind: OpKind, elements: int, fused: bool, function: str = "") -> float:
         """A norm or elementwise kernel over `elements` from the measured rows of its own kind:
@@ -173,7 +215,26 @@ class GPUProfile:
             or self._elementwise.get(("silu_mul", "unfused"))
         if curve is None:
             raise ValueError(f"profile {self.name} has no elementwise measurements")
-        return _loglog(max(elements, 1), *curve)
+        us = _loglog(max(elements, 1), *curve)
+        return us + self.in_context_excess_us(op, elements) if fused else us
+
+    def in_context_excess_us(self, kernel: str, elements: float) -> float:
+        """What the fused `kernel` (in_context.csv's name) costs more right after the kernel that
+        writes its input than alone, at `elements`; 0 where the profile did not measure it."""
+        if kernel not in self._excess:
+            return 0.0
+        xs, ys = self._excess[kernel]
+        return float(np.interp(math.log(max(elements, 1)), np.log(xs), ys))
+
+    def attention_excess_us(self, rows: float, L: float) -> float:
+        """The same for the decode attention kernel at `rows` (batch x heads x head_dim / 128)
+        and `L` keys: over log rows at each measured context, then over log context."""
+        if not self._attention_excess:
+            return 0.0
+        Ls = sorted(self._attention_excess)
+        at = [float(np.interp(math.log(rows), np.log(xs), ys))
+              for xs, ys in (self._attention_excess[x] for x in Ls)]
+        return float(np.interp(math.log(max(L, 1)), np.log(Ls), at))
 
     def kv_write_us(self, elements: int, separate: bool = False) -> float:
         """The KV cache write of `elements` new K and V values: the measured kv_write kernel (one
@@ -182,7 +243,8 @@ class GPUProfile:
         kernel at the elements that kernel writes."""
         curve = self._elementwise.get(("kv_write", "unfused" if separate else "fused"))
         if curve is not None:
-            return _loglog(max(elements, 1), *curve)
+            us = _loglog(max(elements, 1), *curve)
+            return us if separate else us + self.in_context_excess_us("kv_write", elements)
         kernels = 2 if separate else 1
         return kernels * self.elementwise_us(OpKind.ELEMENTWISE, max(elements // kernels, 1), True)
 
@@ -239,7 +301,9 @@ def profile_from_dir(path: Path, name: str | None = None) -> GPUProfile:
     missing = [f for f in PROFILE_FILES if not (path / f).exists()]
     if missing:
         raise ValueError(f"profile folder {path} lacks {', '.join(missing)}")
-    return GPUProfile(name or path.name, *(read_csv(path / f) for f in PROFILE_FILES))
+    in_context = read_csv(path / IN_CONTEXT_FILE) if (path / IN_CONTEXT_FILE).exists() else []
+    return GPUProfile(name or path.name, *(read_csv(path / f) for f in PROFILE_FILES),
+                      in_context=in_context)
 
 
 @functools.lru_cache(maxsize=16)
@@ -263,6 +327,7 @@ def write_readme(folder, env: dict) -> None:
         f"{env['sms']} SMs, L2 {env['l2_bytes'] / 2**20:.0f} MiB, driver "
         f"{nv.get('driver_version', '?')}, CUDA {env['cuda']}, torch {env['torch']}, "
         f"triton {env.get('triton')}. Method and columns: hwsim/calibrate/gpu_bench.py.\n\n"
-        "Profile mode reads gemm.csv, attention.csv, elementwise.csv and launch.csv only; "
+        "Profile mode reads gemm.csv, attention.csv, elementwise.csv, launch.csv and "
+        "in_context.csv only; "
         "decoder_step.csv (whole decoder steps and prefills) is held out as the test of how the "
         "kernels compose.\n")

@@ -206,12 +206,19 @@ def test_profile_decode_attention_reproduces_its_grid_and_is_monotone():
     """Decode attention over (batch, context): the measured points exactly; more keys or more
     requests never take less time; past the longest context the time grows by the slope of the
     last two measured contexts (affine: the KV stream grows, the fixed cost stays)."""
-    prof = load_profile("h200-sxm")
+    full = load_profile("h200-sxm")
+    prof = full.alone()          # the kernel alone, as attention.csv measured it
     rows = [r for r in read_csv(profiles_dir() / "h200-sxm" / "attention.csv")
             if r["phase"] == "decode"]
     for r in rows:
         us = prof.attention_us(_decode_attn(int(r["batch"]), int(r["kv_len"])), 2)
         assert us == pytest.approx(float(r["us"]), rel=1e-9)
+    for b in (1, 3, 16, 100, 128):        # in a step (in_context.csv's excess added) too
+        ts = [full.attention_us(_decode_attn(b, L), 2) for L in (256, 512, 700, 3000, 8192, 20000)]
+        assert all(x <= y for x, y in zip(ts, ts[1:])), (b, ts)
+    for L in (300, 512, 3000, 8192):
+        ts = [full.attention_us(_decode_attn(b, L), 2) for b in (1, 2, 4, 9, 16, 64, 128, 256)]
+        assert all(x <= y for x, y in zip(ts, ts[1:])), (L, ts)
     for b in (1, 3, 16, 100, 128):
         ts = [prof.attention_us(_decode_attn(b, L), 2) for L in (256, 512, 700, 3000, 8192, 20000)]
         assert all(x <= y for x, y in zip(ts, ts[1:])), (b, ts)
@@ -223,6 +230,95 @@ def test_profile_decode_attention_reproduces_its_grid_and_is_monotone():
     assert prof.attention_us(_decode_attn(1, 16384), 2) == pytest.approx(b1[8192] + slope * 8192)
     # below the smallest measured batch: that batch's time (the kernel's fixed cost)
     assert prof.attention_us(_decode_attn(1, 512, heads=8), 2) == pytest.approx(b1[512])
+
+
+def _in_context_rows(kernel):
+    """in_context.csv's rows of `kernel`, each with its excess over the kernel alone (0 where it
+    is within the spread of its rounds: not resolved)."""
+    from hwsim.hw.gpu_profile import IN_CONTEXT_FILE
+    rows = [r for r in read_csv(profiles_dir() / "h200-sxm" / IN_CONTEXT_FILE) if r["kernel"] == kernel]
+    for r in rows:
+        ex = float(r["in_context_us"]) - float(r["alone_us"])
+        r["excess"] = ex if abs(ex) > float(r["spread_us"]) else 0.0
+    return rows
+
+
+def test_the_profile_reader_loads_the_in_context_section(tmp_path):
+    """in_context.csv is read where the profile folder has it; without it the profile is the
+    kernels alone (every lookup as before the section existed)."""
+    from hwsim.hw.gpu_profile import IN_CONTEXT_FILE
+    prof = load_profile("h200-sxm")
+    assert prof.in_context and len(prof.in_context) == len(
+        read_csv(profiles_dir() / "h200-sxm" / IN_CONTEXT_FILE))
+    assert IN_CONTEXT_FILE not in PROFILE_FILES          # optional: older profiles lack it
+    for f in PROFILE_FILES:
+        shutil.copy(profiles_dir() / "h200-sxm" / f, tmp_path / f)
+    bare = profile_from_dir(tmp_path)
+    assert bare.in_context == []
+    el = 16 * 4096
+    assert bare.elementwise_us(OpKind.NORM, el, True) == prof.alone().elementwise_us(OpKind.NORM, el, True)
+    assert bare.elementwise_us(OpKind.NORM, el, True) < prof.elementwise_us(OpKind.NORM, el, True)
+
+
+@pytest.mark.parametrize("kernel", ["add_rmsnorm", "rope", "kv_write", "silu_mul"])
+def test_a_fused_kernel_costs_its_measured_excess_in_context(kernel):
+    """At each measured point the fused kernel costs its time alone plus in_context_us - alone_us
+    (the mean over the GEMMs it was measured after); the unfused kernels keep their time alone."""
+    prof, alone = load_profile("h200-sxm"), load_profile("h200-sxm").alone()
+    rows = _in_context_rows(kernel)
+    assert rows
+    for r in rows:
+        el = int(r["tokens"]) * int(r["width"])
+        same = [x["excess"] for x in rows if x["tokens"] == r["tokens"]]
+        if kernel == "kv_write":
+            got, base = prof.kv_write_us(el), alone.kv_write_us(el)
+            assert prof.kv_write_us(el, separate=True) == alone.kv_write_us(el, separate=True)
+        else:
+            kind = OpKind.NORM if kernel == "add_rmsnorm" else OpKind.ELEMENTWISE
+            fn = "rope" if kernel == "rope" else ""
+            got, base = prof.elementwise_us(kind, el, True, fn), alone.elementwise_us(kind, el, True, fn)
+            assert prof.elementwise_us(kind, el, False, fn) == alone.elementwise_us(kind, el, False, fn)
+        assert got == pytest.approx(base + float(np.mean(same)), rel=1e-9)
+
+
+def test_decode_attention_costs_its_measured_excess_in_context():
+    prof, alone = load_profile("h200-sxm"), load_profile("h200-sxm").alone()
+    rows = _in_context_rows("attention")
+    assert len(rows) == 16
+    for r in rows:
+        attn = _decode_attn(int(r["tokens"]), int(r["kv_len"]))
+        assert prof.attention_us(attn, 2) == pytest.approx(alone.attention_us(attn, 2) + r["excess"])
+    # outside the measured grid the excess is held flat: past the largest batch and context
+    big = _decode_attn(256, 8192)
+    last = [r["excess"] for r in rows if r["tokens"] == "128" and r["kv_len"] == "2048"][0]
+    assert prof.attention_us(big, 2) == pytest.approx(alone.attention_us(big, 2) + last)
+
+
+def test_small_kernels_cost_more_right_after_their_gemm():
+    """What the section measured on the H200 (the hypothesis of issue 11's in-context run): at
+    1-128 tokens every fused small kernel, after the GEMM that writes its input, costs more than
+    the same kernel replayed back to back after itself: all 25 (kernel, GEMM, tokens) points,
+    23 of them by more than their rounds' spread (SiLU-and-mul and the KV write at 1 token not),
+    add+RMSNorm by 0.7-1.6 us."""
+    rows = [r for r in read_csv(profiles_dir() / "h200-sxm" / "in_context.csv")
+            if r["kernel"] != "attention" and int(r["tokens"]) <= 128]
+    assert len(rows) == 5 * 5
+    excess = [(float(r["in_context_us"]) - float(r["alone_us"]), float(r["spread_us"]), r["kernel"])
+              for r in rows]
+    assert all(ex > 0 for ex, _, _ in excess)
+    assert sum(ex > spread for ex, spread, _ in excess) == 23
+    assert all(0.7 < ex < 1.7 for ex, _, k in excess if k == "add_rmsnorm")
+
+
+def test_a_profile_without_the_section_costs_kernels_alone():
+    """The H100 profile predates in_context.csv: its fused decode step is costed from its
+    kernels alone, the H200's from its kernels in context (longer)."""
+    h100 = load_profile("h100-sxm")
+    assert h100.in_context == []
+    el = 16 * 8192
+    assert h100.elementwise_us(OpKind.ELEMENTWISE, el, True, "rope") == \
+        h100.alone().elementwise_us(OpKind.ELEMENTWISE, el, True, "rope")
+    assert h100.attention_us(_decode_attn(1, 512), 2) == h100.alone().attention_us(_decode_attn(1, 512), 2)
 
 
 def test_unknown_profile_is_named():
@@ -253,7 +349,7 @@ def test_profile_rope_is_the_measured_rope_kernel():
     """Rotary embedding is costed from elementwise.csv's rope rows (a measured point comes back
     as measured), not from the SiLU-and-mul curve (26% apart per element at 4096 tokens)."""
     from hwsim.hw.gpu_profile import load_profile, profiles_dir, read_csv
-    prof = load_profile("h200-sxm")
+    prof = load_profile("h200-sxm").alone()
     rows = [r for r in read_csv(profiles_dir() / "h200-sxm" / "elementwise.csv")
             if r["op"] == "rope" and r["variant"] == "fused"]
     assert rows
@@ -272,7 +368,7 @@ def test_profile_kv_cache_write_is_the_measured_kernel():
     measured). A profile without kv_write rows (harness 1, the H100) takes the SiLU-and-mul
     curve once per kernel at the elements that kernel writes."""
     from hwsim.hw.gpu_profile import load_profile, profiles_dir, read_csv
-    prof = load_profile("h200-sxm")
+    prof = load_profile("h200-sxm").alone()
     rows = [r for r in read_csv(profiles_dir() / "h200-sxm" / "elementwise.csv") if r["op"] == "kv_write"]
     assert {r["variant"] for r in rows} == {"fused", "unfused"}
     for r in rows:
@@ -315,7 +411,7 @@ def test_profile_decode_attention_stays_within_one_kernel():
     128 rows, 2 waves on 132 SMs): profile mode takes batch 8 from the measured one-pass batch
     16 (512 blocks, 4 waves) scaled by the waves, never across the two kernels."""
     gpu = preset("h200-sxm")
-    prof = load_profile("h200-sxm")
+    prof = load_profile("h200-sxm").alone()   # the kernel alone
     b16 = prof.attention_us(_decode_attn(16, 2048), 2, gpu)
     assert prof.attention_us(_decode_attn(8, 2048), 2, gpu) == pytest.approx(b16 * 2 / 4)
     assert prof.attention_us(_decode_attn(8, 2048), 2, gpu) > prof.attention_us(_decode_attn(8, 2048), 2)

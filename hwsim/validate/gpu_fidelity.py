@@ -76,6 +76,8 @@ def _flash_us(coster: GPUCoster, attn: Attention) -> float:
 
 
 def _without(profile: GPUProfile, table: str, row: dict) -> GPUProfile:
+    """The profile less one measured row (leave one out). Also without its in-context rows
+    (in_context.csv): the row it predicts is a kernel timed alone, back to back after itself."""
     rows = {t: list(getattr(profile, t)) for t in ("gemm", "attention", "elementwise", "launch")}
     rows[table] = [r for r in rows[table] if r != row]
     return GPUProfile(profile.name, rows["gemm"], rows["attention"], rows["elementwise"],

@@ -14,19 +14,20 @@ Interpolation, all in log-log space (times follow power laws between the regimes
 - Elementwise: over elements, per op kind and fused / unfused variant (the KV cache write too).
 
 Kernels in context (in_context.csv, optional): a fused small kernel right after the GEMM that
-writes its input costs more than the same kernel replayed back to back after itself (measured on
-an H200: add+RMSNorm ~1 us more at 1-128 tokens, rope ~0.8, SiLU-and-mul and the KV write
-0.2-1.1, split-KV decode attention ~2 us at batch 1-2). In a decode step every fused add+RMSNorm,
-rope, SiLU-and-mul, KV write and decode attention kernel runs after the kernel that writes its
-input, so where the profile has the section each of these costs its isolated time (as above)
-plus its measured excess in context, in_context_us - alone_us of the same run (interpolated over
-log tokens, and for attention over log batch x heads, then log context; held flat past the
-measured points). The difference, not the absolute in-context time, carries over, so the card's
-drift between sessions stays out. A difference no larger than the spread of its rounds
-(spread_us: the range of pair - GEMM over the rounds) is not resolved and counts as 0: with large
-GEMMs (512-2048 tokens, 60-520 us) the round-to-round noise of the pair swamps a small kernel. Without the section (profiles measured before it, e.g.
-h100-sxm) the isolated times stand. The unfused (PyTorch eager) kernels and prefill attention
-were not measured in context and keep their isolated times.
+writes its input costs more than the same kernel replayed back to back after itself (H200,
+2026-12-03, 1-128 tokens: add+RMSNorm +0.8..1.6 us, rope +0.7..1.0, the KV write +0.3..1.0,
+SiLU-and-mul +0.2..1.1; split-KV decode attention +2.0..2.3 us at batch 1-2 x 512 keys). In a
+decode step every fused add+RMSNorm, rope, SiLU-and-mul (and any activation costed from its
+curve), KV write and decode attention kernel runs right after the kernel that writes its input,
+so where the profile has the section each costs its time alone (as above) plus its excess,
+in_context_us - alone_us of the same run: over log elements (attention: over log batch x heads
+at each measured context, then over log context), held flat past the measured points. The
+difference, not the in-context time itself, carries over, so the card's drift between sessions
+stays out. A difference no larger than the spread of its rounds (spread_us, the range of pair -
+GEMM over the rounds) is not resolved and counts as 0: next to large GEMMs (512-2048 tokens,
+60-520 us) the pair's round-to-round noise swamps a small kernel. Without the section (profiles
+measured before it, e.g. h100-sxm) the times alone stand; the unfused (PyTorch eager) kernels
+and prefill attention were not measured in context and keep their times alone.
 """
 from __future__ import annotations
 
@@ -105,6 +106,12 @@ def _curve(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
     return xs, np.array([math.exp(sum(by_x[x]) / len(by_x[x])) for x in xs])
 
 
+def _mean_curve(points: dict[float, list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted x and the mean of the values at each x (values may be 0 or negative)."""
+    xs = sorted(points)
+    return np.array(xs), np.array([float(np.mean(points[x])) for x in xs])
+
+
 @dataclass
 class GPUProfile:
     """Measured kernel times of one card (rows as read from the CSV files)."""
@@ -159,9 +166,8 @@ class GPUProfile:
             else:
                 exc.setdefault(r["kernel"], {}).setdefault(
                     float(int(r["tokens"]) * int(r["width"])), []).append(excess)
-        mean = lambda pts: (np.array(sorted(pts)), np.array([np.mean(pts[x]) for x in sorted(pts)]))  # noqa: E731
-        self._excess = {kernel: mean(pts) for kernel, pts in exc.items()}
-        self._attention_excess = {L: mean(pts) for L, pts in sorted(att.items())}
+        self._excess = {kernel: _mean_curve(pts) for kernel, pts in exc.items()}
+        self._attention_excess = {L: _mean_curve(pts) for L, pts in sorted(att.items())}
 
     def alone(self) -> "GPUProfile":
         """The same profile without its in-context rows: every kernel as measured alone."""

@@ -433,9 +433,9 @@ def test_datasheet_decode_steps_on_h100_within_10_percent():
     assert by_kind("h100-sxm")[("decode_step", "datasheet")]["median_abs_err"] <= 0.10
 
 
-@pytest.mark.xfail(strict=True, reason="missed (issue 11): in the traced H200 step (harness 2) the "
-                   "small kernels take longer than alone (add+RMSNorm 2.84 vs 1.98 us, split-KV "
-                   "attention +1.8 us per layer at batch 1, 0.5 us gaps), batch 128 x 2048 attention "
+@pytest.mark.xfail(strict=True, reason="missed (issue 11): profile mode costs the small kernels "
+                   "in context (in_context.csv) but not the split-K reduce kernels or the other "
+                   "in-step gaps (H200 profile decode 5.8%, batch 4-16 -6..-9%), batch 128 x 2048 attention "
                    "runs 14-19% over its microbenchmark; datasheet mode lacks small kernels' fixed "
                    "costs (no public figure) and its prefill GEMMs are 8-12% fast at M = 1k-4k on "
                    "this H200 (KNOWN_MISSED)")

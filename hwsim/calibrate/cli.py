@@ -18,8 +18,8 @@ def calibrate():
               "configs/profiles/NAME/ and use `gpu: {preset: ..., profile: NAME}`).")
 @click.option("--smoke", is_flag=True, help="One point per section (checks the setup in seconds).")
 def gpu(out_dir: Path, smoke: bool):
-    """GEMMs, attention, elementwise kernels, launch costs, copies and whole LLaMA-2-7B-shaped
-    decoder steps on CUDA device 0 (about 30 s on an H100/H200; needs PyTorch with CUDA:
+    """GEMMs, attention, elementwise kernels (alone and right after their GEMM), launch costs,
+    copies and whole LLaMA-2-7B-shaped decoder steps on CUDA device 0 (about 30 s on an H100/H200; needs PyTorch with CUDA:
     pip install 'hwsim[calibrate]')."""
     from hwsim.calibrate import gpu_bench
     problem = gpu_bench.availability_problem()

@@ -1,12 +1,14 @@
 """Where the GPU model's decoder-step error comes from (issue 11): per kernel class, the time the
 datasheet mode gives, the time the card's own microbenchmarks give (profile mode: each kernel as
-measured alone, interpolated), and the measured whole step.
+measured alone, interpolated, plus its measured excess right after its GEMM where the profile has
+in_context.csv), and the measured whole step.
 
     python benchmarks/bench_gpu_step_breakdown.py [h200-sxm|h100-sxm]
 
 Per class (GEMMs by projection, FlashAttention, fused elementwise): datasheet - microbenchmark is
 the datasheet mode's error on that kernel class, measured out of sample; "composition" is the
-measured step minus the sum of its kernels measured alone: time the microbenchmarks do not see
+measured step minus the sum of its kernels as profile mode costs them: time the microbenchmarks
+do not see
 (kernels back to back with different code and data, and anything the step launches that the
 model does not count).
 """
@@ -49,7 +51,7 @@ def main(card: str):
         print(f"  {'class':18s} {'datasheet us':>12s} {'microbench us':>13s} {'sheet-micro':>11s}")
         for c in sorted(prof, key=lambda c: -prof[c]):
             print(f"  {c:18s} {sheet[c]:12.0f} {prof[c]:13.0f} {sheet[c] - prof[c]:+11.0f}")
-        print(f"  {'composition':18s} {'':12s} {meas - tp:+13.0f}  (measured step - kernels alone)")
+        print(f"  {'composition':18s} {'':12s} {meas - tp:+13.0f}  (measured step - profile-mode kernels)")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,8 @@ in_context.csv), and the measured whole step.
 Per class (GEMMs by projection, FlashAttention, fused elementwise): datasheet - microbenchmark is
 the datasheet mode's error on that kernel class, measured out of sample; "composition" is the
 measured step minus the sum of its kernels as profile mode costs them: time the microbenchmarks
-do not see
-(kernels back to back with different code and data, and anything the step launches that the
-model does not count).
+do not see (kernels back to back with different code and data, and anything the step launches
+that the model does not count).
 """
 import sys
 from collections import defaultdict

@@ -110,7 +110,7 @@ def _fused_moe_costs(graph: OpGraph, coster: GPUCoster) -> dict:
             flops = sum(op.flops for op in ops)
             for op in ops:
                 k = KernelTime(grouped * op.flops / flops, hbm_bytes(gpu, op), "tensor",
-                               first.launch_ns / len(ops))
+                               first.launch_ns / len(ops), first.serial_ns / len(ops))
                 costs[op.name] = coster.op_cost(op, k)
             continue
         kernels = [coster.kernel(op) for op in ops]

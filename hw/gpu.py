@@ -28,6 +28,12 @@ kernel times:
 5. Fused vs unfused elementwise ops: a serving stack runs each norm / activation as one kernel;
    PyTorch eager code (Hugging Face LLaMA) runs RMSNorm as 8 kernels and SwiGLU as 2, each
    passing the tensor through memory (`UNFUSED_KERNELS`).
+6. Memory latency floor: a kernel cannot end before its chain of dependent global-memory
+   accesses does (first load, any re-read after a reduction, the store the next kernel waits
+   for), each at the load-to-use latency a public pointer-chase microbenchmark measured for HBM
+   (`dram_latency_ns`) or L2 (`l2_latency_ns`): `memory_chain_ns`. It binds small kernels (norms,
+   activations, KV-cache writes, split-K reductions, FlashAttention's split-KV combine) whose
+   bytes take less time than that chain.
 
 *Profile mode* (`profile: NAME`): the kernel times measured by `hwsim calibrate gpu` on a real
 card (configs/profiles/NAME/) are interpolated over shape (hwsim.hw.gpu_profile); the serving
@@ -103,6 +109,11 @@ class GPUSpec(Spec):
                                    "csrc/flash_attn/src/flash_fwd_launch_template.h)")
     graph_kernel_us: float = Field(gt=0, description="least GPU time of one kernel replayed in a "
                                    "CUDA graph")
+    dram_latency_ns: float | None = Field(default=None, gt=0, description="load-to-use latency of "
+                                          "one dependent HBM access (pointer chase); none: no "
+                                          "memory latency floor")
+    l2_latency_ns: float | None = Field(default=None, gt=0, description="load-to-use latency of "
+                                        "one dependent L2 hit (pointer chase)")
     kernel_overhead_us: dict[str, NonNegativeFloat] = Field(
         default_factory=dict, description="eager PyTorch: least time per kernel by op class "
         "(matmul, softmax, vector), CPU issue included")
@@ -169,6 +180,24 @@ class ServingStack(Spec):
 
 
 # ---------------------------------------------------------------- datasheet mode
+def memory_chain_ns(gpu: GPUSpec, first_from_hbm: bool, dependent: int = 1) -> float:
+    """Least time of a kernel's chain of dependent global-memory accesses: its first load (from
+    HBM at `dram_latency_ns`, or an L2 hit at `l2_latency_ns`), then `dependent` accesses that
+    each wait for the one before at the L2 latency: the stores the next kernel of the stream
+    waits for (a grid retires once its writes reach L2, the GPU's point of coherence; one L2 round
+    trip per store: assumed), and any load that depends on a value the kernel computed first.
+
+    The latencies are load-to-use times of a single-thread pointer chase: H100 SXM 700 cycles to
+    HBM and 291 to L2, A100 SXM 550 and 210 (markdewing/AI_kernels, latency/README.md, clocks
+    not locked), converted at each preset's boost clock. Work-independent: it binds only kernels
+    whose bytes and FLOPs take less time (norms, activations, KV-cache writes, split-K reductions,
+    FlashAttention's split-KV combine at small batch). A GPU without the latencies has no floor."""
+    if gpu.dram_latency_ns is None or gpu.l2_latency_ns is None:
+        return 0.0
+    first = gpu.dram_latency_ns if first_from_hbm else gpu.l2_latency_ns
+    return first + dependent * gpu.l2_latency_ns
+
+
 def split_k(gpu: GPUSpec, m, n, k, count=1):
     """(output tiles, K splits) of a GEMM: a grid of fewer tile_m x tile_n tiles than SMs is split
     along K so that the tiles fill the SMs (split-K, as cuBLAS and CUTLASS do for skinny GEMMs;
@@ -213,11 +242,46 @@ def flash_rate(gpu: GPUSpec, dtype: str, keys: float, causal: bool) -> float:
     return gpu.peak(dtype) * gpu.flash_attention_efficiency * float(shape)
 
 
+def fa2_split_block_n(head_dim: int) -> int:
+    """Keys per block of FlashAttention-2's split-KV kernel (csrc/flash_attn/flash_api.cpp,
+    set_params_splitkv: block_n = 256 for head dim <= 64, 128 up to 128, else 64; "this needs to
+    match with run_mha_fwd_splitkv_dispatch")."""
+    return 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
+
+
+def fa2_num_splits(gpu: GPUSpec, attn: Attention) -> int:
+    """Splits of the KV sequence FlashAttention-2 chooses for a decode attention (one query row
+    per request and GQA group): csrc/flash_attn/flash_api.cpp, set_params_splitkv calls
+    num_splits_heuristic(batch x heads x m-blocks of 64 rows, 2 x SMs, n-blocks of
+    fa2_split_block_n keys, 128). That heuristic returns 1 once the blocks reach 0.8 of the slots;
+    otherwise, over the eligible split counts up to min(128, slots, n-blocks) (a count is eligible
+    when it changes the n-blocks per split), it takes the smallest whose wave efficiency
+    n_waves / ceil(n_waves) reaches 0.85 of the best. More than one split runs the split-KV kernel
+    and then flash_fwd_splitkv_combine_kernel (run_mha_fwd_splitkv_dispatch,
+    flash_fwd_launch_template.h): two kernels. Prefill (more than one query row) is never split."""
+    q = attn.query_array
+    if bool(np.any(q > 1)) or len(q) == 0:
+        return 1
+    slots = FA2_BLOCKS_PER_SM * gpu.sms
+    blocks = int(np.sum(-(-(q * attn.group) // gpu.attention_split_block_m))) * attn.kv_heads
+    if blocks >= 0.8 * slots:
+        return 1
+    n_blocks = -(-int(np.max(attn.context_array)) // fa2_split_block_n(attn.head_dim))
+    max_splits = min(128, slots, n_blocks)
+    eligible = [s for s in range(1, max_splits + 1)
+                if s == 1 or -(-n_blocks // s) != -(-n_blocks // (s - 1))]
+    eff = {s: (blocks * s / slots) / np.ceil(blocks * s / slots) for s in eligible}
+    best = max(eff.values())
+    return next(s for s in eligible if eff[s] >= 0.85 * best)
+
+
 def flash_splits_kv(gpu: GPUSpec, attn: Attention) -> bool:
     """Whether FlashAttention-2 runs this (decode) attention as its split-KV kernel:
     set_params_splitkv (csrc/flash_attn/flash_api.cpp, also PyTorch's copy) calls
     num_splits_heuristic(batch x heads x m-blocks of 64 rows, 2 x SMs ("128 threads per block"),
-    ...), which returns 1 split once the blocks reach 0.8 of that."""
+    ...), which returns 1 split once the blocks reach 0.8 of that. Only that first test
+    (profile mode picks its measured decode rows by it); datasheet mode counts the splits with
+    the whole heuristic, `fa2_num_splits`."""
     q = attn.query_array
     if bool(np.any(q > 1)):
         return False
@@ -282,23 +346,19 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     group; a block computes block_m rows against the request's whole context (causal prefill:
     half of it on average). Blocks run in waves of one per SM. Decode with fewer blocks than
     0.8 x SMs uses the split-KV kernel (64-row blocks, context split across SMs, plus one
-    combine kernel), as FlashAttention-2's num_splits heuristic does."""
+    combine kernel), as FlashAttention-2's num_splits heuristic does (`fa2_num_splits`)."""
     q, ctx = attn.query_array, attn.context_array
     rows = q * attn.group
     causal = bool(np.any(q > 1))
-    split = flash_splits_kv(gpu, attn)
+    splits = fa2_num_splits(gpu, attn)
+    split = splits > 1
     block_m = gpu.attention_split_block_m if split else gpu.attention_block_m
     blocks = -(-rows // block_m)
     # keys each block visits: all of the context in decode (whole key blocks: the last one is
     # masked, not shortened), the causal triangle in prefill
     keys = np.where(q > 1, ctx - q + (q + 1) / 2.0, decode_keys(gpu, attn, ctx))
     flops = 4.0 * float(np.sum(blocks * block_m * keys)) * attn.head_dim * attn.kv_heads
-    n_blocks = int(np.sum(blocks)) * attn.kv_heads
-    splits = 1
-    slots = FA2_BLOCKS_PER_SM * gpu.sms
-    if split:   # the context is cut so that the blocks fill the SMs
-        splits = max(1, int(slots // max(n_blocks, 1)))
-        n_blocks *= splits
+    n_blocks = int(np.sum(blocks)) * attn.kv_heads * splits   # split: the context is cut in `splits`
     waves = -(-n_blocks // gpu.sms)
     fill = n_blocks / (waves * gpu.sms)                      # wave quantization
     seq = float(np.max(ctx)) if len(ctx) else 1.0
@@ -323,6 +383,8 @@ class KernelTime:
     hbm_bytes: float        # bytes through HBM
     engine: str             # "tensor" | "vector"
     launch_ns: float = 0.0  # not overlapped: the GPU's gap between kernels of a CUDA graph
+    serial_ns: float = 0.0  # not overlapped: latency floors of the kernels the op runs after its
+    #                         main one (KV-cache write, split-K reduction, split-KV combine)
 
 
 def _hbm_bytes(gpu: GPUSpec, op: Op) -> float:
@@ -334,12 +396,13 @@ def _hbm_bytes(gpu: GPUSpec, op: Op) -> float:
 
 
 def _launched(gpu: GPUSpec, kind: OpKind, stack: ServingStack, kernels: int,
-              compute_ns: float, hbm: float, engine: str) -> KernelTime:
+              compute_ns: float, hbm: float, engine: str, serial_ns: float = 0.0) -> KernelTime:
     """Replayed in a CUDA graph, each kernel adds the GPU's gap between kernels; launched
-    eagerly, a kernel takes at least the CPU's time to issue it (which hides that gap)."""
+    eagerly, a kernel takes at least the CPU's time to issue it (which hides that gap and the
+    kernels' latency floors, `serial_ns`)."""
     if stack.launch == "cuda_graph":
-        return KernelTime(compute_ns, hbm, engine, gpu.graph_kernel_us * 1e3 * kernels)
-    return KernelTime(max(compute_ns, gpu.eager_ns(kind) * kernels), hbm, engine)
+        return KernelTime(compute_ns, hbm, engine, gpu.graph_kernel_us * 1e3 * kernels, serial_ns)
+    return KernelTime(max(compute_ns + serial_ns, gpu.eager_ns(kind) * kernels), hbm, engine)
 
 
 def folded_into_norm(op: Op, stack: ServingStack) -> bool:
@@ -374,29 +437,48 @@ def datasheet_kernel(gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
     """One op as one kernel (or, unfused, as UNFUSED_KERNELS kernels), datasheet mode."""
     if op.attention is not None:        # score or context on its own: half the flash kernel
         k = datasheet_flash(gpu, op.attention, op.dtype, stack)
-        return KernelTime(k.compute_ns / 2, k.hbm_bytes / 2, k.engine, k.launch_ns / 2)
+        return KernelTime(k.compute_ns / 2, k.hbm_bytes / 2, k.engine, k.launch_ns / 2,
+                          k.serial_ns / 2)
     hbm = _hbm_bytes(gpu, op)
     kernels = kernels_of(op, stack, gpu)
+    serial = 0.0
+    # memory latency floor (memory_chain_ns): the first load comes from HBM when the op reads
+    # weights or KV or its activations do not stay in L2 (_hbm_bytes), else from L2; one store
+    first_from_hbm = hbm > 0
     if op.matmul is not None:
         mm = op.matmul
-        compute = matmul_compute_ns(gpu, op.dtype, mm.m, mm.n, mm.k, mm.count)
+        compute = max(matmul_compute_ns(gpu, op.dtype, mm.m, mm.n, mm.k, mm.count),
+                      memory_chain_ns(gpu, True))
         engine = "tensor"
+        # the KV-cache write kernel(s) read the K and V the GEMM just wrote (L2) and store them
+        writes = (2 if stack.separate_kv_writes else 1) * bool(op.kv_write_bytes)
+        serial += writes * memory_chain_ns(gpu, False)
         tiles, splits = split_k(gpu, mm.m, mm.n, mm.k, mm.count)
         if np.max(splits) > 1:     # the reduction kernel reads the fp32 partials, writes the output
             partials = float(np.sum(splits * np.minimum(mm.m, gpu.tile_m) * gpu.tile_n * tiles)) * 4
-            if partials > gpu.l2_mib * 2**20 / 2:
+            spills = partials > gpu.l2_mib * 2**20 / 2
+            if spills:
                 hbm += partials
+            serial += memory_chain_ns(gpu, spills)
     else:
         compute = vector_compute_ns(gpu, op.flops)
         engine = "vector"
         if kernels > 1:       # unfused: every kernel passes the tensor through memory
             hbm = kernels * float(op.act_in_bytes + op.act_out_bytes) + op.weight_bytes
-    return _launched(gpu, op.kind, stack, kernels, compute, hbm, engine)
+        compute = max(compute, kernels * memory_chain_ns(gpu, first_from_hbm))
+    return _launched(gpu, op.kind, stack, kernels, compute, hbm, engine, serial)
 
 
 def datasheet_flash(gpu: GPUSpec, attn: Attention, dtype: str, stack: ServingStack) -> KernelTime:
+    """The FlashAttention kernel(s) with their memory latency floors (memory_chain_ns): the main
+    kernel loads K and V from HBM and stores its output; the split-KV combine kernel
+    (flash_fwd_splitkv_combine_kernel: combine_attn_seqk_parallel in flash_fwd_kernel.h) loads
+    the splits' log-sum-exps, then the partial outputs it scales by them, then stores: a chain of
+    three L2 accesses after the split kernel."""
     compute, hbm, kernels = flash_attention_ns(gpu, dtype, attn)
-    return _launched(gpu, OpKind.ATTENTION_SCORE, stack, kernels, compute, hbm, "tensor")
+    compute = max(compute, memory_chain_ns(gpu, True))
+    serial = memory_chain_ns(gpu, False, 2) if kernels > 1 else 0.0
+    return _launched(gpu, OpKind.ATTENTION_SCORE, stack, kernels, compute, hbm, "tensor", serial)
 
 
 # ---------------------------------------------------------------- both modes
@@ -450,7 +532,7 @@ class GPUCoster:
         roofline = max(op.flops / peak * 1e9, hbm / gpu.hbm_bw_gbps)
         return OpCost(compute_ns=kernel.compute_ns * share, bytes_by_level={"hbm": hbm},
                       energy_j=sum(parts.values()), roofline_ns=roofline,
-                      latency_ns=kernel.launch_ns * share,
+                      latency_ns=(kernel.launch_ns + kernel.serial_ns) * share,
                       engine=kernel.engine, energy_by_component_j=parts)
 
 

@@ -15,7 +15,8 @@ the experts' ops in proportion to their FLOPs.
 from __future__ import annotations
 
 from hwsim.hw.gpu import (GPUCoster, KernelTime, ServingStack, folded_into_norm,
-                          grouped_matmul_compute_ns)
+                          grouped_matmul_compute_ns, kernels_of, memory_chain_ns,
+                          vector_compute_ns)
 from hwsim.hw.gpu import _hbm_bytes as hbm_bytes
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers.common import add_collective_task, add_task, link_resource
@@ -110,11 +111,18 @@ def _fused_moe_costs(graph: OpGraph, coster: GPUCoster) -> dict:
             flops = sum(op.flops for op in ops)
             for op in ops:
                 k = KernelTime(grouped * op.flops / flops, hbm_bytes(gpu, op), "tensor",
-                               first.launch_ns / len(ops))
+                               first.launch_ns / len(ops), first.serial_ns / len(ops))
                 costs[op.name] = coster.op_cost(op, k)
             continue
         kernels = [coster.kernel(op) for op in ops]
         launch = max(k.launch_ns for k in kernels)      # one kernel's launch for the group
+        if coster.profile is None and coster.stack.launch == "cuda_graph":
+            # one kernel's memory latency floor for the group (memory_chain_ns): each op keeps
+            # the time of its own work, at least its share of the floor
+            floor = max(kernels_of(op, coster.stack, gpu) * memory_chain_ns(gpu, hbm_bytes(gpu, op) > 0)
+                        for op in ops)
+            kernels = [_replace(k, compute_ns=max(vector_compute_ns(gpu, op.flops), floor / len(ops)))
+                       if op.matmul is None else k for op, k in zip(ops, kernels)]
         for op, k in zip(ops, kernels):
             costs[op.name] = coster.op_cost(op, _replace(k, launch_ns=launch / len(ops)))
     return costs

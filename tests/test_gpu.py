@@ -394,8 +394,9 @@ def test_fidelity_runs_the_model_as_the_program_that_was_measured():
 
 def test_separate_kv_writes_launch_one_more_kernel_per_layer():
     """Hugging Face's cache update (one copy for K, one for V) against vLLM's reshape_and_cache
-    (one kernel): in a CUDA graph the datasheet step grows by one kernel's time per layer."""
-    from hwsim.hw.gpu import kernels_of
+    (one kernel): in a CUDA graph the datasheet step grows by one kernel's time per layer: its
+    launch gap and its memory latency floor (an L2 load of the K or V just written, one store)."""
+    from hwsim.hw.gpu import kernels_of, memory_chain_ns
     from hwsim.workloads.ops import MatMul, Op
     qkv = Op(name="qkv", kind=OpKind.MATMUL, layer=0, dtype="bf16", flops=1.0, weight_bytes=1,
              act_in_bytes=1, act_out_bytes=1, kv_write_bytes=16384, matmul=MatMul(1, 12288, 4096))
@@ -403,7 +404,9 @@ def test_separate_kv_writes_launch_one_more_kernel_per_layer():
     assert kernels_of(qkv, two) == kernels_of(qkv, one) + 1 == 3
     gpu = {"preset": "h200-sxm"}
     extra = step_us(gpu, "decode", 1, 512, two) - step_us(gpu, "decode", 1, 512, one)
-    assert extra == pytest.approx(32 * preset("h200-sxm").graph_kernel_us, rel=0.05)
+    h200 = preset("h200-sxm")
+    per_kernel_us = h200.graph_kernel_us + memory_chain_ns(h200, first_from_hbm=False) / 1e3
+    assert extra == pytest.approx(32 * per_kernel_us, rel=0.05)
 
 
 def test_profile_decode_attention_stays_within_one_kernel():
@@ -486,3 +489,88 @@ def test_the_real_absence_of_torch_is_detected():
     except ImportError:
         from hwsim.calibrate.gpu_bench import availability_problem
         assert "PyTorch is not installed" in availability_problem()
+
+
+# ---------------------------------------------------------------- memory latency floor, FA2 splits
+def _norm_op(rows):
+    return Op(name="L0.norm1", kind=OpKind.NORM, layer=0, dtype="bf16", flops=4.0 * rows * 4096,
+              weight_bytes=4096 * 2, act_in_bytes=rows * 4096 * 2, act_out_bytes=rows * 4096 * 2,
+              elements=rows * 4096, function="rmsnorm")
+
+
+def test_a_tiny_kernel_costs_its_memory_chain_and_a_large_one_its_bytes():
+    """memory_chain_ns: one HBM load (the norm weight) then one store at L2 latency: H100 SXM
+    700 + 291 cycles at 1.98 GHz. A one-token norm is bound by it; a 64k-token norm (512 MB)
+    by its bytes, which the floor does not touch."""
+    from hwsim.hw.gpu import datasheet_kernel, memory_chain_ns
+    gpu = preset("h100-sxm")
+    floor = memory_chain_ns(gpu, first_from_hbm=True)
+    assert floor == pytest.approx((700 + 291) / 1.98, rel=0.01)
+    assert memory_chain_ns(gpu, first_from_hbm=False, dependent=2) == pytest.approx(3 * 291 / 1.98, rel=0.01)
+    stack = ServingStack()
+    tiny = datasheet_kernel(gpu, _norm_op(1), stack)
+    assert tiny.compute_ns == pytest.approx(floor)
+    assert tiny.compute_ns > tiny.hbm_bytes / gpu.sustained_bw * 1e9
+    big = datasheet_kernel(gpu, _norm_op(65536), stack)
+    assert big.hbm_bytes / gpu.sustained_bw * 1e9 > 100 * floor > big.compute_ns
+    # a GPU whose preset gives no latencies has no floor
+    bare = gpu.model_copy(update={"dram_latency_ns": None, "l2_latency_ns": None})
+    assert memory_chain_ns(bare, True) == 0 and datasheet_kernel(bare, _norm_op(1), stack).compute_ns < floor
+    # eager: the CPU's issue time hides the floor
+    eager = datasheet_kernel(gpu, _norm_op(1), ServingStack(launch="eager"))
+    assert eager.compute_ns == pytest.approx(gpu.eager_ns(OpKind.NORM)) and eager.serial_ns == 0
+
+
+def test_split_k_reduction_and_kv_write_pay_their_floors_after_the_gemm():
+    """A skinny GEMM split along K launches a reduction kernel, and a QKV projection a KV-cache
+    write: each after the GEMM, each an L2 load and a store (serial, not overlapped)."""
+    from hwsim.hw.gpu import datasheet_kernel, memory_chain_ns
+    gpu = preset("h200-sxm")
+    # N = 4096: 32 output tiles on 132 SMs, split 4 ways along K; it also writes KV
+    qkv = Op(name="qkv", kind=OpKind.MATMUL, layer=0, dtype="bf16", flops=2.0 * 4096 * 4096,
+             weight_bytes=4096 * 4096 * 2, act_in_bytes=8192, act_out_bytes=8192,
+             kv_write_bytes=16384, matmul=MatMul(1, 4096, 4096))
+    k = datasheet_kernel(gpu, qkv, ServingStack())
+    assert k.serial_ns == pytest.approx(2 * memory_chain_ns(gpu, False))
+    assert datasheet_kernel(gpu, qkv, ServingStack(separate_kv_writes=True)).serial_ns == \
+        pytest.approx(3 * memory_chain_ns(gpu, False))
+    wide = gemm_op(4096, 4096, 4096, "bf16")           # 1024 tiles: no split, no KV write
+    assert datasheet_kernel(gpu, wide, ServingStack()).serial_ns == 0
+
+
+def _mha_decode(batch, ctx, heads=32, head_dim=128):
+    from hwsim.workloads.ops import Attention
+    return Attention(query_tokens=(1,) * batch, context_lens=(ctx,) * batch, heads=heads,
+                     kv_heads=heads, head_dim=head_dim)
+
+
+def test_fa2_num_splits_is_flash_api_heuristic():
+    """num_splits_heuristic (FlashAttention-2 csrc/flash_attn/flash_api.cpp) by hand: LLaMA-2-7B
+    decode at batch 1 on 132 SMs (264 slots, 32 blocks): ctx 512 = 4 key blocks of 128, eligible
+    splits 1, 2, 4 with efficiencies 0.12, 0.24, 0.48: 4; ctx 2048 = 16 key blocks, 8 splits fill
+    256 of 264 slots (0.97, the best): 8; ctx 128 = one key block: no split, one kernel; batch 8
+    (256 blocks >= 0.8 x 264): no split. The source's own example (48 blocks, 108 slots): 2 splits
+    (0.89) rather than 3 (0.67)."""
+    from hwsim.hw.gpu import fa2_num_splits, flash_attention_ns
+    gpu = preset("h200-sxm")
+    assert fa2_num_splits(gpu, _mha_decode(1, 512)) == 4
+    assert fa2_num_splits(gpu, _mha_decode(1, 2048)) == 8
+    assert fa2_num_splits(gpu, _mha_decode(1, 128)) == 1
+    assert fa2_num_splits(gpu, _mha_decode(8, 2048)) == 1
+    assert fa2_num_splits(gpu.model_copy(update={"sms": 54}), _mha_decode(48, 8192, heads=1)) == 2
+    assert flash_attention_ns(gpu, "bf16", _mha_decode(1, 512))[2] == 2
+    assert flash_attention_ns(gpu, "bf16", _mha_decode(1, 128))[2] == 1
+
+
+def test_split_kv_decode_pays_two_kernels_and_the_combine_floor():
+    """Split-KV decode runs flash_fwd_splitkv_kernel then flash_fwd_splitkv_combine_kernel: two
+    launch gaps, and after the split kernel the combine's chain (LSE load, partial-output load,
+    store: three L2 accesses); one pass (batch 8) pays one gap and no combine."""
+    from hwsim.hw.gpu import datasheet_flash, memory_chain_ns
+    gpu = preset("h200-sxm")
+    split = datasheet_flash(gpu, _mha_decode(1, 512), "bf16", ServingStack())
+    assert split.launch_ns == pytest.approx(2 * gpu.graph_kernel_us * 1e3)
+    assert split.serial_ns == pytest.approx(memory_chain_ns(gpu, False, 2))
+    assert split.compute_ns >= memory_chain_ns(gpu, True)
+    one = datasheet_flash(gpu, _mha_decode(8, 2048), "bf16", ServingStack())
+    assert one.launch_ns == pytest.approx(gpu.graph_kernel_us * 1e3) and one.serial_ns == 0

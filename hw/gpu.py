@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import functools
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -433,6 +433,26 @@ def kernels_of(op: Op, stack: ServingStack, gpu: GPUSpec | None = None) -> int:
     return 1
 
 
+def vector_floor_ns(gpu: GPUSpec, op: Op, stack: ServingStack) -> float:
+    """Memory latency floor of a vector op (memory_chain_ns), once per kernel it launches: the
+    first load comes from HBM when the op reads weights or its activations do not stay in L2
+    (_hbm_bytes), else from L2; one store."""
+    return kernels_of(op, stack, gpu) * memory_chain_ns(gpu, _hbm_bytes(gpu, op) > 0)
+
+
+def grouped_vector_kernels(gpu: GPUSpec, ops: list[Op], kernels: list[KernelTime],
+                           stack: ServingStack) -> list[KernelTime]:
+    """`kernels` of ops run as one grouped kernel (ServingStack.fused_moe), datasheet mode: in a
+    CUDA graph the group pays one kernel's memory latency floor, not one per op, so each vector
+    op keeps the time of its own work and at least its share of the largest floor (GEMMs keep
+    theirs: their work is far above it). Launched eagerly the CPU issue time hides the floor."""
+    if stack.launch != "cuda_graph":
+        return kernels
+    floor = max(vector_floor_ns(gpu, op, stack) for op in ops)
+    return [replace(k, compute_ns=max(vector_compute_ns(gpu, op.flops), floor / len(ops)))
+            if op.matmul is None else k for op, k in zip(ops, kernels)]
+
+
 def datasheet_kernel(gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
     """One op as one kernel (or, unfused, as UNFUSED_KERNELS kernels), datasheet mode."""
     if op.attention is not None:        # score or context on its own: half the flash kernel
@@ -442,9 +462,6 @@ def datasheet_kernel(gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
     hbm = _hbm_bytes(gpu, op)
     kernels = kernels_of(op, stack, gpu)
     serial = 0.0
-    # memory latency floor (memory_chain_ns): the first load comes from HBM when the op reads
-    # weights or KV or its activations do not stay in L2 (_hbm_bytes), else from L2; one store
-    first_from_hbm = hbm > 0
     if op.matmul is not None:
         mm = op.matmul
         compute = max(matmul_compute_ns(gpu, op.dtype, mm.m, mm.n, mm.k, mm.count),
@@ -465,7 +482,7 @@ def datasheet_kernel(gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
         engine = "vector"
         if kernels > 1:       # unfused: every kernel passes the tensor through memory
             hbm = kernels * float(op.act_in_bytes + op.act_out_bytes) + op.weight_bytes
-        compute = max(compute, kernels * memory_chain_ns(gpu, first_from_hbm))
+        compute = max(compute, vector_floor_ns(gpu, op, stack))
     return _launched(gpu, op.kind, stack, kernels, compute, hbm, engine, serial)
 
 

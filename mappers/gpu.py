@@ -15,8 +15,7 @@ the experts' ops in proportion to their FLOPs.
 from __future__ import annotations
 
 from hwsim.hw.gpu import (GPUCoster, KernelTime, ServingStack, folded_into_norm,
-                          grouped_matmul_compute_ns, kernels_of, memory_chain_ns,
-                          vector_compute_ns)
+                          grouped_matmul_compute_ns, grouped_vector_kernels)
 from hwsim.hw.gpu import _hbm_bytes as hbm_bytes
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers.common import add_collective_task, add_task, link_resource
@@ -116,13 +115,8 @@ def _fused_moe_costs(graph: OpGraph, coster: GPUCoster) -> dict:
             continue
         kernels = [coster.kernel(op) for op in ops]
         launch = max(k.launch_ns for k in kernels)      # one kernel's launch for the group
-        if coster.profile is None and coster.stack.launch == "cuda_graph":
-            # one kernel's memory latency floor for the group (memory_chain_ns): each op keeps
-            # the time of its own work, at least its share of the floor
-            floor = max(kernels_of(op, coster.stack, gpu) * memory_chain_ns(gpu, hbm_bytes(gpu, op) > 0)
-                        for op in ops)
-            kernels = [_replace(k, compute_ns=max(vector_compute_ns(gpu, op.flops), floor / len(ops)))
-                       if op.matmul is None else k for op, k in zip(ops, kernels)]
+        if coster.profile is None:      # one memory latency floor for the group
+            kernels = grouped_vector_kernels(gpu, ops, kernels, coster.stack)
         for op, k in zip(ops, kernels):
             costs[op.name] = coster.op_cost(op, _replace(k, launch_ns=launch / len(ops)))
     return costs

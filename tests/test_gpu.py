@@ -521,6 +521,20 @@ def test_a_tiny_kernel_costs_its_memory_chain_and_a_large_one_its_bytes():
     assert eager.compute_ns == pytest.approx(gpu.eager_ns(OpKind.NORM)) and eager.serial_ns == 0
 
 
+def test_a_grouped_kernel_pays_one_latency_floor_not_one_per_op():
+    """Eight tiny vector ops run as one grouped kernel (fused MoE) share one memory latency
+    floor: together they take the floor, where launched apart each would take it alone."""
+    from hwsim.hw.gpu import datasheet_kernel, grouped_vector_kernels, vector_floor_ns
+    gpu, stack = preset("h100-sxm"), ServingStack()
+    ops = [_norm_op(1)] * 8
+    apart = [datasheet_kernel(gpu, op, stack) for op in ops]
+    grouped = grouped_vector_kernels(gpu, ops, apart, stack)
+    floor = vector_floor_ns(gpu, ops[0], stack)
+    assert sum(k.compute_ns for k in apart) == pytest.approx(8 * floor)
+    assert sum(k.compute_ns for k in grouped) == pytest.approx(floor)
+    assert grouped_vector_kernels(gpu, ops, apart, ServingStack(launch="eager")) == apart
+
+
 def test_split_k_reduction_and_kv_write_pay_their_floors_after_the_gemm():
     """A skinny GEMM split along K launches a reduction kernel, and a QKV projection a KV-cache
     write: each after the GEMM, each an L2 load and a store (serial, not overlapped)."""

@@ -289,15 +289,22 @@ def flash_splits_kv(gpu: GPUSpec, attn: Attention) -> bool:
     return int(np.sum(blocks)) * attn.kv_heads < 0.8 * FA2_BLOCKS_PER_SM * gpu.sms
 
 
+def decode_key_tile(gpu: GPUSpec, attn: Attention) -> int:
+    """Keys per tile of the decode FlashAttention kernel FA2 picks for `attn`: its main loop runs
+    ceil(keys / kBlockN) whole tiles and masks the tail (kBlockN = attention_block_n in the
+    one-pass kernel; fa2_split_block_n in the split-KV kernel, `fa2_num_splits`)."""
+    return fa2_split_block_n(attn.head_dim) if fa2_num_splits(gpu, attn) > 1 else gpu.attention_block_n
+
+
 def decode_keys(gpu: GPUSpec, attn: Attention, ctx):
-    """Keys a decode FlashAttention block computes over: the context. FA2's main loop runs
-    ceil(keys / kBlockN) whole tiles and masks the tail (the kernels the H200 step trace names:
-    Flash_fwd_kernel_traits<128, 128, 64, 4>, split-KV <128, 64, 128, 4>; a recheck on an H200
-    gave 513 keys +16% over 512 at batch 64-128), but rounding each request up to whole tiles
-    breaks the serving cost's decode interpolation (affine in the keys read, hwsim.serving.cost:
-    off by 1.2% on a sampled iteration) and a batch-mean tail moves the measured points; not
-    modelled (KNOWN_MISSED)."""
-    return np.asarray(ctx)
+    """Keys a decode FlashAttention block computes over: each request's context rounded up to
+    whole key tiles (`decode_key_tile`), so a step at 512 cached keys plus its new one costs 9
+    tiles of 64, not 8. The H200 step trace names the kernels (Flash_fwd_kernel_traits<128, 128,
+    64, 4>, split-KV <128, 64, 128, 4>); a recheck on an H200 measured 513 keys at +16% over 512
+    at batch 64-128. The serving cost's decode fast path is affine in these rounded keys
+    (hwsim.serving.cost, item 4; MapperEntry.decode_key_tile)."""
+    tile = decode_key_tile(gpu, attn)
+    return -(-np.asarray(ctx) // tile) * tile
 
 
 # Past this many waves of blocks, a causal kernel's uneven blocks even out (< 1% at 31 waves):

@@ -14,14 +14,14 @@ the experts' ops in proportion to their FLOPs.
 """
 from __future__ import annotations
 
-from hwsim.hw.gpu import (GPUCoster, KernelTime, ServingStack, folded_into_norm,
+from hwsim.hw.gpu import (GPUCoster, KernelTime, ServingStack, decode_key_tile, folded_into_norm,
                           grouped_matmul_compute_ns, grouped_vector_kernels)
 from hwsim.hw.gpu import _hbm_bytes as hbm_bytes
 from hwsim.hw.system import HardwareSpec
 from hwsim.mappers.common import add_collective_task, add_task, link_resource
 from hwsim.mappers.registry import register
 from hwsim.sim.schedule import Resource, Schedule
-from hwsim.workloads.ops import Op, OpGraph, OpKind
+from hwsim.workloads.ops import Attention, Op, OpGraph, OpKind
 
 
 def add_gpu_resources(schedule: Schedule, coster: GPUCoster, dtype: str) -> None:
@@ -50,8 +50,14 @@ def flash_groups(graph: OpGraph) -> dict[str, list[Op]]:
     return groups
 
 
+def gpu_decode_key_tile(hw: HardwareSpec, options: ServingStack, attn: Attention) -> int:
+    """Keys per tile of the FlashAttention kernel that runs this decode attention."""
+    return decode_key_tile(hw.gpu, attn)
+
+
 @register("gpu", "all ops as kernels on one GPU stream (FlashAttention, CUDA graphs and fused "
-          "elementwise kernels by default)", needs=("gpu",), options=ServingStack)
+          "elementwise kernels by default)", needs=("gpu",), options=ServingStack,
+          decode_key_tile=gpu_decode_key_tile)
 def map_gpu(graph: OpGraph, hw: HardwareSpec, options: ServingStack) -> Schedule:
     gpu = hw.gpu
     coster = GPUCoster(gpu, options)

@@ -27,6 +27,10 @@ class MapperEntry:
     # a few layers and extend them: hwsim.extrapolate); False when a layer's placement depends on
     # how many there are (wafer regions sized to fill the wafer).
     layer_periodic: bool = True
+    # (HardwareSpec, options, Attention) -> keys per tile of the decode attention kernel: each
+    # request's keys are computed in whole tiles (FlashAttention-2 on a GPU); None: key by key.
+    # The serving cost's decode fast path interpolates in these rounded keys (hwsim.serving.cost).
+    decode_key_tile: Callable | None = None
 
 
 # The built-in mappers and the module of each (importing a module registers its mappers). A new
@@ -47,10 +51,10 @@ MAPPERS: LazyRegistry = LazyRegistry(BUILTIN_MAPPER_MODULES, "mapper")
 
 def register(name: str, summary: str, needs: tuple[str, ...], options: type[Spec] = NoOptions,
              workloads: tuple[str, ...] = ("transformer",), checks_fit: bool = False,
-             layer_periodic: bool = True):
+             layer_periodic: bool = True, decode_key_tile: Callable | None = None):
     def wrap(fn):
         MAPPERS[name] = MapperEntry(name, summary, needs, options, fn, workloads, checks_fit,
-                                    layer_periodic)
+                                    layer_periodic, decode_key_tile)
         return fn
     return wrap
 

@@ -432,19 +432,21 @@ def test_causal_flash_blocks_finish_unevenly():
     assert 1.0 <= causal_imbalance(gpu, (2048,) * 8, (2048,) * 8, 32) < 1.01
 
 
-def test_datasheet_decode_steps_on_h100_within_10_percent():
-    assert by_kind("h100-sxm")[("decode_step", "datasheet")]["median_abs_err"] <= 0.10
-
-
-@pytest.mark.xfail(strict=True, reason="missed (issue 11): profile mode costs the small kernels "
-                   "in context (in_context.csv) but not the split-K reduce kernels or the other "
-                   "in-step gaps (H200 profile decode 5.8%, batch 4-16 -6..-9%), batch 128 x 2048 attention "
-                   "runs 14-19% over its microbenchmark; datasheet mode lacks small kernels' fixed "
-                   "costs (no public figure) and its prefill GEMMs are 8-12% fast at M = 1k-4k on "
-                   "this H200 (KNOWN_MISSED)")
 @pytest.mark.parametrize("card,kind,mode,target", [
-    ("h200-sxm", "decode_step", "datasheet", 0.10), ("h200-sxm", "prefill", "datasheet", 0.10),
-    ("h200-sxm", "decode_step", "profile", 0.05), ("h100-sxm", "prefill", "datasheet", 0.10)])
+    ("h100-sxm", "decode_step", "datasheet", 0.10), ("h200-sxm", "decode_step", "datasheet", 0.10),
+    ("h200-sxm", "decode_step", "profile", 0.05), ("h100-sxm", "decode_step", "profile", 0.05)])
+def test_decode_steps_within_their_targets(card, kind, mode, target):
+    """Issue 11's targets for whole decode steps (held out of every fit). The H200's are met at
+    the edge (datasheet 9.98%, profile 4.91%, 2026-12-03: whole FA2 key tiles)."""
+    assert by_kind(card)[(kind, mode)]["median_abs_err"] <= target
+
+
+@pytest.mark.xfail(strict=True, reason="missed (issue 11): datasheet mode lacks small kernels' "
+                   "fixed costs (no public figure), prefill attention at 128-256 tokens is 2-3x "
+                   "fast, and its prefill GEMMs are 8-12% fast at M = 1k-4k on this H200 "
+                   "(KNOWN_MISSED)")
+@pytest.mark.parametrize("card,kind,mode,target", [
+    ("h200-sxm", "prefill", "datasheet", 0.10), ("h100-sxm", "prefill", "datasheet", 0.10)])
 def test_missed_targets(card, kind, mode, target):
     assert by_kind(card)[(kind, mode)]["median_abs_err"] <= target
 
@@ -588,3 +590,18 @@ def test_split_kv_decode_pays_two_kernels_and_the_combine_floor():
     assert split.compute_ns >= memory_chain_ns(gpu, True)
     one = datasheet_flash(gpu, _mha_decode(8, 2048), "bf16", ServingStack())
     assert one.launch_ns == pytest.approx(gpu.graph_kernel_us * 1e3) and one.serial_ns == 0
+
+
+def test_decode_attention_runs_whole_key_tiles():
+    """FlashAttention-2 loops over whole key tiles and masks the tail: 512 cached keys plus the
+    new one cost 9 tiles of 64 in the one-pass kernel (batch 128) and 5 tiles of 128 in the
+    split-KV kernel (batch 1); a context that fills its tiles is untouched."""
+    from hwsim.hw.gpu import decode_key_tile, decode_keys
+    from hwsim.workloads.ops import Attention
+    gpu = preset("h200-sxm")
+    many = Attention(query_tokens=(1,) * 128, context_lens=(513,) * 128, heads=32, kv_heads=32, head_dim=128)
+    one = Attention(query_tokens=(1,), context_lens=(513,), heads=32, kv_heads=32, head_dim=128)
+    assert (decode_key_tile(gpu, many), decode_key_tile(gpu, one)) == (64, 128)
+    assert decode_keys(gpu, many, many.context_array).tolist() == [576] * 128
+    assert decode_keys(gpu, one, one.context_array).tolist() == [640]
+    assert decode_keys(gpu, many, np.array([512])).tolist() == [512]

@@ -395,3 +395,18 @@ def test_replicas_scale_throughput(system):
     assert d2["output_tokens_per_s_per_device"] == pytest.approx(d1["output_tokens_per_s_per_device"], rel=0.25)
     assert d2["tpot_s"]["p50"] == pytest.approx(d1["tpot_s"]["p50"], rel=0.2)
     assert set(two.iter_replica.tolist()) == {0, 1}
+
+
+def test_a_decode_representative_keeps_the_keys_and_the_unused_tail_of_its_key():
+    """The cache key of a decode batch holds the keys attended K in whole tiles and the others'
+    unused keys of their last tile; the batch simulated for it attends the same K (to the key's
+    rounding) with the tail's eighth of a tile, and holds the longest request."""
+    from hwsim.serving.cost import keys_attended, representative, shape_key
+    rng = np.random.default_rng(5)
+    dec = rng.integers(1, 900, 40)
+    key = shape_key([], dec, tile=64)
+    _, cached = representative(key)
+    assert cached.max() == key[3] >= dec.max()
+    assert keys_attended(cached, 64) == pytest.approx(keys_attended(dec, 64), rel=0.01)
+    tail = lambda c: (keys_attended(c[1:], 64) - c[1:].sum() - len(c) + 1) / (len(c) - 1)   # noqa: E731
+    assert abs(tail(cached) - tail(np.sort(dec)[::-1])) <= 64 / 8

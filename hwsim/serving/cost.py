@@ -19,16 +19,18 @@ simulation of the exact iteration (tests/test_serving.py: within 1% on sampled i
    consecutive layers) the run simulates every layer from then on. MoE models (routing
    differs per layer) are simulated with every layer.
 2. *A cache keyed by the iteration's shape, bucketed* (``shape_key``):
-   - decoding requests: their count D exactly; the sum S of their cached tokens rounded to a
-     multiple of 2^(bits(S) - 8) (a relative step of 1/128 to 1/256, so S moves by <= 0.4%);
-     the longest, M, rounded up to a multiple of 2^(bits(M) - 6) (<= 3%);
+   - decoding requests: their count D exactly; the keys K they attend (each request's cached
+     tokens and its new one, rounded up to whole tiles of the mapper's decode attention kernel,
+     item 4; S + D where it has none) rounded to a multiple of 2^(bits(K) - 8) (a relative step
+     of 1/128 to 1/256, so K moves by <= 0.4%); the longest cached, M, rounded up to a multiple
+     of 2^(bits(M) - 6) (<= 3%); the tile;
    - prompt chunks: their new tokens exactly (with D, the tokens of every linear op, whose GEMM
      tiling steps at tile multiples; and each chunk's query blocks in FlashAttention step at
      128 rows); their cached prefixes rounded to the nearest multiple of 2^(bits(c) - 4)
      (exact below 16, then a relative step of 1/8 to 1/16).
    The iteration simulated for a key is its representative (``representative``): the chunks
    with their rounded prefixes, one decoding request holding M tokens and the other D - 1
-   sharing S - M evenly. Decode attention cost grows with the tokens read (S) and, for kernels
+   sharing the rest of K evenly in whole tiles. Decode attention cost grows with the tokens read (S) and, for kernels
    whose rate depends on sequence length, with the longest context (M); the representative
    keeps both. (Rounding a chunk's new tokens, tried first, was off by 1.85% on a sampled
    chunked-prefill iteration: a 129-token chunk became 128, one FlashAttention block fewer.)
@@ -39,16 +41,30 @@ simulation of the exact iteration (tests/test_serving.py: within 1% on sampled i
    is simulated. Energy is interpolated alike: its dynamic part grows with the FLOPs and bytes,
    in proportion to P inside such an interval, and its static part with the time.
 4. *Decode-only iterations* (most of a run) are interpolated instead, so that the cache fills
-   once per batch size D rather than once per step: at fixed D and longest context M, the
-   iteration's time and energy are affine in the KV tokens read S (every linear op depends on
-   D alone; attention reads, and on a GPU computes, in proportion to the context) — two
-   representatives per (D, M) give the line; in M (which sets only the rate of
-   sequence-length-dependent kernels) they are interpolated linearly in log2 M between
-   half-octave grid points (M = 2^(k/2)); with octaves the sampled iterations were off by up
-   to 1.4% (a kernel switching between compute- and memory-bound inside the interval), with
-   half-octaves by at most 0.7%. D stays exact: GEMM tiles and attention waves step with it,
-   up and down (interpolating D between multiples of 4 whose times agreed within 0.5% was
-   still off by 3.9% at D = 17: the wave fill in between was not monotonic).
+   once per batch size D rather than once per step. At fixed D and longest context M every
+   linear op depends on D alone, and attention reads the S cached tokens and (on a GPU)
+   computes over the keys K: each request's cached tokens and its new one, rounded up to whole
+   tiles of the mapper's decode attention kernel (MapperEntry.decode_key_tile: FlashAttention-2
+   computes whole tiles of 64 or 128 keys and masks the tail, hwsim.hw.gpu.decode_keys; a tile
+   of 1 for every other mapper, where K = S + D).
+   - Tile of 1: the iteration is interpolated linearly in K between two representatives (the
+     other requests at M/4, and all at M).
+   - Tiles: piecewise linearly in K along three representatives whose other requests' keys
+     fill whole tiles (at about M/4, M/2 and M), then linearly in S at that K, with the slope
+     of a fourth representative (the M/2 one with each other request one key into its last
+     tile). A line in S alone through representatives whose tails happen to differ was off by
+     3.8% on a sampled static-batching iteration, a plane in S and K through the M/4 points by
+     up to 1.4%, this by at most 0.83% on the sampled iterations (tests/test_serving.py); on
+     synthetic batches lying on the attention kernel's compute/memory ridge (an A100 at D = 100,
+     M = 1024, where the plane's points are memory-bound and the batch is compute-bound) it is
+     off by up to 1.8%.
+   In M (which sets only the rate of sequence-length-dependent kernels) the lines are
+   interpolated linearly in log2 M between half-octave grid points (M = 2^(k/2)); with octaves
+   the sampled iterations were off by up to 1.4% (a kernel switching between compute- and
+   memory-bound inside the interval), with half-octaves by at most 0.7%. D stays exact: GEMM
+   tiles and attention waves step with it, up and down (interpolating D between multiples of 4
+   whose times agreed within 0.5% was still off by 3.9% at D = 17: the wave fill in between
+   was not monotonic).
 """
 from __future__ import annotations
 
@@ -59,12 +75,14 @@ import numpy as np
 
 from hwsim.mappers import MAPPERS
 from hwsim.sim.engine import simulate
+from hwsim.workloads.ops import Attention
 from hwsim.workloads.registry import load_workloads
 
 CHUNK_REL_BITS = 4           # cached prefixes of prompt chunks rounded to 2^(bits(x) - 4)
 S_REL_BITS = 8               # decode KV tokens S rounded to a multiple of 2^(bits(S) - 8)
 M_REL_BITS = 6               # longest decode context rounded up to a multiple of 2^(bits(M) - 6)
 M_PER_OCTAVE = 2             # decode-only: grid points of the longest context per octave
+PAD_LEVELS = 8               # decoding requests' unused keys in their last tile, in eighths
 P_STEP = 16                  # prompt tokens P interpolated between multiples of 16 ...
 P_SMOOTH = 0.01              # ... when the costs at both ends differ by at most 1%
 EXTENSION_TOLERANCE = 0.002  # the one-layer extension checked against every layer (item 1)
@@ -83,10 +101,16 @@ def _round_rel(x: int, bits: int) -> int:
     return max(int(round(x / step)) * step, 1 if x else 0)
 
 
-def shape_key(chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> tuple:
+def keys_attended(dec_ctx: np.ndarray, tile: int = 1) -> int:
+    """K: each decoding request's cached tokens and its new one, rounded up to whole `tile`s."""
+    return int(np.sum(-(-(np.asarray(dec_ctx, dtype=np.int64) + 1) // tile))) * tile
+
+
+def shape_key(chunks: list[tuple[int, int]], dec_ctx: np.ndarray, tile: int = 1) -> tuple:
     """The cache key of an iteration: prompt chunks [(new tokens, cached tokens)] and the cached
-    tokens of each decoding request (module docstring, item 2): ((P, cached tokens of the
-    largest chunk, the other chunks), D, S, M)."""
+    tokens of each decoding request, whose keys the decode attention computes in whole `tile`s
+    (module docstring, item 2): ((P, cached tokens of the largest chunk, the other chunks), D,
+    K, M, tile, the others' unused keys in their last tile in eighths of a tile)."""
     pre: tuple = (0, 0, ())
     if chunks:
         big = max(range(len(chunks)), key=lambda i: chunks[i][0])
@@ -94,21 +118,28 @@ def shape_key(chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> tuple:
         pre = (sum(q for q, _ in chunks), _round_rel(chunks[big][1], CHUNK_REL_BITS), rest)
     d = len(dec_ctx)
     if d == 0:
-        return pre, 0, 0, 0
-    s, m = int(dec_ctx.sum()), int(dec_ctx.max())
+        return pre, 0, 0, 0, 1, 0
+    m = int(dec_ctx.max())
     ms = _rel_step(m, M_REL_BITS)
     m_b = _round_up(m, ms)
     if d == 1:
-        return pre, 1, m_b, m_b
-    step = _rel_step(s, S_REL_BITS)
-    s_b = max(int(round(s / step)) * step, m_b)
-    return pre, d, s_b, m_b
+        return pre, 1, keys_attended([m_b], tile), m_b, tile, 0
+    k = keys_attended(dec_ctx, tile)
+    x = k - d                                   # S, the cached tokens, when the tile is 1
+    step = max(_rel_step(x, S_REL_BITS), tile)
+    x_b = max(int(round(x / step)) * step, keys_attended([m_b], tile) + (d - 1) * tile - d)
+    # the others' keys past their cached tokens and new one, in eighths of a tile each
+    spare = k - int(dec_ctx.sum()) - d - (keys_attended([m], tile) - m - 1)
+    level = min(PAD_LEVELS - 1, round(spare / (d - 1) / tile * PAD_LEVELS))
+    return pre, d, x_b + d, m_b, tile, level
 
 
 def representative(key: tuple) -> tuple[np.ndarray, np.ndarray]:
     """(new tokens, cached tokens) per request of the iteration a key stands for: the chunks
-    with their rounded prefixes, the largest taking the rest of the P new tokens."""
-    (total, big_c, rest), d, s, m = key
+    with their rounded prefixes, the largest taking the rest of the P new tokens; one decoding
+    request holding M tokens and the others sharing the rest of the K keys in whole tiles
+    (each between one tile and the longest's)."""
+    (total, big_c, rest), d, k, m, tile, level = key
     q = [c[0] for c in rest]
     cached = [c[1] for c in rest]
     if total:
@@ -116,9 +147,11 @@ def representative(key: tuple) -> tuple[np.ndarray, np.ndarray]:
         cached.append(big_c)
     q += [1] * d
     if d:
-        spread = min(max(s - m, 0), (d - 1) * m)
-        share = [spread // (d - 1) + (1 if i < spread % (d - 1) else 0) for i in range(d - 1)] if d > 1 else []
-        cached += [m] + share
+        longest = keys_attended([m], tile) // tile           # tiles of the longest request
+        units = min(max((k // tile) - longest, d - 1), (d - 1) * longest)
+        share = [units // (d - 1) + (1 if i < units % (d - 1) else 0) for i in range(d - 1)] if d > 1 else []
+        spare = min(tile - 1, round(level * tile / PAD_LEVELS))
+        cached += [m] + [max(0, min(n * tile - 1 - spare, m)) for n in share]
     return np.asarray(q, dtype=np.int64), np.asarray(cached, dtype=np.int64)
 
 
@@ -168,7 +201,10 @@ class IterationCoster:
         self.cache: dict[tuple, IterationCost] = {}
         self.profiles: dict[tuple, LayerProfile] = {}      # layered iterations' parts
         self.extension_error: dict[bool, float] = {}   # has prompt tokens -> |one layer / every layer - 1|
-        self._lines: dict[tuple[int, int], tuple] = {}     # (D, log2 M grid) -> affine in S
+        self._lines: dict[tuple[int, int], list] = {}      # (D, log2 M grid) -> _decode_points
+        self._key_tile_fn = MAPPERS[system.mapper.name].decode_key_tile
+        self._key_tiles: dict[tuple[int, int], int] = {}   # (D, M) -> keys per tile
+        self._heads: tuple[int, int, int] | None = None    # (heads, KV heads, head dim) per device
         self.simulations = 0
         self.last_schedule = None
 
@@ -268,9 +304,9 @@ class IterationCoster:
         run one after another, as on a GPU stream (module docstring, item 1)."""
         if not chunks:
             return self.cost(chunks, dec_ctx)
-        key = shape_key(chunks, dec_ctx)
+        key = self._shape_key(chunks, dec_ctx)
         prof = self._profile_at(key)
-        other = self._profile_at(shape_key([], dec_ctx)) if len(dec_ctx) else None
+        other = self._profile_at(self._shape_key([], dec_ctx)) if len(dec_ctx) else None
         return self.compose(prof, other, group)
 
     def _profile_at(self, key: tuple) -> LayerProfile:
@@ -290,14 +326,14 @@ class IterationCoster:
         """The cached fast path: prompt chunks [(new tokens, cached tokens)] and the cached tokens
         of each decoding request."""
         if not chunks and len(dec_ctx) > 1:
-            return self._decode_cost(len(dec_ctx), int(dec_ctx.sum()), int(dec_ctx.max()))
-        key = shape_key(chunks, dec_ctx)
-        (total, big_c, rest), d, s, m = key
+            return self._decode_cost(np.asarray(dec_ctx, dtype=np.int64))
+        key = self._shape_key(chunks, dec_ctx)
+        (total, big_c, rest), d, s, m, tile, level = key
         lo = total - total % P_STEP
         if total == lo or lo == 0 or rest or d:       # single-prompt prefills only (module docstring)
             return self._at(key)
-        c_lo = self._at(((lo, big_c, rest), d, s, m))
-        c_hi = self._at(((lo + P_STEP, big_c, rest), d, s, m))
+        c_lo = self._at(((lo, big_c, rest), d, s, m, tile, level))
+        c_hi = self._at(((lo + P_STEP, big_c, rest), d, s, m, tile, level))
         if abs(c_hi.time_s - c_lo.time_s) > P_SMOOTH * c_lo.time_s:
             return self._at(key)          # a step inside the interval (a GEMM tile): exact
         f = (total - lo) / P_STEP
@@ -305,11 +341,12 @@ class IterationCoster:
                              c_lo.energy_j + f * (c_hi.energy_j - c_lo.energy_j),
                              c_lo.expert_bytes + f * (c_hi.expert_bytes - c_lo.expert_bytes))
 
-    def decode_cost(self, d: int, s: int, m: int) -> IterationCost:
-        """A decode-only iteration of `d` requests holding `s` tokens in all, the longest `m`."""
-        if d > 1:
-            return self._decode_cost(d, s, m)
-        return self._at(shape_key([], np.asarray([m])))
+    def decode_cost(self, dec_ctx: np.ndarray) -> IterationCost:
+        """A decode-only iteration of requests holding `dec_ctx` cached tokens each."""
+        dec_ctx = np.asarray(dec_ctx, dtype=np.int64)
+        if len(dec_ctx) > 1:
+            return self._decode_cost(dec_ctx)
+        return self._at(self._shape_key([], dec_ctx))
 
     def _at(self, key: tuple) -> IterationCost:
         hit = self.cache.get(key)
@@ -317,37 +354,107 @@ class IterationCoster:
             hit = self.cache[key] = self.simulate_shape(*representative(key))
         return hit
 
-    def _decode_cost(self, d: int, s: int, m: int) -> IterationCost:
-        """Decode-only iterations (module docstring, item 4): interpolated in log2 of the longest context M between half-octave
-        grid points, and at each, affine in the tokens read S through two representatives (the
-        other requests at M/4, and all at M)."""
+    def key_tile(self, d: int, m: int, chunks: tuple = ()) -> int:
+        """Keys per tile of the attention kernel the mapper runs for `d` decoding requests whose
+        longest holds `m` cached tokens, beside prompt `chunks` [(new tokens, cached tokens)]
+        (MapperEntry.decode_key_tile; 1 without one, or without decoding requests)."""
+        if self._key_tile_fn is None or d == 0:
+            return 1
+        k = (d, m, chunks)
+        tile = self._key_tiles.get(k)
+        if tile is None:
+            if self._heads is None:
+                graph = self._build(self.workload(np.ones(1, dtype=np.int64), np.ones(1, dtype=np.int64)))
+                a = next(op.attention for op in graph.ops if op.attention is not None)
+                self._heads = (a.heads, a.kv_heads, a.head_dim)
+            heads, kv_heads, head_dim = self._heads
+            attn = Attention(query_tokens=(1,) * d + tuple(q for q, _ in chunks),
+                             context_lens=(m + 1,) * d + tuple(q + c for q, c in chunks),
+                             heads=heads, kv_heads=kv_heads, head_dim=head_dim)
+            tile = self._key_tiles[k] = int(self._key_tile_fn(
+                self.system.hardware, self.system.mapper.options, attn))
+        return tile
+
+    def _shape_key(self, chunks: list[tuple[int, int]], dec_ctx: np.ndarray) -> tuple:
+        dec_ctx = np.asarray(dec_ctx, dtype=np.int64)
+        m = int(dec_ctx.max()) if len(dec_ctx) else 0
+        return shape_key(chunks, dec_ctx, self.key_tile(len(dec_ctx), m, tuple(chunks)))
+
+    def _decode_cost(self, dec_ctx: np.ndarray) -> IterationCost:
+        """Decode-only iterations (module docstring, item 4): interpolated in log2 of the longest
+        context M between half-octave grid points, and at each through the representatives of
+        ``_decode_points``."""
+        d, m = len(dec_ctx), int(dec_ctx.max())
+        tile = self.key_tile(d, m)
+        s, k = float(dec_ctx.sum()), float(keys_attended(dec_ctx, tile))
         x = math.log2(max(m, 1)) * M_PER_OCTAVE
-        k = math.floor(x)
-        w = x - k
-        out_t = out_e = out_x = 0.0
-        for grid, weight in ((k, 1.0 - w), (k + 1, w)):
+        g = math.floor(x)
+        w = x - g
+        out = np.zeros(3)
+        for grid, weight in ((g, 1.0 - w), (g + 1, w)):
             if weight == 0.0:
                 continue
-            line = self._lines.get((d, grid))
-            if line is None:
-                line = self._lines[(d, grid)] = self._decode_line(d, max(1, round(2.0 ** (grid / M_PER_OCTAVE))))
-            s0, t0, dt, e0, de, x0, dx = line
-            out_t += weight * (t0 + (s - s0) * dt)
-            out_e += weight * (e0 + (s - s0) * de)
-            out_x += weight * (x0 + (s - s0) * dx)
-        return IterationCost(out_t, out_e, out_x)
+            points = self._lines.get((d, grid))
+            if points is None:
+                points = self._lines[(d, grid)] = self._decode_points(d, max(1, round(2.0 ** (grid / M_PER_OCTAVE))))
+            out += weight * self._decode_at(points, s, k, tile)
+        return IterationCost(*(float(v) for v in out))
 
-    def _decode_line(self, d: int, mg: int) -> tuple[float, ...]:
-        """(S1, time at S1, time per S, energy at S1, energy per S, expert bytes at S1, expert
-        bytes per S) of D decoding requests whose longest holds `mg` tokens."""
-        s1, s2 = mg + (d - 1) * max(1, -(-mg // 4)), d * mg
-        c1 = self._at(((0, 0, ()), d, s1, mg))
-        if s2 == s1:
-            return s1, c1.time_s, 0.0, c1.energy_j, 0.0, c1.expert_bytes, 0.0
-        c2 = self._at(((0, 0, ()), d, s2, mg))
-        return (s1, c1.time_s, (c2.time_s - c1.time_s) / (s2 - s1),
-                c1.energy_j, (c2.energy_j - c1.energy_j) / (s2 - s1),
-                c1.expert_bytes, (c2.expert_bytes - c1.expert_bytes) / (s2 - s1))
+    @staticmethod
+    def _decode_at(points: tuple, s: float, k: float, tile: int) -> np.ndarray:
+        """(time, energy, expert bytes) at S cached tokens and K keys attended: piecewise linear
+        in K along the representatives whose keys fill whole tiles, then linear in S at that K
+        (the slope from the pair that differs only in S)."""
+        family, pair = points
+        ks = np.array([float(keys_attended(c, tile)) for c, _ in family])
+        ss = np.array([float(c.sum()) for c, _ in family])
+        vals = np.array([[p.time_s, p.energy_j, p.expert_bytes] for _, p in family])
+        if len(family) == 1 or ks[-1] == ks[0]:
+            at, s_at = vals[0], ss[0]
+        else:
+            j = int(np.clip(np.searchsorted(ks, k) - 1, 0, len(ks) - 2))   # segment (ends extend)
+            f = (k - ks[j]) / (ks[j + 1] - ks[j])
+            at = vals[j] + f * (vals[j + 1] - vals[j])
+            s_at = ss[j] + f * (ss[j + 1] - ss[j])
+        if pair is None:
+            return at
+        (ca, pa), (cb, pb) = pair
+        slope = (np.array([pa.time_s, pa.energy_j, pa.expert_bytes]) -
+                 np.array([pb.time_s, pb.energy_j, pb.expert_bytes])) / float(ca.sum() - cb.sum())
+        return at + (s - s_at) * slope
+
+    def _decode_points(self, d: int, mg: int) -> tuple:
+        """Representatives of D decoding requests whose longest holds `mg` cached tokens:
+        (family, pair), each point (cached tokens, cost).
+
+        With a key tile of 1 (K = S + D) the family is the others at mg / 4 and all at mg, and
+        there is no pair. With tiles, attention computes the rounded keys K but reads the S
+        cached ones, so the two vary apart: the family holds the others' keys in whole tiles
+        (at about mg / 4, mg / 2 and mg), and the pair is the mg / 2 point next to the same with
+        each other request one key into its last tile (same K, S less by tile - 1 each)."""
+        tile = self.key_tile(d, mg)
+        if tile == 1:
+            k1 = mg + 1 + (d - 1) * (max(1, -(-mg // 4)) + 1)
+            key1, key2 = ((0, 0, ()), d, k1, mg, 1, 0), ((0, 0, ()), d, d * (mg + 1), mg, 1, 0)
+            family = [(representative(key1)[1], self._at(key1))]
+            if key2 != key1:
+                family.append((representative(key2)[1], self._at(key2)))
+            return family, None
+
+        def point(other: int) -> tuple[np.ndarray, IterationCost]:
+            cached = np.array([mg] + [other] * (d - 1), dtype=np.int64)
+            key = (("decode representative",), d, mg, other)
+            hit = self.cache.get(key)
+            if hit is None:
+                hit = self.cache[key] = self.simulate_shape(np.ones(d, dtype=np.int64), cached)
+            return cached, hit
+
+        tiles = sorted({max(1, min(round((mg / f + 1) / tile), (mg + 1) // tile or 1)) for f in (4, 2, 1)})
+        family = [point(n * tile - 1) for n in tiles]
+        if d == 1:
+            return family, None
+        half = tiles[len(tiles) // 2]
+        return family, (family[len(tiles) // 2], point(half * tile - tile))
 
     def peak_flops_per_s(self) -> float:
         """Dense peak FLOP/s of one device: its compute resources in a simulated schedule."""

@@ -222,7 +222,6 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
             # `decode_runs`), each step one token longer per request; stepped here without
             # asking the policy again.
             d = len(dec)
-            s0, m0 = int(dec_ctx.sum()), int(dec_ctx.max())
             most_steps = int((output[dec] - generated[dec]).min())
             if state.on_demand:
                 most_steps = min(most_steps, int((owned[dec] * bt - dec_ctx).min()))
@@ -232,7 +231,7 @@ def serve(system, spec, key_prefix: str = "", stream: RequestStream | None = Non
             while steps < most_steps:
                 if sample_every and len(it_time) % sample_every == 0:
                     samples.append(([], dec_ctx + steps))
-                c = coster.decode_cost(d, s0 + steps * d, m0 + steps)
+                c = coster.decode_cost(dec_ctx + steps)
                 it_start.append(t)
                 it_kv.append(blocks)
                 t += c.time_s

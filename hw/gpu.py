@@ -289,21 +289,24 @@ def flash_splits_kv(gpu: GPUSpec, attn: Attention) -> bool:
     return int(np.sum(blocks)) * attn.kv_heads < 0.8 * FA2_BLOCKS_PER_SM * gpu.sms
 
 
-def decode_key_tile(gpu: GPUSpec, attn: Attention) -> int:
+def decode_key_tile(gpu: GPUSpec, attn: Attention, splits: int | None = None) -> int:
     """Keys per tile of the decode FlashAttention kernel FA2 picks for `attn`: its main loop runs
     ceil(keys / kBlockN) whole tiles and masks the tail (kBlockN = attention_block_n in the
-    one-pass kernel; fa2_split_block_n in the split-KV kernel, `fa2_num_splits`)."""
-    return fa2_split_block_n(attn.head_dim) if fa2_num_splits(gpu, attn) > 1 else gpu.attention_block_n
+    one-pass kernel; fa2_split_block_n in the split-KV kernel). `splits`: `fa2_num_splits` of
+    `attn` where the caller has it already."""
+    if splits is None:
+        splits = fa2_num_splits(gpu, attn)
+    return fa2_split_block_n(attn.head_dim) if splits > 1 else gpu.attention_block_n
 
 
-def decode_keys(gpu: GPUSpec, attn: Attention, ctx):
+def decode_keys(gpu: GPUSpec, attn: Attention, ctx, splits: int | None = None):
     """Keys a decode FlashAttention block computes over: each request's context rounded up to
     whole key tiles (`decode_key_tile`), so a step at 512 cached keys plus its new one costs 9
     tiles of 64, not 8. The H200 step trace names the kernels (Flash_fwd_kernel_traits<128, 128,
     64, 4>, split-KV <128, 64, 128, 4>); a recheck on an H200 measured 513 keys at +16% over 512
     at batch 64-128. The serving cost's decode fast path is affine in these rounded keys
     (hwsim.serving.cost, item 4; MapperEntry.decode_key_tile)."""
-    tile = decode_key_tile(gpu, attn)
+    tile = decode_key_tile(gpu, attn, splits)
     return -(-np.asarray(ctx) // tile) * tile
 
 
@@ -363,7 +366,7 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     blocks = -(-rows // block_m)
     # keys each block visits: all of the context in decode (whole key blocks: the last one is
     # masked, not shortened), the causal triangle in prefill
-    keys = np.where(q > 1, ctx - q + (q + 1) / 2.0, decode_keys(gpu, attn, ctx))
+    keys = np.where(q > 1, ctx - q + (q + 1) / 2.0, decode_keys(gpu, attn, ctx, splits))
     flops = 4.0 * float(np.sum(blocks * block_m * keys)) * attn.head_dim * attn.kv_heads
     n_blocks = int(np.sum(blocks)) * attn.kv_heads * splits   # split: the context is cut in `splits`
     waves = -(-n_blocks // gpu.sms)

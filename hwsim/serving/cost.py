@@ -179,6 +179,45 @@ class LayerProfile:
         return np.full(layers, values[0]) if len(values) == 1 else values
 
 
+def _values(cost: IterationCost) -> np.ndarray:
+    return np.array([cost.time_s, cost.energy_j, cost.expert_bytes])
+
+
+@dataclass(frozen=True)
+class _DecodeLine:
+    """The representatives of one (D, M grid point) (IterationCoster._decode_points) as arrays,
+    at one key tile: their keys attended K, cached tokens S and (time, energy, expert bytes),
+    and the change of those per cached token at fixed K (zero without a pair)."""
+    ks: np.ndarray
+    ss: np.ndarray
+    vals: np.ndarray
+    slope_s: np.ndarray
+
+    @classmethod
+    def of(cls, points: tuple, tile: int) -> "_DecodeLine":
+        family, pair = points
+        slope = np.zeros(3)
+        if pair is not None:
+            (ca, pa), (cb, pb) = pair
+            slope = (_values(pa) - _values(pb)) / float(ca.sum() - cb.sum())
+        return cls(np.array([float(keys_attended(c, tile)) for c, _ in family]),
+                   np.array([float(c.sum()) for c, _ in family]),
+                   np.array([_values(p) for _, p in family]), slope)
+
+    def at(self, s: float, k: float) -> np.ndarray:
+        """(time, energy, expert bytes) at S cached tokens and K keys attended: piecewise linear
+        in K along the representatives whose keys fill whole tiles, then linear in S at that K."""
+        ks, ss, vals = self.ks, self.ss, self.vals
+        if len(ks) == 1 or ks[-1] == ks[0]:
+            at, s_at = vals[0], ss[0]
+        else:
+            j = int(np.clip(np.searchsorted(ks, k) - 1, 0, len(ks) - 2))   # segment (ends extend)
+            f = (k - ks[j]) / (ks[j + 1] - ks[j])
+            at = vals[j] + f * (vals[j + 1] - vals[j])
+            s_at = ss[j] + f * (ss[j + 1] - ss[j])
+        return at + (s - s_at) * self.slope_s
+
+
 class IterationCoster:
     """Costs iterations of one system (a SystemUnderTest) through the pass machinery, cached."""
 
@@ -201,7 +240,8 @@ class IterationCoster:
         self.cache: dict[tuple, IterationCost] = {}
         self.profiles: dict[tuple, LayerProfile] = {}      # layered iterations' parts
         self.extension_error: dict[bool, float] = {}   # has prompt tokens -> |one layer / every layer - 1|
-        self._lines: dict[tuple[int, int], list] = {}      # (D, log2 M grid) -> _decode_points
+        self._lines: dict[tuple[int, int], tuple] = {}     # (D, log2 M grid) -> _decode_points
+        self._line_arrays: dict[tuple[int, int, int], _DecodeLine] = {}   # ... and the tile
         self._key_tile_fn = MAPPERS[system.mapper.name].decode_key_tile
         self._key_tiles: dict[tuple[int, int], int] = {}   # (D, M) -> keys per tile
         self._heads: tuple[int, int, int] | None = None    # (heads, KV heads, head dim) per device
@@ -239,6 +279,7 @@ class IterationCoster:
                     self.cache.clear()
                     self.profiles.clear()
                     self._lines.clear()
+                    self._line_arrays.clear()
                     return self._profile(query, cached)
                 return prof
         return self._profile(query, cached)
@@ -328,12 +369,12 @@ class IterationCoster:
         if not chunks and len(dec_ctx) > 1:
             return self._decode_cost(np.asarray(dec_ctx, dtype=np.int64))
         key = self._shape_key(chunks, dec_ctx)
-        (total, big_c, rest), d, s, m, tile, level = key
+        (total, big_c, rest), d, k, m, tile, level = key
         lo = total - total % P_STEP
         if total == lo or lo == 0 or rest or d:       # single-prompt prefills only (module docstring)
             return self._at(key)
-        c_lo = self._at(((lo, big_c, rest), d, s, m, tile, level))
-        c_hi = self._at(((lo + P_STEP, big_c, rest), d, s, m, tile, level))
+        c_lo = self._at(((lo, big_c, rest), d, k, m, tile, level))
+        c_hi = self._at(((lo + P_STEP, big_c, rest), d, k, m, tile, level))
         if abs(c_hi.time_s - c_lo.time_s) > P_SMOOTH * c_lo.time_s:
             return self._at(key)          # a step inside the interval (a GEMM tile): exact
         f = (total - lo) / P_STEP
@@ -349,9 +390,13 @@ class IterationCoster:
         return self._at(self._shape_key([], dec_ctx))
 
     def _at(self, key: tuple) -> IterationCost:
+        return self._cached(key, *representative(key))
+
+    def _cached(self, key: tuple, query: np.ndarray, cached: np.ndarray) -> IterationCost:
+        """The iteration (query, cached) simulated once per cache `key`."""
         hit = self.cache.get(key)
         if hit is None:
-            hit = self.cache[key] = self.simulate_shape(*representative(key))
+            hit = self.cache[key] = self.simulate_shape(query, cached)
         return hit
 
     def key_tile(self, d: int, m: int, chunks: tuple = ()) -> int:
@@ -394,34 +439,14 @@ class IterationCoster:
         for grid, weight in ((g, 1.0 - w), (g + 1, w)):
             if weight == 0.0:
                 continue
-            points = self._lines.get((d, grid))
-            if points is None:
-                points = self._lines[(d, grid)] = self._decode_points(d, max(1, round(2.0 ** (grid / M_PER_OCTAVE))))
-            out += weight * self._decode_at(points, s, k, tile)
+            line = self._line_arrays.get((d, grid, tile))
+            if line is None:
+                points = self._lines.get((d, grid))
+                if points is None:
+                    points = self._lines[(d, grid)] = self._decode_points(d, max(1, round(2.0 ** (grid / M_PER_OCTAVE))))
+                line = self._line_arrays[(d, grid, tile)] = _DecodeLine.of(points, tile)
+            out += weight * line.at(s, k)
         return IterationCost(*(float(v) for v in out))
-
-    @staticmethod
-    def _decode_at(points: tuple, s: float, k: float, tile: int) -> np.ndarray:
-        """(time, energy, expert bytes) at S cached tokens and K keys attended: piecewise linear
-        in K along the representatives whose keys fill whole tiles, then linear in S at that K
-        (the slope from the pair that differs only in S)."""
-        family, pair = points
-        ks = np.array([float(keys_attended(c, tile)) for c, _ in family])
-        ss = np.array([float(c.sum()) for c, _ in family])
-        vals = np.array([[p.time_s, p.energy_j, p.expert_bytes] for _, p in family])
-        if len(family) == 1 or ks[-1] == ks[0]:
-            at, s_at = vals[0], ss[0]
-        else:
-            j = int(np.clip(np.searchsorted(ks, k) - 1, 0, len(ks) - 2))   # segment (ends extend)
-            f = (k - ks[j]) / (ks[j + 1] - ks[j])
-            at = vals[j] + f * (vals[j + 1] - vals[j])
-            s_at = ss[j] + f * (ss[j + 1] - ss[j])
-        if pair is None:
-            return at
-        (ca, pa), (cb, pb) = pair
-        slope = (np.array([pa.time_s, pa.energy_j, pa.expert_bytes]) -
-                 np.array([pb.time_s, pb.energy_j, pb.expert_bytes])) / float(ca.sum() - cb.sum())
-        return at + (s - s_at) * slope
 
     def _decode_points(self, d: int, mg: int) -> tuple:
         """Representatives of D decoding requests whose longest holds `mg` cached tokens:
@@ -443,11 +468,8 @@ class IterationCoster:
 
         def point(other: int) -> tuple[np.ndarray, IterationCost]:
             cached = np.array([mg] + [other] * (d - 1), dtype=np.int64)
-            key = (("decode representative",), d, mg, other)
-            hit = self.cache.get(key)
-            if hit is None:
-                hit = self.cache[key] = self.simulate_shape(np.ones(d, dtype=np.int64), cached)
-            return cached, hit
+            return cached, self._cached((("decode representative",), d, mg, other),
+                                        np.ones(d, dtype=np.int64), cached)
 
         tiles = sorted({max(1, min(round((mg / f + 1) / tile), (mg + 1) // tile or 1)) for f in (4, 2, 1)})
         family = [point(n * tile - 1) for n in tiles]

@@ -28,12 +28,14 @@ kernel times:
 5. Fused vs unfused elementwise ops: a serving stack runs each norm / activation as one kernel;
    PyTorch eager code (Hugging Face LLaMA) runs RMSNorm as 8 kernels and SwiGLU as 2, each
    passing the tensor through memory (`UNFUSED_KERNELS`).
-6. Memory latency floor: a kernel cannot end before its chain of dependent global-memory
-   accesses does (first load, any re-read after a reduction, the store the next kernel waits
-   for), each at the load-to-use latency a public pointer-chase microbenchmark measured for HBM
-   (`dram_latency_ns`) or L2 (`l2_latency_ns`): `memory_chain_ns`. It binds small kernels (norms,
-   activations, KV-cache writes, split-K reductions, FlashAttention's split-KV combine) whose
-   bytes take less time than that chain.
+6. Memory latency: a kernel's chain of dependent global-memory accesses (first load, any
+   re-read after a reduction, the store the next kernel waits for), each at the load-to-use
+   latency a public pointer-chase microbenchmark measured for HBM (`dram_latency_ns`) or L2
+   (`l2_latency_ns`): `memory_chain_ns`. It adds to the kernel's transfer time, not overlaps it
+   (the latency-bandwidth model, Hockney 1994: the first bytes arrive one latency after the
+   first request, the rest stream behind them at the bandwidth; the last store follows the
+   last load). It matters for small kernels (norms, activations, KV-cache writes, split-K
+   reductions, FlashAttention's split-KV combine) whose bytes take about as long as that chain.
 
 *Profile mode* (`profile: NAME`): the kernel times measured by `hwsim calibrate gpu` on a real
 card (configs/profiles/NAME/) are interpolated over shape (hwsim.hw.gpu_profile); the serving
@@ -64,6 +66,12 @@ Launch = Literal["cuda_graph", "eager"]
 FA2_SEQ = np.array([512, 1024, 2048, 4096, 8192, 16384])
 FA2_CAUSAL_OF_PLATEAU = np.array([191, 260, 298, 319, 333, 335]) / 370.0
 FA2_NONCAUSAL_OF_PLATEAU = np.array([309, 350, 362, 368, 370, 370]) / 370.0  # same figure
+# The causal bars count nominal FLOPs (half the square, FA3's benchmark script); the kernel
+# computes whole 128 x 64 tiles along the diagonal (FA2 head dim 128 on sm80/sm90:
+# Flash_fwd_kernel_traits<128, 128, 64, 4>, csrc/flash_attn/src/flash_fwd_launch_template.h),
+# so at sequence length L its query block j computes (j + 1) x 128 keys: (L + 128) / L times the
+# nominal FLOPs. The causal bars times this are the rate over the FLOPs the tiles compute.
+FA2_CAUSAL_TILES_OF_NOMINAL = (FA2_SEQ + 128) / FA2_SEQ
 
 # Kernels per op in PyTorch eager code, Hugging Face transformers LlamaRMSNorm.forward
 # (to(fp32), pow, mean, +eps, rsqrt, mul, to(dtype), mul weight) and LlamaMLP (silu, mul).
@@ -111,7 +119,7 @@ class GPUSpec(Spec):
                                    "CUDA graph")
     dram_latency_ns: float | None = Field(default=None, gt=0, description="load-to-use latency of "
                                           "one dependent HBM access (pointer chase); none: no "
-                                          "memory latency floor")
+                                          "memory latency chain")
     l2_latency_ns: float | None = Field(default=None, gt=0, description="load-to-use latency of "
                                         "one dependent L2 hit (pointer chase)")
     kernel_overhead_us: dict[str, NonNegativeFloat] = Field(
@@ -186,12 +194,14 @@ def memory_chain_ns(gpu: GPUSpec, first_from_hbm: bool, dependent: int = 1) -> f
     each wait for the one before at the L2 latency: the stores the next kernel of the stream
     waits for (a grid retires once its writes reach L2, the GPU's point of coherence; one L2 round
     trip per store: assumed), and any load that depends on a value the kernel computed first.
+    The chain adds to the kernel's transfer and compute time (module docstring, item 6).
 
     The latencies are load-to-use times of a single-thread pointer chase: H100 SXM 700 cycles to
     HBM and 291 to L2, A100 SXM 550 and 210 (markdewing/AI_kernels, latency/README.md, clocks
-    not locked), converted at each preset's boost clock. Work-independent: it binds only kernels
-    whose bytes and FLOPs take less time (norms, activations, KV-cache writes, split-K reductions,
-    FlashAttention's split-KV combine at small batch). A GPU without the latencies has no floor."""
+    not locked), converted at each preset's boost clock. Work-independent: it matters only for
+    kernels whose bytes and FLOPs take about as long (norms, activations, KV-cache writes, split-K
+    reductions, FlashAttention's split-KV combine at small batch). A GPU without the latencies
+    has no chain."""
     if gpu.dram_latency_ns is None or gpu.l2_latency_ns is None:
         return 0.0
     first = gpu.dram_latency_ns if first_from_hbm else gpu.l2_latency_ns
@@ -233,13 +243,31 @@ def grouped_matmul_compute_ns(gpu: GPUSpec, dtype: str, m, n: int, k: int) -> fl
     return waves * per_tile_s / gpu.matmul_efficiency(dtype) * 1e9
 
 
-def flash_rate(gpu: GPUSpec, dtype: str, keys: float, causal: bool) -> float:
+def flash_rate(gpu: GPUSpec, dtype: str, keys: float, causal: bool,
+               whole_tiles: bool = False) -> float:
     """FLOP/s of FlashAttention-2 when each query block visits `keys` keys (the FA2_* curves of
     sequence length; flat outside 512-16k): short key ranges pay each block's fixed work
-    (loading Q, rescaling, writing O) over fewer keys."""
+    (loading Q, rescaling, writing O) over fewer keys. Causal: the rate over nominal FLOPs (half
+    the square), or with `whole_tiles` over the FLOPs of the whole diagonal tiles the kernel
+    computes (FA2_CAUSAL_TILES_OF_NOMINAL)."""
     curve = FA2_CAUSAL_OF_PLATEAU if causal else FA2_NONCAUSAL_OF_PLATEAU
+    if causal and whole_tiles:
+        curve = curve * FA2_CAUSAL_TILES_OF_NOMINAL
     shape = np.interp(np.log2(max(keys, 1.0)), np.log2(FA2_SEQ), curve)
     return gpu.peak(dtype) * gpu.flash_attention_efficiency * float(shape)
+
+
+def causal_block_keys(gpu: GPUSpec, new: int, ctx: int, group: int = 1) -> int:
+    """Keys the query blocks of one causal prefill (or prefill chunk) compute, summed over its
+    blocks: block j holds rows j x block_m ... (tokens x GQA group per KV head), so it runs
+    over the ctx - new earlier keys plus its own tokens up to the last one it holds, in whole
+    attention_block_n tiles (the diagonal tile is masked, not shortened), as causal_imbalance
+    counts its work. At 128 tokens one 128 x 128 block computes 128 keys per row, twice the
+    nominal 64.5."""
+    j = np.arange(-(-(new * group) // gpu.attention_block_m))
+    last = np.minimum(-(-(j + 1) * gpu.attention_block_m // group), new)
+    tiles = np.maximum(1, -(-(ctx - new + last) // gpu.attention_block_n))
+    return int(np.sum(tiles)) * gpu.attention_block_n
 
 
 def fa2_split_block_n(head_dim: int) -> int:
@@ -364,15 +392,18 @@ def flash_attention_ns(gpu: GPUSpec, dtype: str, attn: Attention) -> tuple[float
     split = splits > 1
     block_m = gpu.attention_split_block_m if split else gpu.attention_block_m
     blocks = -(-rows // block_m)
-    # keys each block visits: all of the context in decode (whole key blocks: the last one is
-    # masked, not shortened), the causal triangle in prefill
-    keys = np.where(q > 1, ctx - q + (q + 1) / 2.0, decode_keys(gpu, attn, ctx, splits))
-    flops = 4.0 * float(np.sum(blocks * block_m * keys)) * attn.head_dim * attn.kv_heads
+    # keys each block computes, in whole key tiles (the last one is masked, not shortened): all
+    # of the context in decode, the causal triangle up to the block's last row in prefill
+    keys = float(np.sum(np.where(q > 1, 0, blocks * decode_keys(gpu, attn, ctx, splits))))
+    keys += sum(causal_block_keys(gpu, int(q[i]), int(ctx[i]), attn.group)
+                for i in np.flatnonzero(q > 1))
+    flops = 4.0 * block_m * keys * attn.head_dim * attn.kv_heads
     n_blocks = int(np.sum(blocks)) * attn.kv_heads * splits   # split: the context is cut in `splits`
     waves = -(-n_blocks // gpu.sms)
     fill = n_blocks / (waves * gpu.sms)                      # wave quantization
     seq = float(np.max(ctx)) if len(ctx) else 1.0
-    compute_s = flops / (flash_rate(gpu, dtype, seq if causal else seq / splits, causal) * fill)
+    compute_s = flops / (flash_rate(gpu, dtype, seq if causal else seq / splits, causal,
+                                    whole_tiles=True) * fill)
     if bool(np.all(q > 1)):     # prefill: causal blocks differ in work, the SMs finish unevenly
         compute_s *= causal_imbalance(gpu, tuple(q.tolist()), tuple(ctx.tolist()), attn.kv_heads,
                                       attn.group)
@@ -393,8 +424,8 @@ class KernelTime:
     hbm_bytes: float        # bytes through HBM
     engine: str             # "tensor" | "vector"
     launch_ns: float = 0.0  # not overlapped: the GPU's gap between kernels of a CUDA graph
-    serial_ns: float = 0.0  # not overlapped: latency floors of the kernels the op runs after its
-    #                         main one (KV-cache write, split-K reduction, split-KV combine)
+    serial_ns: float = 0.0  # not overlapped: memory latency chains (memory_chain_ns) of the
+    #                         op's kernels (main one, KV-cache write, split-K reduction, split-KV combine)
 
 
 def _hbm_bytes(gpu: GPUSpec, op: Op) -> float:
@@ -409,7 +440,7 @@ def _launched(gpu: GPUSpec, kind: OpKind, stack: ServingStack, kernels: int,
               compute_ns: float, hbm: float, engine: str, serial_ns: float = 0.0) -> KernelTime:
     """Replayed in a CUDA graph, each kernel adds the GPU's gap between kernels; launched
     eagerly, a kernel takes at least the CPU's time to issue it (which hides that gap and the
-    kernels' latency floors, `serial_ns`)."""
+    kernels' memory latency chains, `serial_ns`)."""
     if stack.launch == "cuda_graph":
         return KernelTime(compute_ns, hbm, engine, gpu.graph_kernel_us * 1e3 * kernels, serial_ns)
     return KernelTime(max(compute_ns + serial_ns, gpu.eager_ns(kind) * kernels), hbm, engine)
@@ -443,8 +474,8 @@ def kernels_of(op: Op, stack: ServingStack, gpu: GPUSpec | None = None) -> int:
     return 1
 
 
-def vector_floor_ns(gpu: GPUSpec, op: Op, stack: ServingStack) -> float:
-    """Memory latency floor of a vector op (memory_chain_ns), once per kernel it launches: the
+def vector_chain_ns(gpu: GPUSpec, op: Op, stack: ServingStack) -> float:
+    """Memory latency chain of a vector op (memory_chain_ns), once per kernel it launches: the
     first load comes from HBM when the op reads weights or its activations do not stay in L2
     (_hbm_bytes), else from L2; one store."""
     return kernels_of(op, stack, gpu) * memory_chain_ns(gpu, _hbm_bytes(gpu, op) > 0)
@@ -453,14 +484,14 @@ def vector_floor_ns(gpu: GPUSpec, op: Op, stack: ServingStack) -> float:
 def grouped_vector_kernels(gpu: GPUSpec, ops: list[Op], kernels: list[KernelTime],
                            stack: ServingStack) -> list[KernelTime]:
     """`kernels` of ops run as one grouped kernel (ServingStack.fused_moe), datasheet mode: in a
-    CUDA graph the group pays one kernel's memory latency floor, not one per op, so each vector
-    op keeps the time of its own work and at least its share of the largest floor (GEMMs keep
-    theirs: their work is far above it). Launched eagerly the CPU issue time hides the floor."""
+    CUDA graph the group pays one kernel's memory latency chain, not one per op, so each vector
+    op keeps the time of its own work plus its share of the longest chain (GEMMs keep theirs:
+    their work is far above it). Launched eagerly the CPU issue time hides the chain."""
     if stack.launch != "cuda_graph":
         return kernels
-    floor = max(vector_floor_ns(gpu, op, stack) for op in ops)
-    return [replace(k, compute_ns=max(vector_compute_ns(gpu, op.flops), floor / len(ops)))
-            if op.matmul is None else k for op, k in zip(ops, kernels)]
+    chain = max(vector_chain_ns(gpu, op, stack) for op in ops)
+    return [replace(k, serial_ns=chain / len(ops)) if op.matmul is None else k
+            for op, k in zip(ops, kernels)]
 
 
 def datasheet_kernel(gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
@@ -474,8 +505,8 @@ def datasheet_kernel(gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
     serial = 0.0
     if op.matmul is not None:
         mm = op.matmul
-        compute = max(matmul_compute_ns(gpu, op.dtype, mm.m, mm.n, mm.k, mm.count),
-                      memory_chain_ns(gpu, True))
+        compute = matmul_compute_ns(gpu, op.dtype, mm.m, mm.n, mm.k, mm.count)
+        serial += memory_chain_ns(gpu, True)
         engine = "tensor"
         # the KV-cache write kernel(s) read the K and V the GEMM just wrote (L2) and store them
         writes = (2 if stack.separate_kv_writes else 1) * bool(op.kv_write_bytes)
@@ -492,19 +523,18 @@ def datasheet_kernel(gpu: GPUSpec, op: Op, stack: ServingStack) -> KernelTime:
         engine = "vector"
         if kernels > 1:       # unfused: every kernel passes the tensor through memory
             hbm = kernels * float(op.act_in_bytes + op.act_out_bytes) + op.weight_bytes
-        compute = max(compute, vector_floor_ns(gpu, op, stack))
+        serial += vector_chain_ns(gpu, op, stack)
     return _launched(gpu, op.kind, stack, kernels, compute, hbm, engine, serial)
 
 
 def datasheet_flash(gpu: GPUSpec, attn: Attention, dtype: str, stack: ServingStack) -> KernelTime:
-    """The FlashAttention kernel(s) with their memory latency floors (memory_chain_ns): the main
+    """The FlashAttention kernel(s) with their memory latency chains (memory_chain_ns): the main
     kernel loads K and V from HBM and stores its output; the split-KV combine kernel
     (flash_fwd_splitkv_combine_kernel: combine_attn_seqk_parallel in flash_fwd_kernel.h) loads
     the splits' log-sum-exps, then the partial outputs it scales by them, then stores: a chain of
     three L2 accesses after the split kernel."""
     compute, hbm, kernels = flash_attention_ns(gpu, dtype, attn)
-    compute = max(compute, memory_chain_ns(gpu, True))
-    serial = memory_chain_ns(gpu, False, 2) if kernels > 1 else 0.0
+    serial = memory_chain_ns(gpu, True) + (memory_chain_ns(gpu, False, 2) if kernels > 1 else 0.0)
     return _launched(gpu, OpKind.ATTENTION_SCORE, stack, kernels, compute, hbm, "tensor", serial)
 
 

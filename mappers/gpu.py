@@ -121,7 +121,7 @@ def _fused_moe_costs(graph: OpGraph, coster: GPUCoster) -> dict:
             continue
         kernels = [coster.kernel(op) for op in ops]
         launch = max(k.launch_ns for k in kernels)      # one kernel's launch for the group
-        if coster.profile is None:      # one memory latency floor for the group
+        if coster.profile is None:      # one memory latency chain for the group
             kernels = grouped_vector_kernels(gpu, ops, kernels, coster.stack)
         for op, k in zip(ops, kernels):
             costs[op.name] = coster.op_cost(op, _replace(k, launch_ns=launch / len(ops)))

@@ -395,7 +395,7 @@ def test_fidelity_runs_the_model_as_the_program_that_was_measured():
 def test_separate_kv_writes_launch_one_more_kernel_per_layer():
     """Hugging Face's cache update (one copy for K, one for V) against vLLM's reshape_and_cache
     (one kernel): in a CUDA graph the datasheet step grows by one kernel's time per layer: its
-    launch gap and its memory latency floor (an L2 load of the K or V just written, one store)."""
+    launch gap and its memory latency chain (an L2 load of the K or V just written, one store)."""
     from hwsim.hw.gpu import kernels_of, memory_chain_ns
     from hwsim.workloads.ops import MatMul, Op
     qkv = Op(name="qkv", kind=OpKind.MATMUL, layer=0, dtype="bf16", flops=1.0, weight_bytes=1,
@@ -493,65 +493,78 @@ def test_the_real_absence_of_torch_is_detected():
         assert "PyTorch is not installed" in availability_problem()
 
 
-# ---------------------------------------------------------------- memory latency floor, FA2 splits
+# ---------------------------------------------------------------- memory latency chain, FA2 splits
 def _norm_op(rows):
     return Op(name="L0.norm1", kind=OpKind.NORM, layer=0, dtype="bf16", flops=4.0 * rows * 4096,
               weight_bytes=4096 * 2, act_in_bytes=rows * 4096 * 2, act_out_bytes=rows * 4096 * 2,
               elements=rows * 4096, function="rmsnorm")
 
 
-def test_a_tiny_kernel_costs_its_memory_chain_and_a_large_one_its_bytes():
+def _lone_ns(gpu, k):
+    """A kernel alone on the GPU: its launch gap and latency chain, then the longer of its SM
+    time and its bytes at the sustained HBM rate."""
+    return k.launch_ns + k.serial_ns + max(k.compute_ns, k.hbm_bytes / gpu.sustained_bw * 1e9)
+
+
+def test_a_kernel_pays_its_memory_chain_on_top_of_its_bytes():
     """memory_chain_ns: one HBM load (the norm weight) then one store at L2 latency: H100 SXM
-    700 + 291 cycles at 1.98 GHz. A one-token norm is bound by it; a 64k-token norm (512 MB)
-    by its bytes, which the floor does not touch."""
+    700 + 291 cycles at 1.98 GHz. The chain adds to the transfer (latency + bytes / bandwidth):
+    it is most of a one-token norm, and a small part of a 64k-token one (512 MB)."""
     from hwsim.hw.gpu import datasheet_kernel, memory_chain_ns
     gpu = preset("h100-sxm")
-    floor = memory_chain_ns(gpu, first_from_hbm=True)
-    assert floor == pytest.approx((700 + 291) / 1.98, rel=0.01)
+    chain = memory_chain_ns(gpu, first_from_hbm=True)
+    assert chain == pytest.approx((700 + 291) / 1.98, rel=0.01)
     assert memory_chain_ns(gpu, first_from_hbm=False, dependent=2) == pytest.approx(3 * 291 / 1.98, rel=0.01)
     stack = ServingStack()
+    for rows in (1, 65536):
+        k = datasheet_kernel(gpu, _norm_op(rows), stack)
+        transfer = k.hbm_bytes / gpu.sustained_bw * 1e9
+        assert k.serial_ns == pytest.approx(chain)
+        assert _lone_ns(gpu, k) == pytest.approx(gpu.graph_kernel_us * 1e3 + chain + transfer)
     tiny = datasheet_kernel(gpu, _norm_op(1), stack)
-    assert tiny.compute_ns == pytest.approx(floor)
-    assert tiny.compute_ns > tiny.hbm_bytes / gpu.sustained_bw * 1e9
+    assert tiny.serial_ns > 10 * tiny.hbm_bytes / gpu.sustained_bw * 1e9
     big = datasheet_kernel(gpu, _norm_op(65536), stack)
-    assert big.hbm_bytes / gpu.sustained_bw * 1e9 > 100 * floor > big.compute_ns
-    # a GPU whose preset gives no latencies has no floor
+    assert big.hbm_bytes / gpu.sustained_bw * 1e9 > 100 * chain
+    # a GPU whose preset gives no latencies has no chain
     bare = gpu.model_copy(update={"dram_latency_ns": None, "l2_latency_ns": None})
-    assert memory_chain_ns(bare, True) == 0 and datasheet_kernel(bare, _norm_op(1), stack).compute_ns < floor
-    # eager: the CPU's issue time hides the floor
+    assert memory_chain_ns(bare, True) == 0 and datasheet_kernel(bare, _norm_op(1), stack).serial_ns == 0
+    # eager: the CPU's issue time hides the chain
     eager = datasheet_kernel(gpu, _norm_op(1), ServingStack(launch="eager"))
     assert eager.compute_ns == pytest.approx(gpu.eager_ns(OpKind.NORM)) and eager.serial_ns == 0
 
 
-def test_a_grouped_kernel_pays_one_latency_floor_not_one_per_op():
+def test_a_grouped_kernel_pays_one_latency_chain_not_one_per_op():
     """Eight tiny vector ops run as one grouped kernel (fused MoE) share one memory latency
-    floor: together they take the floor, where launched apart each would take it alone."""
-    from hwsim.hw.gpu import datasheet_kernel, grouped_vector_kernels, vector_floor_ns
+    chain: together they pay it once, where launched apart each would pay it."""
+    from hwsim.hw.gpu import datasheet_kernel, grouped_vector_kernels, vector_chain_ns
     gpu, stack = preset("h100-sxm"), ServingStack()
     ops = [_norm_op(1)] * 8
     apart = [datasheet_kernel(gpu, op, stack) for op in ops]
     grouped = grouped_vector_kernels(gpu, ops, apart, stack)
-    floor = vector_floor_ns(gpu, ops[0], stack)
-    assert sum(k.compute_ns for k in apart) == pytest.approx(8 * floor)
-    assert sum(k.compute_ns for k in grouped) == pytest.approx(floor)
+    chain = vector_chain_ns(gpu, ops[0], stack)
+    assert sum(k.serial_ns for k in apart) == pytest.approx(8 * chain)
+    assert sum(k.serial_ns for k in grouped) == pytest.approx(chain)
+    assert [k.compute_ns for k in grouped] == [k.compute_ns for k in apart]
     assert grouped_vector_kernels(gpu, ops, apart, ServingStack(launch="eager")) == apart
 
 
-def test_split_k_reduction_and_kv_write_pay_their_floors_after_the_gemm():
+def test_split_k_reduction_and_kv_write_pay_their_chains_after_the_gemm():
     """A skinny GEMM split along K launches a reduction kernel, and a QKV projection a KV-cache
-    write: each after the GEMM, each an L2 load and a store (serial, not overlapped)."""
+    write: each after the GEMM, each an L2 load and a store (serial, not overlapped), on top of
+    the GEMM's own chain (its first HBM load, its store)."""
     from hwsim.hw.gpu import datasheet_kernel, memory_chain_ns
     gpu = preset("h200-sxm")
     # N = 4096: 32 output tiles on 132 SMs, split 4 ways along K; it also writes KV
     qkv = Op(name="qkv", kind=OpKind.MATMUL, layer=0, dtype="bf16", flops=2.0 * 4096 * 4096,
              weight_bytes=4096 * 4096 * 2, act_in_bytes=8192, act_out_bytes=8192,
              kv_write_bytes=16384, matmul=MatMul(1, 4096, 4096))
+    own = memory_chain_ns(gpu, True)
     k = datasheet_kernel(gpu, qkv, ServingStack())
-    assert k.serial_ns == pytest.approx(2 * memory_chain_ns(gpu, False))
+    assert k.serial_ns == pytest.approx(own + 2 * memory_chain_ns(gpu, False))
     assert datasheet_kernel(gpu, qkv, ServingStack(separate_kv_writes=True)).serial_ns == \
-        pytest.approx(3 * memory_chain_ns(gpu, False))
+        pytest.approx(own + 3 * memory_chain_ns(gpu, False))
     wide = gemm_op(4096, 4096, 4096, "bf16")           # 1024 tiles: no split, no KV write
-    assert datasheet_kernel(gpu, wide, ServingStack()).serial_ns == 0
+    assert datasheet_kernel(gpu, wide, ServingStack()).serial_ns == pytest.approx(own)
 
 
 def _mha_decode(batch, ctx, heads=32, head_dim=128):
@@ -578,18 +591,46 @@ def test_fa2_num_splits_is_flash_api_heuristic():
     assert flash_attention_ns(gpu, "bf16", _mha_decode(1, 128))[2] == 1
 
 
-def test_split_kv_decode_pays_two_kernels_and_the_combine_floor():
+def test_split_kv_decode_pays_two_kernels_and_the_combine_chain():
     """Split-KV decode runs flash_fwd_splitkv_kernel then flash_fwd_splitkv_combine_kernel: two
-    launch gaps, and after the split kernel the combine's chain (LSE load, partial-output load,
-    store: three L2 accesses); one pass (batch 8) pays one gap and no combine."""
+    launch gaps, the split kernel's own chain (first K/V load from HBM, store) and after it the
+    combine's (LSE load, partial-output load, store: three L2 accesses); one pass (batch 8) pays
+    one gap and its own chain only."""
     from hwsim.hw.gpu import datasheet_flash, memory_chain_ns
     gpu = preset("h200-sxm")
     split = datasheet_flash(gpu, _mha_decode(1, 512), "bf16", ServingStack())
     assert split.launch_ns == pytest.approx(2 * gpu.graph_kernel_us * 1e3)
-    assert split.serial_ns == pytest.approx(memory_chain_ns(gpu, False, 2))
-    assert split.compute_ns >= memory_chain_ns(gpu, True)
+    own = memory_chain_ns(gpu, True)
+    assert split.serial_ns == pytest.approx(own + memory_chain_ns(gpu, False, 2))
     one = datasheet_flash(gpu, _mha_decode(8, 2048), "bf16", ServingStack())
-    assert one.launch_ns == pytest.approx(gpu.graph_kernel_us * 1e3) and one.serial_ns == 0
+    assert one.launch_ns == pytest.approx(gpu.graph_kernel_us * 1e3)
+    assert one.serial_ns == pytest.approx(own)
+
+
+def test_causal_prefill_computes_whole_diagonal_tiles():
+    """A causal FlashAttention-2 block computes every key tile up to its last row, the diagonal
+    one masked: 128 tokens (one 128-row block) compute 128 keys per row, twice the nominal
+    64.5; 512 tokens (blocks of 128, 256, 384, 512 keys) 320, (L + 128) / L times nominal. At
+    the figure's own lengths the time is unchanged (its causal rate is over nominal FLOPs), so
+    only the short prompts below 512 cost more than nominal FLOPs at the flat rate."""
+    from hwsim.hw.gpu import (FA2_CAUSAL_OF_PLATEAU, causal_block_keys, causal_imbalance,
+                              flash_attention_ns)
+    from hwsim.workloads.ops import Attention
+    gpu = preset("h200-sxm")
+    assert causal_block_keys(gpu, 128, 128) == 128
+    assert causal_block_keys(gpu, 512, 512) == 128 + 256 + 384 + 512
+    assert causal_block_keys(gpu, 100, 1124) == 18 * 64   # a chunk after 1024 keys: 1124 keys
+    for seq, shape in ((128, FA2_CAUSAL_OF_PLATEAU[0]), (512, FA2_CAUSAL_OF_PLATEAU[0]),
+                       (2048, FA2_CAUSAL_OF_PLATEAU[2])):
+        attn = Attention(query_tokens=(seq,), context_lens=(seq,), heads=32, kv_heads=32, head_dim=128)
+        nominal = 4.0 * 32 * 128 * seq * (seq + 1) / 2
+        blocks = -(-seq // 128) * 32
+        fill = blocks / (-(-blocks // gpu.sms) * gpu.sms)
+        rate = gpu.peak("bf16") * gpu.flash_attention_efficiency * shape * fill
+        expect = nominal / rate * causal_imbalance(gpu, (seq,), (seq,), 32) * 1e9
+        if seq == 128:
+            expect *= (128 * 128) / (128 * 64.5) / 1.25   # twice the nominal keys; flat rate of 512
+        assert flash_attention_ns(gpu, "bf16", attn)[0] == pytest.approx(expect, rel=0.01)
 
 
 def test_decode_attention_runs_whole_key_tiles():

@@ -67,12 +67,12 @@ def _attention(row: dict) -> Attention:
 def _kernel_us(coster: GPUCoster, op: Op) -> float:
     """A lone kernel on the engine: the longer of its SM time and its bytes at the HBM rate."""
     k = coster.kernel(op)
-    return max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9) / 1e3
+    return (k.launch_ns + k.serial_ns + max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9)) / 1e3
 
 
 def _flash_us(coster: GPUCoster, attn: Attention) -> float:
     k = coster.flash(attn, "bf16")
-    return max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9) / 1e3
+    return (k.launch_ns + k.serial_ns + max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9)) / 1e3
 
 
 def _without(profile: GPUProfile, table: str, row: dict) -> GPUProfile:

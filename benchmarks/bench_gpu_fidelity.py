@@ -6,6 +6,8 @@
 Datasheet mode never saw these measurements; profile mode predicts GEMM and attention rows
 leave-one-out and whole decoder steps / prefills from microbenchmarks only (hwsim.validate.gpu_fidelity).
 The run-to-run spread of the card (the second decoder run, run2/) is printed as the floor.
+`*_boost_clock`: the same passes replayed first after an idle, before the 700 W power cap pulls
+the SM clock down (configs/profiles/h200-sxm/power_cap-2026-12-03/README.md); no target.
 """
 import sys
 import time
@@ -64,8 +66,9 @@ def main(show_rows: bool):
                   f"{r['max_abs_err']:9.1%}  {was:>20s}  {mark}")
         if show_rows:
             for p in preds:
-                if p.kind in ("decode_step", "prefill"):
-                    print(f"  {p.kind:12s} {p.mode:9s} {p.label:16s} measured {p.measured_us / 1e3:8.3f} ms"
+                if p.kind in ("decode_step", "prefill", "prefill_boost_clock",
+                              "decode_step_boost_clock"):
+                    print(f"  {p.kind:23s} {p.mode:9s} {p.label:16s} measured {p.measured_us / 1e3:8.3f} ms"
                           f"  model {p.predicted_us / 1e3:8.3f} ms  {p.error:+.1%}")
         print(f"({time.perf_counter() - t0:.1f} s)")
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from hwsim.hw.gpu import GPUCoster, ServingStack, matmul_compute_ns
-from hwsim.validate.gpu_fidelity import fidelity_rows, preset, step_us
+from hwsim.validate.gpu_fidelity import fidelity_rows, predictions, preset, step_us
 from hwsim.hw.gpu_profile import PROFILE_FILES, load_profile, profile_from_dir, profiles_dir, read_csv
 from hwsim.workloads.ops import MatMul, Op, OpKind
 
@@ -436,19 +436,33 @@ def test_causal_flash_blocks_finish_unevenly():
     ("h100-sxm", "decode_step", "datasheet", 0.10), ("h200-sxm", "decode_step", "datasheet", 0.10),
     ("h200-sxm", "decode_step", "profile", 0.05), ("h100-sxm", "decode_step", "profile", 0.05)])
 def test_decode_steps_within_their_targets(card, kind, mode, target):
-    """Issue 11's targets for whole decode steps (held out of every fit). The H200's are met at
-    the edge (datasheet 9.98%, profile 4.91%, 2026-12-03: whole FA2 key tiles)."""
+    """Issue 11's targets for whole decode steps (held out of every fit). H200: datasheet 9.1%,
+    profile 4.9% (2026-12-03: whole FA2 key tiles, latency chains added to transfers)."""
     assert by_kind(card)[(kind, mode)]["median_abs_err"] <= target
 
 
-@pytest.mark.xfail(strict=True, reason="missed (issue 11): datasheet mode lacks small kernels' "
-                   "fixed costs (no public figure), prefill attention at 128-256 tokens is 2-3x "
-                   "fast, and its prefill GEMMs are 8-12% fast at M = 1k-4k on this H200 "
-                   "(KNOWN_MISSED)")
+@pytest.mark.xfail(strict=True, reason="missed (issue 11): the measured prefills ran at the 700 W "
+                   "power cap (SM clock ~1.5 GHz, configs/profiles/h200-sxm/power_cap-2026-12-03), "
+                   "which datasheet mode does not model (no public sustained-clock figure); short "
+                   "prefills also lack small kernels' fixed costs (KNOWN_MISSED)")
 @pytest.mark.parametrize("card,kind,mode,target", [
     ("h200-sxm", "prefill", "datasheet", 0.10), ("h100-sxm", "prefill", "datasheet", 0.10)])
 def test_missed_targets(card, kind, mode, target):
     assert by_kind(card)[(kind, mode)]["median_abs_err"] <= target
+
+
+def test_datasheet_prefill_matches_the_card_at_its_boost_clock():
+    """The same prefills replayed first after an idle, before the 700 W power cap pulls the SM
+    clock from 1980 to ~1500 MHz (power_cap-2026-12-03): datasheet mode, which has no power
+    model, is within 3% of them; the sustained runs it misses are 14-17% slower than these."""
+    boost = [p for p in predictions("h200-sxm") if p.kind == "prefill_boost_clock"]
+    sustained = {p.label: p.measured_us for p in predictions("h200-sxm")
+                 if p.kind == "prefill" and p.mode == "datasheet"}
+    assert {p.label for p in boost} == {"b=1 ctx=1024", "b=1 ctx=2048"}
+    for p in boost:
+        if p.mode == "datasheet":
+            assert abs(p.error) < 0.03, p
+        assert sustained[p.label] > 1.1 * p.measured_us       # the cap costs more than 10%
 
 
 @pytest.mark.parametrize("card", ["h200-sxm", "h100-sxm"])

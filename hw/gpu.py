@@ -173,7 +173,8 @@ class ServingStack(Spec):
     """How the software runs the kernels: launched one by one from PyTorch (`eager`) or replayed
     as one CUDA graph, and whether norms/activations are fused kernels. The default is how LLMs
     are served today (vLLM, SGLang, TensorRT-LLM: CUDA graphs for decode, fused RMSNorm and
-    SiLU-and-mul kernels)."""
+    SiLU-and-mul kernels, one KV-cache write kernel, MoE experts as grouped kernels: vLLM's
+    FusedMoE layer, SGLang's fused_moe_triton)."""
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     launch: Launch = "cuda_graph"
@@ -182,9 +183,9 @@ class ServingStack(Spec):
                                      "into the KV cache with one kernel each (Hugging Face's "
                                      "cache update: one copy per tensor); false: one kernel for "
                                      "both (vLLM's reshape_and_cache)")
-    fused_moe: bool = Field(default=False, description="run a MoE layer's routed experts as one "
+    fused_moe: bool = Field(default=True, description="run a MoE layer's routed experts as one "
                             "grouped kernel per step (up, activation, down), as vLLM's fused_moe "
-                            "Triton kernel does; false: one kernel per expert and step")
+                            "Triton kernel does (the default of vLLM and SGLang); false: one kernel per expert and step")
 
 
 # ---------------------------------------------------------------- datasheet mode

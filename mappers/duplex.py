@@ -43,7 +43,7 @@ from hwsim.hw.gpu import GPUCoster, ServingStack
 from hwsim.hw.system import HardwareSpec
 from hwsim.input_error import ConfigError
 from hwsim.mappers.common import add_collective_task, add_task, link_resource
-from hwsim.mappers.gpu import add_gpu_resources, flash_groups
+from hwsim.mappers.gpu import add_gpu_resources, flash_groups, fused_moe_costs
 from hwsim.mappers.registry import register
 from hwsim.sim.schedule import Resource, Schedule
 from hwsim.spec import Spec
@@ -163,7 +163,10 @@ def map_duplex(graph: OpGraph, hw: HardwareSpec, options: DuplexOptions) -> Sche
         unit = PIM if (op.kind == OpKind.MATMUL and op.weight_bytes and opb < threshold) else XPU
         plan.put(op, unit, opb)
 
-    # costs of the xPU's FlashAttention parts: one kernel per (attention, unit)
+    # costs of the xPU's FlashAttention parts: one kernel per (attention, unit); the routed
+    # experts the xPU runs share grouped kernels as on a plain GPU (ServingStack.fused_moe)
+    on_xpu = [part for parts in plan.parts.values() for part, unit, _ in parts if unit == XPU]
+    moe_cost = fused_moe_costs(on_xpu, coster) if coster.stack.fused_moe else {}
     flash_cost = {}
     for score_name, ops in groups.items():
         xparts = [p for op in ops for p, unit, _ in plan.parts[op.name] if unit == XPU]
@@ -190,7 +193,8 @@ def map_duplex(graph: OpGraph, hw: HardwareSpec, options: DuplexOptions) -> Sche
                 demands = {PIM: c.compute_ns, TSV: c.bytes_by_level[level.name]}
                 ids.append(add_task(schedule, label, part, c, PIM, demands, deps, level=wlevel))
             else:
-                c = flash_cost.get((part.name, XPU)) or coster.op_cost(part, coster.kernel(part))
+                c = (flash_cost.get((part.name, XPU)) or moe_cost.get(part.name)
+                     or coster.op_cost(part, coster.kernel(part)))
                 hbm = c.bytes_by_level.get("hbm", 0.0)
                 demands = {XPU: c.compute_ns, "gpu.hbm": hbm, TSV: hbm}
                 ids.append(add_task(schedule, label, part, c, XPU, demands, deps, level=wlevel))

@@ -74,7 +74,7 @@ def map_gpu(graph: OpGraph, hw: HardwareSpec, options: ServingStack) -> Schedule
         for op in ops:
             costs[op.name] = coster.op_cost(op, kernel, op.flops / total)
     if options.fused_moe:
-        costs.update(_fused_moe_costs(graph, coster))
+        costs.update(fused_moe_costs(graph.ops, coster))
     task_of: dict[str, int] = {}
     for op in graph.ops:
         deps = sorted(task_of[p] for p in graph.predecessors(op.name))
@@ -91,13 +91,13 @@ def map_gpu(graph: OpGraph, hw: HardwareSpec, options: ServingStack) -> Schedule
     return schedule
 
 
-def _fused_moe_costs(graph: OpGraph, coster: GPUCoster) -> dict:
-    """op name -> OpCost of the routed experts' ops run as grouped kernels: per (micro-batch,
-    layer, step) one launch shared by the experts' ops, each op keeping its own kernel time and
-    HBM bytes (ServingStack.fused_moe)."""
+def fused_moe_costs(ops: list[Op], coster: GPUCoster) -> dict:
+    """op name -> OpCost of the routed experts' ops among `ops` run as grouped kernels: per
+    (micro-batch, layer, step) one launch shared by the experts' ops, each op keeping its own
+    kernel time and HBM bytes (ServingStack.fused_moe)."""
     from dataclasses import replace as _replace
     groups: dict[tuple, list[Op]] = {}
-    for op in graph.ops:
+    for op in ops:
         if op.expert is not None and op.expert >= 0:
             step = op.name.rsplit(".", 1)[-1]           # up | act | down
             groups.setdefault((op.micro_batch, op.layer, step), []).append(op)

@@ -274,7 +274,9 @@ def test_shipped_serving_config_runs_and_prints_serving_metrics(tmp_path):
 def test_goodput_search_brackets_the_slo(system):
     """The goodput rate meets the SLO attainment target; twice it does not."""
     from hwsim.serving import goodput
-    spec = _spec("continuous", rate=5.0, n=200, seed=9, slo={"ttft_s": 0.2, "tpot_s": 0.018},
+    # a TPOT SLO clear of the model's own p90 at 15 req/s (~18 ms), so the search brackets it
+    # whatever the last percent of the GPU model does
+    spec = _spec("continuous", rate=5.0, n=200, seed=9, slo={"ttft_s": 0.2, "tpot_s": 0.02},
                  goodput={"search": True, "iterations": 4})
     run = serve(system, spec)
     doc = serving_metrics(run, system, spec)

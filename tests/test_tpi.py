@@ -37,11 +37,11 @@ def test_blocks_are_the_attention_and_mlp_slices_of_every_layer():
     blocks = blocks_of(graph())
     assert [b.name for b in blocks[:3]] == ["input", "L0.attn", "L0.mlp"]
     assert blocks[-1].name == "output" and len(blocks) == 2 * L + 2
-    attn = (2 * D * D + 2 * D * KV) * B / TP            # Q, O (d x d) and K, V (d x kv) column/row slices
-    mlp = 3 * D * FF * B / TP                            # gate, up, down
+    attn = (2 * D * D + 2 * D * KV) * B / TP + D * B    # Q, O (d x d) and K, V (d x kv) column/row slices, norm1
+    mlp = 3 * D * FF * B / TP + D * B                    # gate, up, down, norm2 (norms are whole on every rank)
     assert blocks[1].weight_bytes == attn and blocks[2].weight_bytes == mlp
     plan = memory_plan(graph(), 2)
-    head = 32000 * D * B / TP                            # the output block: the head's vocabulary slice
+    head = 32000 * D * B / TP + D * B                    # the output block: the head's vocabulary slice, final norm
     assert blocks[-1].weight_bytes == head
     assert plan.window_bytes == mlp + head               # the largest pair of neighbours: L79.mlp + output
     assert plan.weight_bytes == pytest.approx(L * (attn + mlp) + blocks[0].weight_bytes + blocks[-1].weight_bytes)

@@ -159,13 +159,14 @@ KNOWN_MISSED = {
     # floor dominates the small models and its bandwidth the large ones, while our PIM runs at 28-35%
     # of its in-bank MAC rate (the NeuPIMs tile model: ACT, tRCD, READRES and tRP are not hidden).
     # Issue 11: an unfused residual add is one kernel (x + residual), not the two of SwiGLU: the
-    # eager T4 saves 2 x 45 us per layer, and GPT-2 medium / GPT-3 350M fall to 40.8x (41-137x).
-    "pim-gpt.speedup_over_gpu.gpt3-350m",   # 40.8x (41-137x)
-    "pim-gpt.speedup_over_gpu.gpt2-medium",  # 40.8x
-    "pim-gpt.speedup_over_gpu.gpt3-760m",   # 24.2x (41-137x)
-    "pim-gpt.speedup_over_gpu.gpt2-large",  # 33.3x
-    "pim-gpt.speedup_over_gpu.gpt3-1.3b",   # 17.6x
-    "pim-gpt.speedup_over_gpu.gpt2-xl",     # 23.5x
+    # eager T4 saves 2 x 45 us per layer, and GPT-2 medium / GPT-3 350M fall to 40.8x (41-137x);
+    # 40.6x since the norms read their weights (2026-12-03).
+    "pim-gpt.speedup_over_gpu.gpt3-350m",   # 40.6x (41-137x)
+    "pim-gpt.speedup_over_gpu.gpt2-medium",  # 40.6x
+    "pim-gpt.speedup_over_gpu.gpt3-760m",   # 24.1x (41-137x)
+    "pim-gpt.speedup_over_gpu.gpt2-large",  # 33.2x
+    "pim-gpt.speedup_over_gpu.gpt3-1.3b",   # 17.5x
+    "pim-gpt.speedup_over_gpu.gpt2-xl",     # 23.4x
     "pim-gpt.speedup_grows_with_model_size",  # 0.39 (>= 1): shrinks instead
     # Energy: ours counts the T4's 10 W idle + dynamic energy and PIM-GPT's in-bank reads at
     # 0.55 pJ/bit; 33-94x against 123-383x (GDDR6 background power is not modelled, which flatters PIM-GPT).

@@ -55,6 +55,18 @@ def test_weight_bytes_in_graph_equal_parameters():
     assert read == (layer_matmul_params + m.vocab * m.d_model) * 2
 
 
+@pytest.mark.parametrize("name", ["gpt3-7b", "llama2-7b"])
+def test_every_norm_reads_its_weights_once(name):
+    """Two norms per layer and the final one, each reading its scale (and LayerNorm's bias)
+    once per pass, whatever the batch: `ModelSpec.norm_params` each, at activation precision."""
+    for batch in (1, 8):
+        w = workload(name, batch=batch)
+        g = build_transformer(w)
+        norms = [op for op in g.ops if op.kind == OpKind.NORM]
+        assert len(norms) == 2 * w.model.n_layers + 1
+        assert sum(op.weight_bytes for op in norms) == len(norms) * w.model.norm_params() * 2
+
+
 def test_kv_cache_read_once_per_layer_in_decode():
     """Decode reads each request's whole K and V cache once per layer (plus the new token)."""
     lens = (100, 300, 7, 2000)

@@ -239,12 +239,20 @@ class _Builder:
                   weight_bytes=math.ceil((k * n + (n if bias else 0)) * self.wb), act_in_bytes=m * k * b,
                   act_out_bytes=m * n * b, matmul=MatMul(m, n, k), expert=expert, **extra)
 
-    def vector(self, name, layer, elements, what, expert=None, in_elements=None):
+    def vector(self, name, layer, elements, what, expert=None, in_elements=None, weight_bytes=0):
         b = self.b
         return Op(name=name, kind=_VECTOR_KIND[what], layer=layer, dtype=self.w.dtype,
                   flops=float(VECTOR_FLOPS_PER_ELEMENT[what] * elements), elements=elements,
-                  act_in_bytes=(in_elements or elements) * b, act_out_bytes=elements * b,
-                  expert=expert, function=what)
+                  weight_bytes=weight_bytes, act_in_bytes=(in_elements or elements) * b,
+                  act_out_bytes=elements * b, expert=expert, function=what)
+
+    def norm(self, name, layer, rows, width, count=1):
+        """`count` norms over `rows` rows of `width`: each also reads its own weights once (the
+        scale, and LayerNorm's bias: `ModelSpec.norm_params` per d_model), kept at activation
+        precision as serving stacks keep them."""
+        per = 2 * width if self.m.norm == "layernorm" else width
+        return self.vector(name, layer, count * rows * width, self.m.norm,
+                           weight_bytes=count * per * self.b)
 
     def collective(self, name, layer, kind, group, nbytes):
         return Op(name=name, kind=kind, layer=layer, dtype=self.w.dtype, flops=0.0,
@@ -298,7 +306,7 @@ class _Builder:
         if self.stage < w.pp - 1:
             return                               # the next stage receives this micro-batch
         T = self.tokens
-        self.add(self.vector("final_norm", -1, T * d, m.norm))
+        self.add(self.norm("final_norm", -1, T, d))
         if w.lm_head:
             # logits for each request's last token; verifying drafts needs every new token's
             rows = T if w.mtp is not None else len(self.query)
@@ -343,14 +351,14 @@ class _Builder:
         for depth in range(w.mtp.draft_tokens):
             layer = m.n_layers + depth
             self.attend = attend - int(query[0]) + 1 + depth
-            self.add(self.vector(f"mtp{depth}.norms", layer, 2 * rows * d, m.norm))
+            self.add(self.norm(f"mtp{depth}.norms", layer, rows, d, count=2))
             self.add(self.matmul(f"mtp{depth}.proj", layer, rows, 2 * d, d, bias=False))
             self._attention_block(layer)
             if m.is_moe_layer(m.n_layers - 1):
                 self._moe_block(layer)
             else:
                 self._dense_ffn(layer)
-            self.add(self.vector(f"mtp{depth}.final_norm", layer, rows * d, m.norm))
+            self.add(self.norm(f"mtp{depth}.final_norm", layer, rows, d))
             if w.lm_head:
                 self.add(self.matmul(f"mtp{depth}.lm_head", layer, rows, d,
                                      _ceil_div(m.vocab, w.tp), bias=False))
@@ -363,7 +371,7 @@ class _Builder:
         w, m, b, T = self.w, self.m, self.b, self.tokens
         d, hd, H, KV = m.d_model, m.hd, self.heads, self.kv_heads
         x_in = self.last
-        normed = self.add(self.vector(f"L{i}.norm1", i, T * d, m.norm))
+        normed = self.add(self.norm(f"L{i}.norm1", i, T, d))
         qkv = self.matmul(f"L{i}.qkv", i, T, d, (H + 2 * KV) * hd,
                           kv_write_bytes=T * 2 * KV * hd * self.kb)
         self.add(qkv)
@@ -408,16 +416,16 @@ class _Builder:
         w, m, b, T = self.w, self.m, self.b, self.tokens
         a, d, H = m.mla, m.d_model, self.heads
         x_in = self.last
-        normed = self.add(self.vector(f"L{i}.norm1", i, T * d, m.norm))
+        normed = self.add(self.norm(f"L{i}.norm1", i, T, d))
         q_in = d
         if a.q_lora_rank:
             self.add(self.matmul(f"L{i}.q_down", i, T, d, a.q_lora_rank, bias=False))
-            self.add(self.vector(f"L{i}.q_norm", i, T * a.q_lora_rank, m.norm))
+            self.add(self.norm(f"L{i}.q_norm", i, T, a.q_lora_rank))
             q_in = a.q_lora_rank
         q = self.add(self.matmul(f"L{i}.q_up", i, T, q_in, H * a.qk_head_dim, bias=False))
         self.add(self.matmul(f"L{i}.kv_down", i, T, d, a.cache_dim, bias=False,
                              kv_write_bytes=T * a.cache_dim * self.kb), after=[normed])
-        self.add(self.vector(f"L{i}.kv_norm", i, T * a.kv_lora_rank, m.norm))
+        self.add(self.norm(f"L{i}.kv_norm", i, T, a.kv_lora_rank))
         self.add(self.vector(f"L{i}.rope", i, T * (H + 1) * a.qk_rope_head_dim, "rope"),
                  after=[q, self.last])
         pairs = int(np.sum(self.query * self.attend))
@@ -469,7 +477,7 @@ class _Builder:
             self.last = normed
         else:
             x_in = self.last
-            self.add(self.vector(f"L{i}.norm2", i, T * m.d_model, m.norm))
+            self.add(self.norm(f"L{i}.norm2", i, T, m.d_model))
         self._ffn(f"L{i}.ffn", i, T, _ceil_div(m.d_ff, w.tp))
         if w.tp > 1:
             self.add(self.collective(f"L{i}.allreduce_ffn", i, OpKind.ALL_REDUCE, w.tp,
@@ -495,7 +503,7 @@ class _Builder:
         w, m, b, T = self.w, self.m, self.b, self.tokens
         moe, d = m.moe, m.d_model
         x_in = self.last
-        self.add(self.vector(f"L{i}.norm2", i, T * d, m.norm))
+        self.add(self.norm(f"L{i}.norm2", i, T, d))
         self.add(self.matmul(f"L{i}.router", i, T, d, moe.n_experts, kind=OpKind.ROUTER, bias=False))
         counts = expert_token_counts(w.routing, self.replica_tokens, moe.n_experts, moe.top_k, i)
         if self.exflow is not None:

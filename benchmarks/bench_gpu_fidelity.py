@@ -7,7 +7,7 @@ Datasheet mode never saw these measurements; profile mode predicts GEMM and atte
 leave-one-out and whole decoder steps / prefills from microbenchmarks only (hwsim.validate.gpu_fidelity).
 The run-to-run spread of the card (the second decoder run, run2/) is printed as the floor.
 `*_boost_clock`: the same passes replayed first after an idle, before the 700 W power cap pulls
-the SM clock down (configs/profiles/h200-sxm/power_cap-2026-12-03/README.md); no target.
+the SM clock down (configs/profiles/h200-sxm/power_cap*/README.md); no target.
 """
 import sys
 import time

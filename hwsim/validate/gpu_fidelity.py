@@ -167,18 +167,20 @@ def step_predictions(name: str) -> list[Prediction]:
 
 # power_cap-*/series.csv phases: (phase, batch, context) of the harness's LLaMA-2-7B stack
 BOOST_POINTS = {"prefill_2048": ("prefill", 1, 2048), "prefill_1024": ("prefill", 1, 1024),
-                "decode_b1_512": ("decode", 1, 512)}
+                "decode_b1_512": ("decode", 1, 512), "decode_b128_2048": ("decode", 128, 2048),
+                "decode_b64_2048": ("decode", 64, 2048), "decode_b128_512": ("decode", 128, 512),
+                "decode_b16_2048": ("decode", 16, 2048)}
 
 
 def boost_clock_predictions(name: str) -> list[Prediction]:
     """The same passes at the boost clock: the first CUDA-graph replay after 10 s of idle
-    (configs/profiles/<name>/power_cap-*/, README there), before the 700 W power cap pulls the
+    (configs/profiles/<name>/power_cap*/, READMEs there), before the 700 W power cap pulls the
     SM clock down. Informative kinds with no target (`*_boost_clock`): they separate the power
     cap, which neither mode models, from the rest of the error."""
     out = []
     modes = {"datasheet": {"preset": MEASURED[name], "hbm_gib": 1024},
              "profile": {"preset": MEASURED[name], "profile": name, "hbm_gib": 1024}}
-    for path in sorted((profiles_dir() / name).glob("power_cap-*/series.csv")):
+    for path in sorted((profiles_dir() / name).glob("power_cap*/series.csv")):
         first: dict[str, float] = {}
         for row in read_csv(path):
             phase = row["phase"].removesuffix("_cold")

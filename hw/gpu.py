@@ -289,12 +289,10 @@ def fa2_num_splits(gpu: GPUSpec, attn: Attention) -> int:
     and then flash_fwd_splitkv_combine_kernel (run_mha_fwd_splitkv_dispatch,
     flash_fwd_launch_template.h): two kernels. Prefill (more than one query row) is never split."""
     q = attn.query_array
-    if bool(np.any(q > 1)) or len(q) == 0:
+    if len(q) == 0 or not flash_splits_kv(gpu, attn):
         return 1
     slots = FA2_BLOCKS_PER_SM * gpu.sms
-    blocks = int(np.sum(-(-(q * attn.group) // gpu.attention_split_block_m))) * attn.kv_heads
-    if blocks >= 0.8 * slots:
-        return 1
+    blocks = _split_kv_blocks(gpu, attn)
     n_blocks = -(-int(np.max(attn.context_array)) // fa2_split_block_n(attn.head_dim))
     max_splits = min(128, slots, n_blocks)
     eligible = [s for s in range(1, max_splits + 1)
@@ -311,11 +309,15 @@ def flash_splits_kv(gpu: GPUSpec, attn: Attention) -> bool:
     ...), which returns 1 split once the blocks reach 0.8 of that. Only that first test
     (profile mode picks its measured decode rows by it); datasheet mode counts the splits with
     the whole heuristic, `fa2_num_splits`."""
-    q = attn.query_array
-    if bool(np.any(q > 1)):
+    if bool(np.any(attn.query_array > 1)):
         return False
-    blocks = -(-(q * attn.group) // gpu.attention_split_block_m)
-    return int(np.sum(blocks)) * attn.kv_heads < 0.8 * FA2_BLOCKS_PER_SM * gpu.sms
+    return _split_kv_blocks(gpu, attn) < 0.8 * FA2_BLOCKS_PER_SM * gpu.sms
+
+
+def _split_kv_blocks(gpu: GPUSpec, attn: Attention) -> int:
+    """Thread blocks of FA2's split-KV kernel before splitting: m-blocks of
+    attention_split_block_m rows (query tokens x GQA group) per request and KV head."""
+    return int(np.sum(-(-(attn.query_array * attn.group) // gpu.attention_split_block_m))) * attn.kv_heads
 
 
 def decode_key_tile(gpu: GPUSpec, attn: Attention, splits: int | None = None) -> int:

@@ -182,8 +182,11 @@ class ModelSpec(Spec):
             return 3 * d * d_ff + ((2 * d_ff + d) if self.bias else 0)
         return 2 * d * d_ff + ((d_ff + d) if self.bias else 0)
 
-    def norm_params(self) -> int:
-        return 2 * self.d_model if self.norm == "layernorm" else self.d_model
+    def norm_params(self, width: int | None = None) -> int:
+        """Parameters of one norm over `width` elements (default d_model): the scale, and
+        LayerNorm's bias."""
+        width = self.d_model if width is None else width
+        return 2 * width if self.norm == "layernorm" else width
 
     def layer_params(self, layer: int, active: bool = False) -> int:
         """Parameters of one decoder layer; `active` counts only the experts a token uses."""

@@ -247,12 +247,10 @@ class _Builder:
                   act_out_bytes=elements * b, expert=expert, function=what)
 
     def norm(self, name, layer, rows, width, count=1):
-        """`count` norms over `rows` rows of `width`: each also reads its own weights once (the
-        scale, and LayerNorm's bias: `ModelSpec.norm_params` per d_model), kept at activation
-        precision as serving stacks keep them."""
-        per = 2 * width if self.m.norm == "layernorm" else width
+        """`count` norms over `rows` rows of `width`: each also reads its own weights once
+        (`ModelSpec.norm_params`), kept at activation precision as serving stacks keep them."""
         return self.vector(name, layer, count * rows * width, self.m.norm,
-                           weight_bytes=count * per * self.b)
+                           weight_bytes=count * self.m.norm_params(width) * self.b)
 
     def collective(self, name, layer, kind, group, nbytes):
         return Op(name=name, kind=kind, layer=layer, dtype=self.w.dtype, flops=0.0,

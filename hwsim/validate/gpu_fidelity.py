@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import yaml
 
-from hwsim.hw.gpu import GPUCoster, GPUSpec, ServingStack
+from hwsim.hw.gpu import GPUCoster, GPUSpec, KernelTime, ServingStack
 from hwsim.hw.gpu_profile import GPUProfile, load_profile, profiles_dir, read_csv
 from hwsim.workloads.ops import Attention, MatMul, Op, OpKind
 
@@ -64,15 +64,19 @@ def _attention(row: dict) -> Attention:
                      kv_heads=int(row["heads"]), head_dim=int(row["head_dim"]))
 
 
-def _kernel_us(coster: GPUCoster, op: Op) -> float:
-    """A lone kernel on the engine: the longer of its SM time and its bytes at the HBM rate."""
-    k = coster.kernel(op)
+def _lone_us(coster: GPUCoster, k: KernelTime) -> float:
+    """A lone kernel on the engine, as the harness times it (back to back in a CUDA graph): its
+    launch gap and memory latency chains, then the longer of its SM time and its bytes at the
+    HBM rate."""
     return (k.launch_ns + k.serial_ns + max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9)) / 1e3
+
+
+def _kernel_us(coster: GPUCoster, op: Op) -> float:
+    return _lone_us(coster, coster.kernel(op))
 
 
 def _flash_us(coster: GPUCoster, attn: Attention) -> float:
-    k = coster.flash(attn, "bf16")
-    return (k.launch_ns + k.serial_ns + max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9)) / 1e3
+    return _lone_us(coster, coster.flash(attn, "bf16"))
 
 
 def _without(profile: GPUProfile, table: str, row: dict) -> GPUProfile:
@@ -144,13 +148,18 @@ def step_us(gpu: dict, phase: str, batch: int, context: int, stack: ServingStack
     return run_system(system, extrapolate_layers=True).metrics.iteration_latency_s * 1e6
 
 
+def _step_modes(name: str) -> dict[str, dict]:
+    """The `gpu` config of each mode for whole passes. Capacity does not enter the time; it is
+    raised so that batch 128 at 2048 fits (the card ran it with layers sharing KV buffers,
+    decoder_step.csv's kv_buffers column)."""
+    return {"datasheet": {"preset": MEASURED[name], "hbm_gib": 1024},
+            "profile": {"preset": MEASURED[name], "profile": name, "hbm_gib": 1024}}
+
+
 def step_predictions(name: str) -> list[Prediction]:
     """Whole decoder steps and prefills (held out of every fit), both modes."""
     out = []
-    # Capacity does not enter the time; it is raised so that batch 128 at 2048 fits (the card
-    # ran it with layers sharing KV buffers, decoder_step.csv's kv_buffers column).
-    modes = {"datasheet": {"preset": MEASURED[name], "hbm_gib": 1024},
-             "profile": {"preset": MEASURED[name], "profile": name, "hbm_gib": 1024}}
+    modes = _step_modes(name)
     harness = harness_version(name)
     for row in read_csv(profiles_dir() / name / "decoder_step.csv"):
         stack = measured_stack(row, harness)
@@ -165,7 +174,7 @@ def step_predictions(name: str) -> list[Prediction]:
     return out
 
 
-# power_cap-*/series.csv phases: (phase, batch, context) of the harness's LLaMA-2-7B stack
+# power_cap*/series.csv phases: (phase, batch, context) of the harness's LLaMA-2-7B stack
 BOOST_POINTS = {"prefill_2048": ("prefill", 1, 2048), "prefill_1024": ("prefill", 1, 1024),
                 "decode_b1_512": ("decode", 1, 512), "decode_b128_2048": ("decode", 128, 2048),
                 "decode_b64_2048": ("decode", 64, 2048), "decode_b128_512": ("decode", 128, 512),
@@ -178,8 +187,7 @@ def boost_clock_predictions(name: str) -> list[Prediction]:
     SM clock down. Informative kinds with no target (`*_boost_clock`): they separate the power
     cap, which neither mode models, from the rest of the error."""
     out = []
-    modes = {"datasheet": {"preset": MEASURED[name], "hbm_gib": 1024},
-             "profile": {"preset": MEASURED[name], "profile": name, "hbm_gib": 1024}}
+    modes = _step_modes(name)
     for path in sorted((profiles_dir() / name).glob("power_cap*/series.csv")):
         first: dict[str, float] = {}
         for row in read_csv(path):
@@ -187,11 +195,11 @@ def boost_clock_predictions(name: str) -> list[Prediction]:
             if row["phase"].endswith("_cold") and phase in BOOST_POINTS:
                 first.setdefault(phase, float(row["value"]) * 1e3)
         for phase, us in first.items():
-            kind, b, ctx = BOOST_POINTS[phase]
-            kind = ("decode_step" if kind == "decode" else "prefill") + "_boost_clock"
+            workload_phase, b, ctx = BOOST_POINTS[phase]
+            kind = ("decode_step" if workload_phase == "decode" else "prefill") + "_boost_clock"
             for mode, gpu in modes.items():
                 out.append(Prediction(kind, mode, f"b={b} ctx={ctx}", us,
-                                      step_us(gpu, BOOST_POINTS[phase][0], b, ctx, GRAPH)))
+                                      step_us(gpu, workload_phase, b, ctx, GRAPH)))
     return out
 
 

@@ -8,13 +8,16 @@ leave-one-out and whole decoder steps / prefills from microbenchmarks only (hwsi
 The run-to-run spread of the card (the second decoder run, run2/) is printed as the floor.
 `*_boost_clock`: the same passes replayed first after an idle, before the 700 W power cap pulls
 the SM clock down (configs/profiles/h200-sxm/power_cap*/README.md); no target.
+Last, datasheet mode against GEMM kernel times other people published for cards no preset
+constant was measured on (configs/published/gpu_gemm/, README there), every row.
 """
 import sys
 import time
 
 import numpy as np
 
-from hwsim.validate.gpu_fidelity import measured_card, predictions, summarize
+from hwsim.validate.gpu_fidelity import (PUBLISHED_GEMMS, measured_card, predictions,
+                                         published_gemm_predictions, summarize)
 from hwsim.hw.gpu_profile import profiles_dir, read_csv
 
 TARGETS = {("gemm", "datasheet"): 0.10, ("decode_step", "datasheet"): 0.10,
@@ -71,6 +74,15 @@ def main(show_rows: bool):
                     print(f"  {p.kind:23s} {p.mode:9s} {p.label:16s} measured {p.measured_us / 1e3:8.3f} ms"
                           f"  model {p.predicted_us / 1e3:8.3f} ms  {p.error:+.1%}")
         print(f"({time.perf_counter() - t0:.1f} s)")
+    for source, (card, csv) in PUBLISHED_GEMMS.items():
+        preds = published_gemm_predictions(source)
+        (r,) = summarize(preds)
+        print(f"\n{card} datasheet mode against {source} (configs/published/gpu_gemm/{csv}): "
+              f"median |err| {r['median_abs_err']:.1%}, max {r['max_abs_err']:.1%} "
+              f"(target <= 10%)")
+        for p in preds:
+            print(f"  {p.label:28s} measured {p.measured_us:9.2f} us  model {p.predicted_us:9.2f} us"
+                  f"  {p.error:+.1%}")
 
 
 if __name__ == "__main__":

@@ -662,3 +662,59 @@ def test_decode_attention_runs_whole_key_tiles():
     assert decode_keys(gpu, many, many.context_array).tolist() == [576] * 128
     assert decode_keys(gpu, one, one.context_array).tolist() == [640]
     assert decode_keys(gpu, many, np.array([512])).tolist() == [512]
+
+
+# ---------------------------------------------------------------- every GPU preset
+def _gpu_presets():
+    import yaml
+
+    from hwsim.configs import PRESETS_DIR
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")
+                  if yaml.safe_load(p.read_text()).get("component") == "gpu")
+
+
+def test_the_datasheet_presets_include_the_b200():
+    """Issue 11 item 3: presets from datasheets for A100 40/80 GB, H100 SXM, H200 SXM and the
+    B200 (its datasheet figures are public)."""
+    assert {"a100-40gb", "a100-80gb", "h100-sxm", "h200-sxm", "b200-sxm"} <= set(_gpu_presets())
+
+
+@pytest.mark.parametrize("name", _gpu_presets())
+def test_every_gpu_preset_stays_under_its_roofline(name):
+    """A lone GEMM on any preset takes at least its FLOPs at the dense peak and its bytes at the
+    datasheet bandwidth, from one row (a decode GEMV) to 4096 rows."""
+    gpu = preset(name)
+    coster = GPUCoster(gpu, ServingStack())
+    for m in (1, 16, 256, 4096):
+        op = gemm_op(m, 4096, 4096, dtype="bf16" if "bf16" in gpu.peak_tflops else "fp16")
+        k = coster.kernel(op)
+        body_ns = k.serial_ns + max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9)
+        assert body_ns >= op.flops / gpu.peak(op.dtype) * 1e9
+        assert body_ns >= (op.weight_bytes + op.act_in_bytes + op.act_out_bytes) / (gpu.hbm_bw_gbps * 1e9) * 1e9 * 0.999
+
+
+def test_a_b200_decode_gemv_beats_an_h200_by_its_bandwidth():
+    """A batch-1 GEMV streams its weights: B200 over H200 is their sustained-bandwidth ratio
+    (7,672 / 4,800 GB/s at the same streaming fraction), less the fixed memory latency chain."""
+    op = gemm_op(1, 12288, 4096, dtype="bf16")
+    h200, b200 = preset("h200-sxm"), preset("b200-sxm")
+    t = {}
+    for gpu in (h200, b200):
+        coster = GPUCoster(gpu, ServingStack())
+        k = coster.kernel(op)
+        t[gpu.name] = max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9)
+    assert t["h200-sxm"] / t["b200-sxm"] == pytest.approx(7672 / 4800, rel=0.02)
+
+
+def test_published_gemm_rows_are_kernel_times_of_the_datasheet_preset():
+    """The B200 rows someone else measured (configs/published/gpu_gemm/) are compared with the
+    kernel's own duration (a profiler's time: no launch gap), and a large square GEMM is
+    compute-bound there: the model's time is its FLOPs at the preset's achievable rate."""
+    from hwsim.validate.gpu_fidelity import published_gemm_predictions
+    preds = published_gemm_predictions("pytorch-ao-2427")
+    assert len(preds) == 7 and all(p.kind == "gemm" and p.mode == "datasheet" for p in preds)
+    big = next(p for p in preds if p.label == "bf16 m=8192 n=8192 k=8192")
+    gpu = preset("b200-sxm")
+    rate = gpu.peak("bf16") * gpu.compute_efficiency
+    assert big.predicted_us == pytest.approx(2 * 8192 ** 3 / rate * 1e6, rel=0.02)
+    assert big.measured_us == 774.0

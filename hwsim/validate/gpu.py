@@ -114,3 +114,38 @@ def _register_fidelity_claims() -> None:
 
 
 _register_fidelity_claims()
+
+
+# ------------------------------------------------------------ GEMMs measured by other people
+# (source -> words, the card's name); the data and their provenance: configs/published/gpu_gemm/
+PUBLISHED_SOURCES = {
+    "pytorch-ao-2427": ("B200: 7 bf16 square GEMMs, 1024 to 8192 (pytorch/ao PR #2427, "
+                        "benchmarks/float8/bench_matmul.py, profiler kernel times)", "B200"),
+}
+
+
+@functools.cache
+def published_gemm_error_percent(source: str) -> float:
+    from hwsim.validate.gpu_fidelity import published_gemm_predictions, summarize
+    (row,) = summarize(published_gemm_predictions(source))
+    return 100.0 * row["median_abs_err"]
+
+
+def _register_published_gemm_claims() -> None:
+    from hwsim.validate.gpu_fidelity import PUBLISHED_GEMMS
+    for source, (card, csv) in PUBLISHED_GEMMS.items():
+        words, card_words = PUBLISHED_SOURCES[source]
+        register(Claim(
+            id=f"gpu.published.{card}.gemm.{source}", system=SYSTEM,
+            claim=(f"{card_words}: datasheet mode predicts GEMM kernel times someone else "
+                   f"measured within 10% median |error|"),
+            source=f"{words}; configs/published/gpu_gemm/{csv} (provenance in its README)",
+            config=f"configs/presets/{card}.yaml (datasheet mode; hwsim.validate.gpu_fidelity)",
+            metric=f"median |predicted / measured - 1| over {csv}",
+            published=0.0, unit="%",
+            band=Between(0.0, 10.0, "issue 11's datasheet-mode GEMM target, applied to a card "
+                         "no preset constant was measured on"),
+            ours=functools.partial(published_gemm_error_percent, source)))
+
+
+_register_published_gemm_claims()

@@ -203,6 +203,37 @@ def boost_clock_predictions(name: str) -> list[Prediction]:
     return out
 
 
+# --------------------------------------------------------------- GEMMs measured by others
+# Kernel times other people published (configs/published/gpu_gemm/, provenance in its README),
+# against the datasheet preset of the same card: a second, independent out-of-sample test of
+# datasheet mode (no constant of a preset comes from them). Source -> (preset, CSV file).
+PUBLISHED_GEMMS = {"pytorch-ao-2427": ("b200-sxm", "b200-pytorch-ao-2427.csv")}
+
+
+def published_gemm_dir():
+    from hwsim.configs import CONFIG_DIR
+    return CONFIG_DIR / "published" / "gpu_gemm"
+
+
+def _kernel_body_us(coster: GPUCoster, k: KernelTime) -> float:
+    """A kernel's own duration, as a profiler (CUPTI) times it: its memory latency chains, then
+    the longer of its SM time and its bytes at the HBM rate; no launch gap."""
+    return (k.serial_ns + max(k.compute_ns, k.hbm_bytes / coster.hbm_rate * 1e9)) / 1e3
+
+
+def published_gemm_predictions(source: str) -> list[Prediction]:
+    """Datasheet mode against one source's published GEMM kernel times (kind `gemm`)."""
+    card, csv = PUBLISHED_GEMMS[source]
+    sheet = GPUCoster(preset(card), GRAPH)
+    out = []
+    for row in read_csv(published_gemm_dir() / csv):
+        m, n, k = int(row["m"]), int(row["n"]), int(row["k"])
+        label = f"{row['dtype']} m={m} n={n} k={k}"
+        out.append(Prediction("gemm", "datasheet", label, float(row["us"]),
+                              _kernel_body_us(sheet, sheet.kernel(_gemm_op(row["dtype"], m, n, k)))))
+    return out
+
+
 @functools.lru_cache(maxsize=4)
 def predictions(name: str = "h200-sxm") -> tuple[Prediction, ...]:
     return tuple(kernel_predictions(name) + step_predictions(name) + boost_clock_predictions(name))
@@ -233,4 +264,4 @@ def measured_card(name: str = "h200-sxm") -> str:
 
 
 __all__ = ["fidelity_rows", "predictions", "summarize", "Prediction", "step_us", "preset",
-           "harness_version", "measured_stack"]
+           "harness_version", "measured_stack", "published_gemm_predictions", "PUBLISHED_GEMMS"]

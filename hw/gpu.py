@@ -25,9 +25,10 @@ kernel times:
 4. Kernel launch: inside a CUDA graph each kernel costs at least `graph_kernel_us` on the GPU;
    launched eagerly from PyTorch each costs at least the CPU's per-op time `kernel_overhead_us`
    (an eager stack is CPU-bound whenever the kernel is shorter).
-5. Fused vs unfused elementwise ops: a serving stack runs each norm / activation as one kernel;
-   PyTorch eager code (Hugging Face LLaMA) runs RMSNorm as 8 kernels and SwiGLU as 2, each
-   passing the tensor through memory (`UNFUSED_KERNELS`).
+5. Fused vs unfused elementwise ops: a serving stack runs each norm / activation as one kernel
+   and folds a residual add into the RMSNorm after it (LayerNorm has no such kernel); PyTorch
+   eager code (Hugging Face) runs RMSNorm as 8 kernels, SwiGLU as 2, GELU (tanh form) as 8 and
+   LayerNorm as 1, each passing the tensor through memory (`UNFUSED_KERNELS`).
 6. Memory latency: a kernel's chain of dependent global-memory accesses (first load, any
    re-read after a reduction, the store the next kernel waits for), each at the load-to-use
    latency a public pointer-chase microbenchmark measured for HBM (`dram_latency_ns`) or L2
@@ -73,9 +74,15 @@ FA2_NONCAUSAL_OF_PLATEAU = np.array([309, 350, 362, 368, 370, 370]) / 370.0  # s
 # nominal FLOPs. The causal bars times this are the rate over the FLOPs the tiles compute.
 FA2_CAUSAL_TILES_OF_NOMINAL = (FA2_SEQ + 128) / FA2_SEQ
 
-# Kernels per op in PyTorch eager code, Hugging Face transformers LlamaRMSNorm.forward
-# (to(fp32), pow, mean, +eps, rsqrt, mul, to(dtype), mul weight) and LlamaMLP (silu, mul).
-UNFUSED_KERNELS = {OpKind.NORM: 8, OpKind.ELEMENTWISE: 2}
+# Kernels per op in PyTorch eager code (Hugging Face transformers), by the op's function:
+# LlamaRMSNorm.forward (to(fp32), pow, mean, +eps, rsqrt, mul, to(dtype), mul weight): 8;
+# nn.LayerNorm (GPT-2, OPT, Falcon): PyTorch's one native layer_norm kernel; LlamaMLP's
+# act(gate) * up: 2 (silu, mul); NewGELUActivation ("gelu_new", GPT-2 / GPT-J): 8 (pow, mul,
+# add, mul, tanh, add, mul, mul); apply_rotary_pos_emb as the calibration harness writes it
+# (gather cos, gather sin, neg, cat, mul, mul, add, copy): 8. An H200's profiler counts the same
+# for the layernorm and gelu rows of configs/profiles/h200-sxm/elementwise.csv. Any other
+# function (an add, ReLU, softmax) is one kernel.
+UNFUSED_KERNELS = {"rmsnorm": 8, "layernorm": 1, "swiglu": 2, "gelu": 8, "rope": 8}
 
 # FlashAttention-2 counts two 128-thread blocks per SM when it decides to split the KV (flash_api.cpp,
 # set_params_splitkv: "We multiply number of SMs by 2 to hard-code the fact that we're using 128
@@ -452,8 +459,10 @@ def _launched(gpu: GPUSpec, kind: OpKind, stack: ServingStack, kernels: int,
 def folded_into_norm(op: Op, stack: ServingStack) -> bool:
     """A residual add that a fused serving stack computes inside the next RMSNorm kernel
     (vLLM's fused_add_rms_norm, vllm/model_executor/layers/layernorm.py: RMSNorm.forward with a
-    residual): it launches no kernel of its own; its bytes still pass through memory."""
-    return stack.fused_elementwise and op.function == "add" and "residual" in op.name
+    residual): it launches no kernel of its own; its bytes still pass through memory. Before a
+    LayerNorm it stays a kernel of its own: vLLM's LayerNorm models (OPT, GPT-2, Falcon) add the
+    residual with a plain `+` and call nn.LayerNorm, which takes no residual."""
+    return stack.fused_elementwise and op.function == "add" and op.residual_into == "rmsnorm"
 
 
 def kernels_of(op: Op, stack: ServingStack, gpu: GPUSpec | None = None) -> int:
@@ -472,8 +481,8 @@ def kernels_of(op: Op, stack: ServingStack, gpu: GPUSpec | None = None) -> int:
         return n
     if folded_into_norm(op, stack):
         return 0
-    if not stack.fused_elementwise and op.kind in UNFUSED_KERNELS and op.function != "add":
-        return UNFUSED_KERNELS[op.kind]
+    if not stack.fused_elementwise:
+        return UNFUSED_KERNELS.get(op.function, 1)
     return 1
 
 
@@ -567,7 +576,7 @@ class GPUCoster:
             # The layers of a decoder repeat their ops' shapes: a kernel is costed once per
             # distinct key, which holds every field of `op` that datasheet_kernel reads.
             key = (op.kind, op.dtype, op.flops, op.weight_bytes, op.act_in_bytes, op.act_out_bytes,
-                   op.kv_read_bytes, op.kv_write_bytes, op.matmul, op.function, "residual" in op.name)
+                   op.kv_read_bytes, op.kv_write_bytes, op.matmul, op.function, op.residual_into)
             try:
                 kernel = self._kernels.get(key)
             except TypeError:          # a matmul over numpy arrays: not hashable, not cached

@@ -210,15 +210,26 @@ class GPUProfile:
         return _decode_attention_us(grid, rows, float(np.mean(decode_keys(gpu, attn, ctx))),
                                     waves) + excess
 
+    def measured_kernel(self, kind: OpKind, function: str, fused: bool) -> str:
+        """Which measured kernel (elementwise.csv's op) stands for a norm or elementwise op:
+        LayerNorm and GELU their own rows where the profile has them; other norms the fused
+        add+RMSNorm (unfused: the RMSNorm); rotary embedding the rope kernel (elements = tokens x
+        (q + k) width, as measured); an add the measured add (one kernel in either stack); any
+        other elementwise op SiLU-and-mul."""
+        own = {"layernorm", "gelu", "add", "rope"} & {function}
+        if own and any(key[0] == function for key in self._elementwise):
+            return function
+        if kind == OpKind.NORM:
+            return "add_rmsnorm" if fused else "rmsnorm"
+        return "silu_mul"
+
     def elementwise_us(self, kind: OpKind, elements: int, fused: bool, function: str = "") -> float:
-        """A norm or elementwise kernel over `elements` from the measured rows of its own kind:
-        the fused add+RMSNorm (unfused: the RMSNorm), rotary embedding (`function` "rope": the
-        measured rope kernel, elements = tokens x (q + k) width as measured), else SiLU-and-mul."""
+        """A norm or elementwise kernel over `elements` from the measured rows of the kernel
+        that stands for it (`measured_kernel`), in the stack's variant where measured."""
         variant = "fused" if fused else "unfused"
-        op = ("add_rmsnorm" if fused else "rmsnorm") if kind == OpKind.NORM else \
-            "rope" if function == "rope" else "silu_mul"
-        curve = self._elementwise.get((op, variant)) or self._elementwise.get(("silu_mul", variant)) \
-            or self._elementwise.get(("silu_mul", "unfused"))
+        op = self.measured_kernel(kind, function, fused)
+        curve = self._elementwise.get((op, variant)) or self._elementwise.get((op, "unfused")) \
+            or self._elementwise.get(("silu_mul", variant)) or self._elementwise.get(("silu_mul", "unfused"))
         if curve is None:
             raise ValueError(f"profile {self.name} has no elementwise measurements")
         us = _loglog(max(elements, 1), *curve)

@@ -79,17 +79,43 @@ def test_a_split_k_gemm_launches_its_reduction_kernel():
 
 
 def test_a_fused_stack_folds_the_residual_add_into_the_norm():
-    """vLLM's fused_add_rms_norm: the residual add launches no kernel of its own (its bytes still
-    move); unfused, it is its own kernel."""
+    """vLLM's fused_add_rms_norm: the residual add before an RMSNorm launches no kernel of its
+    own (its bytes still move); unfused, it is its own kernel. Before a LayerNorm (OPT, GPT-2:
+    a plain add, then nn.LayerNorm) it is a kernel in either stack, as is any add that is not a
+    residual."""
+    from dataclasses import replace
+
     from hwsim.hw.gpu import datasheet_kernel, kernels_of
     gpu = preset("h200-sxm")
     add = Op(name="L0.residual1", kind=OpKind.ELEMENTWISE, layer=0, dtype="bf16", flops=4096.0,
-             act_in_bytes=2 * 4096 * 2, act_out_bytes=4096 * 2, elements=4096, function="add")
+             act_in_bytes=2 * 4096 * 2, act_out_bytes=4096 * 2, elements=4096, function="add",
+             residual_into="rmsnorm")
     fused, unfused = ServingStack(), ServingStack(fused_elementwise=False)
     assert kernels_of(add, fused) == 0 and kernels_of(add, unfused) == 1
     k = datasheet_kernel(gpu, add, fused)
     assert k.launch_ns == 0 and k.hbm_bytes == datasheet_kernel(gpu, add, unfused).hbm_bytes
     assert load_profile("h200-sxm").kernel(gpu, add, fused).compute_ns == 0
+    for kept in (replace(add, residual_into="layernorm"), replace(add, residual_into="")):
+        assert kernels_of(kept, fused) == 1 and datasheet_kernel(gpu, kept, fused).launch_ns > 0
+        assert load_profile("h200-sxm").kernel(gpu, kept, fused).compute_ns > 0
+
+
+def test_the_builder_marks_residual_adds_with_the_norm_they_feed():
+    """Every residual add of a decoder feeds the model's norm: LLaMA's RMSNorm, GPT-3's LayerNorm
+    (the next layer's first norm, or the final one); no other op is marked."""
+    import yaml
+
+    from hwsim.configs import MODELS_DIR
+    from hwsim.workloads.models import ModelSpec
+    from hwsim.workloads.transformer import TransformerWorkload, build_transformer
+    for model, norm in (("llama2-7b", "rmsnorm"), ("gpt3-7b", "layernorm")):
+        spec = ModelSpec(**{**yaml.safe_load((MODELS_DIR / f"{model}.yaml").read_text()), "n_layers": 2})
+        w = TransformerWorkload(model=spec, phase="decode", batch=2,
+                                requests={"distribution": "fixed", "context_len": 64})
+        ops = build_transformer(w).ops
+        marked = {op.name for op in ops if op.residual_into}
+        assert marked == {f"L{i}.residual{j}" for i in range(2) for j in (1, 2)}
+        assert {op.residual_into for op in ops if op.residual_into} == {norm} == {spec.norm}
 
 
 def test_profile_folded_add_holds_no_hbm_time():
@@ -718,3 +744,32 @@ def test_published_gemm_rows_are_kernel_times_of_the_datasheet_preset():
     rate = gpu.peak("bf16") * gpu.compute_efficiency
     assert big.predicted_us == pytest.approx(2 * 8192 ** 3 / rate * 1e6, rel=0.02)
     assert big.measured_us == 774.0
+
+
+def test_profile_costs_layernorm_and_gelu_with_their_own_kernels():
+    """GPT-shaped models' LayerNorm and GELU take the rows measured for them (PyTorch's
+    layer_norm kernel; GELU fused or as Hugging Face's eight kernels), reproducing each measured
+    point; a profile without such rows (the H100's) falls back to the RMSNorm and SiLU-and-mul
+    kernels as before."""
+    h200, h100 = load_profile("h200-sxm"), load_profile("h100-sxm")
+    for fused in (True, False):
+        assert h200.measured_kernel(OpKind.NORM, "layernorm", fused) == "layernorm"
+        assert h200.measured_kernel(OpKind.ELEMENTWISE, "gelu", fused) == "gelu"
+        assert h100.measured_kernel(OpKind.NORM, "layernorm", fused) == ("add_rmsnorm" if fused else "rmsnorm")
+        assert h100.measured_kernel(OpKind.ELEMENTWISE, "gelu", fused) == "silu_mul"
+    rows = [r for r in read_csv(profiles_dir() / "h200-sxm" / "elementwise.csv")
+            if r["op"] in ("layernorm", "gelu")]
+    assert len(rows) == 32
+    for r in rows:
+        kind = OpKind.NORM if r["op"] == "layernorm" else OpKind.ELEMENTWISE
+        us = h200.elementwise_us(kind, int(r["tokens"]) * int(r["width"]), r["variant"] == "fused", r["op"])
+        assert us == pytest.approx(float(r["us"]), rel=1e-9)
+
+
+def test_unfused_kernel_counts_are_what_the_profiler_counted():
+    """UNFUSED_KERNELS (read from Hugging Face's code) against the kernels an H200's profiler
+    counted for the unfused LayerNorm and GELU rows of the calibration."""
+    from hwsim.hw.gpu import UNFUSED_KERNELS
+    counted = {r["op"]: int(r["kernels"]) for r in read_csv(profiles_dir() / "h200-sxm" / "elementwise.csv")
+               if r["variant"] == "unfused" and r["op"] in ("layernorm", "gelu")}
+    assert counted == {"layernorm": UNFUSED_KERNELS["layernorm"], "gelu": UNFUSED_KERNELS["gelu"]}

@@ -18,25 +18,27 @@ def _ops():
               weight_bytes=2048 * 7168, act_in_bytes=48 * 7168, act_out_bytes=48 * 2048,
               matmul=MatMul(48, 2048, 7168))
     add = Op(name="L0.residual1", kind=OpKind.ELEMENTWISE, layer=0, dtype="bf16", flops=4096.0,
-             act_in_bytes=2 * 4096 * 2, act_out_bytes=4096 * 2, elements=4096, function="add")
+             act_in_bytes=2 * 4096 * 2, act_out_bytes=4096 * 2, elements=4096, function="add",
+             residual_into="rmsnorm")
     return gemm, add
 
 
 def test_cached_kernels_are_the_datasheet_kernels_of_each_op():
     """Every op gets datasheet_kernel's own answer, through the cache or not: ops that differ
-    only in name and layer share one entry; a field the kernel reads (rows, a residual add's
-    name, which a fused stack folds into the norm) makes a new one."""
+    only in name and layer share one entry; a field the kernel reads (rows; whether an add is a
+    residual feeding an RMSNorm, which a fused stack folds into the norm) makes a new one."""
     gpu = preset("h200-sxm")
     for stack in (ServingStack(), ServingStack(fused_elementwise=False, launch="eager")):
         coster = GPUCoster(gpu, stack)
         gemm, add = _ops()
         ops = [gemm, replace(gemm, name="L7.up", layer=7), replace(gemm, matmul=MatMul(96, 2048, 7168)),
-               add, replace(add, name="L3.residual1", layer=3), replace(add, name="L0.other_add")]
+               add, replace(add, name="L3.residual1", layer=3),
+               replace(add, name="L0.other_add", residual_into="")]
         for op in ops + ops:
             assert coster.kernel(op) == datasheet_kernel(gpu, op, stack), op.name
         assert len(coster._kernels) == 4
     fused = GPUCoster(gpu, ServingStack())
-    assert fused.kernel(add).launch_ns == 0 < fused.kernel(replace(add, name="L0.other_add")).launch_ns
+    assert fused.kernel(add).launch_ns == 0 < fused.kernel(replace(add, residual_into="")).launch_ns
 
 
 def test_pack_lanes_shortcut_agrees_with_the_greedy():

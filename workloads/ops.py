@@ -218,6 +218,8 @@ class Op:
     micro_batch: int = 0            # pipeline parallelism: which micro-batch the op serves
     function: str = ""              # vector ops: which function ("rmsnorm", "gelu", "swiglu", "rope",
                                     # "add", "relu", "max" or "avg" pooling, ...), for --check
+    residual_into: str = ""         # a residual add: the norm function its sum feeds next
+                                    # ("rmsnorm", "layernorm"); "" for any other op
     step: TrainStep = TrainStep.FORWARD   # training graphs: forward, input/weight gradient, update
     folded_norm: bool = False       # conv ops: a BatchNorm after it was folded into its weights
     nm: tuple[int, int] | None = None   # training: weights pruned N:M along this op's reduction (BDWP)

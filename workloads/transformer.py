@@ -246,6 +246,12 @@ class _Builder:
                   weight_bytes=weight_bytes, act_in_bytes=(in_elements or elements) * b,
                   act_out_bytes=elements * b, expert=expert, function=what)
 
+    def residual(self, name, layer, elements, inputs=2):
+        """The residual add of `inputs` tensors of `elements`: its sum feeds the model's next norm
+        (the next layer's first, or the final norm), which a serving stack may fuse it into."""
+        return replace(self.vector(name, layer, elements, "add", in_elements=inputs * elements),
+                       residual_into=self.m.norm)
+
     def norm(self, name, layer, rows, width, count=1):
         """`count` norms over `rows` rows of `width`: each also reads its own weights once
         (`ModelSpec.norm_params`), kept at activation precision as serving stacks keep them."""
@@ -394,7 +400,7 @@ class _Builder:
         if m.parallel_block:        # the FFN branch reads the same norm; one residual after both
             self._parallel = (x_in, normed, self.last)
             return
-        self.add(self.vector(f"L{i}.residual1", i, T * d, "add", in_elements=2 * T * d),
+        self.add(self.residual(f"L{i}.residual1", i, T * d),
                  after=[self.last, x_in] if x_in else [self.last])
 
     def _latent_attention_block(self, i: int):
@@ -454,7 +460,7 @@ class _Builder:
         self.add(self.matmul(f"L{i}.out_proj", i, T, H * a.v_head_dim, d, bias=False))
         if w.tp > 1:
             self.add(self.collective(f"L{i}.allreduce_attn", i, OpKind.ALL_REDUCE, w.tp, T * d * b))
-        self.add(self.vector(f"L{i}.residual1", i, T * d, "add", in_elements=2 * T * d),
+        self.add(self.residual(f"L{i}.residual1", i, T * d),
                  after=[self.last, x_in] if x_in else [self.last])
 
     def _head_gemm(self, name: str, layer: int, m: int, k: int, n: int, heads: int) -> Op:
@@ -481,12 +487,11 @@ class _Builder:
             self.add(self.collective(f"L{i}.allreduce_ffn", i, OpKind.ALL_REDUCE, w.tp,
                                      T * m.d_model * self.b))
         if m.parallel_block:
-            add = self.vector(f"L{i}.residual", i, T * m.d_model, "add", in_elements=3 * T * m.d_model)
+            add = self.residual(f"L{i}.residual", i, T * m.d_model, inputs=3)
             self.add(replace(add, flops=2.0 * T * m.d_model),
                      after=[self.last, attn_end] + ([x_in] if x_in else []))
             return
-        self.add(self.vector(f"L{i}.residual2", i, T * m.d_model, "add", in_elements=2 * T * m.d_model),
-                 after=[self.last, x_in])
+        self.add(self.residual(f"L{i}.residual2", i, T * m.d_model), after=[self.last, x_in])
 
     def _ffn(self, prefix: str, i: int, tokens: int, d_ff: int, expert=None):
         d = self.m.d_model
@@ -541,8 +546,7 @@ class _Builder:
             self.add(self.collective(f"L{i}.allreduce_ffn", i, OpKind.ALL_REDUCE, w.tp, T * d * b),
                      after=ends or [fork])
             ends = [self.last]
-        self.add(self.vector(f"L{i}.residual2", i, T * d, "add", in_elements=2 * T * d),
-                 after=(ends or [fork]) + [x_in])
+        self.add(self.residual(f"L{i}.residual2", i, T * d), after=(ends or [fork]) + [x_in])
 
     def _exflow_moe(self, i: int, counts, x_in: str):
         """The rest of MoE layer i under ExFlow (ExFlowSpec): one all-to-all from where the

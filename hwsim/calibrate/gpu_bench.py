@@ -20,7 +20,8 @@ CSV files written under --out:
   launch.csv        what, mode (eager|cuda_graph), us_per_kernel
   attention.csv     phase (prefill|decode), batch, q_len, kv_len, heads, head_dim, backend, us
   elementwise.csv   op, variant (fused|unfused), tokens, width, kernels, bytes, us
-                    (op: add_rmsnorm, rmsnorm, add, silu_mul, rope, kv_write)
+                    (op: add_rmsnorm, rmsnorm, add, silu_mul, rope, kv_write, layernorm, gelu;
+                    kernels: what one call launches, counted by the profiler for layernorm and gelu)
   decoder_step.csv  phase, launch, fused, batch, ctx, layers, kernels, us (whole LLaMA-2-7B stack)
   in_context.csv    kernel, after, tokens, width, kv_len, heads, head_dim, gemm_us, pair_us,
                     alone_us, in_context_us, spread_us: a small kernel of the fused stack right
@@ -451,6 +452,20 @@ class Ops:
             return out
         return F.silu(gu[:, :dff]) * gu[:, dff:]         # HF LlamaMLP: act(gate) * up
 
+    def layernorm(self, x, w, b):
+        """LayerNorm with gain and bias (GPT-2/GPT-3/OPT-shaped models). Both stacks run
+        PyTorch's one native kernel: vLLM's and Hugging Face's models call nn.LayerNorm; neither
+        fuses the residual add into it (only RMSNorm has fused_add_rms_norm)."""
+        return F.layer_norm(x, (x.shape[1],), w, b, 1e-5)
+
+    def gelu(self, x):
+        """GELU, tanh form, of the FFN's first projection. Fused: one kernel (vLLM's gelu_new
+        op; F.gelu(approximate="tanh") computes the same); unfused: Hugging Face's
+        NewGELUActivation written out (GPT-2, GPT-J: activation_function "gelu_new")."""
+        if self.fused:
+            return F.gelu(x, approximate="tanh")
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
     def rope(self, qkv, pos):
         """Rotate the q and k heads of qkv [T, 3*H*D] in place at positions pos [T]."""
         H, D = self.heads, self.head_dim
@@ -559,6 +574,23 @@ def bench_elementwise(out, smoke):
             pos = torch.randint(0, 4096, (T,), device="cuda", dtype=torch.int64)
             us = time_in_graph(lambda i: ops.rope(qkvs[i], pos), nbuf)
             t.row("rope", variant, T, 2 * d, 1 if fused else 8, nb, us)
+            # LayerNorm over d (reads x, writes y; gain and bias), GELU over the 4d FFN width
+            # (reads and writes T x 4d): GPT-shaped models' norm and activation
+            nb = 2 * T * d * 2
+            nbuf = copies_to_defeat_l2(nb)
+            xs = [randn(T, d) for _ in range(nbuf)]
+            lw, lb = randn(d), randn(d)
+            us = time_in_graph(lambda i: ops.layernorm(xs[i], lw, lb), nbuf)
+            t.row("layernorm", variant, T, d, _count_kernels(lambda: ops.layernorm(xs[0], lw, lb)) or 1,
+                  nb, us)
+            del xs
+            nb = 2 * T * 4 * d * 2
+            nbuf = copies_to_defeat_l2(nb)
+            hs = [randn(T, 4 * d) for _ in range(nbuf)]
+            us = time_in_graph(lambda i: ops.gelu(hs[i]), nbuf)
+            t.row("gelu", variant, T, 4 * d, _count_kernels(lambda: ops.gelu(hs[0])) or
+                  (1 if fused else 8), nb, us)
+            del hs
             # the new K and V of T decode requests into their caches [T, H, 2, D] at position 1:
             # reads and writes 2 T d elements
             nb = 2 * 2 * T * d * 2

@@ -7,7 +7,8 @@ Datasheet mode never saw these measurements; profile mode predicts GEMM and atte
 leave-one-out and whole decoder steps / prefills from microbenchmarks only (hwsim.validate.gpu_fidelity).
 The run-to-run spread of the card (the second decoder run, run2/) is printed as the floor.
 `*_boost_clock`: the same passes replayed first after an idle, before the 700 W power cap pulls
-the SM clock down (configs/profiles/h200-sxm/power_cap*/README.md); no target.
+the SM clock down (configs/profiles/h200-sxm/power_cap*/README.md); no target. `*_gpt`: whole
+passes of a GPT-3-6.7B-shaped stack (decoder_step_gpt.csv, H200 only), a second model family.
 Last, datasheet mode against GEMM kernel times other people published for cards no preset
 constant was measured on (configs/published/gpu_gemm/, README there), every row.
 """
@@ -23,7 +24,9 @@ from hwsim.hw.gpu_profile import profiles_dir, read_csv
 TARGETS = {("gemm", "datasheet"): 0.10, ("decode_step", "datasheet"): 0.10,
            ("prefill", "datasheet"): 0.10, ("gemm", "profile"): 0.05,
            ("decode_step", "profile"): 0.05, ("prefill", "profile"): 0.05,
-           ("attention", "profile"): 0.05}
+           ("attention", "profile"): 0.05,
+           ("decode_step_gpt", "datasheet"): 0.10, ("prefill_gpt", "datasheet"): 0.10,
+           ("decode_step_gpt", "profile"): 0.05, ("prefill_gpt", "profile"): 0.05}
 
 
 # The same table at 8bc35c5, before the calibration harness 2 (one K/V cache-write kernel,
@@ -70,7 +73,7 @@ def main(show_rows: bool):
         if show_rows:
             for p in preds:
                 if p.kind in ("decode_step", "prefill", "prefill_boost_clock",
-                              "decode_step_boost_clock"):
+                              "decode_step_boost_clock", "decode_step_gpt", "prefill_gpt"):
                     print(f"  {p.kind:23s} {p.mode:9s} {p.label:16s} measured {p.measured_us / 1e3:8.3f} ms"
                           f"  model {p.predicted_us / 1e3:8.3f} ms  {p.error:+.1%}")
         print(f"({time.perf_counter() - t0:.1f} s)")

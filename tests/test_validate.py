@@ -150,6 +150,9 @@ KNOWN_MISSED = {
     # SXM card's sustained clock at its power limit, so datasheet mode has no power model.
     "gpu.h200-sxm.datasheet.prefill",       # 11.5% (target 10%)
     "gpu.h100-sxm.datasheet.prefill",       # 12.5% (target 10%)
+    # The GPT-3-6.7B-shaped prefills measured on the H200 (decoder_step_gpt.csv, 2026-12-03 night)
+    # miss the same way: -24.6% at 128 tokens (small kernels), -12.4% at 512, -7.8% at 2048.
+    "gpu.h200-sxm.datasheet.prefill_gpt",   # 12.4% (target 10%)
     # The B200 preset (datasheet mode, 2026-12-03) against bf16 square GEMMs someone else timed on
     # a B200 (pytorch/ao PR #2427, profiler kernel times; configs/published/gpu_gemm/README.md):
     # -17.6% median. At 4096-8192 the card ran 1,410-1,510 TFLOP/s, 81-86% of the 1,745 the
@@ -265,9 +268,16 @@ GPU_FIDELITY_TARGETS = {("datasheet", "gemm"): 10.0, ("datasheet", "attention"):
 MEASURED_CARDS = ("h200-sxm", "h100-sxm")
 
 
+# measured only on the H200: whole passes of a second model family (decoder_step_gpt.csv)
+GPU_FIDELITY_TARGETS_GPT = {("datasheet", "decode_step_gpt"): 10.0, ("datasheet", "prefill_gpt"): 10.0,
+                            ("profile", "decode_step_gpt"): 5.0, ("profile", "prefill_gpt"): 5.0}
+
+
 def test_every_gpu_fidelity_claim_is_registered_with_its_band():
     expected = {f"gpu.{card}.{mode}.{kind}": ceiling for card in MEASURED_CARDS
                 for (mode, kind), ceiling in GPU_FIDELITY_TARGETS.items()}
+    expected |= {f"gpu.h200-sxm.{mode}.{kind}": ceiling
+                 for (mode, kind), ceiling in GPU_FIDELITY_TARGETS_GPT.items()}
     registered = {c.id for c in CLAIMS if c.id.startswith(("gpu.h200-sxm.", "gpu.h100-sxm."))}
     assert registered == set(expected)
     for claim_id, ceiling in expected.items():
@@ -283,7 +293,8 @@ def test_gpu_fidelity_claims_are_the_fidelity_table(card):
     mode, in percent (no row wired to another kind, mode or card)."""
     from hwsim.validate.gpu_fidelity import fidelity_rows
     table = {(r["mode"], r["kind"]): r["median_abs_err"] for r in fidelity_rows(card)}
-    for mode, kind in GPU_FIDELITY_TARGETS:
+    targets = GPU_FIDELITY_TARGETS | (GPU_FIDELITY_TARGETS_GPT if card == "h200-sxm" else {})
+    for mode, kind in targets:
         ours = REGISTRY[f"gpu.{card}.{mode}.{kind}"].ours()
         assert ours == pytest.approx(100 * table[(mode, kind)], rel=1e-12)
 

@@ -23,6 +23,8 @@ CSV files written under --out:
                     (op: add_rmsnorm, rmsnorm, add, silu_mul, rope, kv_write, layernorm, gelu;
                     kernels: what one call launches, counted by the profiler for layernorm and gelu)
   decoder_step.csv  phase, launch, fused, batch, ctx, layers, kernels, us (whole LLaMA-2-7B stack)
+  decoder_step_gpt.csv  model, then the same columns: whole GPT-3-6.7B-shaped passes (LayerNorm,
+                    GELU, biases, unfused residual adds) in the serving stack, a second family
   in_context.csv    kernel, after, tokens, width, kv_len, heads, head_dim, gemm_us, pair_us,
                     alone_us, in_context_us, spread_us: a small kernel of the fused stack right
                     after the GEMM that writes its input, as in a decode step. One CUDA graph
@@ -661,6 +663,48 @@ class Llama:
         return ops.add_rmsnorm(h, res, self.final, torch.empty_like(h))
 
 
+class Gpt3:
+    """A GPT-3-6.7B-shaped stack (configs/models/gpt3-7b.yaml: d 4096, 32 heads, FFN 16384,
+    LayerNorm, GELU, biases, learned positions; no LM head) as vLLM runs GPT-style models: each
+    projection one GEMM with its bias in the epilogue (F.linear), PyTorch's LayerNorm kernel, the
+    residual added by a kernel of its own (no fused add+LayerNorm exists), one GELU kernel, the
+    new K and V written by one kernel, FlashAttention over the KV cache."""
+
+    def __init__(self, layers=32, d=4096, dff=16384, heads=32, vocab=50257, max_pos=2048):
+        self.L, self.d, self.dff, self.H, self.D = layers, d, dff, heads, d // heads
+        s = 0.02
+        self.embed, self.pos_embed = randn(vocab, d) * s, randn(max_pos + 1, d) * s
+        self.w = []
+        for _ in range(layers):
+            self.w.append(dict(ln1=(randn(d) * 0 + 1, randn(d) * s), qkv=(randn(3 * d, d) * s, randn(3 * d) * s),
+                               o=(randn(d, d) * s, randn(d) * s), ln2=(randn(d) * 0 + 1, randn(d) * s),
+                               fc1=(randn(dff, d) * s, randn(dff) * s), fc2=(randn(d, dff) * s, randn(d) * s)))
+        self.final = (randn(d) * 0 + 1, randn(d) * s)
+
+    alloc = Llama.alloc
+
+    def forward(self, ids, pos, ctx, ops, decode):
+        T, H, D, d = ids.shape[0], self.H, self.D, self.d
+        h = F.embedding(ids, self.embed) + F.embedding(pos, self.pos_embed)
+        for i, w in enumerate(self.w):
+            kc, vc = self.kv[i % len(self.kv)]
+            x = ops.layernorm(h, *w["ln1"])
+            qkv = F.linear(x, *w["qkv"])
+            if decode:
+                q = qkv[:, :d].view(T, H, 1, D)
+                ops.kv_write(qkv, kc, vc, 1, ctx)
+                a = _sdpa(q, kc[:, :, :ctx + 1], vc[:, :, :ctx + 1], False).view(T, d)
+            else:
+                q, k, v = (qkv[:, j * d:(j + 1) * d].view(1, T, H, D).transpose(1, 2)
+                           for j in range(3))
+                ops.kv_write(qkv, kc, vc, T, 0)
+                a = _sdpa(q, k, v, True).transpose(1, 2).reshape(T, d)
+            h = h + F.linear(a, *w["o"])
+            x = ops.layernorm(h, *w["ln2"])
+            h = h + F.linear(ops.gelu(F.linear(x, *w["fc1"])), *w["fc2"])
+        return ops.layernorm(h, *self.final)
+
+
 def _count_kernels(fn):
     """Kernels one call launches, from the profiler (None if it is unavailable)."""
     try:
@@ -719,6 +763,48 @@ def bench_decoder(out, smoke, deadline):
             continue
         t.row(phase, launch, int(fused), b, ctx, layers, nbuf, kernels, us)
         log(f"{phase} {launch} fused={fused} b={b} ctx={ctx}: {us / 1e3:.3f} ms")
+        model.kv = []
+        torch.cuda.empty_cache()
+
+
+def bench_decoder_gpt(out, smoke, deadline):
+    """decoder_step_gpt.csv: whole GPT-3-6.7B-shaped passes (Gpt3) as one CUDA graph with the
+    serving stack's kernels: decode at batch 1-128 x contexts 512 / 2047, prefills of 128-2048
+    tokens. A second model family for the whole-step test (LayerNorm, GELU, unfused residual
+    adds, biases); never read by profile mode."""
+    t = Table(os.path.join(out, "decoder_step_gpt.csv"),
+              ["model", "phase", "launch", "fused", "batch", "ctx", "layers", "kv_buffers", "kernels", "us"])
+    layers = 2 if smoke else 32
+    model = Gpt3(layers=layers)
+    budget = 0.75 * torch.cuda.mem_get_info()[0] - 6e9
+    ops = Ops(True)
+    if not ops.fused:
+        log("triton unavailable: GPT decoder rows skipped (the stack writes K and V with Triton)")
+        return
+    # decode at 2047 cached keys: the new token is the model's 2048th (its max_seq_len)
+    runs = [("decode", b, ctx) for ctx in (512, 2047) for b in ([1, 16] if smoke else [1, 4, 16, 64, 128])]
+    runs += [("prefill", 1, L) for L in ([128] if smoke else [128, 512, 2048])]
+    for phase, b, ctx in runs:
+        if time.time() > deadline:
+            log("deadline reached: remaining GPT decoder runs skipped")
+            break
+        decode = phase == "decode"
+        try:
+            nbuf = model.alloc(b if decode else 1, ctx + 1 if decode else ctx, budget)
+            T = b if decode else ctx
+            ids = torch.randint(0, 50257, (T,), device="cuda")
+            pos = (torch.full((T,), ctx, device="cuda", dtype=torch.int64) if decode
+                   else torch.arange(T, device="cuda", dtype=torch.int64))
+            step = lambda: model.forward(ids, pos, ctx, ops, decode)   # noqa: E731
+            kernels = _count_kernels(step) if b == 1 and ctx in (512, 128) else ""
+            us = time_in_graph(lambda i: step(), 1, target_ms=0.0, replays=7, max_reps=1)
+        except torch.OutOfMemoryError:
+            log(f"gpt {phase} b={b} ctx={ctx}: out of memory, skipped")
+            model.kv = []
+            torch.cuda.empty_cache()
+            continue
+        t.row("gpt3-7b", phase, "cuda_graph", 1, b, ctx, layers, nbuf, kernels, us)
+        log(f"gpt {phase} b={b} ctx={ctx}: {us / 1e3:.3f} ms")
         model.kv = []
         torch.cuda.empty_cache()
 
@@ -829,7 +915,8 @@ def warm_up_clocks(seconds: float = 3.0):
     torch.cuda.empty_cache()
 
 
-SECTIONS = ["launch", "copy", "gemm", "attention", "elementwise", "decoder", "in_context"]
+SECTIONS = ["launch", "copy", "gemm", "attention", "elementwise", "decoder", "decoder_gpt",
+            "in_context"]
 
 
 def run(out: str, smoke: bool = False, only: list[str] | None = None, budget_s: float = 540):
@@ -849,8 +936,8 @@ def run(out: str, smoke: bool = False, only: list[str] | None = None, budget_s: 
     for name in only or SECTIONS:
         t0 = time.time()
         try:
-            if name == "decoder":
-                bench_decoder(out, smoke, deadline=start + budget_s)
+            if name in ("decoder", "decoder_gpt"):
+                globals()[f"bench_{name}"](out, smoke, deadline=start + budget_s)
             else:
                 globals()[f"bench_{name}"](out, smoke)
         except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others

@@ -131,13 +131,14 @@ def measured_stack(row: dict, harness: int) -> ServingStack:
                         separate_kv_writes=harness < 2 or not fused)
 
 
-def step_us(gpu: dict, phase: str, batch: int, context: int, stack: ServingStack) -> float:
-    """Simulated time of one whole LLaMA-2-7B pass (no LM head) on the `gpu` mapper."""
+def step_us(gpu: dict, phase: str, batch: int, context: int, stack: ServingStack,
+            model: str = "llama2-7b") -> float:
+    """Simulated time of one whole pass of `model` (no LM head) on the `gpu` mapper."""
     from hwsim.config.loader import load_config_text
     from hwsim.pipeline import run_system
     text = yaml.safe_dump({
         "name": "fidelity",
-        "workload": {"model": "llama2-7b", "phase": phase, "batch": batch, "dtype": "bf16",
+        "workload": {"model": model, "phase": phase, "batch": batch, "dtype": "bf16",
                      "lm_head": False,
                      "requests": {"distribution": "fixed", "context_len": context}},
         "hardware": {"gpu": gpu},
@@ -156,21 +157,34 @@ def _step_modes(name: str) -> dict[str, dict]:
             "profile": {"preset": MEASURED[name], "profile": name, "hbm_gib": 1024}}
 
 
+# The measured whole passes: file -> (model, suffix of their kinds). decoder_step.csv: the
+# LLaMA-2-7B stack (issue 11's targets); decoder_step_gpt.csv (where a card has it): a
+# GPT-3-6.7B-shaped stack, a second model family (LayerNorm, GELU, biases, unfused residual adds).
+STEP_FILES = {"decoder_step.csv": ("llama2-7b", ""), "decoder_step_gpt.csv": ("gpt3-7b", "_gpt")}
+
+
+def step_files(name: str) -> list[str]:
+    return [f for f in STEP_FILES if (profiles_dir() / name / f).exists()]
+
+
 def step_predictions(name: str) -> list[Prediction]:
     """Whole decoder steps and prefills (held out of every fit), both modes."""
     out = []
     modes = _step_modes(name)
     harness = harness_version(name)
-    for row in read_csv(profiles_dir() / name / "decoder_step.csv"):
-        stack = measured_stack(row, harness)
-        kind = "decode_step" if row["phase"] == "decode" else "prefill"
-        kind += "_eager" if stack.launch == "eager" else ""
-        kind += "_unfused" if not stack.fused_elementwise else ""
-        b, ctx = int(row["batch"]), int(row["ctx"])
-        # decode: the step attends over ctx cached keys + the new one; prefill: ctx tokens
-        for mode, gpu in modes.items():
-            us = step_us(gpu, row["phase"], b, ctx, stack)
-            out.append(Prediction(kind, mode, f"b={b} ctx={ctx}", float(row["us"]), us))
+    for file in step_files(name):
+        model, suffix = STEP_FILES[file]
+        for row in read_csv(profiles_dir() / name / file):
+            stack = measured_stack(row, harness)
+            kind = "decode_step" if row["phase"] == "decode" else "prefill"
+            kind += "_eager" if stack.launch == "eager" else ""
+            kind += "_unfused" if not stack.fused_elementwise else ""
+            kind += suffix
+            b, ctx = int(row["batch"]), int(row["ctx"])
+            # decode: the step attends over ctx cached keys + the new one; prefill: ctx tokens
+            for mode, gpu in modes.items():
+                us = step_us(gpu, row["phase"], b, ctx, stack, row.get("model") or model)
+                out.append(Prediction(kind, mode, f"b={b} ctx={ctx}", float(row["us"]), us))
     return out
 
 
@@ -264,4 +278,5 @@ def measured_card(name: str = "h200-sxm") -> str:
 
 
 __all__ = ["fidelity_rows", "predictions", "summarize", "Prediction", "step_us", "preset",
-           "harness_version", "measured_stack", "published_gemm_predictions", "PUBLISHED_GEMMS"]
+           "harness_version", "measured_stack", "published_gemm_predictions", "PUBLISHED_GEMMS",
+           "STEP_FILES", "step_files"]

@@ -608,6 +608,20 @@ def bench_elementwise(out, smoke):
 
 
 # ---------------------------------------------------------------- whole decoder stacks
+def _cache_and_attend(ops, qkv, kc, vc, ctx, decode, H, D):
+    """A layer's attention over its KV cache from the fused qkv [T, 3 H D]: decode (T requests,
+    each at position ctx) writes each new K and V and attends over ctx + 1 cached keys; prefill
+    (one request of T tokens) writes the T keys and values and attends causally."""
+    T, d = qkv.shape[0], H * D
+    if decode:
+        q = qkv[:, :d].view(T, H, 1, D)
+        ops.kv_write(qkv, kc, vc, 1, ctx)
+        return _sdpa(q, kc[:, :, :ctx + 1], vc[:, :, :ctx + 1], False).view(T, d)
+    q, k, v = (qkv[:, j * d:(j + 1) * d].view(1, T, H, D).transpose(1, 2) for j in range(3))
+    ops.kv_write(qkv, kc, vc, T, 0)
+    return _sdpa(q, k, v, True).transpose(1, 2).reshape(T, d)
+
+
 class Llama:
     """A LLaMA-2-7B-shaped stack of `layers` decoder layers with random bf16 weights (no LM
     head), as a serving stack runs it: fused QKV and gate+up projections, FlashAttention over a
@@ -637,7 +651,7 @@ class Llama:
     def forward(self, ids, pos, ctx, ops, decode):
         """One pass: `ids` [T] tokens; decode: T = batch, each request at position ctx attends
         over ctx + 1 cached keys; prefill (batch 1): T tokens, causal."""
-        T, H, D, d = ids.shape[0], self.H, self.D, self.d
+        T, H, D = ids.shape[0], self.H, self.D
         h = F.embedding(ids, self.embed)
         res = torch.zeros_like(h)
         x = torch.empty_like(h)     # the fused norm's output buffer
@@ -646,15 +660,7 @@ class Llama:
             x = ops.add_rmsnorm(h, res, w["n1"], x)
             qkv = torch.matmul(x, w["qkv"].t())
             ops.rope(qkv, pos)
-            if decode:
-                q = qkv[:, :d].view(T, H, 1, D)
-                ops.kv_write(qkv, kc, vc, 1, ctx)
-                a = _sdpa(q, kc[:, :, :ctx + 1], vc[:, :, :ctx + 1], False).view(T, d)
-            else:
-                q, k, v = (qkv[:, j * d:(j + 1) * d].view(1, T, H, D).transpose(1, 2)
-                           for j in range(3))
-                ops.kv_write(qkv, kc, vc, T, 0)
-                a = _sdpa(q, k, v, True).transpose(1, 2).reshape(T, d)
+            a = _cache_and_attend(ops, qkv, kc, vc, ctx, decode, H, D)
             h = torch.matmul(a, w["o"].t())
             x = ops.add_rmsnorm(h, res, w["n2"], x)
             gu = torch.matmul(x, w["gu"].t())
@@ -684,21 +690,12 @@ class Gpt3:
     alloc = Llama.alloc
 
     def forward(self, ids, pos, ctx, ops, decode):
-        T, H, D, d = ids.shape[0], self.H, self.D, self.d
+        H, D = self.H, self.D
         h = F.embedding(ids, self.embed) + F.embedding(pos, self.pos_embed)
         for i, w in enumerate(self.w):
             kc, vc = self.kv[i % len(self.kv)]
             x = ops.layernorm(h, *w["ln1"])
-            qkv = F.linear(x, *w["qkv"])
-            if decode:
-                q = qkv[:, :d].view(T, H, 1, D)
-                ops.kv_write(qkv, kc, vc, 1, ctx)
-                a = _sdpa(q, kc[:, :, :ctx + 1], vc[:, :, :ctx + 1], False).view(T, d)
-            else:
-                q, k, v = (qkv[:, j * d:(j + 1) * d].view(1, T, H, D).transpose(1, 2)
-                           for j in range(3))
-                ops.kv_write(qkv, kc, vc, T, 0)
-                a = _sdpa(q, k, v, True).transpose(1, 2).reshape(T, d)
+            a = _cache_and_attend(ops, F.linear(x, *w["qkv"]), kc, vc, ctx, decode, H, D)
             h = h + F.linear(a, *w["o"])
             x = ops.layernorm(h, *w["ln2"])
             h = h + F.linear(ops.gelu(F.linear(x, *w["fc1"])), *w["fc2"])
@@ -743,28 +740,37 @@ def bench_decoder(out, smoke, deadline):
         ops = fused_ops if fused else unfused_ops
         if fused and not ops.fused:
             continue
-        decode = phase == "decode"
-        try:
-            nbuf = model.alloc(b if decode else 1, ctx + 1 if decode else ctx, budget)
-            T = b if decode else ctx
-            ids = torch.randint(0, 32000, (T,), device="cuda")
-            pos = (torch.full((T,), ctx, device="cuda", dtype=torch.int64) if decode
-                   else torch.arange(T, device="cuda", dtype=torch.int64))
-            step = lambda: model.forward(ids, pos, ctx, ops, decode)   # noqa: E731
-            kernels = _count_kernels(step) if n < 1 or (b == 1 and ctx in (512, 128)) else ""
-            if launch == "eager":
-                us = time_eager(step, replays=5, inner=3)
-            else:
-                us = time_in_graph(lambda i: step(), 1, target_ms=0.0, replays=7, max_reps=1)
-        except torch.OutOfMemoryError:
-            log(f"{phase} b={b} ctx={ctx}: out of memory, skipped")
-            model.kv = []
-            torch.cuda.empty_cache()
-            continue
-        t.row(phase, launch, int(fused), b, ctx, layers, nbuf, kernels, us)
-        log(f"{phase} {launch} fused={fused} b={b} ctx={ctx}: {us / 1e3:.3f} ms")
+        timed = _time_pass(model, phase, b, ctx, ops, launch, 32000, budget,
+                           count=n < 1 or (b == 1 and ctx in (512, 128)))
+        if timed is not None:
+            t.row(phase, launch, int(fused), b, ctx, layers, *timed)
+            log(f"{phase} {launch} fused={fused} b={b} ctx={ctx}: {timed[-1] / 1e3:.3f} ms")
+
+
+def _time_pass(model, phase, b, ctx, ops, launch, vocab, budget, count):
+    """One whole pass of `model` (decode: `b` requests at position ctx; prefill: one request of
+    ctx tokens) timed as a CUDA-graph replay or launched eagerly: (KV buffers, kernels a pass
+    launches (profiler; "" unless `count`), us), or None when it does not fit the GPU."""
+    decode = phase == "decode"
+    try:
+        nbuf = model.alloc(b if decode else 1, ctx + 1 if decode else ctx, budget)
+        T = b if decode else ctx
+        ids = torch.randint(0, vocab, (T,), device="cuda")
+        pos = (torch.full((T,), ctx, device="cuda", dtype=torch.int64) if decode
+               else torch.arange(T, device="cuda", dtype=torch.int64))
+        step = lambda: model.forward(ids, pos, ctx, ops, decode)   # noqa: E731
+        kernels = _count_kernels(step) if count else ""
+        if launch == "eager":
+            us = time_eager(step, replays=5, inner=3)
+        else:
+            us = time_in_graph(lambda i: step(), 1, target_ms=0.0, replays=7, max_reps=1)
+    except torch.OutOfMemoryError:
+        log(f"{type(model).__name__} {phase} b={b} ctx={ctx}: out of memory, skipped")
+        return None
+    finally:
         model.kv = []
         torch.cuda.empty_cache()
+    return nbuf, kernels, us
 
 
 def bench_decoder_gpt(out, smoke, deadline):
@@ -788,25 +794,11 @@ def bench_decoder_gpt(out, smoke, deadline):
         if time.time() > deadline:
             log("deadline reached: remaining GPT decoder runs skipped")
             break
-        decode = phase == "decode"
-        try:
-            nbuf = model.alloc(b if decode else 1, ctx + 1 if decode else ctx, budget)
-            T = b if decode else ctx
-            ids = torch.randint(0, 50257, (T,), device="cuda")
-            pos = (torch.full((T,), ctx, device="cuda", dtype=torch.int64) if decode
-                   else torch.arange(T, device="cuda", dtype=torch.int64))
-            step = lambda: model.forward(ids, pos, ctx, ops, decode)   # noqa: E731
-            kernels = _count_kernels(step) if b == 1 and ctx in (512, 128) else ""
-            us = time_in_graph(lambda i: step(), 1, target_ms=0.0, replays=7, max_reps=1)
-        except torch.OutOfMemoryError:
-            log(f"gpt {phase} b={b} ctx={ctx}: out of memory, skipped")
-            model.kv = []
-            torch.cuda.empty_cache()
-            continue
-        t.row("gpt3-7b", phase, "cuda_graph", 1, b, ctx, layers, nbuf, kernels, us)
-        log(f"gpt {phase} b={b} ctx={ctx}: {us / 1e3:.3f} ms")
-        model.kv = []
-        torch.cuda.empty_cache()
+        timed = _time_pass(model, phase, b, ctx, ops, "cuda_graph", 50257, budget,
+                           count=b == 1 and ctx in (512, 128))
+        if timed is not None:
+            t.row("gpt3-7b", phase, "cuda_graph", 1, b, ctx, layers, *timed)
+            log(f"gpt {phase} b={b} ctx={ctx}: {timed[-1] / 1e3:.3f} ms")
 
 
 # ---------------------------------------------------------------- kernels in context

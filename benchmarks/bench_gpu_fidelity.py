@@ -9,6 +9,7 @@ The run-to-run spread of the card (the second decoder run, run2/) is printed as 
 `*_boost_clock`: the same passes replayed first after an idle, before the 700 W power cap pulls
 the SM clock down (configs/profiles/h200-sxm/power_cap*/README.md); no target. `*_gpt`: whole
 passes of a GPT-3-6.7B-shaped stack (decoder_step_gpt.csv, H200 only), a second model family.
+`step_energy`: the energy of a whole pass against the H200's board power x time (power_cap*/).
 Last, datasheet mode against GEMM kernel times other people published for cards no preset
 constant was measured on (configs/published/gpu_gemm/, README there), every row.
 """

@@ -794,3 +794,26 @@ def test_unfused_kernel_counts_are_what_the_profiler_counted():
     counted = {r["op"]: int(r["kernels"]) for r in read_csv(profiles_dir() / "h200-sxm" / "elementwise.csv")
                if r["variant"] == "unfused" and r["op"] in ("layernorm", "gelu")}
     assert counted == {"layernorm": UNFUSED_KERNELS["layernorm"], "gelu": UNFUSED_KERNELS["gelu"]}
+
+
+def test_measured_step_energy_is_the_probes_power_times_time():
+    """The power probes' sustained replays (power_cap*/): the batch-1 decode step draws 476 W
+    and stays at boost; every larger pass holds the card at its 700 W limit."""
+    from hwsim.validate.gpu_fidelity import BOOST_POINTS, measured_step_energy
+    m = measured_step_energy("h200-sxm")
+    assert set(m) == set(BOOST_POINTS)
+    w, ms, j = m["decode_b1_512"]
+    assert w == pytest.approx(476, abs=3) and ms == pytest.approx(4.61, abs=0.02)
+    assert j == pytest.approx(w * ms / 1e3, rel=1e-12)
+    assert all(680 < w <= 700 for phase, (w, _, _) in m.items() if phase != "decode_b1_512")
+
+
+def test_the_modelled_power_of_a_pass_stays_under_the_power_limit():
+    """Physics: a pass's modelled energy over its modelled time is at least the idle power and at
+    most the card's power limit (TDP), whatever the pass."""
+    from hwsim.validate.gpu_fidelity import BOOST_POINTS, GRAPH, step_metrics
+    gpu = preset("h200-sxm")
+    for phase, b, ctx in BOOST_POINTS.values():
+        m = step_metrics({"preset": "h200-sxm", "hbm_gib": 1024}, phase, b, ctx, GRAPH)
+        watts = m.energy_j / m.iteration_latency_s
+        assert gpu.idle_power_w <= watts <= gpu.tdp_w, (phase, b, ctx, watts)

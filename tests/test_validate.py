@@ -153,6 +153,14 @@ KNOWN_MISSED = {
     # The GPT-3-6.7B-shaped prefills measured on the H200 (decoder_step_gpt.csv, 2026-12-03 night)
     # miss the same way: -24.6% at 128 tokens (small kernels), -12.4% at 512, -7.8% at 2048.
     "gpu.h200-sxm.datasheet.prefill_gpt",   # 12.4% (target 10%)
+    # The GPU's energy per pass against the H200's board power x time (power_cap*/, 2026-12-03):
+    # the model's energy is 33-77% low (decode b=1: 0.72 J vs 2.20 J at 476 W; every larger pass
+    # ran at the 700 W cap, decode b=128 x 2048: 9.7 J vs 42.8 J). Its dynamic energy is FLOPs
+    # at (TDP - idle) / peak plus HBM bytes at 3.9 pJ/bit (an HBM2 device figure): it leaves out
+    # the on-chip data movement (L2, crossbar, SM load/store) and the clocked idle of a busy
+    # card, which this card's memory-bound steps show to be most of its power. No public
+    # per-byte figure for those was found; not changed.
+    "gpu.h200-sxm.datasheet.step_energy",   # 71.8% (band 25%)
     # The B200 preset (datasheet mode, 2026-12-03) against bf16 square GEMMs someone else timed on
     # a B200 (pytorch/ao PR #2427, profiler kernel times; configs/published/gpu_gemm/README.md):
     # -17.6% median. At 4096-8192 the card ran 1,410-1,510 TFLOP/s, 81-86% of the 1,745 the
@@ -278,7 +286,8 @@ def test_every_gpu_fidelity_claim_is_registered_with_its_band():
                 for (mode, kind), ceiling in GPU_FIDELITY_TARGETS.items()}
     expected |= {f"gpu.h200-sxm.{mode}.{kind}": ceiling
                  for (mode, kind), ceiling in GPU_FIDELITY_TARGETS_GPT.items()}
-    registered = {c.id for c in CLAIMS if c.id.startswith(("gpu.h200-sxm.", "gpu.h100-sxm."))}
+    registered = {c.id for c in CLAIMS if c.id.startswith(("gpu.h200-sxm.", "gpu.h100-sxm."))} - {
+        "gpu.h200-sxm.datasheet.step_energy"}
     assert registered == set(expected)
     for claim_id, ceiling in expected.items():
         c = REGISTRY[claim_id]

@@ -134,6 +134,13 @@ def measured_stack(row: dict, harness: int) -> ServingStack:
 def step_us(gpu: dict, phase: str, batch: int, context: int, stack: ServingStack,
             model: str = "llama2-7b") -> float:
     """Simulated time of one whole pass of `model` (no LM head) on the `gpu` mapper."""
+    return step_metrics(gpu, phase, batch, context, stack, model).iteration_latency_s * 1e6
+
+
+def step_metrics(gpu: dict, phase: str, batch: int, context: int, stack: ServingStack,
+                 model: str = "llama2-7b"):
+    """The metrics of one whole pass of `model` (no LM head) on the `gpu` mapper (`gpu`: the
+    config's `hardware.gpu` mapping)."""
     from hwsim.config.loader import load_config_text
     from hwsim.pipeline import run_system
     text = yaml.safe_dump({
@@ -146,7 +153,7 @@ def step_us(gpu: dict, phase: str, batch: int, context: int, stack: ServingStack
                    "fused_elementwise": stack.fused_elementwise,
                    "separate_kv_writes": stack.separate_kv_writes}})
     system = load_config_text(text).main
-    return run_system(system, extrapolate_layers=True).metrics.iteration_latency_s * 1e6
+    return run_system(system, extrapolate_layers=True).metrics
 
 
 def _step_modes(name: str) -> dict[str, dict]:
@@ -248,9 +255,62 @@ def published_gemm_predictions(source: str) -> list[Prediction]:
     return out
 
 
+# ------------------------------------------------------------------ energy of a whole pass
+def _smi_power(folder) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds since the first sample, board power in W) of a probe's smi.csv (nvidia-smi every
+    100 ms, started just before the probe's clock: series.csv's t_s is on the same axis to
+    ~0.1 s)."""
+    import datetime as dt
+    t, w = [], []
+    for line in (folder / "smi.csv").read_text().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 4 or not parts[3].endswith(" W"):
+            continue
+        t.append(dt.datetime.strptime(parts[0], "%Y/%m/%d %H:%M:%S.%f").timestamp())
+        w.append(float(parts[3][:-2]))
+    t = np.array(t)
+    return t - t[0], np.array(w)
+
+
+def measured_step_energy(name: str) -> dict[str, tuple[float, float, float]]:
+    """Per sustained phase of the power probes (configs/profiles/<name>/power_cap*/): (board
+    power in W, step time in ms, energy per step in J): the median power of the samples from 1 s
+    into the back-to-back replays to their end, times the median replay time."""
+    out = {}
+    for series in sorted((profiles_dir() / name).glob("power_cap*/series.csv")):
+        t, w = _smi_power(series.parent)
+        rows = read_csv(series)
+        for phase in dict.fromkeys(r["phase"] for r in rows):
+            if not phase.endswith("_sustained") or phase.removesuffix("_sustained") not in BOOST_POINTS:
+                continue
+            mine = [r for r in rows if r["phase"] == phase]
+            start, end = float(mine[0]["t_s"]) + 1.0, float(mine[-1]["t_s"])
+            watts = float(np.median(w[(t >= start) & (t <= end)]))
+            ms = float(np.median([float(r["value"]) for r in mine]))
+            out[phase.removesuffix("_sustained")] = (watts, ms, watts * ms / 1e3)
+    return out
+
+
+def energy_predictions(name: str) -> list[Prediction]:
+    """The energy of a whole LLaMA-2-7B pass (kind `step_energy`; J, in the Prediction's `_us`
+    fields) against the card's measured board energy per step in the power probes: the GPU
+    model's energy (dynamic energy per FLOP and per HBM byte, static power over the pass,
+    hw/gpu.py: GPUSpec.pj_per_flop, hbm_pj_per_bit, idle_power_w) against power x time."""
+    out = []
+    modes = _step_modes(name)
+    for phase, (_w, _ms, joules) in measured_step_energy(name).items():
+        workload_phase, b, ctx = BOOST_POINTS[phase]
+        for mode, gpu in modes.items():
+            m = step_metrics(gpu, workload_phase, b, ctx, GRAPH)
+            out.append(Prediction("step_energy", mode, f"{workload_phase} b={b} ctx={ctx}",
+                                  joules, m.energy_j))
+    return out
+
+
 @functools.lru_cache(maxsize=4)
 def predictions(name: str = "h200-sxm") -> tuple[Prediction, ...]:
-    return tuple(kernel_predictions(name) + step_predictions(name) + boost_clock_predictions(name))
+    return tuple(kernel_predictions(name) + step_predictions(name) + boost_clock_predictions(name)
+                 + energy_predictions(name))
 
 
 def summarize(preds) -> list[dict]:

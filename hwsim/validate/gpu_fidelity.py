@@ -30,6 +30,12 @@ MEASURED = {"h200-sxm": "h200-sxm", "h100-sxm": "h100-sxm"}
 
 GRAPH = ServingStack(launch="cuda_graph", fused_elementwise=True)
 
+# Appended to the band reason of every validate claim whose ratio divides by a GPU's modelled
+# energy: a pass there does not vouch for the GPU side (energy_predictions below).
+GPU_ENERGY_LOW = ("; caveat: the GPU model's energy per pass is well below the H200's measured "
+                  "board energy (row gpu.h200-sxm.datasheet.step_energy: no on-chip data-movement "
+                  "or clocked-idle energy), so the GPU side of this ratio is an underestimate")
+
 
 @dataclass(frozen=True)
 class Prediction:

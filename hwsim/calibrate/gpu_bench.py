@@ -37,6 +37,12 @@ CSV files written under --out:
                     interleaved over 3 rounds; each is the median of its rounds, spread_us the
                     range of the rounds' pair - GEMM. LLaMA-2-7B shapes. Not a decoder step: a
                     kernel microbenchmark, which profile mode may read.
+  power.csv         phase (idle|copy|gemv|decode_attention|gemm_bf16), seconds, samples, power_w,
+                    sm_mhz, flop_per_s, hbm_bytes_per_s: the board's median power (nvidia-smi
+                    every 100 ms) in sustained states, each held 10 s, samples after the first
+                    3 s (clocks as found, never set); profile mode's energy per FLOP, per HBM
+                    byte and idle power come from them. Needs nvidia-smi; without it the section
+                    is skipped.
 """
 from __future__ import annotations
 
@@ -48,8 +54,10 @@ import math
 import os
 import platform
 import statistics
+import shutil
 import subprocess
 import sys
+import threading
 import time
 
 # What the whole-step program (decoder_step.csv) runs, recorded in env.json as harness_version:
@@ -895,6 +903,110 @@ def bench_in_context(out, smoke):
         torch.cuda.empty_cache()
 
 
+class PowerSampler:
+    """Board power and SM clock from `nvidia-smi -lms 100`, each sample stamped with the host
+    clock when read, so a phase's samples are those between its start and end times."""
+
+    def __init__(self):
+        self.samples = []           # (host time, watts, sm MHz)
+        self.proc = subprocess.Popen(
+            ["nvidia-smi", "--query-gpu=power.draw,clocks.sm", "--format=csv,noheader,nounits",
+             "-lms", "100"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                watts, mhz = (float(v) for v in line.split(","))
+            except ValueError:
+                continue
+            self.samples.append((time.time(), watts, mhz))
+
+    def median(self, t0, t1):
+        inside = [(w, f) for t, w, f in self.samples if t0 <= t <= t1]
+        if len(inside) < 5:
+            raise RuntimeError(f"only {len(inside)} power samples in {t1 - t0:.1f} s")
+        return (statistics.median(w for w, _ in inside), statistics.median(f for _, f in inside),
+                len(inside))
+
+    def stop(self):
+        self.proc.terminate()
+
+
+def bench_power(out, smoke):
+    """Board power in sustained states, for profile mode's energy model: idle (the card at rest
+    between kernels), a device copy streaming HBM, a decode-sized GEMM (8 tokens, weights
+    streamed), decode attention over a KV cache, and a large bf16 GEMM. Each busy phase
+    runs `busy_s` back to back and keeps the samples after `settle_s` (the 700 W cap on an H200
+    engages within a second); its rate comes from CUDA events over the same span."""
+    if shutil.which("nvidia-smi") is None:
+        log("power: no nvidia-smi on PATH, section skipped")
+        return
+    settle_s, busy_s, idle_s = (1.0, 3.0, 2.0) if smoke else (3.0, 10.0, 6.0)
+    t = Table(os.path.join(out, "power.csv"), ["phase", "seconds", "samples", "power_w", "sm_mhz",
+                                               "flop_per_s", "hbm_bytes_per_s"])
+    sampler = PowerSampler()
+    try:
+        time.sleep(1.0)
+        torch.cuda.synchronize()
+        t0 = time.time()
+        time.sleep(idle_s)
+        watts, mhz, n = sampler.median(t0 + idle_s / 2, time.time())
+        t.row("idle", idle_s / 2, n, watts, mhz, 0.0, 0.0)
+
+        def sustained(phase, call, flop, nbytes):
+            call()
+            torch.cuda.synchronize()
+            start, kept, calls = time.time(), None, 0
+            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            while time.time() - start < busy_s:
+                if kept is None and time.time() - start >= settle_s:
+                    torch.cuda.synchronize()
+                    kept = time.time()
+                    e0.record()
+                for _ in range(10):
+                    call()
+                    calls += kept is not None
+                torch.cuda.synchronize()
+            e1.record()
+            e1.synchronize()
+            seconds = e0.elapsed_time(e1) * 1e-3
+            watts, mhz, n = sampler.median(kept, time.time())
+            t.row(phase, seconds, n, watts, mhz, flop * calls / seconds, nbytes * calls / seconds)
+            log(f"power {phase}: {watts:.0f} W at {mhz:.0f} MHz, "
+                f"{flop * calls / seconds / 1e12:.0f} TFLOP/s, {nbytes * calls / seconds / 1e9:.0f} GB/s")
+
+        n = 2**30 // 2                          # 1 GiB of bf16 per buffer: far beyond the L2
+        src, dst = randn(n), torch.empty(n, device="cuda", dtype=torch.bfloat16)
+        sustained("copy", lambda: dst.copy_(src), 0.0, 2 * 2 * n)   # read + write
+        del src, dst
+        torch.cuda.empty_cache()
+        # a decode-step GEMM: 8 tokens through LLaMA-2-70B's gate+up weights (940 MB, streamed)
+        m, nw, k = 8, 57344, 8192
+        x, w = randn(m, k), randn(nw, k)
+        y = torch.empty(m, nw, device="cuda", dtype=torch.bfloat16)
+        sustained("gemv", lambda: torch.matmul(x, w.t(), out=y), 2.0 * m * nw * k, nw * k * 2)
+        del x, w, y
+        torch.cuda.empty_cache()
+        # decode attention (SDPA, one query row) over a KV cache: batch 64 x 2048 keys x 32 heads
+        b, H, L, D = 64, 32, 2048, 128
+        q, kc, vc = randn(b, H, 1, D), randn(b, H, L, D), randn(b, H, L, D)
+        sustained("decode_attention", lambda: _sdpa(q, kc, vc, False), 4.0 * b * H * L * D,
+                  2 * b * H * L * D * 2)
+        del q, kc, vc
+        torch.cuda.empty_cache()
+        d = 8192
+        a, b, c = randn(d, d), randn(d, d), torch.empty(d, d, device="cuda", dtype=torch.bfloat16)
+        # HBM bytes: each operand once and the product once, the least a GEMM moves (tiles that
+        # miss the L2 re-read more: unmeasured here)
+        sustained("gemm_bf16", lambda: torch.matmul(a, b, out=c), 2.0 * d**3, 3 * d * d * 2)
+        del a, b, c
+        torch.cuda.empty_cache()
+    finally:
+        sampler.stop()
+
+
 def warm_up_clocks(seconds: float = 3.0):
     """Large GEMMs for a few seconds, so the clocks have left their idle state before timing."""
     a, b = randn(8192, 8192), randn(8192, 8192)
@@ -908,7 +1020,7 @@ def warm_up_clocks(seconds: float = 3.0):
 
 
 SECTIONS = ["launch", "copy", "gemm", "attention", "elementwise", "decoder", "decoder_gpt",
-            "in_context"]
+            "in_context", "power"]
 
 
 def run(out: str, smoke: bool = False, only: list[str] | None = None, budget_s: float = 540):

@@ -6,8 +6,9 @@
 Datasheet mode never saw these measurements; profile mode predicts GEMM and attention rows
 leave-one-out and whole decoder steps / prefills from microbenchmarks only (hwsim.validate.gpu_fidelity).
 The run-to-run spread of the card (the second decoder run, run2/) is printed as the floor.
-`*_boost_clock`: the same passes replayed first after an idle, before the 700 W power cap pulls
-the SM clock down (configs/profiles/h200-sxm/power_cap*/README.md); no target. `*_gpt`: whole
+`*_boost_clock`: passes replayed first after an idle, before the 700 W power cap pulls the SM
+clock down; `*_sustained`: the same passes after 8-25 s back to back, at the cap
+(configs/profiles/h200-sxm/power_cap*/README.md); no target. `*_gpt`: whole
 passes of a GPT-3-6.7B-shaped stack (decoder_step_gpt.csv, H200 only), a second model family.
 `step_energy`: the energy of a whole pass against the H200's board power x time (power_cap*/).
 Last, datasheet mode against GEMM kernel times other people published for cards no preset
@@ -74,7 +75,8 @@ def main(show_rows: bool):
         if show_rows:
             for p in preds:
                 if p.kind in ("decode_step", "prefill", "prefill_boost_clock",
-                              "decode_step_boost_clock", "decode_step_gpt", "prefill_gpt"):
+                              "decode_step_boost_clock", "prefill_sustained",
+                              "decode_step_sustained", "decode_step_gpt", "prefill_gpt"):
                     print(f"  {p.kind:23s} {p.mode:9s} {p.label:16s} measured {p.measured_us / 1e3:8.3f} ms"
                           f"  model {p.predicted_us / 1e3:8.3f} ms  {p.error:+.1%}")
         print(f"({time.perf_counter() - t0:.1f} s)")

@@ -166,9 +166,46 @@ class GPUSpec(Spec):
         """Bytes/s a streaming kernel reaches (datasheet mode's HBM rate)."""
         return self.hbm_bw_gbps * 1e9 * self.bw_efficiency
 
+    @property
+    def measured_energy(self):
+        """The profile's measured energy model (ProfileEnergy), or None: datasheet energy."""
+        if self.profile is None:
+            return None
+        from hwsim.hw.gpu_profile import load_profile
+        return load_profile(self.profile).energy
+
+    @property
+    def static_w(self) -> float:
+        """Board power charged over the whole pass: the profile's measured idle power, else
+        the datasheet `idle_power_w`."""
+        energy = self.measured_energy
+        return self.idle_power_w if energy is None else energy.static_w
+
+    @property
+    def dram_pj_per_bit(self) -> float:
+        """Energy per HBM bit moved: the profile's measured board energy per streamed byte / 8
+        (HBM, controllers, L2 and the SMs issuing the loads), else the datasheet
+        `hbm_pj_per_bit` (the DRAM alone)."""
+        energy = self.measured_energy
+        return self.hbm_pj_per_bit if energy is None else energy.pj_per_hbm_byte / 8
+
+    @property
+    def attention_pj_per_bit(self) -> float:
+        """Energy per HBM bit an attention kernel moves: the profile's measured figure for
+        FlashAttention over a KV cache (ProfileEnergy.pj_per_attention_byte / 8), else
+        `dram_pj_per_bit`."""
+        energy = self.measured_energy
+        return self.dram_pj_per_bit if energy is None else energy.pj_per_attention_byte / 8
+
     def pj_per_flop(self, dtype: str) -> float:
-        """Dynamic energy per FLOP at full tensor rate: (TDP - idle) / peak [derived]."""
-        return (self.tdp_w - self.idle_power_w) / self.peak(dtype) * 1e12
+        """Dynamic energy per FLOP. Datasheet: (TDP - idle) / peak, the card at its TDP when
+        running at full tensor rate [derived]. Profile: the measured bf16 figure, scaled by
+        peak(bf16) / peak(dtype) for other dtypes (the same power at each dtype's peak rate,
+        as the datasheet form assumes)."""
+        energy = self.measured_energy
+        if energy is None or "bf16" not in self.peak_tflops:
+            return (self.tdp_w - self.idle_power_w) / self.peak(dtype) * 1e12
+        return energy.pj_per_bf16_flop * self.peak("bf16") / self.peak(dtype)
 
     def eager_ns(self, kind: OpKind) -> float:
         cls = {OpKind.MATMUL: "matmul", OpKind.ROUTER: "matmul", OpKind.ATTENTION_SCORE: "matmul",
@@ -591,13 +628,16 @@ class GPUCoster:
             return datasheet_flash(self.gpu, attn, dtype, self.stack)
         return self.profile.flash(self.gpu, attn, dtype, self.stack)
 
-    def op_cost(self, op: Op, kernel: KernelTime, share: float = 1.0) -> OpCost:
-        """OpCost of `op` as `share` of `kernel` (share < 1: one op of a fused group)."""
+    def op_cost(self, op: Op, kernel: KernelTime, share: float = 1.0,
+                flash: bool = False) -> OpCost:
+        """OpCost of `op` as `share` of `kernel` (share < 1: one op of a fused group; flash: the
+        kernel is FlashAttention, whose bytes cost `attention_pj_per_bit`)."""
         gpu = self.gpu
         hbm = kernel.hbm_bytes * share
         peak = gpu.peak(op.dtype) if kernel.engine == "tensor" else gpu.vector_tflops * 1e12
+        per_bit = gpu.attention_pj_per_bit if flash else gpu.dram_pj_per_bit
         parts = energy_components_j(compute=op.flops * gpu.pj_per_flop(op.dtype),
-                                    dram=hbm * 8 * gpu.hbm_pj_per_bit)
+                                    dram=hbm * 8 * per_bit)
         roofline = max(op.flops / peak * 1e9, hbm / gpu.hbm_bw_gbps)
         return OpCost(compute_ns=kernel.compute_ns * share, bytes_by_level={"hbm": hbm},
                       energy_j=sum(parts.values()), roofline_ns=roofline,
@@ -609,17 +649,17 @@ def gpu_op_cost(gpu: GPUSpec, op: Op, stack: ServingStack | None = None) -> OpCo
     """Time, HBM traffic and energy of one op as its own kernel(s) (attention ops included: use
     the `gpu` mapper for FlashAttention's fusion of score, softmax and context)."""
     coster = GPUCoster(gpu, stack)
-    return coster.op_cost(op, coster.kernel(op))
+    return coster.op_cost(op, coster.kernel(op), flash=op.attention is not None)
 
 
 # ---- registration ------------------------------------------------------------------------------
 
 def _gpu_levels(spec: GPUSpec):
-    """The GPU's HBM: its background power is inside `idle_power_w`, its stacks are not counted
+    """The GPU's HBM: its background power is inside `static_w`, its stacks are not counted
     in `die_area_mm2`."""
     from hwsim.hw.memory import MemoryLevel
     return [MemoryLevel("hbm", spec.hbm_gib * 2**30, spec.hbm_bw_gbps, spec.sustained_bw / 1e9,
-                        spec.hbm_pj_per_bit)]
+                        spec.dram_pj_per_bit)]
 
 
 def _gpu_check_case(datapath: str, device, op, ctx):
@@ -641,6 +681,6 @@ register_component(ComponentKind(
               for k in OpKind if not k.is_collective
               and k not in (OpKind.CONV, OpKind.DEPTHWISE_CONV)},
     area_mm2=lambda spec, device, dtype: {"gpu_die": float(spec.die_area_mm2)},
-    static_power_w=lambda spec, device, dtype: spec.idle_power_w,
+    static_power_w=lambda spec, device, dtype: spec.static_w,
     energy_buckets=("compute", "dram"), check_cases=_gpu_check_case, check_unit=_gpu_check_unit,
     memory_levels=_gpu_levels))

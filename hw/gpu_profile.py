@@ -13,6 +13,9 @@ Interpolation, all in log-log space (times follow power laws between the regimes
 - FlashAttention prefill (causal): over its FLOPs; decode (one query row): over its KV bytes.
 - Elementwise: over elements, per op kind and fused / unfused variant (the KV cache write too).
 
+Energy (power.csv, optional): idle power, energy per HBM byte and per bf16 FLOP from the board
+power in three sustained states (ProfileEnergy); without it the preset's datasheet energy stands.
+
 Kernels in context (in_context.csv, optional): a fused small kernel right after the GEMM that
 writes its input costs more than the same kernel replayed back to back after itself (H200,
 2026-12-03, 1-128 tokens: add+RMSNorm +0.8..1.6 us, rope +0.7..1.0, the KV write +0.3..1.0,
@@ -45,6 +48,61 @@ from hwsim.workloads.ops import Attention, Op, OpKind
 
 PROFILE_FILES = ("gemm.csv", "attention.csv", "elementwise.csv", "launch.csv")
 IN_CONTEXT_FILE = "in_context.csv"     # optional (gpu_bench's in_context section)
+POWER_FILE = "power.csv"               # optional (gpu_bench's power section)
+
+
+@dataclass(frozen=True)
+class ProfileEnergy:
+    """Profile mode's energy model, from the board power the calibration measured in three
+    sustained states (power.csv): idle, a device copy streaming HBM, a large bf16 GEMM.
+
+    - static_w: the idle board power (clocks as the card held them), charged over the pass;
+    - pj_per_hbm_byte = (P_copy - P_idle) / copy's HBM bytes per second (read + write): what
+      streaming a byte costs the whole board (HBM, memory controllers, L2, SMs issuing loads);
+    - pj_per_flop = (P_gemm - P_idle - pj_per_hbm_byte x the GEMM's least HBM bytes per second)
+      / its FLOP/s, at the clock the card held under that load (its power limit);
+    - pj_per_attention_byte (where the decode_attention row is there, else pj_per_hbm_byte):
+      the same for FlashAttention over a KV cache, (P_att - P_idle - pj_per_flop x its FLOP/s)
+      / its KV bytes per second. On the H200 it is 2.3x the copy's: the decode attention kernel
+      reaches the power limit at 2.3 TB/s where a copy draws 566 W at 4.2 TB/s.
+    The gemv row (a decode-sized GEMM streaming weights) is a check, not an input: the copy's
+    per-byte and the GEMM's per-FLOP energy predict its power (H200: 596 W vs 584 W measured,
+    tests/test_gpu.py). Whole passes' measured energy (power_cap*/) is the held-out test
+    (hwsim.validate.gpu_fidelity)."""
+    static_w: float
+    pj_per_hbm_byte: float
+    pj_per_bf16_flop: float
+    pj_per_attention_byte: float
+
+    def power_w(self, flop_per_s: float, hbm_bytes_per_s: float, attention: bool = False) -> float:
+        """Board power of a kernel sustaining these rates (the model the rows were derived for)."""
+        per_byte = self.pj_per_attention_byte if attention else self.pj_per_hbm_byte
+        return self.static_w + (flop_per_s * self.pj_per_bf16_flop + hbm_bytes_per_s * per_byte) * 1e-12
+
+    @classmethod
+    def from_rows(cls, rows: list[dict], where: str) -> "ProfileEnergy":
+        by = {r["phase"]: r for r in rows}
+        missing = {"idle", "copy", "gemm_bf16"} - set(by)
+        if missing:
+            raise ValueError(f"{where}: no {', '.join(sorted(missing))} row")
+        watts = {k: float(r["power_w"]) for k, r in by.items()}
+        copy_bps = float(by["copy"]["hbm_bytes_per_s"])
+        gemm = by["gemm_bf16"]
+        if not (watts["idle"] < watts["copy"] and watts["idle"] < watts["gemm_bf16"]):
+            raise ValueError(f"{where}: a busy phase draws no more than idle ({watts})")
+        per_byte = (watts["copy"] - watts["idle"]) / copy_bps * 1e12
+        per_flop = ((watts["gemm_bf16"] - watts["idle"]) * 1e12
+                    - per_byte * float(gemm["hbm_bytes_per_s"])) / float(gemm["flop_per_s"])
+        if per_flop <= 0:
+            raise ValueError(f"{where}: the GEMM's power is all explained by its HBM traffic")
+        per_attention_byte = per_byte
+        if "decode_attention" in by:
+            att = by["decode_attention"]
+            per_attention_byte = ((watts["decode_attention"] - watts["idle"]) * 1e12
+                                  - per_flop * float(att["flop_per_s"])) / float(att["hbm_bytes_per_s"])
+            if per_attention_byte <= 0:
+                raise ValueError(f"{where}: decode_attention draws no more than idle")
+        return cls(watts["idle"], per_byte, per_flop, per_attention_byte)
 
 
 def profiles_dir() -> Path:
@@ -121,6 +179,7 @@ class GPUProfile:
     elementwise: list[dict]
     launch: list[dict]
     in_context: list[dict] = field(default_factory=list)
+    power: list[dict] = field(default_factory=list)
     _families: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
@@ -171,7 +230,14 @@ class GPUProfile:
 
     def alone(self) -> "GPUProfile":
         """The same profile without its in-context rows: every kernel as measured alone."""
-        return GPUProfile(self.name, self.gemm, self.attention, self.elementwise, self.launch)
+        return GPUProfile(self.name, self.gemm, self.attention, self.elementwise, self.launch,
+                          power=self.power)
+
+    @functools.cached_property
+    def energy(self) -> ProfileEnergy | None:
+        """The measured energy model, or None for a profile without power.csv (the preset's
+        datasheet energy stands)."""
+        return ProfileEnergy.from_rows(self.power, f"{self.name}/{POWER_FILE}") if self.power else None
 
     # -- lookups, microseconds
     def gemm_us(self, dtype: str, m: int, n: int, k: int) -> float:
@@ -319,8 +385,11 @@ def profile_from_dir(path: Path, name: str | None = None) -> GPUProfile:
     if missing:
         raise ValueError(f"profile folder {path} lacks {', '.join(missing)}")
     in_context = read_csv(path / IN_CONTEXT_FILE) if (path / IN_CONTEXT_FILE).exists() else []
-    return GPUProfile(name or path.name, *(read_csv(path / f) for f in PROFILE_FILES),
-                      in_context=in_context)
+    power = read_csv(path / POWER_FILE) if (path / POWER_FILE).exists() else []
+    profile = GPUProfile(name or path.name, *(read_csv(path / f) for f in PROFILE_FILES),
+                         in_context=in_context, power=power)
+    profile.energy                        # a bad power.csv fails here, at load
+    return profile
 
 
 @functools.lru_cache(maxsize=16)
@@ -344,7 +413,7 @@ def write_readme(folder, env: dict) -> None:
         f"{env['sms']} SMs, L2 {env['l2_bytes'] / 2**20:.0f} MiB, driver "
         f"{nv.get('driver_version', '?')}, CUDA {env['cuda']}, torch {env['torch']}, "
         f"triton {env.get('triton')}. Method and columns: hwsim/calibrate/gpu_bench.py.\n\n"
-        "Profile mode reads gemm.csv, attention.csv, elementwise.csv, launch.csv and "
-        "in_context.csv only; "
+        "Profile mode reads gemm.csv, attention.csv, elementwise.csv, launch.csv, "
+        "in_context.csv and power.csv (its energy; absent without nvidia-smi) only; "
         "decoder_step.csv (whole decoder steps and prefills) is held out as the test of how the "
         "kernels compose.\n")

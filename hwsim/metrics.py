@@ -48,6 +48,9 @@ class Metrics:
     # (what placement put there), bytes (moved), busy (share of the makespan with traffic) and
     # energy_j (bytes at the level's pJ/bit plus its static power over the makespan, whole replica).
     memory_levels: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The pass's time over its time at full clock: > 1 where a unit's power limit held it back
+    # (a GPU at its TDP, hwsim.sim.trace.power_capped); 1 where no limit was reached.
+    power_limit_slowdown: float = 1.0
     # Serving runs only (hwsim.serving.metrics): latencies, rates, SLO attainment, energy per
     # output token, the ceiling. The other fields then describe the run's largest iteration (one
     # full pass of its exact shape).
@@ -244,6 +247,7 @@ def compute_metrics(graph: OpGraph, schedule: Schedule, trace: Trace,
         area_mm2=math.fsum(area.values()),
         area_breakdown_mm2=area,
         memory_levels=memory_level_metrics(levels, schedule, trace, level_busy, devices, moved),
+        power_limit_slowdown=trace.power_stretch,
     )
 
 

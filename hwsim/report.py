@@ -129,6 +129,12 @@ def _systems_table(result: RunResult) -> str:
         ("speed-up of main", f"main's {unit}s/s divided by this row's: 2.00x on a baseline's "
          "row means main is twice as fast as that baseline; main's own row is 1.00x"),
     ])
+    slowed = [f"{name} {r.metrics.power_limit_slowdown:.2f}x" for name, r in _systems(result)
+              if r.metrics.power_limit_slowdown > 1.0]
+    if slowed:
+        legend += "\n" + _legend([("power limit", "iteration ms includes the slowdown of a device "
+                                    "held at its power limit (a GPU at its TDP: the pass's "
+                                    "energy over its time at full clock would exceed it): " + ", ".join(slowed))])
     return f"{table}\n{legend}"
 
 

@@ -174,7 +174,7 @@ def map_duplex(graph: OpGraph, hw: HardwareSpec, options: DuplexOptions) -> Sche
             kernel = coster.flash(xparts[0].attention, xparts[0].dtype)
             total = sum(p.flops for p in xparts) or 1.0
             for p in xparts:
-                flash_cost[(p.name, XPU)] = coster.op_cost(p, kernel, p.flops / total)
+                flash_cost[(p.name, XPU)] = coster.op_cost(p, kernel, p.flops / total, flash=True)
 
     placement = []
     tasks_of: dict[str, list[int]] = {}

@@ -62,7 +62,8 @@ def map_gpu(graph: OpGraph, hw: HardwareSpec, options: ServingStack) -> Schedule
     gpu = hw.gpu
     coster = GPUCoster(gpu, options)
     dtype = graph.ops[0].dtype if len(graph) else "fp16"
-    schedule = Schedule(resources={}, static_power_w={"gpu": gpu.idle_power_w})
+    schedule = Schedule(resources={}, static_power_w={"gpu": gpu.static_w},
+                        power_limit_w={"gpu": gpu.tdp_w})
     add_gpu_resources(schedule, coster, dtype)
     link = link_resource(hw.link)
     if link:
@@ -72,7 +73,7 @@ def map_gpu(graph: OpGraph, hw: HardwareSpec, options: ServingStack) -> Schedule
         kernel = coster.flash(ops[0].attention, ops[0].dtype)
         total = sum(op.flops for op in ops)
         for op in ops:
-            costs[op.name] = coster.op_cost(op, kernel, op.flops / total)
+            costs[op.name] = coster.op_cost(op, kernel, op.flops / total, flash=True)
     if options.fused_moe:
         costs.update(fused_moe_costs(graph.ops, coster))
     task_of: dict[str, int] = {}

@@ -231,6 +231,8 @@ def merge_device_schedules(part: Partition, schedules: list[Schedule], network=N
                 units[pre + unit] = (k, unit)
         for unit, watts in sched.static_power_w.items():
             merged.static_power_w[pre + unit] = watts * n
+        for unit, watts in sched.power_limit_w.items():
+            merged.power_limit_w[pre + unit] = watts * n
         for level, nbytes in sched.resident_bytes.items():
             merged.resident_bytes[level] = merged.resident_bytes.get(level, 0.0) + nbytes * n
         graph = dev.graph

@@ -56,7 +56,8 @@ def seqpar_schedule(scheme: str, degree: int, seq_len: int, heads: int, kv_heads
     step_flops = block_attention_flops(b, heads, head_dim, causal)
     merge = merge_ns(gpu, b, heads, head_dim, db)
     routing = network.spec.routing
-    s = Schedule(resources={}, static_power_w={f"d{i}.gpu": gpu.idle_power_w for i in range(n)})
+    s = Schedule(resources={}, static_power_w={f"d{i}.gpu": gpu.static_w for i in range(n)},
+                 power_limit_w={f"d{i}.gpu": gpu.tdp_w for i in range(n)})
     for i in range(n):
         s.add_resource(Resource(f"d{i}.gpu", "compute", 1.0, 1.0, exclusive=True, unit=f"d{i}.gpu",
                                 peak_flops_per_ns=gpu.peak(dtype) / 1e9))
@@ -71,13 +72,13 @@ def seqpar_schedule(scheme: str, degree: int, seq_len: int, heads: int, kv_heads
         """One kernel on device i's GPU: its roofline, HBM bytes and energy from the GPU spec."""
         name = f"d{i}.{what}{step}"
         peak = gpu.peak(dtype) if what == "attn" else gpu.vector_tflops * 1e12
-        energy = flops * gpu.pj_per_flop(dtype) * 1e-12 + hbm[what] * 8 * gpu.hbm_pj_per_bit * 1e-12
+        energy = flops * gpu.pj_per_flop(dtype) * 1e-12 + hbm[what] * 8 * gpu.dram_pj_per_bit * 1e-12
         return s.add(name, name, f"d{i}.gpu", {f"d{i}.gpu": ns, f"d{i}.hbm": hbm[what]},
                      deps=deps, flops=flops,
                      roofline_ns=max(flops / peak * 1e9, hbm[what] / gpu.hbm_bw_gbps),
                      bytes_by_level={"hbm": hbm[what]}, energy_j=energy,
                      energy_by_component_j={"compute": flops * gpu.pj_per_flop(dtype) * 1e-12,
-                                            "dram": hbm[what] * 8 * gpu.hbm_pj_per_bit * 1e-12},
+                                            "dram": hbm[what] * 8 * gpu.dram_pj_per_bit * 1e-12},
                      device=i, component="gpu", datapath="tensor" if what == "attn" else "vector",
                      layer=0)
 

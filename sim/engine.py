@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 
 from hwsim.sim.schedule import Schedule
-from hwsim.sim.trace import Trace
+from hwsim.sim.trace import Trace, power_capped
 
 _EPS = 1e-9
 
@@ -218,4 +218,4 @@ def simulate(schedule: Schedule) -> Trace:
     unfinished = [t.name for t, ok in zip(tasks, finished) if not ok]
     if unfinished:
         raise RuntimeError(f"schedule deadlocked; unfinished tasks: {unfinished[:5]}")
-    return Trace(schedule=schedule, start_ns=start, end_ns=end)
+    return power_capped(Trace(schedule=schedule, start_ns=start, end_ns=end))

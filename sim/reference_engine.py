@@ -8,7 +8,7 @@ import simpy
 
 from hwsim.sim.engine import _FluidPool
 from hwsim.sim.schedule import Schedule
-from hwsim.sim.trace import Trace
+from hwsim.sim.trace import Trace, power_capped
 
 
 def simulate_with_processes(schedule: Schedule) -> Trace:
@@ -50,4 +50,4 @@ def simulate_with_processes(schedule: Schedule) -> Trace:
     unfinished = [t.name for t, ev in zip(tasks, done) if not ev.triggered]
     if unfinished:
         raise RuntimeError(f"schedule deadlocked; unfinished tasks: {unfinished[:5]}")
-    return Trace(schedule=schedule, start_ns=start, end_ns=end)
+    return power_capped(Trace(schedule=schedule, start_ns=start, end_ns=end))

@@ -76,6 +76,8 @@ class Schedule:
     resources: dict[str, Resource]
     tasks: list[Task] = field(default_factory=list)
     static_power_w: dict[str, float] = field(default_factory=dict)   # per unit, for energy
+    power_limit_w: dict[str, float] = field(default_factory=dict)    # per unit: its board power
+                                                                     # limit (sim.trace.power_capped)
     resident_bytes: dict[str, float] = field(default_factory=dict)   # per memory level: what the
                                                                      # mapper placed there (reports)
 

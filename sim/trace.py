@@ -17,6 +17,7 @@ class Trace:
     schedule: Schedule
     start_ns: np.ndarray
     end_ns: np.ndarray
+    power_stretch: float = 1.0        # how much a unit's power limit slowed the pass (power_capped)
 
     @cached_property
     def makespan_ns(self) -> float:
@@ -272,3 +273,41 @@ def _floats(values: np.ndarray) -> list[str]:
     if np.isfinite(values).all():
         return list(map(float.__repr__, values.tolist()))
     return [json.dumps(v) for v in values.tolist()]
+
+
+def power_capped(trace: Trace) -> Trace:
+    """The trace slowed down so that no unit with a power limit (Schedule.power_limit_w, e.g. a
+    GPU's board limit, `tdp_w`) draws more than it on average over the makespan.
+
+    A unit whose tasks' energy E (dynamic, as costed) plus its static power P_s over the makespan
+    T exceeds its limit P_max x T runs, as a power manager holds it, slower: at P_max its time
+    is E / (P_max - P_s). The whole timeline stretches by the largest such factor: every task at
+    the same slower pace (a card's power manager lowers the SM clock for all its kernels; on a
+    multi-device schedule the others wait for the capped one, approximated as the same pace). The
+    tasks' energies stay as costed: they are the energies at the capped operating point when they
+    were measured there (profile mode's power.csv: the GEMM ran at the 700 W limit on an H200).
+    Averaging over the whole pass assumes the pass repeats back to back, as a serving loop's
+    iterations do: the probes see the card's power manager act over about a second of load,
+    far longer than a 5-60 ms pass. An H200's sustained prefills of 256+ tokens run 14-17%
+    slower than their first replay after an idle (configs/profiles/h200-sxm/power_cap-2026-12-03/,
+    power_cap_prefill-2026-12-04/)."""
+    limits = trace.schedule.power_limit_w
+    makespan = trace.makespan_ns * 1e-9
+    if not limits or makespan <= 0:
+        return trace
+    energy: dict[str, float] = {}
+    for t in trace.schedule.tasks:
+        if t.unit in limits:
+            energy[t.unit] = energy.get(t.unit, 0.0) + t.energy_j
+    stretch = 1.0
+    for unit, joules in energy.items():
+        headroom = limits[unit] - trace.schedule.static_power_w.get(unit, 0.0)
+        if headroom <= 0:
+            raise ValueError(f"unit {unit}: static power {limits[unit] - headroom} W is not below "
+                             f"its power limit {limits[unit]} W")
+        stretch = max(stretch, joules / headroom / makespan)
+    if stretch == 1.0:
+        return trace
+    return Trace(schedule=trace.schedule, start_ns=trace.start_ns * stretch,
+                 end_ns=trace.end_ns * stretch, power_stretch=stretch)
+

@@ -133,3 +133,46 @@ def test_a_task_starts_no_earlier_than_its_release_time():
     t, ref = simulate(s), simulate_with_processes(s)
     assert list(t.start_ns) == pytest.approx([0.0, 100.0, 105.0, 200.0])
     assert list(t.end_ns) == pytest.approx(list(ref.end_ns))
+
+
+# ---------------------------------------------------------------- a unit's power limit
+def capped_machine(limit_w, static_w=100.0):
+    s = machine()
+    s.static_power_w["x"] = static_w
+    s.power_limit_w["x"] = limit_w
+    return s
+
+
+def test_a_unit_over_its_power_limit_runs_at_the_limit():
+    """Closed form: 2 J of dynamic energy in 1000 ns on a unit with 100 W static and a 700 W limit
+    needs 2 J / 600 W = 3333 ns; every task stretches by the same factor."""
+    s = capped_machine(700.0)
+    a = s.add("a", "", "x", {"unit": 400.0}, energy_j=0.5)
+    s.add("b", "", "x", {"unit": 600.0}, deps=[a], energy_j=1.5)
+    t = simulate(s)
+    assert t.makespan_ns == pytest.approx(2.0 / 600.0 * 1e9)
+    assert t.end_ns[0] / t.end_ns[1] == pytest.approx(0.4)
+    assert (sum(x.energy_j for x in s.tasks) / (t.makespan_ns * 1e-9)
+            + 100.0) == pytest.approx(700.0)
+
+
+def test_a_unit_under_its_power_limit_keeps_its_time():
+    s = capped_machine(700.0)
+    s.add("a", "", "x", {"unit": 1000.0}, energy_j=0.5e-6)      # 500 W over 1000 ns
+    assert simulate(s).makespan_ns == pytest.approx(1000.0)
+
+
+def test_both_engines_apply_the_power_limit_alike():
+    s = capped_machine(300.0)
+    a = s.add("a", "", "x", {"unit": 100.0, "mem": 50.0}, energy_j=1e-4)
+    s.add("b", "", "y", {"mem": 300.0}, deps=[a], energy_j=1.0)   # unit y has no limit
+    fast, slow = simulate(s), simulate_with_processes(s)
+    assert fast.end_ns == pytest.approx(slow.end_ns)
+    assert fast.makespan_ns == pytest.approx(1e-4 / 200.0 * 1e9)    # not 250 ns: the cap acted
+
+
+def test_a_static_power_at_the_limit_is_refused():
+    s = capped_machine(100.0, static_w=100.0)
+    s.add("a", "", "x", {"unit": 10.0}, energy_j=1e-9)
+    with pytest.raises(ValueError, match="power limit"):
+        simulate(s)

@@ -380,14 +380,59 @@ def _prefill_flops(batch: int, seq: int, heads: int, head_dim: int) -> float:
     return 4.0 * batch * heads * head_dim * seq * (seq + 1) / 2.0
 
 
+# The columns profile mode reads from each file (gpu_bench.py writes them): which hold text and
+# which whole counts; every other one a finite number >= 0.
+PROFILE_COLUMNS = {
+    "gemm.csv": ("dtype", "m", "n", "k", "us"),
+    "attention.csv": ("phase", "batch", "q_len", "kv_len", "heads", "head_dim", "backend", "us"),
+    "elementwise.csv": ("op", "variant", "tokens", "width", "us"),
+    "launch.csv": ("what", "mode", "us_per_kernel"),
+    IN_CONTEXT_FILE: ("kernel", "after", "tokens", "width", "kv_len", "heads", "head_dim",
+                      "alone_us", "in_context_us"),
+    POWER_FILE: ("phase", "power_w", "flop_per_s", "hbm_bytes_per_s"),
+}
+TEXT_COLUMNS = {"dtype", "phase", "backend", "op", "variant", "what", "mode", "kernel", "after"}
+COUNT_COLUMNS = {"m", "n", "k", "batch", "q_len", "kv_len", "heads", "head_dim", "tokens",
+                 "width", "kernels", "samples"}
+SIGNED_COLUMNS = {"in_context_us"}     # pair - GEMM: noise can take a tiny kernel below zero
+
+
+def read_profile_csv(path: Path) -> list[dict]:
+    """A profile file's rows, refused with one line naming the file, row and column where a
+    file is not text, lacks a column profile mode reads, has no rows, or holds a value that is
+    not a finite number >= 0 (a whole one in a count column), so that no bad measurement
+    becomes a silently wrong time."""
+    try:
+        rows = read_csv(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: not a CSV text file ({type(exc).__name__})") from None
+    header = set(rows[0]) if rows else set()
+    missing = [c for c in PROFILE_COLUMNS[path.name] if c not in header]
+    if not rows or missing:
+        raise ValueError(f"{path}: " + ("no rows" if not rows else f"no column {', '.join(missing)}"))
+    for i, row in enumerate(rows, start=2):
+        for column, value in row.items():
+            if column in TEXT_COLUMNS or column is None:
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not (math.isfinite(number) and (number >= 0 or column in SIGNED_COLUMNS)) or (
+                    column in COUNT_COLUMNS and number != int(number)):
+                kind = "a whole number >= 0" if column in COUNT_COLUMNS else "a finite number >= 0"
+                raise ValueError(f"{path}: line {i}, column {column}: {value!r} is not {kind}")
+    return rows
+
+
 def profile_from_dir(path: Path, name: str | None = None) -> GPUProfile:
     missing = [f for f in PROFILE_FILES if not (path / f).exists()]
     if missing:
         raise ValueError(f"profile folder {path} lacks {', '.join(missing)}")
-    in_context = read_csv(path / IN_CONTEXT_FILE) if (path / IN_CONTEXT_FILE).exists() else []
-    power = read_csv(path / POWER_FILE) if (path / POWER_FILE).exists() else []
-    profile = GPUProfile(name or path.name, *(read_csv(path / f) for f in PROFILE_FILES),
-                         in_context=in_context, power=power)
+    optional = {f: read_profile_csv(path / f) if (path / f).exists() else []
+                for f in (IN_CONTEXT_FILE, POWER_FILE)}
+    profile = GPUProfile(name or path.name, *(read_profile_csv(path / f) for f in PROFILE_FILES),
+                         in_context=optional[IN_CONTEXT_FILE], power=optional[POWER_FILE])
     profile.energy                        # a bad power.csv fails here, at load
     return profile
 

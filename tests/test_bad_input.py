@@ -440,3 +440,51 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
 def test_a_real_store_still_reads(sweep_dir):
     result = cli("results", sweep_dir)
     assert result.exit_code == 0 and "9 points stored" in result.stdout
+
+
+# --------------------------------------------------------------------------- a GPU profile's CSVs
+
+def broken_profile(tmp_path: Path, file: str, edit) -> Path:
+    """A copy of the H200 profile's CSVs with one file changed by `edit(text) -> text | bytes`."""
+    from hwsim.hw.gpu_profile import IN_CONTEXT_FILE, POWER_FILE, PROFILE_FILES, profiles_dir
+    folder = tmp_path / "my-gpu"
+    folder.mkdir()
+    for name in (*PROFILE_FILES, IN_CONTEXT_FILE, POWER_FILE):
+        text = (profiles_dir() / "h200-sxm" / name).read_text()
+        data = edit(text) if name == file else text
+        write(folder / name, data)
+    config = write(tmp_path / "gpu.yaml", f"""name: t
+workload: {{model: llama2-7b, phase: prefill, batch: 1, dtype: bf16, lm_head: false,
+           requests: {{distribution: fixed, context_len: 128}}}}
+hardware: {{gpu: {{preset: h200-sxm, profile: {folder}}}}}
+mapper: {{name: gpu}}
+""")
+    return config
+
+
+def second_line_value(old: str, new: str):
+    """Replace `old` in the file's first data row."""
+    def edit(text: str) -> str:
+        head, first, rest = text.split("\n", 2)
+        assert old in first, (old, first)
+        return "\n".join([head, first.replace(old, new, 1), rest])
+    return edit
+
+
+@pytest.mark.parametrize("file,edit,says", [
+    ("gemm.csv", second_line_value("27.784", "abc"), "line 2, column us: 'abc' is not a finite number"),
+    ("gemm.csv", second_line_value("27.784", "nan"), "column us: 'nan' is not a finite number"),
+    ("gemm.csv", second_line_value("27.784", "-3"), "column us: '-3' is not a finite number"),
+    ("gemm.csv", second_line_value(",1,", ",1.5,"), "column m: '1.5' is not a whole number"),
+    ("power.csv", second_line_value("124.4", "inf"), "column power_w: 'inf' is not a finite number"),
+    ("attention.csv", lambda t: t.replace(",backend,", ",engine,", 1), "no column backend"),
+    ("launch.csv", lambda t: t.split("\n")[0] + "\n", "launch.csv: no rows"),
+    ("elementwise.csv", lambda t: bytes(range(256)) * 4, "elementwise.csv: not a CSV text file"),
+    ("power.csv", second_line_value("124.4", "900"), "draws no more than idle"),
+])
+def test_a_broken_gpu_profile_is_one_line_naming_the_file(tmp_path, file, edit, says):
+    """A profile's measurements become every kernel's time: a value that is not a number, not
+    finite, negative, a fraction where a count belongs, a missing column, no rows, a binary file
+    or power figures the energy model cannot come from are refused, never silently used."""
+    line = error_line("run", broken_profile(tmp_path, file, edit), "--out", tmp_path / "out")
+    assert "hardware.gpu.profile" in line and file in line and says in line, line

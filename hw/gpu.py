@@ -51,7 +51,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from hwsim.hw.cost import OpCost
 from hwsim.hw.energy import energy_components_j
@@ -150,6 +150,15 @@ class GPUSpec(Spec):
             from hwsim.hw.gpu_profile import load_profile
             load_profile(name)          # raises ValueError naming the known profiles
         return name
+
+    @model_validator(mode="after")
+    def _static_power_below_the_limit(self) -> "GPUSpec":
+        """The engine holds a pass at tdp_w (sim.trace.power_capped): the power the card draws
+        doing nothing must be below it."""
+        if self.static_w >= self.tdp_w:
+            what = "the profile's measured idle power" if self.profile else "idle_power_w"
+            raise ValueError(f"tdp_w ({self.tdp_w:g} W) must exceed {what} ({self.static_w:g} W)")
+        return self
 
     def peak(self, dtype: str) -> float:
         if dtype not in self.peak_tflops:

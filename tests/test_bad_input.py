@@ -488,3 +488,20 @@ def test_a_broken_gpu_profile_is_one_line_naming_the_file(tmp_path, file, edit, 
     or power figures the energy model cannot come from are refused, never silently used."""
     line = error_line("run", broken_profile(tmp_path, file, edit), "--out", tmp_path / "out")
     assert "hardware.gpu.profile" in line and file in line and says in line, line
+
+
+@pytest.mark.parametrize("gpu,says", [
+    ("{preset: h200-sxm, tdp_w: 50, idle_power_w: 60}", "tdp_w (50 W) must exceed idle_power_w (60 W)"),
+    ("{preset: h200-sxm, profile: h200-sxm, tdp_w: 100}",
+     "tdp_w (100 W) must exceed the profile's measured idle power (124.4 W)")])
+def test_a_gpu_whose_power_limit_is_below_its_idle_power_is_refused(tmp_path, gpu, says):
+    """The engine holds a pass at tdp_w: a card that draws more than that doing nothing has no
+    operating point (before: 'internal error', exit 1)."""
+    config = write(tmp_path / "gpu.yaml", f"""name: t
+workload: {{model: llama2-7b, phase: decode, batch: 1, dtype: bf16, lm_head: false,
+           requests: {{distribution: fixed, context_len: 128}}}}
+hardware: {{gpu: {gpu}}}
+mapper: {{name: gpu}}
+""")
+    line = error_line("run", config, "--out", tmp_path / "out")
+    assert "hardware.gpu" in line and says in line, line

@@ -134,7 +134,10 @@ class GPUSpec(Spec):
         "(matmul, softmax, vector), CPU issue included")
     profile: str | None = Field(default=None, description="measured profile under "
                                 "configs/profiles/ (profile mode); none = datasheet mode")
-    tdp_w: float = Field(gt=0)
+    tdp_w: float = Field(gt=0, description="board power limit: the engine holds a pass at it "
+                         "(sim.trace.power_capped). Profile energies were measured at the card's "
+                         "own limit; below it they overstate the slowdown (energy per op falls "
+                         "with the clock and voltage)")
     idle_power_w: float = Field(ge=0)
     hbm_pj_per_bit: float = Field(gt=0)
     die_area_mm2: float = Field(gt=0, description="GPU die area from the datasheet/whitepaper "

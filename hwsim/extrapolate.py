@@ -41,6 +41,11 @@ in all (1 + 2 + ... + n <= L / 2, so n = 5 for L = 32); when no period shows wit
 L layers are simulated. A point then costs at most about 1.5 full runs, and half of one at most
 when a period is found.
 
+A pass held at a unit's power limit (sim.trace.power_capped: a GPU at its TDP) is stretched as a
+whole by a factor that changes with the number of layers, so its short runs show no period; and an
+extension that would take a unit over its limit is refused (``within_power_limits``): both are
+simulated in full.
+
 Only dense decoders: MoE layers route differently (seeded per layer) and CNN layers differ, so
 they are always simulated in full. The memory-fit check always sees the whole model. `hwsim run`
 never extrapolates.
@@ -107,6 +112,12 @@ def additive_quantities(result) -> dict[Key, float]:
     for name, lv in m.memory_levels.items():
         q.update({("level_resident_bytes", name): lv["resident_bytes"], ("level_bytes", name): lv["bytes"],
                   ("level_busy_s", name): lv["busy"] * t, ("level_energy_j", name): lv["energy_j"]})
+    limited = result.schedule.power_limit_w
+    for unit in limited:
+        q[("unit_energy_j", unit)] = 0.0
+    for task in result.schedule.tasks:
+        if task.unit in limited:
+            q[("unit_energy_j", task.unit)] += task.energy_j
     return q
 
 
@@ -229,6 +240,18 @@ def extrapolate(system: SystemUnderTest,
         p = steady_period(q, n, repeats=functools.partial(tasks_repeat, runs[n]))
         if p is not None:
             r, whole = extend(q, n, p, layers)
+            if not within_power_limits(runs[n].schedule, whole):
+                return None
             return Extrapolation(metrics_from(whole, runs[r].metrics, layers), p, runs[r])
     return None
+
+
+def within_power_limits(schedule, whole: dict[Key, float]) -> bool:
+    """Whether the extended stage keeps every unit with a power limit below it, as the short runs
+    were (a run held at its limit is stretched as a whole, so it never shows a period). A unit's
+    power over a short run is diluted by the epilogue; the whole stage may reach the limit where
+    they did not, and then only a full simulation gives its time (sim.trace.power_capped)."""
+    t = whole[("latency_s", "")]
+    return all(whole[("unit_energy_j", unit)] <= (limit - schedule.static_power_w.get(unit, 0.0)) * t
+               for unit, limit in schedule.power_limit_w.items())
 

@@ -125,3 +125,37 @@ def test_memory_check_sees_the_whole_model():
     cfg = load_config(CONFIG_DIR / "neupims.yaml", ["workload.batch=4096"])
     with pytest.raises(ConfigError, match="does not fit"):
         run_system(cfg.main, extrapolate_layers=True)
+
+
+# ------------------------------------------------------------------ a unit held at its power limit
+def test_an_extension_that_would_reach_a_power_limit_is_refused():
+    """Closed form: a GPU with 100 W static and a 700 W limit may spend at most 600 J of dynamic
+    energy per second of the extended stage; beyond it only a full simulation gives the time."""
+    from hwsim.extrapolate import within_power_limits
+    from hwsim.sim.schedule import Schedule
+    s = Schedule(resources={}, static_power_w={"gpu": 100.0}, power_limit_w={"gpu": 700.0})
+    assert within_power_limits(s, {("latency_s", ""): 1.0, ("unit_energy_j", "gpu"): 600.0})
+    assert not within_power_limits(s, {("latency_s", ""): 1.0, ("unit_energy_j", "gpu"): 600.1})
+    assert within_power_limits(Schedule(resources={}), {("latency_s", ""): 1.0})
+
+
+@pytest.mark.parametrize("phase,batch,context,extended", [("decode", 8, 512, True),
+                                                          ("decode", 128, 2048, False)])
+def test_a_pass_at_the_power_limit_is_simulated_in_full(phase, batch, context, extended):
+    """Profile mode on the H200 holds a batch-128 decode step at 700 W: the stretched short runs
+    show no period and the sweep simulates every layer, giving `hwsim run`'s numbers; a batch-8
+    step stays below the limit and is extended as before."""
+    from hwsim.config.loader import load_config_text
+    from hwsim.pipeline import evaluate
+    config = load_config_text(f"""
+name: t
+workload: {{model: llama2-7b, phase: {phase}, batch: {batch}, dtype: bf16,
+           requests: {{distribution: fixed, context_len: {context}}}}}
+hardware: {{gpu: {{preset: h200-sxm, profile: h200-sxm, hbm_gib: 1024}}}}
+mapper: {{name: gpu}}
+""")
+    full, swept = evaluate(config).main, evaluate(config, extrapolate_layers=True).main
+    assert swept.extrapolated == extended
+    assert (full.metrics.power_limit_slowdown > 1.0) == (not extended)
+    assert swept.metrics.iteration_latency_s == pytest.approx(full.metrics.iteration_latency_s, rel=1e-9)
+    assert swept.metrics.energy_j == pytest.approx(full.metrics.energy_j, rel=1e-9)

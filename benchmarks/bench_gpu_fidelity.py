@@ -11,6 +11,7 @@ clock down; `*_sustained`: the same passes after 8-25 s back to back, at the cap
 (configs/profiles/h200-sxm/power_cap*/README.md); no target. `*_gpt`: whole
 passes of a GPT-3-6.7B-shaped stack (decoder_step_gpt.csv, H200 only), a second model family.
 `step_energy`: the energy of a whole pass against the H200's board power x time (power_cap*/).
+`step_energy_same_card`: the same with the power.csv and the passes of one card (same_card*/).
 Last, datasheet mode against GEMM kernel times other people published for cards no preset
 constant was measured on (configs/published/gpu_gemm/, README there), every row.
 """

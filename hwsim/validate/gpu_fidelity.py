@@ -289,12 +289,12 @@ def _smi_power(folder) -> tuple[np.ndarray, np.ndarray]:
     return t - t[0], np.array(w)
 
 
-def measured_step_energy(name: str) -> dict[str, tuple[float, float, float]]:
-    """Per sustained phase of the power probes (configs/profiles/<name>/power_cap*/): (board
+def measured_step_energy(name: str, folders: str = "power_cap*") -> dict[str, tuple[float, float, float]]:
+    """Per sustained phase of the power probes (configs/profiles/<name>/<folders>/): (board
     power in W, step time in ms, energy per step in J): the median power of the samples from 1 s
     into the back-to-back replays to their end, times the median replay time."""
     out = {}
-    for series in sorted((profiles_dir() / name).glob("power_cap*/series.csv")):
+    for series in sorted((profiles_dir() / name).glob(f"{folders}/series.csv")):
         t, w = _smi_power(series.parent)
         rows = read_csv(series)
         for phase in dict.fromkeys(r["phase"] for r in rows):
@@ -325,10 +325,39 @@ def energy_predictions(name: str) -> list[Prediction]:
     return out
 
 
+def same_card_energy_predictions(name: str) -> list[Prediction]:
+    """Kind `step_energy_same_card` (profile mode): the passes' board energy and the power.csv
+    the energy constants come from, measured on one card in one lease (configs/profiles/<name>/
+    same_card*/, README there), so the comparison holds no card-to-card spread (a second H200
+    drew 15% more per HBM byte: power-2026-12-04b/). The model is the profile with that
+    folder's power.csv in place of its own."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    from hwsim.hw.gpu_profile import IN_CONTEXT_FILE, POWER_FILE, PROFILE_FILES
+    source = profiles_dir() / name
+    out = []
+    for folder in sorted(source.glob("same_card*")):
+        with tempfile.TemporaryDirectory() as tmp:
+            profile = Path(tmp) / name
+            profile.mkdir()
+            for f in (*PROFILE_FILES, IN_CONTEXT_FILE):
+                if (source / f).exists():
+                    shutil.copy(source / f, profile / f)
+            shutil.copy(folder / POWER_FILE, profile / POWER_FILE)
+            gpu = {"preset": MEASURED[name], "profile": str(profile), "hbm_gib": 1024}
+            for phase, (_w, _ms, joules) in measured_step_energy(name, folder.name).items():
+                workload_phase, b, ctx = BOOST_POINTS[phase]
+                m = step_metrics(gpu, workload_phase, b, ctx, GRAPH)
+                out.append(Prediction("step_energy_same_card", "profile",
+                                      f"{workload_phase} b={b} ctx={ctx}", joules, m.energy_j))
+    return out
+
+
 @functools.lru_cache(maxsize=4)
 def predictions(name: str = "h200-sxm") -> tuple[Prediction, ...]:
     return tuple(kernel_predictions(name) + step_predictions(name) + boost_clock_predictions(name)
-                 + energy_predictions(name))
+                 + energy_predictions(name) + same_card_energy_predictions(name))
 
 
 def summarize(preds) -> list[dict]:

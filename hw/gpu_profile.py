@@ -86,6 +86,10 @@ class ProfileEnergy:
         if missing:
             raise ValueError(f"{where}: no {', '.join(sorted(missing))} row")
         watts = {k: float(r["power_w"]) for k, r in by.items()}
+        for phase, rate in (("copy", "hbm_bytes_per_s"), ("gemm_bf16", "flop_per_s"),
+                            ("decode_attention", "hbm_bytes_per_s")):
+            if phase in by and not float(by[phase][rate]) > 0:
+                raise ValueError(f"{where}: the {phase} row has no {rate}")
         copy_bps = float(by["copy"]["hbm_bytes_per_s"])
         gemm = by["gemm_bf16"]
         if not (watts["idle"] < watts["copy"] and watts["idle"] < watts["gemm_bf16"]):

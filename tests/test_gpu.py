@@ -853,10 +853,11 @@ def test_the_modelled_power_of_a_pass_stays_under_the_power_limit(mode):
 
 
 # ---------------------------------------------------------------- profile mode's energy
-def power_rows(**override):
+def power_rows(override=None):
     rows = {r["phase"]: dict(r) for r in read_csv(profiles_dir() / "h200-sxm" / "power.csv")}
-    for phase, watts in override.items():
-        rows[phase]["power_w"] = str(watts)
+    for key, value in (override or {}).items():
+        phase, column = key if isinstance(key, tuple) else (key, "power_w")
+        rows[phase][column] = str(value)
     return list(rows.values())
 
 
@@ -908,11 +909,13 @@ def test_two_h200s_agree_on_energy_per_flop_not_per_byte():
 @pytest.mark.parametrize("override,message", [
     ({"copy": 100.0}, "no more than idle"),
     ({"gemm_bf16": 130.0}, "all explained by its HBM traffic"),
-    ({"decode_attention": 100.0}, "decode_attention")])
+    ({"decode_attention": 100.0}, "decode_attention"),
+    ({("copy", "hbm_bytes_per_s"): 0}, "the copy row has no hbm_bytes_per_s"),
+    ({("gemm_bf16", "flop_per_s"): 0}, "the gemm_bf16 row has no flop_per_s")])
 def test_a_power_csv_that_breaks_the_model_is_refused(override, message):
     from hwsim.hw.gpu_profile import ProfileEnergy
     with pytest.raises(ValueError, match=message):
-        ProfileEnergy.from_rows(power_rows(**override), "my-gpu/power.csv")
+        ProfileEnergy.from_rows(power_rows(override), "my-gpu/power.csv")
 
 
 def test_profile_energy_needs_idle_copy_and_gemm_rows():

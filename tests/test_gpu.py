@@ -586,6 +586,29 @@ def test_the_real_absence_of_torch_is_detected():
         assert "PyTorch is not installed" in availability_problem()
 
 
+def test_the_power_sampler_reads_nvidia_smi_and_takes_a_phase_median(monkeypatch, tmp_path):
+    """The calibration's power section on a CPU: a stand-in `nvidia-smi` prints 'watts, MHz'
+    every 20 ms (with one line that is not a sample); the sampler keeps the samples stamped
+    inside a phase and returns their medians and count, and refuses a phase with too few."""
+    import os
+    import time
+    from hwsim.calibrate.gpu_bench import PowerSampler
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'N/A, N/A'\nwhile true; do echo '500.5, 1980'; sleep 0.02; done\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    sampler = PowerSampler()
+    try:
+        t0 = time.time()
+        time.sleep(0.5)
+        watts, mhz, n = sampler.median(t0, time.time())
+        assert (watts, mhz) == (500.5, 1980.0) and 5 <= n <= 30
+        with pytest.raises(RuntimeError, match="power samples"):
+            sampler.median(t0, t0 + 0.01)
+    finally:
+        sampler.stop()
+
+
 # ---------------------------------------------------------------- memory latency chain, FA2 splits
 def _norm_op(rows):
     return Op(name="L0.norm1", kind=OpKind.NORM, layer=0, dtype="bf16", flops=4.0 * rows * 4096,

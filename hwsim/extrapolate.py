@@ -61,6 +61,7 @@ import numpy as np
 
 from hwsim.config.schema import SystemUnderTest
 from hwsim.metrics import Metrics, roofline_terms_ns
+from hwsim.sim.trace import limited_unit_energy_j, power_limit_stretch
 
 # Periods (in layers) looked for, shortest first.
 PERIODS = (1, 2, 3)
@@ -112,12 +113,7 @@ def additive_quantities(result) -> dict[Key, float]:
     for name, lv in m.memory_levels.items():
         q.update({("level_resident_bytes", name): lv["resident_bytes"], ("level_bytes", name): lv["bytes"],
                   ("level_busy_s", name): lv["busy"] * t, ("level_energy_j", name): lv["energy_j"]})
-    limited = result.schedule.power_limit_w
-    for unit in limited:
-        q[("unit_energy_j", unit)] = 0.0
-    for task in result.schedule.tasks:
-        if task.unit in limited:
-            q[("unit_energy_j", task.unit)] += task.energy_j
+    q.update({("unit_energy_j", u): e for u, e in limited_unit_energy_j(result.schedule).items()})
     return q
 
 
@@ -251,7 +247,6 @@ def within_power_limits(schedule, whole: dict[Key, float]) -> bool:
     were (a run held at its limit is stretched as a whole, so it never shows a period). A unit's
     power over a short run is diluted by the epilogue; the whole stage may reach the limit where
     they did not, and then only a full simulation gives its time (sim.trace.power_capped)."""
-    t = whole[("latency_s", "")]
-    return all(whole[("unit_energy_j", unit)] <= (limit - schedule.static_power_w.get(unit, 0.0)) * t
-               for unit, limit in schedule.power_limit_w.items())
+    energy = {unit: whole[("unit_energy_j", unit)] for unit in schedule.power_limit_w}
+    return power_limit_stretch(schedule, energy, whole[("latency_s", "")]) <= 1.0
 

@@ -132,9 +132,10 @@ def _systems_table(result: RunResult) -> str:
     slowed = [f"{name} {r.metrics.power_limit_slowdown:.2f}x" for name, r in _systems(result)
               if r.metrics.power_limit_slowdown > 1.0]
     if slowed:
-        legend += "\n" + _legend([("power limit", "iteration ms includes the slowdown of a device "
-                                    "held at its power limit (a GPU at its TDP: the pass's "
-                                    "energy over its time at full clock would exceed it): " + ", ".join(slowed))])
+        legend += "\n" + _legend([("power limit", "iteration ms includes the slowdown of a "
+                                    "device held at its power limit (a GPU at its TDP: the "
+                                    "pass's energy over its time at full clock would exceed "
+                                    "it): " + ", ".join(slowed))])
     return f"{table}\n{legend}"
 
 

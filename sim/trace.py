@@ -291,23 +291,34 @@ def power_capped(trace: Trace) -> Trace:
     far longer than a 5-60 ms pass. An H200's sustained prefills of 256+ tokens run 14-17%
     slower than their first replay after an idle (configs/profiles/h200-sxm/power_cap-2026-12-03/,
     power_cap_prefill-2026-12-04/)."""
-    limits = trace.schedule.power_limit_w
     makespan = trace.makespan_ns * 1e-9
-    if not limits or makespan <= 0:
+    if not trace.schedule.power_limit_w or makespan <= 0:
         return trace
-    energy: dict[str, float] = {}
-    for t in trace.schedule.tasks:
-        if t.unit in limits:
-            energy[t.unit] = energy.get(t.unit, 0.0) + t.energy_j
-    stretch = 1.0
-    for unit, joules in energy.items():
-        headroom = limits[unit] - trace.schedule.static_power_w.get(unit, 0.0)
-        if headroom <= 0:
-            raise ValueError(f"unit {unit}: static power {limits[unit] - headroom} W is not below "
-                             f"its power limit {limits[unit]} W")
-        stretch = max(stretch, joules / headroom / makespan)
+    stretch = power_limit_stretch(trace.schedule, limited_unit_energy_j(trace.schedule), makespan)
     if stretch == 1.0:
         return trace
     return Trace(schedule=trace.schedule, start_ns=trace.start_ns * stretch,
                  end_ns=trace.end_ns * stretch, power_stretch=stretch)
 
+
+def limited_unit_energy_j(schedule: Schedule) -> dict[str, float]:
+    """Dynamic energy of the tasks on each unit that has a power limit."""
+    energy = dict.fromkeys(schedule.power_limit_w, 0.0)
+    for t in schedule.tasks:
+        if t.unit in energy:
+            energy[t.unit] += t.energy_j
+    return energy
+
+
+def power_limit_stretch(schedule: Schedule, energy_j: dict[str, float], seconds: float) -> float:
+    """How much a pass of `seconds` whose limited units spend `energy_j` (dynamic) must slow down
+    so that none draws more than its limit: max(1, E / (P_max - P_static) / seconds)."""
+    stretch = 1.0
+    for unit, joules in energy_j.items():
+        limit = schedule.power_limit_w[unit]
+        headroom = limit - schedule.static_power_w.get(unit, 0.0)
+        if headroom <= 0:
+            raise ValueError(f"unit {unit}: static power {limit - headroom} W is not below "
+                             f"its power limit {limit} W")
+        stretch = max(stretch, joules / headroom / seconds)
+    return stretch

@@ -227,11 +227,8 @@ def boost_clock_predictions(name: str) -> list[Prediction]:
             phase = row["phase"].removesuffix("_cold")
             if row["phase"].endswith("_cold") and phase in BOOST_POINTS:
                 measured.setdefault((phase, "_boost_clock"), float(row["value"]) * 1e3)
-        for phase in dict.fromkeys(r["phase"] for r in rows):
-            point = phase.removesuffix("_sustained")
-            if phase.endswith("_sustained") and point in BOOST_POINTS:
-                ms = [float(r["value"]) for r in rows if r["phase"] == phase]
-                measured[(point, "_sustained")] = float(np.median(ms)) * 1e3
+        for point, replays in sustained_replays(rows).items():
+            measured[(point, "_sustained")] = float(np.median([float(r["value"]) for r in replays])) * 1e3
         for (phase, suffix), us in measured.items():
             workload_phase, b, ctx = BOOST_POINTS[phase]
             kind = ("decode_step" if workload_phase == "decode" else "prefill") + suffix
@@ -296,15 +293,22 @@ def measured_step_energy(name: str, folders: str = "power_cap*") -> dict[str, tu
     out = {}
     for series in sorted((profiles_dir() / name).glob(f"{folders}/series.csv")):
         t, w = _smi_power(series.parent)
-        rows = read_csv(series)
-        for phase in dict.fromkeys(r["phase"] for r in rows):
-            if not phase.endswith("_sustained") or phase.removesuffix("_sustained") not in BOOST_POINTS:
-                continue
-            mine = [r for r in rows if r["phase"] == phase]
+        for point, mine in sustained_replays(read_csv(series)).items():
             start, end = float(mine[0]["t_s"]) + 1.0, float(mine[-1]["t_s"])
             watts = float(np.median(w[(t >= start) & (t <= end)]))
             ms = float(np.median([float(r["value"]) for r in mine]))
-            out[phase.removesuffix("_sustained")] = (watts, ms, watts * ms / 1e3)
+            out[point] = (watts, ms, watts * ms / 1e3)
+    return out
+
+
+def sustained_replays(rows: list[dict]) -> dict[str, list[dict]]:
+    """A probe's series.csv rows of each BOOST_POINTS pass replayed back to back
+    (`<point>_sustained`), in order."""
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        point = r["phase"].removesuffix("_sustained")
+        if r["phase"].endswith("_sustained") and point in BOOST_POINTS:
+            out.setdefault(point, []).append(r)
     return out
 
 

@@ -397,7 +397,7 @@ PROFILE_COLUMNS = {
 }
 TEXT_COLUMNS = {"dtype", "phase", "backend", "op", "variant", "what", "mode", "kernel", "after"}
 COUNT_COLUMNS = {"m", "n", "k", "batch", "q_len", "kv_len", "heads", "head_dim", "tokens",
-                 "width", "kernels", "samples"}
+                 "width", "kernels", "samples", "slowed"}
 SIGNED_COLUMNS = {"in_context_us"}     # pair - GEMM: noise can take a tiny kernel below zero
 
 

@@ -13,6 +13,17 @@ divided by `reps`. Where the operands of one call fit in L2, calls rotate over e
 fill 3x the L2 so every call reads HBM. Sections write CSV rows as they go (flushed), so a run
 cut short still leaves its data.
 
+Clock state (where NVML, which ships with the driver, can be read): a kernel row is timed from a
+card that has left any power or thermal slowdown earlier rows put it in (`Clocks.wait_unslowed`:
+idle until NVML's clock-event reasons show none, at most 2 s a row and 120 s a run), so kernel
+rows are boost-clock times, whatever ran before them; the engine, not the profile, holds a pass
+at the board's power limit (sim.trace.power_capped). Every timed row records `sm_mhz` (median SM
+clock read after each replay) and `slowed` (1 when a power or thermal slowdown was active after
+any replay). Whole passes in a CUDA graph (decoder_step*.csv) are timed as a serving loop runs
+them: replayed back to back for `PASS_SUSTAIN_S`, `us` the median replay after `PASS_SETTLE_S`
+(the card held at its power limit where the pass draws enough), `cold_us` the first replay from
+an unslowed card.
+
 CSV files written under --out:
   env.json          GPU name, SMs, L2, clocks (nvidia-smi), driver, CUDA, torch versions, date
   gemm.csv          dtype, m, n, k, us, tflops, gbps (x[m,k] @ W[n,k]^T, as nn.Linear does)
@@ -22,7 +33,9 @@ CSV files written under --out:
   elementwise.csv   op, variant (fused|unfused), tokens, width, kernels, bytes, us
                     (op: add_rmsnorm, rmsnorm, add, silu_mul, rope, kv_write, layernorm, gelu;
                     kernels: what one call launches, counted by the profiler for layernorm and gelu)
-  decoder_step.csv  phase, launch, fused, batch, ctx, layers, kernels, us (whole LLaMA-2-7B stack)
+  decoder_step.csv  phase, launch, fused, batch, ctx, layers, kv_buffers, kernels, cold_us, us
+                    (whole LLaMA-2-7B stack; cold_us empty for eager rows)
+  (gemm, copy, attention, elementwise, decoder_step*: + sm_mhz, slowed where NVML is readable)
   decoder_step_gpt.csv  model, then the same columns: whole GPT-3-6.7B-shaped passes (LayerNorm,
                     GELU, biases, unfused residual adds) in the serving stack, a second family
   in_context.csv    kernel, after, tokens, width, kv_len, heads, head_dim, gemm_us, pair_us,
@@ -66,7 +79,9 @@ import time
 # 2: the fused stack writes K and V with one Triton kernel (vLLM's reshape_and_cache) and rope
 #   runs one program per token (vLLM's rotary_embedding grid); the unfused stack still copies K
 #   and V separately (Hugging Face's cache update). elementwise.csv gains kv_write rows.
-HARNESS_VERSION = 2
+# 3: kernel rows timed from an unslowed card and whole CUDA-graph passes timed sustained (the
+#   module docstring); rows record sm_mhz and slowed.
+HARNESS_VERSION = 3
 
 torch = None        # imported by _import_torch()
 F = None
@@ -103,19 +118,103 @@ def _import_torch():
 class Table:
     """A CSV file written row by row and flushed, so a run cut short keeps its rows."""
 
-    def __init__(self, path, columns):
+    def __init__(self, path, columns, clocked=False):
+        """clocked: each row ends with the SM clock and slowdown state of its timing (CLOCKS),
+        where NVML is readable."""
+        self.clocked = clocked and CLOCKS.available
         self.f = open(path, "w", newline="")
         self.w = csv.writer(self.f)
-        self.w.writerow(columns)
+        self.w.writerow(list(columns) + (["sm_mhz", "slowed"] if self.clocked else []))
         self.f.flush()
 
     def row(self, *values):
+        values = values + (CLOCKS.row_state() if self.clocked else ())
         self.w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in values])
         self.f.flush()
 
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- clock state
+# nvml.h, nvmlClocksEventReasons: SW power cap 0x4, HW slowdown 0x8, SW thermal slowdown 0x20,
+# HW thermal slowdown 0x40, HW power brake slowdown 0x80 (idle 0x1 and application clocks 0x2
+# are not slowdowns).
+SLOWDOWN_REASONS = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
+NVML_CLOCK_SM = 1
+
+
+class Clocks:
+    """The SM clock and clock-event reasons of the GPU being timed, read through NVML
+    (libnvidia-ml.so.1, installed with the driver) with ctypes; `available` is False where it
+    cannot be read (then rows carry no clock columns and no row waits)."""
+
+    def __init__(self, wait_budget_s: float = 120.0):
+        self.available, self.readings = False, []
+        self.wait_budget_s, self.waited_s, self.waits = wait_budget_s, 0.0, 0
+        try:
+            import ctypes
+            lib = ctypes.CDLL("libnvidia-ml.so.1")
+            if lib.nvmlInit_v2() != 0:
+                return
+            handle = ctypes.c_void_p()
+            props = torch.cuda.get_device_properties(0)
+            bus = (f"{props.pci_domain_id:08x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
+                   if hasattr(props, "pci_bus_id") else None)
+            found = bus is not None and \
+                lib.nvmlDeviceGetHandleByPciBusId_v2(bus.encode(), ctypes.byref(handle)) == 0
+            count = ctypes.c_uint()
+            if not found and (lib.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0 or count.value != 1
+                              or lib.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(handle)) != 0):
+                return                          # cannot tell which NVML device torch is timing
+            self._reasons = getattr(lib, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
+                lib.nvmlDeviceGetCurrentClocksThrottleReasons
+            self._ctypes, self._lib, self._handle = ctypes, lib, handle
+            self.read()
+            self.available = True
+        except (OSError, AttributeError, RuntimeError):
+            pass
+
+    def read(self) -> tuple[int, int]:
+        """(SM clock in MHz, clock-event reason bits) now."""
+        c = self._ctypes
+        mhz, reasons = c.c_uint(), c.c_ulonglong()
+        if (self._lib.nvmlDeviceGetClockInfo(self._handle, NVML_CLOCK_SM, c.byref(mhz)) != 0
+                or self._reasons(self._handle, c.byref(reasons)) != 0):
+            raise RuntimeError("NVML read failed")
+        return mhz.value, reasons.value
+
+    def wait_unslowed(self, max_s: float = 2.0) -> None:
+        """Idle until no power or thermal slowdown is active (at most max_s, and at most
+        wait_budget_s over the run), so the row about to be timed starts at the boost clock."""
+        if not self.available or self.waited_s >= self.wait_budget_s:
+            return
+        t0 = time.time()
+        while self.read()[1] & SLOWDOWN_REASONS and time.time() - t0 < max_s:
+            time.sleep(0.01)
+        waited = time.time() - t0
+        self.waited_s += waited
+        self.waits += waited > 0.01
+
+    def start_row(self) -> None:
+        self.readings = []
+
+    def sample(self) -> None:
+        if self.available:
+            self.readings.append(self.read())
+
+    def row_state(self) -> tuple:
+        """(median SM MHz, 1 if any reading of the row showed a slowdown else 0) of the readings
+        since start_row; empty where the row took none."""
+        if not self.readings:
+            return ("", "")
+        return (statistics.median(m for m, _ in self.readings),
+                int(any(r & SLOWDOWN_REASONS for _, r in self.readings)))
+
+
+CLOCKS = Clocks.__new__(Clocks)       # replaced in run(), once torch is imported
+CLOCKS.available, CLOCKS.readings = False, []
 
 
 # ---------------------------------------------------------------- timing
@@ -153,15 +252,58 @@ def time_in_graph(call, nbuf: int, target_ms: float = 2.0, replays: int = 7, max
             call(r % nbuf)
     graph.replay()
     torch.cuda.synchronize()
+    CLOCKS.wait_unslowed()
+    CLOCKS.start_row()
     times = []
     for _ in range(replays):
         e0.record()
         graph.replay()
         e1.record()
         e1.synchronize()
+        CLOCKS.sample()
         times.append(e0.elapsed_time(e1) * 1e3 / reps)
     del graph
     return statistics.median(times)
+
+
+# A whole pass in a CUDA graph is replayed back to back this long, and its time is the median
+# replay after the settle time: on an H200 the 700 W limiter has engaged within ~1 s of a
+# pass that draws more (configs/profiles/h200-sxm/power_cap_prefill-2026-12-04/).
+PASS_SUSTAIN_S, PASS_SETTLE_S = 4.0, 2.0
+
+
+def time_sustained(call, sustain_s: float = PASS_SUSTAIN_S, settle_s: float = PASS_SETTLE_S):
+    """(cold_us, us) of `call()` captured once in a CUDA graph: cold_us its first replay from an
+    unslowed card, us the median replay once it has been replayed back to back for settle_s
+    (CLOCKS reads the SM clock after each replay kept)."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        call()
+    torch.cuda.current_stream().wait_stream(stream)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        call()
+    graph.replay()
+    torch.cuda.synchronize()
+    CLOCKS.wait_unslowed()
+    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    cold, kept, start = None, [], time.time()
+    CLOCKS.start_row()
+    while time.time() - start < sustain_s or len(kept) < 3:
+        e0.record()
+        graph.replay()
+        e1.record()
+        e1.synchronize()
+        us = e0.elapsed_time(e1) * 1e3
+        if cold is None:
+            cold = us
+        elif time.time() - start >= settle_s:
+            kept.append(us)
+            CLOCKS.sample()
+    del graph
+    return cold, statistics.median(kept)
 
 
 def time_eager(call, replays: int = 7, inner: int = 20):
@@ -202,7 +344,7 @@ def environment() -> dict:
         "host": platform.node(),
         "harness_version": HARNESS_VERSION,
     }
-    query = ("name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,"
+    query = ("name,serial,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,"
              "power.limit,power.max_limit,temperature.gpu,persistence_mode")
     try:
         out = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
@@ -223,7 +365,8 @@ GEMM_M = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 
 
 def bench_gemm(out, smoke):
-    t = Table(os.path.join(out, "gemm.csv"), ["dtype", "m", "n", "k", "us", "tflops", "gbps"])
+    t = Table(os.path.join(out, "gemm.csv"), ["dtype", "m", "n", "k", "us", "tflops", "gbps"],
+              clocked=True)
     grid = [("bf16", m, n, k) for n, k in GEMM_NK for m in GEMM_M]
     grid += [("fp16", m, n, k) for n, k in [(12288, 4096), (4096, 11008)] for m in GEMM_M[::2]]
     grid += [("fp8", m, n, k) for n, k in [(12288, 4096), (4096, 11008), (57344, 8192)]
@@ -275,7 +418,7 @@ def _gemm_one(dtype, m, n, k):
 
 
 def bench_copy(out, smoke):
-    t = Table(os.path.join(out, "copy.csv"), ["bytes", "mode", "us", "gbps"])
+    t = Table(os.path.join(out, "copy.csv"), ["bytes", "mode", "us", "gbps"], clocked=True)
     sizes = [2**p for p in ([24, 30] if smoke else range(20, 33))]
     for nbytes in sizes:
         n = nbytes // 2 // 2                   # bytes counts read + write of bf16 elements
@@ -287,11 +430,13 @@ def bench_copy(out, smoke):
         if nbytes >= 2**28:                    # the same copy launched eagerly, timed by events
             e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             times = []
+            CLOCKS.start_row()
             for _ in range(7):
                 e0.record()
                 dst[0].copy_(src[0])
                 e1.record()
                 e1.synchronize()
+                CLOCKS.sample()
                 times.append(e0.elapsed_time(e1) * 1e3)
             us = statistics.median(times[2:])
             t.row(nbytes, "eager", us, nbytes / us / 1e3)
@@ -320,7 +465,8 @@ def _sdpa(q, k, v, causal):
 
 def bench_attention(out, smoke):
     t = Table(os.path.join(out, "attention.csv"),
-              ["phase", "batch", "q_len", "kv_len", "heads", "head_dim", "backend", "us"])
+              ["phase", "batch", "q_len", "kv_len", "heads", "head_dim", "backend", "us"],
+              clocked=True)
     H, D = 32, 128
     prefill = [(1, L) for L in (128, 256, 512, 1024, 2048, 4096, 8192, 16384)] + \
               [(8, L) for L in (512, 2048)]
@@ -543,7 +689,7 @@ def check_fused_kernels():
 
 def bench_elementwise(out, smoke):
     t = Table(os.path.join(out, "elementwise.csv"),
-              ["op", "variant", "tokens", "width", "kernels", "bytes", "us"])
+              ["op", "variant", "tokens", "width", "kernels", "bytes", "us"], clocked=True)
     d, dff = 4096, 11008
     tokens = [1, 16] if smoke else [1, 4, 16, 64, 256, 1024, 4096, 16384]
     for fused in (True, False):
@@ -724,7 +870,8 @@ def _count_kernels(fn):
 
 def bench_decoder(out, smoke, deadline):
     t = Table(os.path.join(out, "decoder_step.csv"),
-              ["phase", "launch", "fused", "batch", "ctx", "layers", "kv_buffers", "kernels", "us"])
+              ["phase", "launch", "fused", "batch", "ctx", "layers", "kv_buffers", "kernels",
+               "cold_us", "us"], clocked=True)
     layers = 2 if smoke else 32
     model = Llama(layers=layers)
     free = torch.cuda.mem_get_info()[0]
@@ -757,8 +904,9 @@ def bench_decoder(out, smoke, deadline):
 
 def _time_pass(model, phase, b, ctx, ops, launch, vocab, budget, count):
     """One whole pass of `model` (decode: `b` requests at position ctx; prefill: one request of
-    ctx tokens) timed as a CUDA-graph replay or launched eagerly: (KV buffers, kernels a pass
-    launches (profiler; "" unless `count`), us), or None when it does not fit the GPU."""
+    ctx tokens) timed as CUDA-graph replays (time_sustained) or launched eagerly: (KV buffers,
+    kernels a pass launches (profiler; "" unless `count`), cold_us ("" when eager), us), or None
+    when it does not fit the GPU."""
     decode = phase == "decode"
     try:
         nbuf = model.alloc(b if decode else 1, ctx + 1 if decode else ctx, budget)
@@ -769,16 +917,18 @@ def _time_pass(model, phase, b, ctx, ops, launch, vocab, budget, count):
         step = lambda: model.forward(ids, pos, ctx, ops, decode)   # noqa: E731
         kernels = _count_kernels(step) if count else ""
         if launch == "eager":
-            us = time_eager(step, replays=5, inner=3)
+            CLOCKS.start_row()
+            cold_us, us = "", time_eager(step, replays=5, inner=3)
+            CLOCKS.sample()
         else:
-            us = time_in_graph(lambda i: step(), 1, target_ms=0.0, replays=7, max_reps=1)
+            cold_us, us = time_sustained(step)
     except torch.OutOfMemoryError:
         log(f"{type(model).__name__} {phase} b={b} ctx={ctx}: out of memory, skipped")
         return None
     finally:
         model.kv = []
         torch.cuda.empty_cache()
-    return nbuf, kernels, us
+    return nbuf, kernels, cold_us, us
 
 
 def bench_decoder_gpt(out, smoke, deadline):
@@ -787,7 +937,8 @@ def bench_decoder_gpt(out, smoke, deadline):
     tokens. A second model family for the whole-step test (LayerNorm, GELU, unfused residual
     adds, biases); never read by profile mode."""
     t = Table(os.path.join(out, "decoder_step_gpt.csv"),
-              ["model", "phase", "launch", "fused", "batch", "ctx", "layers", "kv_buffers", "kernels", "us"])
+              ["model", "phase", "launch", "fused", "batch", "ctx", "layers", "kv_buffers", "kernels",
+               "cold_us", "us"], clocked=True)
     layers = 2 if smoke else 32
     model = Gpt3(layers=layers)
     budget = 0.75 * torch.cuda.mem_get_info()[0] - 6e9
@@ -1034,6 +1185,10 @@ def run(out: str, smoke: bool = False, only: list[str] | None = None, budget_s: 
         json.dump(env, f, indent=1)
     log(f"{env['gpu_name']}: {env['sms']} SMs, L2 {env['l2_bytes'] / 2**20:.0f} MiB, "
         f"torch {env['torch']}, CUDA {env['cuda']}, triton {env['triton']}")
+    global CLOCKS
+    CLOCKS = Clocks()
+    log("clock state: " + ("NVML readable: kernel rows wait out slowdowns and record sm_mhz, slowed"
+                           if CLOCKS.available else "NVML not readable: rows carry no clock state"))
     torch.manual_seed(0)
     check_fused_kernels()
     warm_up_clocks()
@@ -1049,6 +1204,9 @@ def run(out: str, smoke: bool = False, only: list[str] | None = None, budget_s: 
         log(f"section {name}: {time.time() - t0:.1f} s")
         torch.cuda.empty_cache()
     env["seconds"] = round(time.time() - start, 1)
+    env["clock_state"] = ({"nvml": True, "rows_waited": CLOCKS.waits,
+                           "seconds_waited": round(CLOCKS.waited_s, 1)}
+                          if CLOCKS.available else {"nvml": False})
     env["nvidia_smi_at_end"] = environment()["nvidia_smi"]
     with open(os.path.join(out, "env.json"), "w") as f:
         json.dump(env, f, indent=1)

@@ -54,8 +54,10 @@ CARDS = {"h200-sxm": "H200 SXM", "h100-sxm": "H100 SXM (a second, independent ca
 # kind (hwsim.validate.gpu_fidelity) -> (words, the measurement file its rows come from)
 KINDS = {"gemm": ("GEMMs", "gemm.csv"),
          "attention": ("attention kernels", "attention.csv"),
-         "decode_step": ("LLaMA-2-7B decode steps", "decoder_step.csv, CUDA graph + fused rows"),
-         "prefill": ("LLaMA-2-7B prefills", "decoder_step.csv, CUDA graph + fused rows"),
+         "decode_step": ("LLaMA-2-7B decode steps", "decoder_step.csv, CUDA graph + fused rows; "
+                         "H200: each replayed back to back as a serving loop runs it (harness 3)"),
+         "prefill": ("LLaMA-2-7B prefills", "decoder_step.csv, CUDA graph + fused rows; H200: "
+                     "each replayed back to back as a serving loop runs it (harness 3)"),
          "decode_step_gpt": ("GPT-3-6.7B-shaped decode steps (a second model family)",
                              "decoder_step_gpt.csv"),
          "prefill_gpt": ("GPT-3-6.7B-shaped prefills (a second model family)", "decoder_step_gpt.csv")}

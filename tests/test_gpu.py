@@ -615,6 +615,69 @@ def test_the_power_sampler_reads_nvidia_smi_and_takes_a_phase_median(monkeypatch
         sampler.stop()
 
 
+def _fake_clocks(gpu_bench, readings):
+    """A Clocks whose NVML reads return `readings` (SM MHz, reason bits) in turn, the last one
+    for ever after."""
+    clocks = gpu_bench.Clocks.__new__(gpu_bench.Clocks)
+    clocks.available, clocks.readings = True, []
+    clocks.wait_budget_s, clocks.waited_s, clocks.waits = 1.0, 0.0, 0
+    queue = list(readings)
+    clocks.read = lambda: queue.pop(0) if len(queue) > 1 else queue[0]
+    return clocks
+
+
+def test_a_kernel_row_waits_until_the_card_leaves_its_power_cap(monkeypatch, tmp_path):
+    """Harness 3 on a CPU with a stand-in NVML: while the SW power cap (0x4) is active the row
+    waits (GPU idle, 0x1, is no slowdown); the row then records the median SM clock of its
+    replays and 1 if any replay was slowed; a table is written with the two columns."""
+    from hwsim.calibrate import gpu_bench
+    clocks = _fake_clocks(gpu_bench, [(1500, 0x4), (1500, 0x4), (1980, 0x1)])
+    clocks.wait_unslowed(max_s=1.0)
+    assert clocks.waits == 1 and clocks.waited_s > 0.0
+    clocks.start_row()
+    clocks.read = iter([(1980, 0), (1980, 0), (1755, 0x4)]).__next__
+    for _ in range(3):
+        clocks.sample()
+    assert clocks.row_state() == (1980, 1)
+    monkeypatch.setattr(gpu_bench, "CLOCKS", clocks)
+    table = gpu_bench.Table(tmp_path / "t.csv", ["what", "us"], clocked=True)
+    table.row("x", 1.5)
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["what,us,sm_mhz,slowed", "x,1.5,1980,1"]
+
+
+def test_without_nvml_rows_carry_no_clock_state_and_never_wait(tmp_path):
+    """This machine has no NVIDIA driver: Clocks is unavailable, a clocked table has no clock
+    columns, and a row does not wait."""
+    from hwsim.calibrate import gpu_bench
+    clocks = gpu_bench.Clocks()
+    assert not clocks.available
+    clocks.wait_unslowed()
+    clocks.sample()
+    assert clocks.waits == 0 and clocks.row_state() == ("", "")
+    table = gpu_bench.Table(tmp_path / "t.csv", ["what", "us"], clocked=True)
+    table.row("x", 1.5)
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["what,us", "x,1.5"]
+
+
+def test_the_profile_rows_record_the_state_they_were_timed_in():
+    """The committed H200 profile (harness 3): no elementwise or copy row was slowed and most
+    kernel rows ran at the 1980 MHz boost clock; whole passes that draw the 700 W limit ran
+    slowed and slower than their cold replay (prefills of 512+ tokens: >= 10% and <= 1600 MHz),
+    batch-1 decode steps did not (1980 MHz, within 5% of cold)."""
+    folder = profiles_dir() / "h200-sxm"
+    for name in ("elementwise.csv", "copy.csv"):
+        assert all(r["slowed"] == "0" for r in read_csv(folder / name))
+    gemm = read_csv(folder / "gemm.csv")
+    assert sum(float(r["sm_mhz"]) >= 1980 for r in gemm) > 0.6 * len(gemm)
+    steps = [r for r in read_csv(folder / "decoder_step.csv") if r["launch"] == "cuda_graph"]
+    for r in steps:
+        ratio = float(r["us"]) / float(r["cold_us"])
+        if r["phase"] == "prefill" and int(r["ctx"]) >= 512:
+            assert r["slowed"] == "1" and float(r["sm_mhz"]) <= 1600 and ratio >= 1.10, r
+        if r["phase"] == "decode" and r["batch"] == "1":
+            assert r["slowed"] == "0" and float(r["sm_mhz"]) == 1980 and abs(ratio - 1) < 0.05, r
+
+
 # ---------------------------------------------------------------- memory latency chain, FA2 splits
 def _norm_op(rows):
     return Op(name="L0.norm1", kind=OpKind.NORM, layer=0, dtype="bf16", flops=4.0 * rows * 4096,

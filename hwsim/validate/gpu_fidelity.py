@@ -209,6 +209,30 @@ def step_predictions(name: str) -> list[Prediction]:
     return out
 
 
+def other_card_predictions(name: str) -> list[Prediction]:
+    """The whole passes of the same harness run on other cards of the model
+    (configs/profiles/<name>/other_card-*/, harness 3), fused CUDA-graph rows, both modes:
+    kinds `<kind>_other_card`. How far a profile of one card carries to another (the card-to-
+    card spread is part of the error), informative."""
+    out = []
+    modes = _step_modes(name)
+    for folder in sorted((profiles_dir() / name).glob("other_card-*")):
+        for file, (model, suffix) in STEP_FILES.items():
+            if not (folder / file).exists():
+                continue
+            for row in read_csv(folder / file):
+                if row["launch"] != "cuda_graph" or row["fused"] != "1":
+                    continue
+                kind = ("decode_step" if row["phase"] == "decode" else "prefill") + suffix
+                b, ctx = int(row["batch"]), int(row["ctx"])
+                stack = measured_stack(row, 3)
+                for mode, gpu in modes.items():
+                    us = step_us(gpu, row["phase"], b, ctx, stack, row.get("model") or model)
+                    out.append(Prediction(kind + "_other_card", mode, f"b={b} ctx={ctx}",
+                                          float(row["us"]), us))
+    return out
+
+
 # power_cap*/series.csv phases: (phase, batch, context) of the harness's LLaMA-2-7B stack
 BOOST_POINTS = {"prefill_2048": ("prefill", 1, 2048), "prefill_1024": ("prefill", 1, 1024),
                 "decode_b1_512": ("decode", 1, 512), "decode_b128_2048": ("decode", 128, 2048),
@@ -368,8 +392,9 @@ def same_card_energy_predictions(name: str) -> list[Prediction]:
 
 @functools.lru_cache(maxsize=4)
 def predictions(name: str = "h200-sxm") -> tuple[Prediction, ...]:
-    return tuple(kernel_predictions(name) + step_predictions(name) + boost_clock_predictions(name)
-                 + energy_predictions(name) + same_card_energy_predictions(name))
+    return tuple(kernel_predictions(name) + step_predictions(name) + other_card_predictions(name)
+                 + boost_clock_predictions(name) + energy_predictions(name)
+                 + same_card_energy_predictions(name))
 
 
 def summarize(preds) -> list[dict]:
@@ -388,6 +413,7 @@ def fidelity_rows(name: str = "h200-sxm") -> list[dict]:
     """Per (kind, mode): n, median |err|, max |err| of the model against the card's measurements
     (kinds: gemm, attention, decode_step, prefill; `*_eager` / `*_unfused`: the serving-stack
     knobs, a few points each; `*_cold`: the same passes' first replay from an unslowed card;
+    `*_other_card`: the same harness's passes on another card (other_card_predictions);
     `*_boost_clock` / `*_sustained`: the power probes' passes before and at the power cap,
     boost_clock_predictions)."""
     return summarize(predictions(name))

@@ -998,6 +998,24 @@ def test_profile_energy_predicts_the_held_out_gemv_power(power_csv):
     assert predicted == pytest.approx(r["power_w"], rel=0.05)
 
 
+def test_small_m_gemms_cost_energy_per_useful_flop_not_per_padded_tile():
+    """gemm_power-2026-12-04/ (a fourth H200): LLaMA-2-7B gate+up GEMMs of m = 1-32 rows all
+    stream ~3.8 TB/s, and their board power rises with the nominal FLOPs at the profile's energy
+    per FLOP (0.82 pJ, from an 8192^3 GEMM on another card) within 10%, bytes charged at the
+    profile's per-byte energy. Were padded tile rows charged, m = 1-32 would draw one power."""
+    rows = read_csv(profiles_dir() / "h200-sxm" / "gemm_power-2026-12-04" / "gemm_power.csv")
+    gemm = {int(r["m"]): {k: float(v) for k, v in r.items() if k != "phase"}
+            for r in rows if r["phase"] == "gemm"}
+    energy = load_profile("h200-sxm").energy
+    a, b = gemm[1], gemm[32]
+    assert a["sm_mhz"] == b["sm_mhz"] == 1980                 # neither slowed by the cap
+    d_watts = b["power_w"] - a["power_w"] - (b["hbm_bytes_per_s"] - a["hbm_bytes_per_s"]) \
+        * energy.pj_per_hbm_byte * 1e-12
+    pj_per_flop = d_watts / (b["flop_per_s"] - a["flop_per_s"]) * 1e12
+    assert pj_per_flop == pytest.approx(energy.pj_per_bf16_flop, rel=0.10)
+    assert b["power_w"] > a["power_w"] + 80                    # 101 W more for 32x the rows
+
+
 def test_two_h200s_agree_on_energy_per_flop_not_per_byte():
     """Two cards of the same model (power.csv, 2026-12-04T04:10Z; power-2026-12-04b/, 15:04Z on
     another machine): the same pJ per bf16 FLOP within 1% and idle power within 3 W, but

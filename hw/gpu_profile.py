@@ -456,12 +456,22 @@ def write_readme(folder, env: dict) -> None:
     """A provenance note next to freshly measured CSV files."""
     folder = Path(folder)
     nv = env.get("nvidia_smi") if isinstance(env.get("nvidia_smi"), dict) else {}
+    clocks = env.get("clock_state") if isinstance(env.get("clock_state"), dict) else {}
+    clock_note = (
+        f"Clock state (NVML): kernel rows were timed from an unslowed card (the run waited before "
+        f"{clocks.get('rows_waited')} rows, {clocks.get('seconds_waited')} s in all); each row's "
+        "sm_mhz and slowed columns say how it ran. Whole passes (decoder_step*.csv) were replayed "
+        "back to back: us is the median replay after 2 s, cold_us the first.\n\n"
+        if clocks.get("nvml") else
+        "Clock state: NVML was not readable, so rows carry no sm_mhz / slowed columns and were "
+        "timed in whatever power state earlier rows left the card.\n\n")
     (folder / "README.md").write_text(
         f"# GPU profile: {env['gpu_name']}\n\n"
         f"Measured by `hwsim calibrate gpu` on {env['date_utc']} in {env.get('seconds', '?')} s: "
         f"{env['sms']} SMs, L2 {env['l2_bytes'] / 2**20:.0f} MiB, driver "
         f"{nv.get('driver_version', '?')}, CUDA {env['cuda']}, torch {env['torch']}, "
-        f"triton {env.get('triton')}. Method and columns: hwsim/calibrate/gpu_bench.py.\n\n"
+        f"triton {env.get('triton')}, serial {nv.get('serial', '?')}. Method and columns: "
+        "hwsim/calibrate/gpu_bench.py.\n\n" + clock_note +
         "Profile mode reads gemm.csv, attention.csv, elementwise.csv, launch.csv, "
         "in_context.csv and power.csv (its energy; absent without nvidia-smi) only; "
         "decoder_step.csv (whole decoder steps and prefills) is held out as the test of how the "

@@ -631,9 +631,8 @@ def test_the_power_sampler_reads_nvidia_smi_and_takes_a_phase_median(monkeypatch
 def _fake_clocks(gpu_bench, readings):
     """A Clocks whose NVML reads return `readings` (SM MHz, reason bits) in turn, the last one
     for ever after."""
-    clocks = gpu_bench.Clocks.__new__(gpu_bench.Clocks)
-    clocks.available, clocks.readings = True, []
-    clocks.wait_budget_s, clocks.waited_s, clocks.waits = 1.0, 0.0, 0
+    clocks = gpu_bench.Clocks(wait_budget_s=1.0, read_nvml=False)
+    clocks.available = True
     queue = list(readings)
     clocks.read = lambda: queue.pop(0) if len(queue) > 1 else queue[0]
     return clocks

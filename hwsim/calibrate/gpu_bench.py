@@ -150,9 +150,11 @@ class Clocks:
     (libnvidia-ml.so.1, installed with the driver) with ctypes; `available` is False where it
     cannot be read (then rows carry no clock columns and no row waits)."""
 
-    def __init__(self, wait_budget_s: float = 120.0):
+    def __init__(self, wait_budget_s: float = 120.0, read_nvml: bool = True):
         self.available, self.readings = False, []
         self.wait_budget_s, self.waited_s, self.waits = wait_budget_s, 0.0, 0
+        if not read_nvml:
+            return
         try:
             import ctypes
             lib = ctypes.CDLL("libnvidia-ml.so.1")
@@ -213,8 +215,7 @@ class Clocks:
                 int(any(r & SLOWDOWN_REASONS for _, r in self.readings)))
 
 
-CLOCKS = Clocks.__new__(Clocks)       # replaced in run(), once torch is imported
-CLOCKS.available, CLOCKS.readings = False, []
+CLOCKS = Clocks(read_nvml=False)      # replaced in run(), once torch is imported
 
 
 # ---------------------------------------------------------------- timing

@@ -1015,6 +1015,23 @@ def test_small_m_gemms_cost_energy_per_useful_flop_not_per_padded_tile():
     assert b["power_w"] > a["power_w"] + 80                    # 101 W more for 32x the rows
 
 
+def test_most_of_a_streamed_bytes_energy_is_spent_on_the_gpu_die_not_in_the_hbm():
+    """memory_power-2026-12-04/ (NVML's memory power domain on an H200): the HBM stacks take
+    2.8 pJ/bit of a copied byte and 3.5 of a byte a GEMV reads (within a factor 1.5 of the
+    HBM2 device figure datasheet mode uses, 3.9 pJ/bit), while the board spends ~100 pJ per
+    streamed byte: over two thirds of it on the GPU die."""
+    rows = {r["phase"]: {k: float(v) for k, v in r.items() if k != "phase"}
+            for r in read_csv(profiles_dir() / "h200-sxm" / "memory_power-2026-12-04" / "memory_power.csv")}
+    idle = rows["idle_after"]                  # clocks up, as between a busy card's kernels
+    for phase in ("copy", "gemv"):
+        r = rows[phase]
+        memory_pj_per_byte = (r["memory_avg_w"] - idle["memory_avg_w"]) / r["hbm_bytes_per_s"] * 1e12
+        board_pj_per_byte = (r["board_avg_w"] - idle["board_avg_w"]) / r["hbm_bytes_per_s"] * 1e12
+        assert 3.9 / 1.5 < memory_pj_per_byte / 8 < 3.9 * 1.5, (phase, memory_pj_per_byte)
+        assert memory_pj_per_byte < board_pj_per_byte / 3, (phase, memory_pj_per_byte, board_pj_per_byte)
+    assert rows["idle"]["memory_avg_w"] < rows["copy"]["memory_avg_w"] / 3
+
+
 def test_two_h200s_agree_on_energy_per_flop_not_per_byte():
     """Two cards of the same model (power.csv, 2026-12-04T04:10Z; power-2026-12-04b/, 15:04Z on
     another machine): the same pJ per bf16 FLOP within 1% and idle power within 3 W, but

@@ -169,7 +169,9 @@ KNOWN_MISSED = {
     # at (TDP - idle) / peak plus HBM bytes at 3.9 pJ/bit (an HBM2 device figure): it leaves out
     # the on-chip data movement (L2, crossbar, SM load/store) and the clocked idle of a busy
     # card, which this card's memory-bound steps show to be most of its power. No public
-    # per-byte figure for those was found; not changed.
+    # per-byte figure for those was found; not changed. Measured since (NVML's memory power
+    # domain, configs/profiles/h200-sxm/memory_power-2026-12-04/): the HBM stacks take 2.8-3.5
+    # pJ/bit of a streamed byte, the board ~100 pJ/B: three quarters is spent on the die.
     "gpu.h200-sxm.datasheet.step_energy",   # 71.8% (band 25%)
     # The B200 preset (datasheet mode, 2026-12-03) against bf16 square GEMMs someone else timed on
     # a B200 (pytorch/ao PR #2427, profiler kernel times; configs/published/gpu_gemm/README.md):

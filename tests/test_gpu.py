@@ -1032,6 +1032,24 @@ def test_most_of_a_streamed_bytes_energy_is_spent_on_the_gpu_die_not_in_the_hbm(
     assert rows["idle"]["memory_avg_w"] < rows["copy"]["memory_avg_w"] / 3
 
 
+def test_the_h200s_that_draw_more_per_byte_spend_it_in_their_hbm_stacks():
+    """Two H200s measured with the calibration's memory_w column (power_memory-2026-12-04/) and
+    the same kernels (memory_power-2026-12-04/): 121 against 101 pJ per copied byte on the
+    board, and most of that difference in the memory power domain (36.6 against 22.2 pJ/B)."""
+    folder = profiles_dir() / "h200-sxm"
+    hungry = {r["phase"]: r for r in read_csv(folder / "power_memory-2026-12-04" / "power.csv")}
+    frugal = {r["phase"]: r for r in read_csv(folder / "memory_power-2026-12-04" / "memory_power.csv")}
+
+    def per_byte(rows, board, memory, idle):
+        copy = {k: float(v) for k, v in rows["copy"].items() if k != "phase"}
+        rest = {k: float(v) for k, v in rows[idle].items() if k != "phase"}
+        rate = copy["hbm_bytes_per_s"] / 1e12
+        return (copy[board] - rest[board]) / rate, (copy[memory] - rest[memory]) / rate
+    board_a, memory_a = per_byte(hungry, "power_w", "memory_w", "idle")
+    board_b, memory_b = per_byte(frugal, "board_avg_w", "memory_avg_w", "idle_after")
+    assert board_a - board_b > 15 and memory_a - memory_b > 0.6 * (board_a - board_b)
+
+
 def test_two_h200s_agree_on_energy_per_flop_not_per_byte():
     """Two cards of the same model (power.csv, 2026-12-04T04:10Z; power-2026-12-04b/, 15:04Z on
     another machine): the same pJ per bf16 FLOP within 1% and idle power within 3 W, but

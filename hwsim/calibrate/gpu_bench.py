@@ -55,7 +55,9 @@ CSV files written under --out:
                     every 100 ms) in sustained states, each held 10 s, samples after the first
                     3 s (clocks as found, never set); profile mode's energy per FLOP, per HBM
                     byte and idle power come from them. Needs nvidia-smi; without it the section
-                    is skipped.
+                    is skipped. + memory_w where NVML reports the memory power domain (the HBM
+                    stacks' power, a 1 s average read at the end of the phase); not read by
+                    profile mode.
 """
 from __future__ import annotations
 
@@ -143,6 +145,7 @@ def log(msg):
 # are not slowdowns).
 SLOWDOWN_REASONS = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
 NVML_CLOCK_SM = 1
+NVML_FI_DEV_POWER_AVERAGE, NVML_POWER_SCOPE_MEMORY = 185, 2   # nvml.h field id and power scope
 
 
 class Clocks:
@@ -186,6 +189,22 @@ class Clocks:
                 or self._reasons(self._handle, c.byref(reasons)) != 0):
             raise RuntimeError("NVML read failed")
         return mhz.value, reasons.value
+
+    def memory_power_w(self) -> float | None:
+        """The HBM stacks' power over the last second (NVML field 185, POWER_AVERAGE, with
+        scope 2 = memory: "GPU Memory Power Readings" in nvidia-smi -q), or None where the
+        card or driver does not report it."""
+        c = self._ctypes
+
+        class FieldValue(c.Structure):          # nvml.h nvmlFieldValue_t
+            _fields_ = [("fieldId", c.c_uint), ("scopeId", c.c_uint), ("timestamp", c.c_longlong),
+                        ("latencyUsec", c.c_longlong), ("valueType", c.c_int),
+                        ("nvmlReturn", c.c_int), ("value", c.c_ulonglong)]
+        value = FieldValue(fieldId=NVML_FI_DEV_POWER_AVERAGE, scopeId=NVML_POWER_SCOPE_MEMORY)
+        if (self._lib.nvmlDeviceGetFieldValues(self._handle, 1, c.byref(value)) != 0
+                or value.nvmlReturn != 0):
+            return None
+        return value.value / 1e3                # milliwatts; an unsigned int value
 
     def wait_unslowed(self, max_s: float = 2.0) -> None:
         """Idle until no power or thermal slowdown is active (at most max_s, and at most
@@ -1096,8 +1115,11 @@ def bench_power(out, smoke):
         log("power: no nvidia-smi on PATH, section skipped")
         return
     settle_s, busy_s, idle_s = (1.0, 3.0, 2.0) if smoke else (3.0, 10.0, 6.0)
+    memory = CLOCKS.available and CLOCKS.memory_power_w() is not None
     t = Table(os.path.join(out, "power.csv"), ["phase", "seconds", "samples", "power_w", "sm_mhz",
-                                               "flop_per_s", "hbm_bytes_per_s"])
+                                               "flop_per_s", "hbm_bytes_per_s"]
+              + (["memory_w"] if memory else []))
+    memory_w = (lambda: (CLOCKS.memory_power_w() or 0.0,)) if memory else (lambda: ())
     sampler = PowerSampler()
     try:
         time.sleep(1.0)
@@ -1105,7 +1127,7 @@ def bench_power(out, smoke):
         t0 = time.time()
         time.sleep(idle_s)
         watts, mhz, n = sampler.median(t0 + idle_s / 2, time.time())
-        t.row("idle", idle_s / 2, n, watts, mhz, 0.0, 0.0)
+        t.row("idle", idle_s / 2, n, watts, mhz, 0.0, 0.0, *memory_w())
 
         def sustained(phase, call, flop, nbytes):
             call()
@@ -1123,9 +1145,11 @@ def bench_power(out, smoke):
                 torch.cuda.synchronize()
             e1.record()
             e1.synchronize()
+            hbm_w = memory_w()                  # its 1 s average: the last second of the phase
             seconds = e0.elapsed_time(e1) * 1e-3
             watts, mhz, n = sampler.median(kept, time.time())
-            t.row(phase, seconds, n, watts, mhz, flop * calls / seconds, nbytes * calls / seconds)
+            t.row(phase, seconds, n, watts, mhz, flop * calls / seconds, nbytes * calls / seconds,
+                  *hbm_w)
             log(f"power {phase}: {watts:.0f} W at {mhz:.0f} MHz, "
                 f"{flop * calls / seconds / 1e12:.0f} TFLOP/s, {nbytes * calls / seconds / 1e9:.0f} GB/s")
 

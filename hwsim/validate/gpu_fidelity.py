@@ -131,7 +131,8 @@ def measured_stack(row: dict, harness: int) -> ServingStack:
     model is compared with the program that was measured: harness 1 wrote the new K and V into
     the cache with two copy kernels per layer in every stack (fused too), harness 2 with one
     Triton kernel in the fused stack (vLLM's reshape_and_cache) and two copies in the unfused
-    one (Hugging Face's cache update)."""
+    one (Hugging Face's cache update); harness 3 runs harness 2's program (it changed how rows
+    are timed, not what they run)."""
     fused = row["fused"] == "1"
     return ServingStack(launch=row["launch"], fused_elementwise=fused,
                         separate_kv_writes=harness < 2 or not fused)

@@ -655,6 +655,9 @@ def test_a_kernel_row_waits_until_the_card_leaves_its_power_cap(monkeypatch, tmp
     table = gpu_bench.Table(tmp_path / "t.csv", ["what", "us"], clocked=True)
     table.row("x", 1.5)
     assert (tmp_path / "t.csv").read_text().splitlines() == ["what,us,sm_mhz,slowed", "x,1.5,1980,1"]
+    clocks.start_row()                      # a row that took no reading reads the state now,
+    clocks.read = lambda: (1830, 0x4)       # so a profile never holds an empty clock cell
+    assert clocks.row_state() == (1830, 1)
 
 
 def test_without_nvml_rows_carry_no_clock_state_and_never_wait(tmp_path):

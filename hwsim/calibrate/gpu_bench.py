@@ -227,9 +227,11 @@ class Clocks:
 
     def row_state(self) -> tuple:
         """(median SM MHz, 1 if any reading of the row showed a slowdown else 0) of the readings
-        since start_row; empty where the row took none."""
-        if not self.readings:
+        since start_row (a row that took none reads the state now); empty without NVML."""
+        if not self.available:
             return ("", "")
+        if not self.readings:
+            self.sample()
         return (statistics.median(m for m, _ in self.readings),
                 int(any(r & SLOWDOWN_REASONS for _, r in self.readings)))
 

@@ -136,7 +136,22 @@ def _systems_table(result: RunResult) -> str:
                                     "device held at its power limit (a GPU at its TDP: the "
                                     "pass's energy over its time at full clock would exceed "
                                     "it): " + ", ".join(slowed))])
+    sheet = [name for name, r in _systems(result)
+             if r.metrics.power_limit_slowdown == 1.0 and _datasheet_gpu(r)]
+    if sheet:
+        legend += "\n" + _legend([("GPU datasheet mode", ", ".join(sheet) + ": kernel times at "
+                                    "the boost clock. Datasheet energy stays below the card's "
+                                    "power limit, so the slowdown of a busy card held at it is "
+                                    "not in their times: an H200 at 700 W runs prefills 10-18% "
+                                    "and large-batch decode steps up to 15% slower "
+                                    "(configs/profiles/h200-sxm/). A measured profile "
+                                    "(hardware.gpu.profile) includes it")])
     return f"{table}\n{legend}"
+
+
+def _datasheet_gpu(r: SystemResult) -> bool:
+    """Whether the system runs on a GPU costed from its datasheet (no measured profile)."""
+    return any(getattr(spec, "profile", "") is None for spec in r.system.hardware.specs("gpu"))
 
 
 def _units_table(result: RunResult) -> str:

@@ -75,6 +75,29 @@ def test_175b_header_gives_96_layers_and_24_per_stage():
     assert "96 decoder layers (24 per pipeline stage)" in header and "= 32 devices" in header
 
 
+@pytest.mark.parametrize("gpu,caveat", [("{preset: h200-sxm}", True),
+                                         ("{preset: h200-sxm, profile: h200-sxm}", False)])
+def test_a_datasheet_gpu_row_says_it_is_not_held_at_the_power_limit(gpu, caveat):
+    """Datasheet mode's energy never reaches a card's power limit, so its GPU rows are
+    boost-clock times: the legend says so (with the measured size of the slowdown); a profiled
+    GPU, whose measured energy lets the engine hold it at the limit, gets no such line."""
+    from hwsim.config.loader import load_config_text
+    from hwsim.pipeline import RunResult, run_system
+    from hwsim.report import format_table
+    config = load_config_text(f"""name: t
+workload: {{model: llama2-7b, phase: prefill, batch: 1, dtype: bf16, lm_head: false,
+           requests: {{distribution: fixed, context_len: 512}}}}
+hardware: {{gpu: {gpu}}}
+mapper: {{name: gpu}}
+""")
+    text = format_table(RunResult(config, run_system(config.main)))
+    assert ("GPU datasheet mode" in legend(text)) == caveat
+    if caveat:
+        assert "boost clock" in legend(text)["GPU datasheet mode"]
+    else:
+        assert "power limit" in legend(text)          # the profile's prefill is held there
+
+
 def test_every_column_has_a_legend_with_its_unit(result):
     from hwsim.report import format_table
     text = format_table(result)

@@ -34,7 +34,9 @@ GRAPH = ServingStack(launch="cuda_graph", fused_elementwise=True)
 # energy: a pass there does not vouch for the GPU side (energy_predictions below).
 GPU_ENERGY_LOW = ("; caveat: the GPU model's energy per pass is well below the H200's measured "
                   "board energy (row gpu.h200-sxm.datasheet.step_energy: no on-chip data-movement "
-                  "or clocked-idle energy), so the GPU side of this ratio is an underestimate")
+                  "or clocked-idle energy; the H200's HBM stacks take ~3-6 pJ/bit of the ~100-120 "
+                  "pJ per byte its board spends streaming, configs/profiles/h200-sxm/"
+                  "memory_power-2026-12-04/), so the GPU side of this ratio is an underestimate")
 
 
 @dataclass(frozen=True)

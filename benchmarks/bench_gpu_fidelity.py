@@ -51,10 +51,16 @@ BEFORE = {("h200-sxm", "gemm", "datasheet"): (0.074, 0.420), ("h200-sxm", "gemm"
           ("h100-sxm", "prefill", "profile"): (0.037, 0.072)}
 
 
+# A second run of the same harness on the same card as each profile's decoder_step.csv.
+SECOND_RUN = {"h200-sxm": "gated-run1-2026-12-04", "h100-sxm": "run2"}
+
+
 def run_to_run(card: str) -> float:
-    a = read_csv(profiles_dir() / card / "decoder_step.csv")
-    b = read_csv(profiles_dir() / card / "run2" / "decoder_step.csv")
-    return float(np.median([abs(float(x["us"]) / float(y["us"]) - 1) for x, y in zip(a, b)]))
+    key = lambda r: (r["phase"], r["launch"], r["fused"], r["batch"], r["ctx"])   # noqa: E731
+    a = {key(r): float(r["us"]) for r in read_csv(profiles_dir() / card / "decoder_step.csv")}
+    b = {key(r): float(r["us"]) for r in
+         read_csv(profiles_dir() / card / SECOND_RUN[card] / "decoder_step.csv")}
+    return float(np.median([abs(a[k] / b[k] - 1) for k in a.keys() & b.keys()]))
 
 
 def main(show_rows: bool):
@@ -64,7 +70,7 @@ def main(show_rows: bool):
         print(f"\n{measured_card(card)} (configs/profiles/{card}/), "
               f"run-to-run median |diff| of whole steps: {run_to_run(card):.1%}")
         print(f"{'kind':28s} {'mode':10s} {'n':>4s} {'median|err|':>12s} {'max|err|':>9s}  "
-              f"{'before (median/max)':>20s}  target")
+              f"{'8bc35c5, old data':>20s}  target")
         for r in summarize(preds):
             target = TARGETS.get((r["kind"], r["mode"]))
             mark = "" if target is None else f"<= {target:.0%} " + (

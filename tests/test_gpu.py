@@ -574,14 +574,19 @@ def test_fidelity_stays_within_the_bands_it_reached(card):
         assert rows[key]["median_abs_err"] <= band, (card, key, rows[key])
 
 
-def test_two_runs_of_the_calibration_agree():
-    """The measurements are reproducible well inside the 5% target (second run: run2/)."""
-    for card in ("h200-sxm", "h100-sxm"):
-        a = read_csv(profiles_dir() / card / "decoder_step.csv")
-        b = read_csv(profiles_dir() / card / "run2" / "decoder_step.csv")
-        diff = [abs(float(x["us"]) / float(y["us"]) - 1) for x, y in zip(a, b)
-                if x["launch"] == "cuda_graph"]
-        assert np.median(diff) < 0.03
+@pytest.mark.parametrize("first,second", [
+    ("h200-sxm", "h200-sxm/gated-run1-2026-12-04"),                  # harness 3, one card
+    ("h200-sxm/profile-2026-12-02", "h200-sxm/run2"),                # harness 2, another card
+    ("h100-sxm", "h100-sxm/run2")])
+def test_two_runs_of_the_calibration_agree(first, second):
+    """The measurements are reproducible well inside the 5% target: two runs of the same
+    harness on the same card, their CUDA-graph whole passes."""
+    key = lambda r: (r["phase"], r["launch"], r["fused"], r["batch"], r["ctx"])   # noqa: E731
+    a = {key(r): float(r["us"]) for r in read_csv(profiles_dir() / first / "decoder_step.csv")
+         if r["launch"] == "cuda_graph"}
+    b = {key(r): float(r["us"]) for r in read_csv(profiles_dir() / second / "decoder_step.csv")}
+    diff = [abs(a[k] / b[k] - 1) for k in a]
+    assert len(diff) >= 20 and np.median(diff) < 0.03
 
 
 # ---------------------------------------------------------------- hwsim calibrate gpu

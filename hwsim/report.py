@@ -151,7 +151,7 @@ def _systems_table(result: RunResult) -> str:
 
 def _datasheet_gpu(r: SystemResult) -> bool:
     """Whether the system runs on a GPU costed from its datasheet (no measured profile)."""
-    return any(getattr(spec, "profile", "") is None for spec in r.system.hardware.specs("gpu"))
+    return any(spec.profile is None for spec in r.system.hardware.specs("gpu"))
 
 
 def _units_table(result: RunResult) -> str:

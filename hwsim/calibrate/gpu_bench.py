@@ -249,16 +249,30 @@ def copies_to_defeat_l2(bytes_per_call: int, cap: int = 32) -> int:
     return max(1, min(cap, math.ceil(3 * l2_bytes() / max(bytes_per_call, 1))))
 
 
+def _warm_up(calls) -> None:
+    """Run `calls()` once on a side stream, outside any capture (cuBLAS handles, autotuning)."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        calls()
+    torch.cuda.current_stream().wait_stream(stream)
+    torch.cuda.synchronize()
+
+
+def _captured(calls):
+    """A CUDA graph of `calls()`, replayed once (its first replay pays one-time costs)."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        calls()
+    graph.replay()
+    torch.cuda.synchronize()
+    return graph
+
+
 def time_in_graph(call, nbuf: int, target_ms: float = 2.0, replays: int = 7, max_reps: int = 400):
     """Median GPU time of one `call(i)` (i rotates over nbuf operand sets), in microseconds,
     from replays of a CUDA graph holding `reps` calls back to back."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):          # warm-up outside capture (cuBLAS handles, autotune)
-        for i in range(nbuf):
-            call(i)
-    torch.cuda.current_stream().wait_stream(stream)
-    torch.cuda.synchronize()
+    _warm_up(lambda: [call(i) for i in range(nbuf)])
     e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     e0.record()
     for i in range(nbuf):
@@ -268,12 +282,7 @@ def time_in_graph(call, nbuf: int, target_ms: float = 2.0, replays: int = 7, max
     est_ms = max(e0.elapsed_time(e1) / nbuf, 1e-4)
     reps = max(nbuf, min(max_reps, math.ceil(target_ms / est_ms)))
     reps = math.ceil(reps / nbuf) * nbuf
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for r in range(reps):
-            call(r % nbuf)
-    graph.replay()
-    torch.cuda.synchronize()
+    graph = _captured(lambda: [call(r % nbuf) for r in range(reps)])
     CLOCKS.wait_unslowed()
     CLOCKS.start_row()
     times = []
@@ -298,17 +307,8 @@ def time_sustained(call, sustain_s: float = PASS_SUSTAIN_S, settle_s: float = PA
     """(cold_us, us) of `call()` captured once in a CUDA graph: cold_us its first replay from an
     unslowed card, us the median replay once it has been replayed back to back for settle_s
     (CLOCKS reads the SM clock after each replay kept)."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        call()
-    torch.cuda.current_stream().wait_stream(stream)
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        call()
-    graph.replay()
-    torch.cuda.synchronize()
+    _warm_up(call)
+    graph = _captured(call)
     CLOCKS.wait_unslowed()
     e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     cold, kept, start = None, [], time.time()

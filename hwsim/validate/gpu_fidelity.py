@@ -120,12 +120,13 @@ def kernel_predictions(name: str) -> list[Prediction]:
     return out
 
 
-def harness_version(name: str) -> int:
-    """The version of the calibration harness that measured the card's decoder_step.csv
-    (env.json's harness_version, hwsim.calibrate.gpu_bench.HARNESS_VERSION); profiles measured
-    before it was recorded ran harness 1."""
+def harness_version(folder) -> int:
+    """The version of the calibration harness that measured a folder's decoder_step.csv (a
+    profile's name, or a folder path; env.json's harness_version,
+    hwsim.calibrate.gpu_bench.HARNESS_VERSION); profiles measured before it was recorded ran
+    harness 1."""
     import json
-    return int(json.loads((profiles_dir() / name / "env.json").read_text()).get("harness_version", 1))
+    return int(json.loads((profiles_dir() / folder / "env.json").read_text()).get("harness_version", 1))
 
 
 def measured_stack(row: dict, harness: int) -> ServingStack:
@@ -192,24 +193,30 @@ def step_predictions(name: str) -> list[Prediction]:
     should follow `us`; datasheet mode, whose energy is too low to reach it, `cold_us`)."""
     out = []
     modes = _step_modes(name)
-    harness = harness_version(name)
-    for file in step_files(name):
-        model, suffix = STEP_FILES[file]
-        for row in read_csv(profiles_dir() / name / file):
-            stack = measured_stack(row, harness)
-            kind = "decode_step" if row["phase"] == "decode" else "prefill"
-            kind += "_eager" if stack.launch == "eager" else ""
-            kind += "_unfused" if not stack.fused_elementwise else ""
-            kind += suffix
-            b, ctx = int(row["batch"]), int(row["ctx"])
-            # decode: the step attends over ctx cached keys + the new one; prefill: ctx tokens
-            for mode, gpu in modes.items():
-                us = step_us(gpu, row["phase"], b, ctx, stack, row.get("model") or model)
-                out.append(Prediction(kind, mode, f"b={b} ctx={ctx}", float(row["us"]), us))
-                if row.get("cold_us"):
-                    out.append(Prediction(kind + "_cold", mode, f"b={b} ctx={ctx}",
-                                          float(row["cold_us"]), us))
+    for row, model, suffix, stack in _measured_passes(profiles_dir() / name):
+        kind = "decode_step" if row["phase"] == "decode" else "prefill"
+        kind += "_eager" if stack.launch == "eager" else ""
+        kind += "_unfused" if not stack.fused_elementwise else ""
+        kind += suffix
+        b, ctx = int(row["batch"]), int(row["ctx"])
+        # decode: the step attends over ctx cached keys + the new one; prefill: ctx tokens
+        for mode, gpu in modes.items():
+            us = step_us(gpu, row["phase"], b, ctx, stack, model)
+            out.append(Prediction(kind, mode, f"b={b} ctx={ctx}", float(row["us"]), us))
+            if row.get("cold_us"):
+                out.append(Prediction(kind + "_cold", mode, f"b={b} ctx={ctx}",
+                                      float(row["cold_us"]), us))
     return out
+
+
+def _measured_passes(folder):
+    """(row, model, kind suffix, the serving stack its harness ran) of every whole pass in a
+    folder's decoder_step*.csv files (STEP_FILES)."""
+    harness = harness_version(folder)
+    for file, (model, suffix) in STEP_FILES.items():
+        if (folder / file).exists():
+            for row in read_csv(folder / file):
+                yield row, row.get("model") or model, suffix, measured_stack(row, harness)
 
 
 def other_card_predictions(name: str) -> list[Prediction]:
@@ -220,19 +227,14 @@ def other_card_predictions(name: str) -> list[Prediction]:
     out = []
     modes = _step_modes(name)
     for folder in sorted((profiles_dir() / name).glob("other_card-*")):
-        for file, (model, suffix) in STEP_FILES.items():
-            if not (folder / file).exists():
+        for row, model, suffix, stack in _measured_passes(folder):
+            if stack != GRAPH:
                 continue
-            for row in read_csv(folder / file):
-                if row["launch"] != "cuda_graph" or row["fused"] != "1":
-                    continue
-                kind = ("decode_step" if row["phase"] == "decode" else "prefill") + suffix
-                b, ctx = int(row["batch"]), int(row["ctx"])
-                stack = measured_stack(row, 3)
-                for mode, gpu in modes.items():
-                    us = step_us(gpu, row["phase"], b, ctx, stack, row.get("model") or model)
-                    out.append(Prediction(kind + "_other_card", mode, f"b={b} ctx={ctx}",
-                                          float(row["us"]), us))
+            kind = ("decode_step" if row["phase"] == "decode" else "prefill") + suffix
+            b, ctx = int(row["batch"]), int(row["ctx"])
+            for mode, gpu in modes.items():
+                out.append(Prediction(kind + "_other_card", mode, f"b={b} ctx={ctx}",
+                                      float(row["us"]), step_us(gpu, row["phase"], b, ctx, stack, model)))
     return out
 
 

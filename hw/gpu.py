@@ -139,6 +139,12 @@ class GPUSpec(Spec):
                          "own limit; below it they overstate the slowdown (energy per op falls "
                          "with the clock and voltage)")
     idle_power_w: float = Field(ge=0)
+    peak_clock_mhz: float | None = Field(default=None, gt=0, le=10_000, description="SM clock "
+                                         "the datasheet's tensor peaks are quoted at")
+    clock_at_power_limit_mhz: float | None = Field(
+        default=None, gt=0, le=10_000, description="SM clock the card holds at tdp_w under a "
+        "full tensor-core load (datasheet-mode energy per FLOP, `pj_per_flop`); none: the "
+        "clock its peaks are quoted at")
     hbm_pj_per_bit: float = Field(gt=0)
     die_area_mm2: float = Field(gt=0, description="GPU die area from the datasheet/whitepaper "
                                 "(the device's area metric; HBM stacks not counted)")
@@ -161,6 +167,9 @@ class GPUSpec(Spec):
         if self.static_w >= self.tdp_w:
             what = "the profile's measured idle power" if self.profile else "idle_power_w"
             raise ValueError(f"tdp_w ({self.tdp_w:g} W) must exceed {what} ({self.static_w:g} W)")
+        if (self.peak_clock_mhz is None) != (self.clock_at_power_limit_mhz is None):
+            raise ValueError("clock_at_power_limit_mhz and peak_clock_mhz go together: the "
+                             "energy per FLOP needs the ratio of the two")
         return self
 
     def peak(self, dtype: str) -> float:
@@ -209,14 +218,32 @@ class GPUSpec(Spec):
         energy = self.measured_energy
         return self.dram_pj_per_bit if energy is None else energy.pj_per_attention_byte / 8
 
+    @property
+    def power_limited_clock_fraction(self) -> float:
+        """clock_at_power_limit_mhz / peak_clock_mhz: the fraction of its datasheet tensor rate
+        a card held at its power limit by tensor-core work keeps (1 without the two clocks)."""
+        if self.clock_at_power_limit_mhz is None or self.peak_clock_mhz is None:
+            return 1.0
+        return self.clock_at_power_limit_mhz / self.peak_clock_mhz
+
     def pj_per_flop(self, dtype: str) -> float:
-        """Dynamic energy per FLOP. Datasheet: (TDP - idle) / peak, the card at its TDP when
-        running at full tensor rate [derived]. Profile: the measured bf16 figure, scaled by
-        peak(bf16) / peak(dtype) for other dtypes (the same power at each dtype's peak rate,
-        as the datasheet form assumes)."""
+        """Dynamic energy per FLOP.
+
+        Datasheet: (TDP - idle) / R, R the GEMM rate of a card held at its TDP by tensor-core
+        work: peak x matmul_efficiency x power_limited_clock_fraction [derived]. So a pass of
+        large GEMMs draws the TDP at the clock the card holds there, and the engine's power cap
+        (sim.trace.power_capped) slows a pass that would draw more to that clock; work below
+        the limit is charged that clock's energy per FLOP too (energy per FLOP falls with clock
+        and voltage: an overstatement there). The datasheet peaks are quoted at a clock below
+        the highest one an idle card boosts to (H100/H200 SXM: 1,830 vs 1,980 MHz), and a card
+        held at 700 W by GEMMs runs slower still.
+
+        Profile: the measured bf16 figure, scaled by peak(bf16) / peak(dtype) for other dtypes
+        (the same power at each dtype's peak rate, as the datasheet form assumes)."""
         energy = self.measured_energy
         if energy is None or "bf16" not in self.peak_tflops:
-            return (self.tdp_w - self.idle_power_w) / self.peak(dtype) * 1e12
+            rate = self.peak(dtype) * self.matmul_efficiency(dtype) * self.power_limited_clock_fraction
+            return (self.tdp_w - self.idle_power_w) / rate * 1e12
         return energy.pj_per_bf16_flop * self.peak("bf16") / self.peak(dtype)
 
     def eager_ns(self, kind: OpKind) -> float:

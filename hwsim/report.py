@@ -140,12 +140,13 @@ def _systems_table(result: RunResult) -> str:
              if r.metrics.power_limit_slowdown == 1.0 and _datasheet_gpu(r)]
     if sheet:
         legend += "\n" + _legend([("GPU datasheet mode", ", ".join(sheet) + ": kernel times at "
-                                    "the boost clock. Datasheet energy stays below the card's "
-                                    "power limit, so the slowdown of a busy card held at it is "
-                                    "not in their times: an H200 at 700 W runs prefills 10-18% "
-                                    "and large-batch decode steps up to 15% slower "
-                                    "(configs/profiles/h200-sxm/). A measured profile "
-                                    "(hardware.gpu.profile) includes it")])
+                                    "full clock. Datasheet energy per HBM byte is the DRAM's "
+                                    "alone (an H200 board spends 3-4x that per streamed byte), so "
+                                    "only tensor-core work takes the card to its power limit, "
+                                    "and a memory-bound pass's slowdown there is not in these "
+                                    "times: an H200 at 700 W runs large-batch decode steps up "
+                                    "to 15% slower (configs/profiles/h200-sxm/). A measured "
+                                    "profile (hardware.gpu.profile) includes it")])
     return f"{table}\n{legend}"
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hwsim.hw.gpu import GPUCoster, ServingStack, matmul_compute_ns
+from hwsim.hw.gpu import GPUCoster, GPUSpec, ServingStack, matmul_compute_ns
 from hwsim.validate.gpu_fidelity import fidelity_rows, predictions, preset, step_us
 from hwsim.hw.gpu_profile import PROFILE_FILES, load_profile, profile_from_dir, profiles_dir, read_csv
 from hwsim.workloads.ops import MatMul, Op, OpKind
@@ -469,12 +469,15 @@ def test_causal_flash_blocks_finish_unevenly():
     ("h100-sxm", "decode_step", "datasheet", 0.10), ("h200-sxm", "decode_step", "datasheet", 0.10),
     ("h200-sxm", "decode_step", "profile", 0.05), ("h100-sxm", "decode_step", "profile", 0.05),
     ("h200-sxm", "decode_step_gpt", "profile", 0.05), ("h200-sxm", "prefill_gpt", "profile", 0.05),
-    ("h200-sxm", "prefill", "profile", 0.05)])
+    ("h200-sxm", "prefill", "profile", 0.05), ("h200-sxm", "prefill", "datasheet", 0.10),
+    ("h100-sxm", "prefill", "datasheet", 0.10), ("h200-sxm", "prefill_gpt", "datasheet", 0.10)])
 def test_decode_steps_within_their_targets(card, kind, mode, target):
-    """Issue 11's targets for whole decode steps (held out of every fit). H200 (harness 3: each
-    pass replayed back to back, as a serving loop runs it): datasheet 8.4%, profile 3.8%. The
-    same targets for a second model family measured on the H200, a GPT-3-6.7B-shaped stack
-    (decoder_step_gpt.csv: LayerNorm, GELU, biases, residual adds that no kernel fuses)."""
+    """Issue 11's targets for whole decode steps and prefills (held out of every fit). H200
+    (harness 3: each pass replayed back to back, as a serving loop runs it): decode datasheet
+    8.4%, profile 3.8%; prefill datasheet 9.1% (at the power-limited clock of a public figure,
+    GPUSpec.clock_at_power_limit_mhz), profile 2.8%. The same targets for a second model family
+    measured on the H200, a GPT-3-6.7B-shaped stack (decoder_step_gpt.csv: LayerNorm, GELU,
+    biases, residual adds that no kernel fuses)."""
     assert by_kind(card)[(kind, mode)]["median_abs_err"] <= target
 
 
@@ -494,32 +497,49 @@ def test_the_gpt_steps_are_the_gpt_model_on_the_gpt_rows():
                                                        1, 512, ServingStack(), "gpt3-7b"), rel=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="missed (issue 11): the measured passes ran at the 700 W "
-                   "power cap (SM clock 1.5-1.75 GHz, decoder_step*.csv's sm_mhz column), which "
-                   "datasheet mode does not model (no public sustained-clock figure); short "
-                   "prefills also lack small kernels' fixed costs (KNOWN_MISSED)")
+@pytest.mark.xfail(strict=True, reason="missed (issue 11): the GPT stack's batch-1 to -8 decode "
+                   "steps are 10-16% faster in datasheet mode (LayerNorm and the FA2 split-KV "
+                   "combine kernel cost more than datasheet figures give: KNOWN_MISSED)")
 @pytest.mark.parametrize("card,kind,mode,target", [
-    ("h200-sxm", "prefill", "datasheet", 0.10), ("h100-sxm", "prefill", "datasheet", 0.10),
-    ("h200-sxm", "prefill_gpt", "datasheet", 0.10), ("h200-sxm", "decode_step_gpt", "datasheet", 0.10)])
+    ("h200-sxm", "decode_step_gpt", "datasheet", 0.10)])
 def test_missed_targets(card, kind, mode, target):
     assert by_kind(card)[(kind, mode)]["median_abs_err"] <= target
 
 
-def test_datasheet_prefill_matches_the_card_at_its_boost_clock():
-    """Prefills replayed first after an idle, before the 700 W power cap pulls the SM clock from
-    1980 to ~1500 MHz (power_cap*/): datasheet mode, whose energy is too low to reach the cap,
-    is within 3% of those of 512 tokens and more (shorter ones miss small kernels' fixed costs);
-    the same prefills replayed back to back for 8-25 s are more than 10% slower."""
+def test_datasheet_prefill_lies_between_the_boost_clock_and_the_sustained_card():
+    """A prefill replayed first after an idle runs at the 1980 MHz boost clock; replayed back to
+    back for 8-25 s the 700 W cap pulls the clock to ~1500 MHz and it is 10-18% slower
+    (power_cap*/). Datasheet mode holds the pass at the limit with GEMMs charged the energy per
+    FLOP of a card at its power-limited clock (GPUSpec.clock_at_power_limit_mhz, a public
+    figure): its prefills of 512+ tokens fall between the two measurements, within 10% of the
+    sustained ones (still short: datasheet energy per HBM byte is the DRAM's alone)."""
     preds = predictions("h200-sxm")
-    boost = {p.label: p for p in preds if p.kind == "prefill_boost_clock" and p.mode == "datasheet"}
-    sustained = {p.label: p.measured_us for p in preds
-                 if p.kind == "prefill_sustained" and p.mode == "datasheet"}
+    boost = {p.label: p.measured_us for p in preds
+             if p.kind == "prefill_boost_clock" and p.mode == "datasheet"}
+    sustained = {p.label: p for p in preds if p.kind == "prefill_sustained" and p.mode == "datasheet"}
     assert set(boost) == set(sustained) == {f"b=1 ctx={n}" for n in (128, 256, 512, 1024, 2048)}
     for n in (512, 1024, 2048):
-        assert abs(boost[f"b=1 ctx={n}"].error) < 0.03, boost[f"b=1 ctx={n}"]
+        p = sustained[f"b=1 ctx={n}"]
+        assert boost[p.label] < p.predicted_us < p.measured_us, p
+        assert abs(p.error) < 0.10, p
     for n in (256, 512, 1024, 2048):
         label = f"b=1 ctx={n}"
-        assert sustained[label] > 1.1 * boost[label].measured_us, label
+        assert sustained[label].measured_us > 1.1 * boost[label], label
+
+
+def test_datasheet_gemm_rate_at_the_power_limit_matches_the_measured_card():
+    """Held out of every datasheet constant: the profile card's sustained bf16 GEMM
+    (power.csv: 8192^3 back to back for 7 s at 691 W, 1485 MHz) runs at 664 TFLOP/s. Datasheet
+    mode's rate for a card held at its 700 W limit by tensor-core work, peak x MAMF efficiency
+    x 1500 / 1830 MHz, is 651: within 5%. At the quoted-peak clock it would be 795 (+20%)."""
+    sheet = preset("h200-sxm")
+    gemm = {r["phase"]: r for r in read_csv(profiles_dir() / "h200-sxm" / "power.csv")}["gemm_bf16"]
+    assert float(gemm["power_w"]) > 0.97 * sheet.tdp_w            # it ran at the limit
+    rate = sheet.peak("bf16") * sheet.matmul_efficiency("bf16") * sheet.power_limited_clock_fraction
+    assert rate == pytest.approx(float(gemm["flop_per_s"]), rel=0.05)
+    assert sheet.peak("bf16") * sheet.matmul_efficiency("bf16") > 1.15 * float(gemm["flop_per_s"])
+    # the energy a pass of such GEMMs is charged makes it draw exactly the limit at that rate
+    assert sheet.idle_power_w + sheet.pj_per_flop("bf16") * 1e-12 * rate == pytest.approx(sheet.tdp_w)
 
 
 def test_profile_mode_predicts_the_sustained_passes_at_the_power_cap():
@@ -541,14 +561,15 @@ def test_profile_mode_predicts_the_sustained_passes_at_the_power_cap():
 def test_a_profile_of_one_h200_predicts_another_h200s_passes():
     """The same harness on a third card (other_card-2026-12-04/, not the profile's): profile
     mode, built from card B, predicts card C's fused CUDA-graph passes within 5% median per kind
-    (decode 1.4%, prefill 4.2%, GPT 1.3% / 1.4%), each within 6%; datasheet mode again misses
-    the prefills by more than 10% (13.5%, 17.1%)."""
+    (decode 1.4%, prefill 4.2%, GPT 1.3% / 1.4%), each within 6%; datasheet mode, held at the
+    power limit at the public clock figure, is within 10% of that card's prefills too (8.2%,
+    8.5%; 13.5%, 17.1% at full clock)."""
     rows = by_kind("h200-sxm")
     for kind in ("decode_step", "prefill", "decode_step_gpt", "prefill_gpt"):
         profile = rows[(kind + "_other_card", "profile")]
         assert profile["median_abs_err"] < 0.05 and profile["max_abs_err"] < 0.06, profile
     for kind in ("prefill", "prefill_gpt"):
-        assert rows[(kind + "_other_card", "datasheet")]["median_abs_err"] > 0.10
+        assert rows[(kind + "_other_card", "datasheet")]["median_abs_err"] <= 0.10
 
 
 def test_the_power_cap_changes_only_passes_that_reach_it():
@@ -1100,17 +1121,20 @@ def test_a_profile_without_power_keeps_the_datasheet_energy():
         (sheet.idle_power_w, sheet.hbm_pj_per_bit, sheet.pj_per_flop("bf16"))
 
 
-@pytest.mark.parametrize("gpu,slowed", [("{preset: h200-sxm, profile: h200-sxm}", True),
-                                        ("h200-sxm", False)])
-def test_the_report_says_when_the_power_limit_slowed_a_pass(gpu, slowed):
-    """A profile-mode prefill reaches the 700 W limit and the report says by how much it was
-    slowed (metric power_limit_slowdown); datasheet mode, whose energy stays below it, does not."""
+@pytest.mark.parametrize("gpu,phase,slowed", [("{preset: h200-sxm, profile: h200-sxm}", "prefill", True),
+                                              ("h200-sxm", "prefill", True),
+                                              ("h200-sxm", "decode", False)])
+def test_the_report_says_when_the_power_limit_slowed_a_pass(gpu, phase, slowed):
+    """A 2048-token prefill reaches the 700 W limit, in profile mode (measured energy) and in
+    datasheet mode (its GEMMs' energy per FLOP is that of a card held there), and the report
+    says by how much it was slowed (metric power_limit_slowdown); a batch-1 decode step, far
+    below the limit, is not slowed."""
     from hwsim.config.loader import load_config_text
     from hwsim.pipeline import evaluate
     from hwsim.report import format_table
     result = evaluate(load_config_text(f"""
 name: t
-workload: {{model: llama2-7b, phase: prefill, batch: 1, dtype: bf16, lm_head: false,
+workload: {{model: llama2-7b, phase: {phase}, batch: 1, dtype: bf16, lm_head: false,
            requests: {{distribution: fixed, context_len: 2048}}}}
 hardware: {{gpu: {gpu}}}
 mapper: {{name: gpu}}
@@ -1130,3 +1154,13 @@ def test_profile_energy_matches_the_same_cards_passes():
     assert len(same) == 12
     assert np.median(same) < 0.05 and max(same) < 0.15
     assert np.median(same) <= np.median(other) + 0.01
+
+
+@pytest.mark.parametrize("clocks", [{"clock_at_power_limit_mhz": 1500}, {"peak_clock_mhz": 1830}])
+def test_the_power_limited_clock_needs_the_peak_clock(clocks):
+    """Datasheet energy per FLOP scales the GEMM rate by clock_at_power_limit_mhz /
+    peak_clock_mhz: one without the other is refused, naming both keys."""
+    data = preset("h200-sxm").model_dump(exclude={"peak_clock_mhz", "clock_at_power_limit_mhz"})
+    with pytest.raises(ValueError, match="clock_at_power_limit_mhz and peak_clock_mhz"):
+        GPUSpec(**data, **clocks)
+    assert GPUSpec(**data).power_limited_clock_fraction == 1.0

@@ -50,9 +50,9 @@ def _():
        metric="energy per token ratio gpu_2xdgx / attacc (static and dynamic energy)",
        published=2.67, unit="x",
        band=Within(0.25, "a single ratio, ±25%; the paper's energy model is dynamic (per-byte and "
-                   "per-FLOP tables, src/config.py), ours adds the GPUs' idle power: it passes on "
-                   "that (16 GPUs idling 1.67x longer); our dynamic energy alone gives 1.38x, "
-                   "because our GPU FLOP energy ((TDP - idle) / peak) outweighs the KV reads"
+                   "per-FLOP tables, src/config.py), ours adds the GPUs' idle power (16 GPUs "
+                   "idling 1.67x longer); our GPU FLOP energy ((TDP - idle) / the GEMM rate of "
+                   "a card held at its power limit, GPUSpec.pj_per_flop) outweighs the KV reads"
                    + GPU_ENERGY_LOW))
 def _():
     r = attacc_run()

@@ -32,7 +32,23 @@ _LINK = ("the NVLink 3 preset charges 1.3 pJ/bit (NVLink-C2C's published figure,
          "instead of 0 J for the bytes it moves")
 _AREA = ("area counts the HBM stacks on the package (4 x 92 mm2 for 32 HBM2 channels, JEDEC HBM2 "
          "KGSD footprint), issue 10 item 7; a GPU's area is still its die only")
+_GPU_FLOP = ("a datasheet GPU charges a FLOP (TDP - idle) / the GEMM rate of a card held at its "
+             "power limit (GPUSpec.pj_per_flop, issue 11, 2026-12-04), not / its peak: compute "
+             "energy up 15-65%; a GEMM-bound pass may now reach the limit and be slowed to it")
+# The shipped configs with a datasheet GPU (or the Ascend 910C, costed as one) on some system.
+_GPU_CONFIGS = ("attacc", "cloudmatrix384-decode", "cloudmatrix384-prefill", "deepseek-v3-ep8-h200",
+                "duplex-glam", "duplex-serving", "duplex", "exflow-gpt-moe-ep8",
+                "exflow-mixtral-ep8", "gpt-oss-120b-h100", "gpt-oss-120b-hgx-tp8",
+                "llama2-70b-tp8-hgx", "llm-in-flash", "mixtral-8x7b-ep8-hgx", "pim-compare-b1",
+                "pim-compare-moe", "pim-compare", "pim-gpt", "serving-qwen3-chunked",
+                "serving-qwen3-layered", "sn40l-coe", "tokenring-llama")
 DELIBERATE: dict[tuple[str, str], str] = {
+    **{(config, key): _GPU_FLOP for config in _GPU_CONFIGS
+       for key in ("*energy_breakdown_j.compute", "*serving.energy_j",
+                   "*serving.energy_per_output_token_j")},
+    # its balanced-placement baseline's prefill-heavy MoE pass now reaches the H100s' 700 W limit
+    ("mixtral-8x7b-ep8-hgx", "baselines.balanced.*"): _GPU_FLOP,
+    ("mixtral-8x7b-ep8-hgx", "speedup.balanced"): _GPU_FLOP,
     ("*", "metrics.serving.cost_model.*"):
         "counters of the iteration-cost cache, which is shared by every run in one process (the "
         "numbers it returns are exact either way): they depend on what ran before, not on the config",
